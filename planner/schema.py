@@ -1,0 +1,491 @@
+"""Every input table and column of a fleet case, declared once.
+
+The declarations below drive loading (:mod:`planner.fleet`), column validation
+(:mod:`planner.checks`, through pandera), and the data reference in ``fleet_data/README.md``
+(:func:`data_reference_markdown`). Units are part of column names (``power_w``, ``capex_usd``).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Literal
+
+ID_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")
+ID_RULE = "lower-case snake_case matching ^[a-z][a-z0-9_]*$ (PuLP rewrites '-' and spaces to '_')"
+
+PLATFORM_CLASSES = ("cpu", "accelerator_fabric", "inference_asic")
+BUCKETS = ("ranking", "cv", "translation", "speech")
+PHASES = ("inference", "training")
+SOURCE_KINDS = ("measured", "published", "derived", "estimate")
+SECONDS_PER_DAY = 86_400
+HOURS_PER_QUARTER = 2_190  # 8,760 h per year / 4
+
+DType = Literal["str", "int", "float"]
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column of an input table.
+
+    Attributes:
+        name: Column header; carries the unit as a suffix where there is one.
+        dtype: ``str``, ``int`` or ``float``.
+        description: What the value means, for the generated data reference.
+        unit: Human-readable unit, or ``None`` for labels and counts.
+        required: Whether the column must be present in the file.
+        default: Value used when an optional column is absent or a cell is blank.
+        nullable: Whether a blank cell is allowed (it then means "no limit" or the default).
+        allowed: Closed vocabulary for labels.
+        minimum: Smallest allowed value (inclusive) for numbers.
+        positive: Whether the value must be strictly greater than zero.
+        maximum: Largest allowed value (inclusive) for numbers.
+        is_id: Whether the value is an identifier that must match :data:`ID_PATTERN`.
+        ref: ``"table.column"`` that the value must exist in.
+    """
+
+    name: str
+    dtype: DType
+    description: str
+    unit: str | None = None
+    required: bool = True
+    default: object = None
+    nullable: bool = False
+    allowed: tuple[str, ...] | None = None
+    minimum: float | None = None
+    positive: bool = False
+    maximum: float | None = None
+    is_id: bool = False
+    ref: str | None = None
+
+    def rule(self) -> str:
+        """Return the value rule in words, for messages and the data reference."""
+        parts: list[str] = []
+        if self.allowed:
+            parts.append("one of " + ", ".join(self.allowed))
+        if self.is_id:
+            parts.append("snake_case id")
+        if self.positive:
+            parts.append("> 0")
+        elif self.minimum is not None:
+            parts.append(f">= {self.minimum:g}")
+        if self.maximum is not None:
+            parts.append(f"<= {self.maximum:g}")
+        if self.ref:
+            parts.append(f"must exist in {self.ref}")
+        if self.nullable:
+            parts.append("blank allowed")
+        return "; ".join(parts)
+
+
+@dataclass(frozen=True)
+class Table:
+    """One CSV table of a fleet case."""
+
+    name: str
+    description: str
+    columns: tuple[Column, ...]
+    key: tuple[str, ...]
+    required: bool = True
+    file: str = field(default="")
+
+    def __post_init__(self) -> None:
+        if not self.file:
+            object.__setattr__(self, "file", f"{self.name}.csv")
+
+    def column(self, name: str) -> Column:
+        """Return the declaration of column ``name``."""
+        return next(c for c in self.columns if c.name == name)
+
+    @property
+    def column_names(self) -> list[str]:
+        """Return the declared column names in order."""
+        return [c.name for c in self.columns]
+
+
+def _source_columns() -> tuple[Column, Column]:
+    return (
+        Column(
+            "source",
+            "str",
+            "Where the number comes from: paper, spec, MLPerf result id, or how it was estimated.",
+        ),
+        Column(
+            "source_kind",
+            "str",
+            "How the number was obtained.",
+            allowed=SOURCE_KINDS,
+        ),
+    )
+
+
+PLATFORMS = Table(
+    "platforms",
+    "Server platforms that can be run or bought; one row per server type.",
+    (
+        Column("platform_id", "str", "Identifier of the server platform.", is_id=True),
+        Column(
+            "platform_class",
+            "str",
+            "Kind of platform.",
+            allowed=PLATFORM_CLASSES,
+        ),
+        Column("family", "str", "Hardware family, e.g. tioga_pass, yosemite_v2, zion."),
+        Column("generation", "str", "CPU or accelerator generation, e.g. skylake, glacier_point."),
+        Column("power_w", "float", "Provisioned (nameplate) power per server.", "W", positive=True),
+        Column("capex_usd", "float", "Purchase price per server.", "USD", minimum=0),
+        Column("host_memory_gb", "float", "Host DRAM per server.", "GB", positive=True),
+        Column(
+            "accel_memory_gb",
+            "float",
+            "Accelerator memory per server, summed over its accelerators.",
+            "GB",
+            required=False,
+            default=0.0,
+            minimum=0,
+        ),
+        Column(
+            "accelerators",
+            "int",
+            "Accelerators per server (0 for CPU servers).",
+            required=False,
+            default=0,
+            minimum=0,
+        ),
+        Column(
+            "lead_time_quarters",
+            "int",
+            "Quarters between ordering and the server serving traffic.",
+            "quarters",
+            minimum=0,
+        ),
+        Column(
+            "lifetime_quarters",
+            "int",
+            "Quarters a bought server stays in service.",
+            "quarters",
+            positive=True,
+        ),
+        Column("rack_units", "float", "Rack space per server.", "RU", positive=True),
+        Column(
+            "supply_per_quarter",
+            "float",
+            "Most servers of this platform that can be bought per quarter, over all regions; "
+            "blank means unlimited.",
+            "servers",
+            required=False,
+            nullable=True,
+            minimum=0,
+        ),
+        Column(
+            "available_from_quarter",
+            "int",
+            "First quarter (0-based) in which the platform can be ordered.",
+            "quarter",
+            required=False,
+            default=0,
+            minimum=0,
+        ),
+        Column(
+            "maintenance_usd_per_quarter",
+            "float",
+            "Maintenance cost per server in service per quarter.",
+            "USD",
+            required=False,
+            default=0.0,
+            minimum=0,
+        ),
+        *_source_columns(),
+    ),
+    key=("platform_id",),
+)
+
+MODELS = Table(
+    "models",
+    "ML workloads to serve or train; one row per model.",
+    (
+        Column("model_id", "str", "Identifier of the model.", is_id=True),
+        Column("bucket", "str", "Service bucket.", allowed=BUCKETS),
+        Column("phase", "str", "Inference (latency-bound) or training.", allowed=PHASES),
+        Column(
+            "latency_slo_ms",
+            "float",
+            "Latency bound at which profiles' throughput is measured.",
+            "ms",
+            positive=True,
+        ),
+        Column(
+            "latency_percentile",
+            "float",
+            "Percentile of the latency bound, e.g. 99.",
+            "%",
+            positive=True,
+            maximum=100,
+        ),
+        Column(
+            "memory_gb",
+            "float",
+            "Memory footprint of one replica: weights plus embedding tables.",
+            "GB",
+            positive=True,
+        ),
+        Column(
+            "min_replicas",
+            "int",
+            "Fewest replicas per region where the model has demand.",
+            "replicas",
+            required=False,
+            default=1,
+            minimum=0,
+        ),
+        Column(
+            "max_shards",
+            "int",
+            "Most servers one replica may span when it does not fit in one server.",
+            "servers",
+            required=False,
+            default=1,
+            positive=True,
+        ),
+        Column(
+            "unit",
+            "str",
+            "What one query of throughput is (predictions, images, sentences, samples).",
+            required=False,
+            default="queries",
+        ),
+        *_source_columns(),
+    ),
+    key=("model_id",),
+)
+
+PROFILES = Table(
+    "profiles",
+    "Latency-bounded throughput of a model on a platform. A missing row means the model "
+    "cannot run on that platform.",
+    (
+        Column("model_id", "str", "Model.", is_id=True, ref="models.model_id"),
+        Column("platform_id", "str", "Platform.", is_id=True, ref="platforms.platform_id"),
+        Column(
+            "qps_per_server",
+            "float",
+            "Throughput of one server at the model's latency SLO.",
+            "queries/s",
+            positive=True,
+        ),
+        Column(
+            "power_w_at_load",
+            "float",
+            "Measured wall power of one server at that load, where known.",
+            "W",
+            required=False,
+            nullable=True,
+            positive=True,
+        ),
+        *_source_columns(),
+    ),
+    key=("model_id", "platform_id"),
+)
+
+REGIONS = Table(
+    "regions",
+    "Datacenter regions; each is one failure domain for disaster recovery.",
+    (
+        Column("region_id", "str", "Identifier of the region.", is_id=True),
+        Column(
+            "power_cap_kw",
+            "float",
+            "Facility power available to the ML fleet (IT power times PUE).",
+            "kW",
+            positive=True,
+        ),
+        Column("pue", "float", "Power usage effectiveness.", minimum=1.0),
+        Column(
+            "electricity_usd_per_kwh",
+            "float",
+            "Electricity price.",
+            "USD/kWh",
+            minimum=0,
+        ),
+        Column(
+            "space_limit_ru",
+            "float",
+            "Rack space available to the ML fleet; blank means unlimited.",
+            "RU",
+            required=False,
+            nullable=True,
+            minimum=0,
+        ),
+        Column(
+            "demand_share",
+            "float",
+            "Share of each product's traffic served from this region (shares sum to 1).",
+            "fraction",
+            required=False,
+            nullable=True,
+            minimum=0,
+            maximum=1,
+        ),
+        *_source_columns(),
+    ),
+    key=("region_id",),
+)
+
+REGION_POWER_CAPS = Table(
+    "region_power_caps",
+    "Power caps that change over the horizon; override regions.power_cap_kw from a quarter on.",
+    (
+        Column("region_id", "str", "Region.", is_id=True, ref="regions.region_id"),
+        Column("quarter", "int", "First quarter (0-based) of the new cap.", "quarter", minimum=0),
+        Column("power_cap_kw", "float", "Facility power cap.", "kW", positive=True),
+        *_source_columns(),
+    ),
+    key=("region_id", "quarter"),
+    required=False,
+)
+
+TOPOLOGY = Table(
+    "topology",
+    "Which regions can absorb a lost region's traffic (directed edges). Without this file "
+    "every region backs up every other.",
+    (
+        Column("region_id", "str", "Region that may be lost.", is_id=True, ref="regions.region_id"),
+        Column(
+            "backup_region_id",
+            "str",
+            "Region that can take over its traffic.",
+            is_id=True,
+            ref="regions.region_id",
+        ),
+        *_source_columns(),
+    ),
+    key=("region_id", "backup_region_id"),
+    required=False,
+)
+
+INVENTORY = Table(
+    "inventory",
+    "Servers already installed, by platform and region, with the quarter they retire.",
+    (
+        Column("platform_id", "str", "Platform.", is_id=True, ref="platforms.platform_id"),
+        Column("region_id", "str", "Region.", is_id=True, ref="regions.region_id"),
+        Column("servers", "int", "Installed servers.", "servers", minimum=0),
+        Column(
+            "retire_quarter",
+            "int",
+            "First quarter (0-based) in which these servers are gone; blank means never.",
+            "quarter",
+            required=False,
+            nullable=True,
+            minimum=0,
+        ),
+        *_source_columns(),
+    ),
+    key=("platform_id", "region_id", "retire_quarter"),
+    required=False,
+)
+
+PRODUCTS = Table(
+    "products",
+    "User-facing products whose requests drive model demand through the call graph.",
+    (
+        Column("product_id", "str", "Identifier of the product.", is_id=True),
+        Column("daily_requests", "float", "Requests per day in quarter 0.", "requests/day", minimum=0),
+        Column(
+            "peak_to_average",
+            "float",
+            "Peak-hour request rate divided by the daily mean.",
+            "ratio",
+            minimum=1.0,
+        ),
+        Column(
+            "growth_per_quarter",
+            "float",
+            "Compound growth of requests per quarter (0.1 = +10 % per quarter).",
+            "fraction",
+            minimum=-0.99,
+        ),
+        *_source_columns(),
+    ),
+    key=("product_id",),
+    required=False,
+)
+
+CALLS = Table(
+    "calls",
+    "Call graph: each request of a caller (product or model) issues items_per_request "
+    "queries of a model. Must be acyclic.",
+    (
+        Column("caller_id", "str", "Product or model that calls.", is_id=True),
+        Column("model_id", "str", "Model called.", is_id=True, ref="models.model_id"),
+        Column(
+            "items_per_request",
+            "float",
+            "Model queries per caller request (e.g. candidate items ranked).",
+            "queries/request",
+            positive=True,
+        ),
+        *_source_columns(),
+    ),
+    key=("caller_id", "model_id"),
+    required=False,
+)
+
+DEMAND = Table(
+    "demand",
+    "Plain per-model peak demand, by region and quarter; added to demand from the call graph.",
+    (
+        Column("model_id", "str", "Model.", is_id=True, ref="models.model_id"),
+        Column("region_id", "str", "Region.", is_id=True, ref="regions.region_id"),
+        Column("quarter", "int", "Quarter (0-based).", "quarter", minimum=0),
+        Column("peak_qps", "float", "Peak throughput to serve within the SLO.", "queries/s", minimum=0),
+        *_source_columns(),
+    ),
+    key=("model_id", "region_id", "quarter"),
+    required=False,
+)
+
+TABLES: dict[str, Table] = {
+    t.name: t
+    for t in (
+        PLATFORMS,
+        MODELS,
+        PROFILES,
+        REGIONS,
+        REGION_POWER_CAPS,
+        TOPOLOGY,
+        INVENTORY,
+        PRODUCTS,
+        CALLS,
+        DEMAND,
+    )
+}
+
+
+def data_reference_markdown() -> str:
+    """Return the Markdown data reference for every table and column, from the declarations."""
+    from planner.settings import settings_reference_markdown
+
+    out = [
+        "## Data reference (generated from `planner/schema.py`)",
+        "",
+        "A fleet case is a folder of CSV files (UTF-8, header row, one row per record) plus "
+        "`settings.yaml`. Quarters are 0-based indices into the planning horizon. Blank "
+        "optional cells take the default shown.",
+        "",
+    ]
+    for table in TABLES.values():
+        need = "required" if table.required else "optional"
+        out += [f"### `{table.file}` ({need})", "", table.description, ""]
+        out += [f"Key: {', '.join(table.key)}.", ""]
+        out += ["| column | type | unit | required | default | rule | description |"]
+        out += ["|---|---|---|---|---|---|---|"]
+        for c in table.columns:
+            default = "" if c.default is None else f"{c.default}"
+            out.append(
+                f"| `{c.name}` | {c.dtype} | {c.unit or ''} | {'yes' if c.required else 'no'} "
+                f"| {default} | {c.rule()} | {c.description} |"
+            )
+        out.append("")
+    out += settings_reference_markdown()
+    return "\n".join(out)
