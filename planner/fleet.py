@@ -43,6 +43,9 @@ class Fleet:
     products: pd.DataFrame
     calls: pd.DataFrame
     demand: pd.DataFrame
+    # Scenario demand multipliers (model_id or None, region_id or None, multiplier); they act
+    # on derived peak demand, so bucket and region multipliers work with the call graph too.
+    demand_adjustments: pd.DataFrame | None = None
 
     def table(self, name: str) -> pd.DataFrame:
         """Return the input table called ``name`` (see :data:`planner.schema.TABLES`)."""
@@ -143,10 +146,10 @@ def _parse_table(table: Table, text: str) -> tuple[pd.DataFrame | None, list[Pro
     if any(p.message in ("missing required column", "table is empty") for p in problems):
         return None, problems
 
-    frame = raw[[c.name for c in table.columns if c.name in raw.columns]].copy()
+    frame = raw[[c.name for c in table.columns if c.name in raw.columns]].astype(object)
     for c in table.columns:
         if c.name not in frame.columns:
-            frame[c.name] = c.default
+            frame[c.name] = pd.Series([c.default] * len(frame), index=frame.index, dtype=object)
         blank = frame[c.name].isna() | (frame[c.name].astype(str).str.strip() == "")
         if c.default is not None:
             frame.loc[blank, c.name] = c.default

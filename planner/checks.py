@@ -1,0 +1,503 @@
+"""Cross-table checks of a fleet case, run after every table has passed its column checks.
+
+:func:`check_fleet` runs every ``check_*`` function, collects all problems and raises one
+:class:`~planner.errors.FleetDataError`. Rows in problems are 1-based data rows (the loader
+resets each table's index, so index ``i`` is data row ``i + 1``; the line is ``row + 1``).
+
+:func:`memory_fit` and :func:`backup_graph` are public: the model builder uses them too.
+"""
+
+from __future__ import annotations
+
+import difflib
+import itertools
+import math
+from collections.abc import Callable
+from typing import Any
+
+import networkx as nx
+import pandas as pd
+
+from planner.errors import FleetDataError, Problem
+from planner.fleet import Fleet
+from planner.schema import TABLES
+
+SHARE_TOLERANCE = 1e-6
+MAX_PROBLEMS_PER_COLUMN = 10
+_CALLS_FIX = "add products.csv and calls.csv, or demand.csv"
+
+
+def _row(index: Any) -> int:
+    """Return the 1-based data row of a DataFrame index label."""
+    return int(index) + 1
+
+
+def _rows_text(rows: list[int]) -> str:
+    """Return ``row 3`` or ``rows 3, 5``."""
+    return ("row " if len(rows) == 1 else "rows ") + ", ".join(str(r) for r in rows)
+
+
+def _limit(problems: list[Problem]) -> list[Problem]:
+    """Keep at most :data:`MAX_PROBLEMS_PER_COLUMN` problems per (file, column) and summarise."""
+    kept: list[Problem] = []
+    counts: dict[tuple[str, str | None], int] = {}
+    for p in problems:
+        key = (p.file, p.column)
+        counts[key] = counts.get(key, 0) + 1
+        if counts[key] <= MAX_PROBLEMS_PER_COLUMN:
+            kept.append(p)
+    for (file, column), n in counts.items():
+        if n > MAX_PROBLEMS_PER_COLUMN:
+            kept.append(Problem(file, f"{n - MAX_PROBLEMS_PER_COLUMN} more rows have the same "
+                                "kind of problem", column=column))
+    return kept
+
+
+def _horizon(fleet: Fleet) -> int:
+    return fleet.settings.horizon_quarters
+
+
+def memory_fit(fleet: Fleet) -> pd.DataFrame:
+    """Return each profile row with the memory a replica needs on its platform.
+
+    A replica spans ``servers_per_replica = ceil(memory_gb / (host_memory_gb +
+    accel_memory_gb))`` servers; it ``fits`` when that is at most the model's ``max_shards``.
+    Profiles whose model or platform does not exist are left out.
+
+    Args:
+        fleet: The fleet.
+
+    Returns:
+        The profiles columns plus ``memory_gb``, ``max_shards``, ``capacity_gb`` (memory of
+        one server), ``servers_per_replica`` (int) and ``fits`` (bool); the index is the
+        profiles index, so ``index + 1`` is the profiles.csv row.
+    """
+    models = fleet.models.drop_duplicates("model_id").set_index("model_id")
+    platforms = fleet.platforms.drop_duplicates("platform_id").set_index("platform_id")
+    out = fleet.profiles.join(models[["memory_gb", "max_shards"]], on="model_id", how="inner")
+    out = out.join(platforms[["host_memory_gb", "accel_memory_gb"]], on="platform_id",
+                   how="inner")
+    out["capacity_gb"] = (out["host_memory_gb"] + out["accel_memory_gb"]).astype("float64")
+    need = [max(1, math.ceil(m / c - 1e-9)) for m, c in zip(out["memory_gb"],
+                                                             out["capacity_gb"], strict=True)]
+    out["servers_per_replica"] = pd.Series(need, index=out.index, dtype="int64")
+    out["fits"] = out["servers_per_replica"] <= out["max_shards"].astype("int64")
+    return out.drop(columns=["host_memory_gb", "accel_memory_gb"]).sort_index()
+
+
+def backup_graph(fleet: Fleet) -> nx.DiGraph:
+    """Return the directed graph lost region -> region that can take over its traffic.
+
+    Without topology rows every region backs up every other (a complete digraph). Self-loops
+    and edges to unknown regions are left out (:func:`check_topology` reports them).
+
+    Args:
+        fleet: The fleet.
+
+    Returns:
+        A DiGraph with one node per region.
+    """
+    regions = list(dict.fromkeys(fleet.regions["region_id"]))
+    graph = nx.DiGraph()
+    graph.add_nodes_from(regions)
+    if fleet.topology.empty:
+        graph.add_edges_from(itertools.permutations(regions, 2))
+        return graph
+    known = set(regions)
+    for lost, backup in zip(fleet.topology["region_id"], fleet.topology["backup_region_id"],
+                            strict=True):
+        if lost != backup and lost in known and backup in known:
+            graph.add_edge(lost, backup)
+    return graph
+
+
+def check_duplicate_keys(fleet: Fleet) -> list[Problem]:
+    """Report rows whose key repeats an earlier row of the same table.
+
+    Args:
+        fleet: The fleet.
+
+    Returns:
+        One problem per repeating row, naming the first row with that key.
+    """
+    problems: list[Problem] = []
+    for table in TABLES.values():
+        frame = fleet.table(table.name)
+        dup = frame.duplicated(list(table.key), keep=False)
+        if not dup.any():
+            continue
+        for key, group in frame[dup].groupby(list(table.key), dropna=False, sort=False):
+            first, *repeats = [_row(i) for i in group.index]
+            value = key if len(table.key) > 1 else key[0]
+            for row in repeats:
+                problems.append(Problem(
+                    table.file, f"duplicate key {'/'.join(table.key)}, first on row {first}",
+                    f"delete row {row} or merge it into row {first} (each "
+                    f"{' + '.join(table.key)} may appear once)",
+                    row=row, column=", ".join(table.key), value=value))
+    return problems
+
+
+def _dangling(file: str, column: str, frame: pd.DataFrame, known: list[str],
+              where: str) -> list[Problem]:
+    """Report values of ``frame[column]`` that are not in ``known``."""
+    problems = []
+    present = set(known)
+    for idx, value in frame[column].items():
+        if pd.isna(value) or value in present:
+            continue
+        close = difflib.get_close_matches(str(value), known, n=1)
+        hint = f"did you mean '{close[0]}'?" if close else f"known: {', '.join(known) or 'none'}"
+        problems.append(Problem(file, f"refers to an unknown id (not in {where})",
+                                f"use an id from {where} ({hint}) or add that row there",
+                                row=_row(idx), column=column, value=value))
+    return problems
+
+
+def check_references(fleet: Fleet) -> list[Problem]:
+    """Report foreign-key values (columns with ``ref``) that do not exist in their table.
+
+    ``calls.caller_id`` must be a product_id or a model_id.
+
+    Args:
+        fleet: The fleet.
+
+    Returns:
+        One problem per dangling value, at most ten per column.
+    """
+    problems: list[Problem] = []
+    for table in TABLES.values():
+        frame = fleet.table(table.name)
+        for column in table.columns:
+            if not column.ref or frame.empty:
+                continue
+            target, target_col = column.ref.split(".")
+            known = list(dict.fromkeys(fleet.table(target)[target_col]))
+            problems += _dangling(table.file, column.name, frame, known, f"{target}.csv")
+    callers = list(dict.fromkeys([*fleet.products["product_id"], *fleet.models["model_id"]]))
+    problems += _dangling("calls.csv", "caller_id", fleet.calls, callers,
+                          "products.csv or models.csv")
+    return _limit(problems)
+
+
+def _model_row(fleet: Fleet, model_id: str) -> int:
+    """Return the models.csv row of ``model_id`` (first occurrence)."""
+    return _row(fleet.models.index[fleet.models["model_id"] == model_id][0])
+
+
+def check_servable_models(fleet: Fleet) -> list[Problem]:
+    """Report models that no platform can serve (no profiles.csv row at all).
+
+    Builds a bipartite model–platform graph from the profiles; a model node without edges
+    cannot be placed anywhere.
+
+    Args:
+        fleet: The fleet.
+
+    Returns:
+        One problem per model without a profile.
+    """
+    graph = nx.Graph()
+    graph.add_nodes_from((("model", m) for m in fleet.models["model_id"]), bipartite=0)
+    graph.add_nodes_from((("platform", p) for p in fleet.platforms["platform_id"]), bipartite=1)
+    for m, p in zip(fleet.profiles["model_id"], fleet.profiles["platform_id"], strict=True):
+        if graph.has_node(("model", m)) and graph.has_node(("platform", p)):
+            graph.add_edge(("model", m), ("platform", p))
+    platforms = ", ".join(dict.fromkeys(fleet.platforms["platform_id"]))
+    return [
+        Problem("models.csv", f"no platform can serve model '{m}': it has no profiles.csv row",
+                f"add a profiles.csv row for it (model_id={m}, platform_id one of "
+                f"{platforms}, qps_per_server measured at its latency SLO)",
+                row=_model_row(fleet, m), column="model_id", value=m)
+        for kind, m in graph.nodes
+        if kind == "model" and graph.degree(("model", m)) == 0
+    ]
+
+
+def check_memory(fleet: Fleet) -> list[Problem]:
+    """Report models whose memory exceeds every platform they have a profile for.
+
+    A profile for a platform a model does not fit on is not an error by itself (it is just
+    unusable, see :func:`memory_fit`).
+
+    Args:
+        fleet: The fleet.
+
+    Returns:
+        One problem (models.csv, column memory_gb) per model that fits nowhere.
+    """
+    fit = memory_fit(fleet)
+    problems = []
+    for model_id, group in fit.groupby("model_id", sort=False):
+        if group["fits"].any():
+            continue
+        best = group.loc[group["capacity_gb"].idxmax()]
+        shards = int(best["max_shards"])
+        problems.append(Problem(
+            "models.csv",
+            f"model '{model_id}' needs {best['memory_gb']:g} GB per replica, more than any "
+            f"platform it has a profile for holds: at most {shards * best['capacity_gb']:g} GB "
+            f"on {best['platform_id']} (max_shards={shards} x {best['capacity_gb']:g} GB "
+            "host+accelerator memory)",
+            f"raise max_shards to at least {int(best['servers_per_replica'])}, or add a "
+            "platform with more memory and a profiles.csv row for it",
+            row=_model_row(fleet, str(model_id)), column="memory_gb", value=best["memory_gb"]))
+    return problems
+
+
+def _in_service_platforms(fleet: Fleet) -> set[str]:
+    """Return platforms that serve within the horizon: installed, or orderable in time."""
+    h = _horizon(fleet)
+    p = fleet.platforms
+    orderable = p["available_from_quarter"] + p["lead_time_quarters"] < h
+    inv = fleet.inventory
+    installed = inv[(inv["servers"] > 0) & (inv["retire_quarter"].isna()
+                                            | (inv["retire_quarter"] > 0))]
+    return set(p.loc[orderable, "platform_id"]) | set(installed["platform_id"])
+
+
+def check_platform_availability(fleet: Fleet) -> list[Problem]:
+    """Report models whose fitting platforms all arrive after the horizon.
+
+    A platform serves within the horizon if servers of it are installed (inventory) or if
+    ``available_from_quarter + lead_time_quarters`` is before ``horizon_quarters``. Platforms
+    available later are fine as long as every model keeps at least one usable platform.
+
+    Args:
+        fleet: The fleet.
+
+    Returns:
+        One problem (models.csv) per model left without a platform in the horizon.
+    """
+    fit = memory_fit(fleet)
+    fit = fit[fit["fits"]]
+    usable = _in_service_platforms(fleet)
+    h = _horizon(fleet)
+    problems = []
+    for model_id, group in fit.groupby("model_id", sort=False):
+        if usable & set(group["platform_id"]):
+            continue
+        names = ", ".join(dict.fromkeys(group["platform_id"]))
+        problems.append(Problem(
+            "models.csv",
+            f"model '{model_id}' has no platform in service within the {h}-quarter horizon: "
+            f"its platforms ({names}) arrive at available_from_quarter + lead_time_quarters "
+            f">= {h} and none are installed",
+            f"lower available_from_quarter in platforms.csv for one of {names}, add inventory "
+            "of one, add a profile on an earlier platform, or raise horizon_quarters",
+            row=_model_row(fleet, str(model_id)), column="model_id", value=model_id))
+    return problems
+
+
+def check_call_cycles(fleet: Fleet) -> list[Problem]:
+    """Report cycles in the call graph (caller_id -> model_id), one per strongly connected part.
+
+    Args:
+        fleet: The fleet.
+
+    Returns:
+        One problem per cycle, naming it (``a -> b -> a``) and its calls.csv rows.
+    """
+    graph = nx.DiGraph()
+    for idx, caller, model in zip(fleet.calls.index, fleet.calls["caller_id"],
+                                  fleet.calls["model_id"], strict=True):
+        graph.add_edge(caller, model, row=_row(idx))
+    problems = []
+    for part in nx.strongly_connected_components(graph):
+        sub = graph.subgraph(part)
+        if len(part) == 1 and not sub.number_of_edges():
+            continue
+        cycle = nx.find_cycle(sub)
+        path = " -> ".join([cycle[0][0], *(v for _, v in cycle)])
+        rows = sorted(graph.edges[u, v]["row"] for u, v in cycle)
+        problems.append(Problem(
+            "calls.csv", f"the call graph has a cycle {path} ({_rows_text(rows)})",
+            "delete one of these calls; a model must not call itself, directly or through "
+            "other models",
+            row=rows[0], column="caller_id", value=path))
+    return problems
+
+
+def _product_demand_possible(fleet: Fleet) -> bool:
+    """Return whether some product with requests has an outgoing call."""
+    busy = fleet.products[fleet.products["daily_requests"] > 0]["product_id"]
+    return bool(set(busy) & set(fleet.calls["caller_id"]))
+
+
+def check_demand_sources(fleet: Fleet) -> list[Problem]:
+    """Report missing demand: no source at all, products without calls (or the reverse).
+
+    Args:
+        fleet: The fleet.
+
+    Returns:
+        Problems for an unmatched products.csv/calls.csv, products without outgoing calls, and
+        a case whose tables give no model any demand.
+    """
+    products, calls = fleet.products, fleet.calls
+    if not products.empty and calls.empty:
+        return [Problem("products.csv", "products.csv is given but calls.csv is missing or "
+                        "empty, so products drive no model", "add calls.csv linking each "
+                        "product to the models it calls, or delete products.csv")]
+    if products.empty and not calls.empty:
+        return [Problem("calls.csv", "calls.csv is given but products.csv is missing or empty, "
+                        "so no requests flow through the calls", "add products.csv with the "
+                        "products that call models, or delete calls.csv")]
+    callers = set(calls["caller_id"])
+    problems = [
+        Problem("products.csv", f"product '{p}' calls no model", f"add a calls.csv row with "
+                f"caller_id={p}, or delete the product", row=_row(idx), column="product_id",
+                value=p)
+        for idx, p in products["product_id"].items()
+        if p not in callers
+    ]
+    plain = fleet.demand[(fleet.demand["quarter"] < _horizon(fleet))
+                         & (fleet.demand["peak_qps"] > 0)]
+    if plain.empty and not _product_demand_possible(fleet):
+        problems.append(Problem("demand.csv", "no model has any demand: there are no products "
+                                "with requests and calls, and no demand.csv rows with "
+                                "peak_qps > 0 within the horizon", _CALLS_FIX))
+    return problems
+
+
+def check_demand_shares(fleet: Fleet) -> list[Problem]:
+    """Report regions.demand_share gaps when products are used; shares must sum to 1.
+
+    Args:
+        fleet: The fleet.
+
+    Returns:
+        One problem per blank share, or one for a sum off by more than 1e-6.
+    """
+    if fleet.products.empty:
+        return []
+    shares = fleet.regions["demand_share"]
+    blank = [
+        Problem("regions.csv", f"region '{r}' has no demand_share but products.csv is used",
+                "give every region its share of product traffic (shares sum to 1; 0 means none)",
+                row=_row(idx), column="demand_share")
+        for idx, r in fleet.regions.loc[shares.isna(), "region_id"].items()
+    ]
+    if blank:
+        return blank
+    total = float(shares.sum())
+    if abs(total - 1.0) <= SHARE_TOLERANCE:
+        return []
+    return [Problem("regions.csv", f"demand_share sums to {total:.6g}, not 1",
+                    f"scale the shares so they sum to 1 (divide each by {total:.6g})",
+                    column="demand_share", value=total)]
+
+
+def check_quarters(fleet: Fleet) -> list[Problem]:
+    """Report demand.csv and region_power_caps.csv rows whose quarter is beyond the horizon.
+
+    Such rows would be silently ignored by the planner. Inventory retiring after the horizon
+    is fine.
+
+    Args:
+        fleet: The fleet.
+
+    Returns:
+        One problem per row, at most ten per file.
+    """
+    h = _horizon(fleet)
+    problems = []
+    for name in ("demand", "region_power_caps"):
+        frame = fleet.table(name)
+        for idx, q in frame.loc[frame["quarter"] >= h, "quarter"].items():
+            problems.append(Problem(
+                TABLES[name].file, f"quarter {q} is beyond the horizon (quarters 0-{h - 1}, "
+                f"horizon_quarters={h}); the row would be ignored",
+                f"delete the row or raise horizon_quarters in settings.yaml to at least {q + 1}",
+                row=_row(idx), column="quarter", value=int(q)))
+    return _limit(problems)
+
+
+def check_topology(fleet: Fleet) -> list[Problem]:
+    """Report self-loops in topology.csv and, with DR on, regions without a backup.
+
+    Args:
+        fleet: The fleet.
+
+    Returns:
+        Problems for rows where a region backs itself up, and for regions with no backup.
+    """
+    topo = fleet.topology
+    problems = [
+        Problem("topology.csv", f"region '{r}' is listed as its own backup",
+                "name a different backup_region_id; a lost region cannot take its own traffic",
+                row=_row(idx), column="backup_region_id", value=r)
+        for idx, r, b in zip(topo.index, topo["region_id"], topo["backup_region_id"], strict=True)
+        if r == b
+    ]
+    if topo.empty or not fleet.settings.disaster_recovery.enabled:
+        return problems
+    graph = backup_graph(fleet)
+    for idx, region in fleet.regions["region_id"].items():
+        if graph.out_degree(region) == 0:
+            problems.append(Problem(
+                "topology.csv", f"region '{region}' (regions.csv row {_row(idx)}) has no backup "
+                "region, but disaster_recovery is enabled",
+                f"add a topology.csv row with region_id={region} and another region as "
+                "backup_region_id, or set disaster_recovery.enabled: false",
+                column="region_id", value=region))
+    return problems
+
+
+def check_dr_regions(fleet: Fleet) -> list[Problem]:
+    """Report disaster recovery enabled with fewer than two regions.
+
+    Args:
+        fleet: The fleet.
+
+    Returns:
+        One problem if DR cannot work, else none.
+    """
+    n = fleet.regions["region_id"].nunique()
+    if not fleet.settings.disaster_recovery.enabled or n >= 2:
+        return []
+    return [Problem("regions.csv", f"disaster_recovery is enabled but there is only {n} region; "
+                    "no region could take over a lost one",
+                    "add a second region to regions.csv, or set disaster_recovery.enabled: "
+                    "false in settings.yaml", column="region_id")]
+
+
+CHECKS: tuple[Callable[[Fleet], list[Problem]], ...] = (
+    check_duplicate_keys,
+    check_references,
+    check_servable_models,
+    check_memory,
+    check_platform_availability,
+    check_call_cycles,
+    check_demand_sources,
+    check_demand_shares,
+    check_quarters,
+    check_topology,
+    check_dr_regions,
+)
+
+
+def fleet_problems(fleet: Fleet) -> list[Problem]:
+    """Return every cross-table problem of ``fleet`` (empty when it is consistent).
+
+    Args:
+        fleet: The fleet.
+
+    Returns:
+        Problems from all :data:`CHECKS`, in order.
+    """
+    return [p for check in CHECKS for p in check(fleet)]
+
+
+def check_fleet(fleet: Fleet) -> None:
+    """Run every cross-table check and raise once with all problems found.
+
+    Args:
+        fleet: The fleet, whose tables already passed their column checks.
+
+    Raises:
+        FleetDataError: Header ``Invalid fleet data in <fleet.name>``, one bullet per problem.
+    """
+    problems = fleet_problems(fleet)
+    if problems:
+        raise FleetDataError(problems, header=f"Invalid fleet data in {fleet.name}")

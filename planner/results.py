@@ -1,0 +1,261 @@
+"""A solved model turned into a :class:`Plan`: tidy DataFrames with units, no PuLP objects."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from planner.model import PlanningModel, cost_coefficients
+from planner.parameters import inventory_by_quarter, power_caps
+from planner.solve import SolveResult
+
+ZERO = 1e-6  # solver noise below this is zero
+
+UNITS = {
+    "allocation": {"replicas": "replicas", "servers": "servers", "capacity_qps": "queries/s",
+                   "served_qps": "queries/s", "utilization": "fraction of latency-bounded qps"},
+    "purchases": {"servers": "servers", "capex_usd": "USD"},
+    "fleet": {"available_servers": "servers", "in_service_servers": "servers",
+              "allocated_servers": "servers", "facility_kw": "kW"},
+    "power": {"power_kw": "kW", "cap_kw": "kW", "headroom_kw": "kW"},
+    "costs": {"capex_usd": "USD", "energy_usd": "USD", "maintenance_usd": "USD",
+              "total_usd": "USD"},
+}
+
+
+@dataclass
+class Plan:
+    """A capacity plan: what to run and buy where and when, and what it costs.
+
+    Tables (all tidy, one row per key, zero rows dropped):
+        allocation: model_id, bucket, phase, platform_id, platform_class, region_id, quarter,
+            replicas, servers, capacity_qps, served_qps, utilization.
+        purchases: platform_id, platform_class, region_id, order_quarter, arrival_quarter,
+            servers, capex_usd.
+        fleet: platform_id, platform_class, region_id, quarter, available_servers,
+            in_service_servers, allocated_servers, facility_kw.
+        power: region_id, quarter, power_kw, cap_kw, headroom_kw.
+        costs: platform_id, region_id, quarter, capex_usd, energy_usd, maintenance_usd,
+            total_usd.
+        shortfalls: for elastic (explained) plans, what falls short where; else empty.
+    """
+
+    allocation: pd.DataFrame
+    purchases: pd.DataFrame
+    fleet: pd.DataFrame
+    power: pd.DataFrame
+    costs: pd.DataFrame
+    summary: dict = field(default_factory=dict)
+    shortfalls: pd.DataFrame = field(default_factory=pd.DataFrame)
+
+    TABLES = ("allocation", "purchases", "fleet", "power", "costs")
+
+    @property
+    def total_cost_usd(self) -> float:
+        """Return the plan's total cost of ownership over the horizon (USD)."""
+        return float(self.costs["total_usd"].sum()) if not self.costs.empty else 0.0
+
+    def tables(self) -> dict[str, pd.DataFrame]:
+        """Return the plan's tables by name (shortfalls included when present)."""
+        out = {name: getattr(self, name) for name in self.TABLES}
+        if not self.shortfalls.empty:
+            out["shortfalls"] = self.shortfalls
+        return out
+
+    def by(self, dimension: str) -> pd.DataFrame:
+        """Summarise servers, power and cost by ``bucket``, ``platform_class``, ``region_id``
+        or ``quarter``.
+        """
+        return summarize(self, dimension)
+
+
+def _value(var) -> float:
+    v = var.varValue
+    if v is None or abs(v) < ZERO:
+        return 0.0
+    return round(v) if var.cat == "Integer" else float(v)
+
+
+def extract_plan(model: PlanningModel, result: SolveResult) -> Plan:
+    """Read variable values into a :class:`Plan` (integers rounded, noise set to zero)."""
+    fleet = model.fleet
+    models = fleet.models.set_index("model_id")
+    classes = fleet.platforms.set_index("platform_id")["platform_class"]
+    cand = model.candidates.set_index(["model_id", "platform_id"])
+    util_target = fleet.settings.target_utilization
+
+    rows = []
+    for (m, p, r, t), var in model.x.items():
+        replicas = _value(var)
+        if replicas <= 0:
+            continue
+        c = cand.loc[(m, p)]
+        rows.append((m, models.at[m, "bucket"], models.at[m, "phase"], p, classes[p], r, t,
+                     replicas, replicas * c["servers_per_replica"], replicas * c["replica_qps"]))
+    alloc = pd.DataFrame(rows, columns=["model_id", "bucket", "phase", "platform_id",
+                                        "platform_class", "region_id", "quarter", "replicas",
+                                        "servers", "capacity_qps"])
+    alloc = _served(alloc, model.demand, util_target)
+
+    coef = cost_coefficients(fleet)
+    purchases = pd.DataFrame(
+        [(p, classes[p], r, t, t + int(fleet.platforms.set_index("platform_id").at[p,
+          "lead_time_quarters"]), _value(v), _value(v) * coef["capex"][p])
+         for (p, r, t), v in model.b.items() if _value(v) > 0],
+        columns=["platform_id", "platform_class", "region_id", "order_quarter",
+                 "arrival_quarter", "servers", "capex_usd"])
+
+    plan = Plan(allocation=alloc, purchases=purchases,
+                fleet=_fleet_table(model, alloc, classes, coef),
+                power=pd.DataFrame(), costs=pd.DataFrame())
+    plan.power = _power_table(fleet, plan.fleet)
+    plan.costs = cost_table(fleet, plan.fleet, purchases)
+    plan.shortfalls = _shortfalls(model) if model.elastic else pd.DataFrame()
+    plan.summary = _summary(model, result, plan)
+    _attach_units(plan)
+    return plan
+
+
+def _served(alloc: pd.DataFrame, demand: pd.DataFrame, util_target: float) -> pd.DataFrame:
+    """Split each cell's peak demand over its platforms in proportion to their capacity."""
+    key = ["model_id", "region_id", "quarter"]
+    if alloc.empty:
+        return alloc.assign(served_qps=[], utilization=[])
+    total = alloc.groupby(key)["capacity_qps"].transform("sum")
+    merged = alloc.merge(demand, on=key, how="left").fillna({"peak_qps": 0.0})
+    alloc = alloc.assign(served_qps=(merged["peak_qps"] * alloc["capacity_qps"] / total).values)
+    alloc["utilization"] = (alloc["served_qps"] / alloc["capacity_qps"]).round(6)
+    return alloc.sort_values(["model_id", "platform_id", "region_id", "quarter"],
+                             ignore_index=True)
+
+
+def _fleet_table(model: PlanningModel, alloc: pd.DataFrame, classes: pd.Series,
+                 coef: dict) -> pd.DataFrame:
+    fleet = model.fleet
+    inv = inventory_by_quarter(fleet).set_index(["platform_id", "region_id", "quarter"])
+    platforms = fleet.platforms.set_index("platform_id")
+    key = ["platform_id", "region_id", "quarter"]
+    used = alloc.groupby(key)["servers"].sum().to_dict() if not alloc.empty else {}
+    rows = []
+    for (p, r, t), y in model.y.items():
+        bought = sum(_value(b) for (bp, br, t0), b in model.b.items()
+                     if bp == p and br == r and t0 + int(platforms.at[p, "lead_time_quarters"]) <= t
+                     < t0 + int(platforms.at[p, "lead_time_quarters"])
+                     + int(platforms.at[p, "lifetime_quarters"]))
+        available = int(inv["servers"].get((p, r, t), 0)) + bought
+        in_service = _value(y)
+        if fleet.settings.allocation == "dedicated":
+            in_service = round(in_service)
+        if available == 0 and in_service == 0:
+            continue
+        rows.append((p, classes[p], r, t, available, in_service, used.get((p, r, t), 0.0),
+                     in_service * coef["facility_kw"][(p, r)]))
+    return pd.DataFrame(rows, columns=["platform_id", "platform_class", "region_id", "quarter",
+                                       "available_servers", "in_service_servers",
+                                       "allocated_servers", "facility_kw"]).sort_values(
+        key, ignore_index=True)
+
+
+def _power_table(fleet, fleet_table: pd.DataFrame) -> pd.DataFrame:
+    caps = power_caps(fleet)
+    used = fleet_table.groupby(["region_id", "quarter"], as_index=False)["facility_kw"].sum()
+    out = caps.merge(used, on=["region_id", "quarter"], how="left").fillna({"facility_kw": 0.0})
+    out = out.rename(columns={"facility_kw": "power_kw"})
+    out["headroom_kw"] = out["cap_kw"] - out["power_kw"]
+    return out[["region_id", "quarter", "power_kw", "cap_kw", "headroom_kw"]]
+
+
+def cost_table(fleet, fleet_table: pd.DataFrame, purchases: pd.DataFrame) -> pd.DataFrame:
+    """Return costs per platform, region and quarter from in-service servers and purchases.
+
+    Shared by plans and baselines so that every plan is costed the same way.
+    """
+    coef = cost_coefficients(fleet)
+    key = ["platform_id", "region_id", "quarter"]
+    run = fleet_table[key + ["in_service_servers"]].copy()
+    pr = list(zip(run["platform_id"], run["region_id"], strict=True))
+    run["energy_usd"] = run["in_service_servers"] * [coef["energy"][k] for k in pr]
+    run["maintenance_usd"] = run["in_service_servers"] * [coef["maintenance"][k] for k in pr]
+    buy = purchases.rename(columns={"order_quarter": "quarter"})
+    buy = buy.groupby(key, as_index=False)["capex_usd"].sum()
+    out = run.drop(columns="in_service_servers").merge(buy, on=key, how="outer").fillna(0.0)
+    out["total_usd"] = out["capex_usd"] + out["energy_usd"] + out["maintenance_usd"]
+    out = out[out["total_usd"] > 0]
+    return out[key + ["capex_usd", "energy_usd", "maintenance_usd", "total_usd"]].sort_values(
+        key, ignore_index=True)
+
+
+def _shortfalls(model: PlanningModel) -> pd.DataFrame:
+    """Return the slack of an elastic solve in user units: what is short or over, where."""
+    rows = []
+    for (family, key), s in model.slack.items():
+        v = _value(s)
+        if v <= ZERO:
+            continue
+        name = "_".join([family, *(str(k) for k in key)])
+        amount = v * model.row_scale[name] * 1e-3  # back from scaled rows to user units
+        unit = {"demand": "queries/s", "dr": "queries/s", "power": "kW", "space": "RU",
+                "supply": "servers", "minrep": "replicas"}[family]
+        rows.append((family, *_key_columns(family, key), amount, unit))
+    return pd.DataFrame(rows, columns=["constraint", "model_id", "platform_id", "region_id",
+                                       "quarter", "amount", "unit"])
+
+
+def _key_columns(family: str, key: tuple) -> tuple:
+    """Map a row key to (model_id, platform_id, region_id, quarter)."""
+    if family in ("demand", "dr", "minrep"):
+        return key[0], None, key[1], key[2]
+    if family == "supply":
+        return None, key[0], None, key[1]
+    return None, None, key[0], key[1]
+
+
+def _summary(model: PlanningModel, result: SolveResult, plan: Plan) -> dict:
+    fleet = model.fleet
+    costs = plan.costs
+    return {
+        "case": fleet.name,
+        "status": result.status,
+        "solver": result.solver,
+        "objective": fleet.settings.objective,
+        "objective_value": result.objective,
+        "best_bound": result.bound,
+        "gap": result.gap,
+        "build_seconds": round(model.build_seconds, 4),
+        "solve_seconds": round(result.seconds, 4),
+        "total_cost_usd": float(costs["total_usd"].sum()),
+        "capex_usd": float(costs["capex_usd"].sum()),
+        "energy_usd": float(costs["energy_usd"].sum()),
+        "maintenance_usd": float(costs["maintenance_usd"].sum()),
+        "servers_purchased": int(plan.purchases["servers"].sum()) if len(plan.purchases) else 0,
+        "peak_power_kw": float(plan.power.groupby("quarter")["power_kw"].sum().max()),
+        "horizon_quarters": fleet.settings.horizon_quarters,
+        "variables": len(model.x) + len(model.b) + len(model.y),
+        "constraints": len(model.rows),
+    }
+
+
+def _attach_units(plan: Plan) -> None:
+    for name, units in UNITS.items():
+        getattr(plan, name).attrs["unit"] = units
+
+
+def summarize(plan: Plan, dimension: str) -> pd.DataFrame:
+    """Return servers (peak quarter for fleet, sum for purchases), power and cost by one dimension.
+
+    ``dimension`` is ``bucket``, ``platform_class``, ``region_id`` or ``quarter``.
+    """
+    if dimension == "bucket":
+        alloc = plan.allocation
+        return (alloc.groupby(["bucket", "quarter"], as_index=False)[["servers", "served_qps"]]
+                .sum())
+    key = [dimension] if dimension == "quarter" else [dimension, "quarter"]
+    servers = plan.fleet.groupby(key, as_index=False)[["in_service_servers", "facility_kw"]].sum()
+    if dimension == "platform_class":
+        classes = plan.fleet[["platform_id", "platform_class"]].drop_duplicates()
+        costs = plan.costs.merge(classes, on="platform_id")
+    else:
+        costs = plan.costs
+    cost = costs.groupby(key, as_index=False)["total_usd"].sum()
+    return servers.merge(cost, on=key, how="outer").fillna(0.0)

@@ -1,0 +1,254 @@
+"""Named what-if scenarios: validated overrides that return a new fleet.
+
+A case's ``scenarios.yaml`` maps names to overrides from a closed vocabulary (unknown keys are
+errors). :func:`apply_scenario` never mutates its input; the CLI's ``--scenario`` and the
+dashboard use the same function, and :func:`scenario_to_yaml` writes a scenario back out.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from planner.errors import FleetDataError, Problem
+from planner.fleet import Fleet
+from planner.schema import PLATFORMS, SOURCE_KINDS
+
+SCENARIOS_FILE = "scenarios.yaml"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DemandMultiplier(_Strict):
+    """Multiply peak demand; factors of matching keys compound."""
+
+    bucket: dict[str, float] = Field(default_factory=dict, description="bucket -> factor")
+    product: dict[str, float] = Field(default_factory=dict, description="product -> factor")
+    region: dict[str, float] = Field(default_factory=dict, description="region -> factor")
+    model: dict[str, float] = Field(default_factory=dict, description="model -> factor")
+
+
+class PlatformChange(_Strict):
+    """Change an existing platform."""
+
+    throughput_multiplier: float = Field(1.0, gt=0)
+    capex_multiplier: float = Field(1.0, gt=0)
+    power_multiplier: float = Field(1.0, gt=0)
+    supply_per_quarter: float | None = Field(None, ge=0)
+    available_from_quarter: int | None = Field(None, ge=0)
+    available: bool = Field(True, description="False: no new purchases of this platform.")
+
+
+class ProfilesFrom(_Strict):
+    """Copy another platform's profiles, scaled."""
+
+    platform_id: str
+    throughput_multiplier: float = Field(1.0, gt=0)
+
+
+class NewPlatform(_Strict):
+    """Add a platform (a row of platforms.csv) and its profiles."""
+
+    platform: dict[str, object]
+    profiles: list[dict[str, object]] = Field(default_factory=list)
+    profiles_from: ProfilesFrom | None = None
+
+
+class SloChange(_Strict):
+    """A new latency bound, with the throughput it allows relative to today's."""
+
+    latency_slo_ms: float = Field(gt=0)
+    throughput_multiplier: float = Field(1.0, gt=0)
+
+
+class Scenario(_Strict):
+    """A named combination of overrides."""
+
+    name: str = "base"
+    description: str = ""
+    demand_multiplier: DemandMultiplier = Field(default_factory=DemandMultiplier)
+    platform_changes: dict[str, PlatformChange] = Field(default_factory=dict)
+    new_platforms: list[NewPlatform] = Field(default_factory=list)
+    power_cap_kw: dict[str, float] = Field(default_factory=dict, description="region -> kW")
+    slo_changes: dict[str, SloChange] = Field(default_factory=dict)
+    disaster_recovery: bool | None = None
+    horizon_quarters: int | None = Field(None, ge=1, le=40)
+    objective: str | None = Field(None, pattern="^(tco|power|capex)$")
+
+
+def _problems(exc: ValidationError, file: str, name: str) -> list[Problem]:
+    out = []
+    for err in exc.errors():
+        key = ".".join(str(p) for p in err["loc"])
+        msg = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
+        out.append(Problem(file, f"scenario '{name}', key '{key}': {msg}",
+                           "see the scenario vocabulary in planner/scenarios.py and the README"))
+    return out
+
+
+def parse_scenarios(data: object, file: str = SCENARIOS_FILE) -> dict[str, Scenario]:
+    """Validate a ``{"scenarios": {name: overrides}}`` mapping; raise one error for all problems."""
+    if not isinstance(data, dict) or set(data) != {"scenarios"} or not isinstance(
+            data["scenarios"], dict):
+        raise FleetDataError([Problem(file, "must have one top-level key 'scenarios' mapping "
+                                            "names to overrides", "see the README")])
+    out, problems = {}, []
+    for name, body in data["scenarios"].items():
+        try:
+            out[str(name)] = Scenario.model_validate({**(body or {}), "name": str(name)})
+        except ValidationError as exc:
+            problems += _problems(exc, file, str(name))
+    if problems:
+        raise FleetDataError(problems, header=f"Invalid scenarios in {file}")
+    return out
+
+
+def load_scenarios(case_dir: str | Path) -> dict[str, Scenario]:
+    """Read a case's ``scenarios.yaml`` (an empty mapping when there is none)."""
+    path = Path(case_dir) / SCENARIOS_FILE
+    if not path.exists():
+        return {}
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise FleetDataError([Problem(SCENARIOS_FILE, f"cannot be read: {exc}".splitlines()[0],
+                                      "fix the YAML syntax (UTF-8)")]) from None
+    return parse_scenarios(data)
+
+
+def scenario_from_dict(data: dict, name: str = "custom") -> Scenario:
+    """Validate one scenario's overrides (as in ``scenarios.yaml``) into a :class:`Scenario`."""
+    return parse_scenarios({"scenarios": {name: data}})[name]
+
+
+def scenario_to_yaml(scenario: Scenario) -> str:
+    """Return ``scenarios.yaml`` text holding just this scenario, which reproduces it exactly."""
+    body = scenario.model_dump(mode="json", exclude_defaults=True, exclude={"name"})
+    return yaml.safe_dump({"scenarios": {scenario.name: body}}, sort_keys=False)
+
+
+def _check_ids(fleet: Fleet, scenario: Scenario) -> list[Problem]:
+    """Every id a scenario names must exist in the fleet (or be added by it)."""
+    where = f"scenario '{scenario.name}'"
+    new_ids = {str(n.platform.get("platform_id")) for n in scenario.new_platforms}
+    known = {
+        "bucket": set(fleet.models["bucket"]), "product": set(fleet.products["product_id"]),
+        "region": set(fleet.regions["region_id"]), "model": set(fleet.models["model_id"]),
+        "platform": set(fleet.platforms["platform_id"]) | new_ids,
+    }
+    dm = scenario.demand_multiplier
+    named = [("bucket", k) for k in dm.bucket] + [("product", k) for k in dm.product]
+    named += [("region", k) for k in [*dm.region, *scenario.power_cap_kw]]
+    named += [("model", k) for k in [*dm.model, *scenario.slo_changes]]
+    named += [("platform", k) for k in scenario.platform_changes]
+    named += [("platform", n.profiles_from.platform_id) for n in scenario.new_platforms
+              if n.profiles_from]
+    return [Problem(SCENARIOS_FILE, f"{where} names unknown {kind} '{k}'",
+                    f"use one of {', '.join(sorted(known[kind]))}")
+            for kind, k in named if k not in known[kind]]
+
+
+def apply_scenario(fleet: Fleet, scenario: Scenario) -> Fleet:
+    """Return a new fleet with ``scenario``'s overrides applied; ``fleet`` is left untouched.
+
+    Raises:
+        FleetDataError: When the scenario names ids the fleet does not have.
+    """
+    problems = _check_ids(fleet, scenario)
+    if problems:
+        raise FleetDataError(problems, header=f"Invalid scenario '{scenario.name}'")
+    settings = fleet.settings
+    new = fleet.replace()
+    platforms, profiles = new.platforms, new.profiles
+    models, products, regions = new.models, new.products, new.regions
+
+    for pid, change in scenario.platform_changes.items():
+        mask = platforms["platform_id"] == pid
+        platforms.loc[mask, "capex_usd"] *= change.capex_multiplier
+        platforms.loc[mask, "power_w"] *= change.power_multiplier
+        if change.supply_per_quarter is not None:
+            platforms.loc[mask, "supply_per_quarter"] = change.supply_per_quarter
+        if change.available_from_quarter is not None:
+            platforms.loc[mask, "available_from_quarter"] = change.available_from_quarter
+        if not change.available:
+            platforms.loc[mask, "supply_per_quarter"] = 0.0
+        profiles.loc[profiles["platform_id"] == pid, "qps_per_server"] *= \
+            change.throughput_multiplier
+
+    platforms, profiles = _add_platforms(scenario, platforms, profiles)
+
+    for mid, slo in scenario.slo_changes.items():
+        models.loc[models["model_id"] == mid, "latency_slo_ms"] = slo.latency_slo_ms
+        profiles.loc[profiles["model_id"] == mid, "qps_per_server"] *= slo.throughput_multiplier
+
+    for pid, factor in scenario.demand_multiplier.product.items():
+        products.loc[products["product_id"] == pid, "daily_requests"] *= factor
+
+    caps = new.region_power_caps
+    for rid, kw in scenario.power_cap_kw.items():
+        regions.loc[regions["region_id"] == rid, "power_cap_kw"] = kw
+        caps = caps[caps["region_id"] != rid]  # a scenario cap holds for the whole horizon
+
+    changes: dict = {}
+    if scenario.disaster_recovery is not None:
+        changes["disaster_recovery"] = settings.disaster_recovery.model_copy(
+            update={"enabled": scenario.disaster_recovery})
+    if scenario.horizon_quarters is not None:
+        changes["horizon_quarters"] = scenario.horizon_quarters
+    if scenario.objective is not None:
+        changes["objective"] = scenario.objective
+    return new.replace(
+        settings=settings.model_copy(update=changes), platforms=platforms, profiles=profiles,
+        models=models, products=products, regions=regions, region_power_caps=caps,
+        demand_adjustments=_demand_adjustments(fleet, scenario),
+    )
+
+
+def _add_platforms(scenario: Scenario, platforms: pd.DataFrame,
+                   profiles: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Append new platforms and their profiles (given, or copied from another platform)."""
+    for item in scenario.new_platforms:
+        row = {c.name: c.default for c in PLATFORMS.columns} | dict(item.platform)
+        row.setdefault("source", f"scenario {scenario.name}")
+        if row.get("source_kind") not in SOURCE_KINDS:
+            row["source_kind"] = "estimate"
+        platforms = pd.concat([platforms, pd.DataFrame([row])[platforms.columns]],
+                              ignore_index=True).astype(platforms.dtypes.to_dict())
+        pid = row["platform_id"]
+        rows = [dict(p) | {"platform_id": pid} for p in item.profiles]
+        if item.profiles_from:
+            src = profiles[profiles["platform_id"] == item.profiles_from.platform_id]
+            for p in src.to_dict("records"):
+                rows.append(p | {"platform_id": pid,
+                                 "qps_per_server": p["qps_per_server"]
+                                 * item.profiles_from.throughput_multiplier,
+                                 "source": f"scenario {scenario.name}: "
+                                           f"{item.profiles_from.throughput_multiplier}x "
+                                           f"{item.profiles_from.platform_id}",
+                                 "source_kind": "estimate"})
+        for r in rows:
+            r.setdefault("source", f"scenario {scenario.name}")
+            r.setdefault("source_kind", "estimate")
+        if rows:
+            profiles = pd.concat([profiles, pd.DataFrame(rows)[profiles.columns]],
+                                 ignore_index=True)
+    return platforms, profiles
+
+
+def _demand_adjustments(fleet: Fleet, scenario: Scenario) -> pd.DataFrame:
+    """Turn bucket, region and model multipliers into (model_id, region_id, multiplier) rows."""
+    dm = scenario.demand_multiplier
+    rows = [] if fleet.demand_adjustments is None else \
+        fleet.demand_adjustments.to_dict("records")
+    buckets = fleet.models.set_index("model_id")["bucket"]
+    for bucket, factor in dm.bucket.items():
+        rows += [{"model_id": m, "region_id": None, "multiplier": factor}
+                 for m in buckets.index[buckets == bucket]]
+    rows += [{"model_id": m, "region_id": None, "multiplier": f} for m, f in dm.model.items()]
+    rows += [{"model_id": None, "region_id": r, "multiplier": f} for r, f in dm.region.items()]
+    return pd.DataFrame(rows, columns=["model_id", "region_id", "multiplier"])

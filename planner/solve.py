@@ -1,0 +1,159 @@
+"""Solving a built model with an explicitly chosen solver, strict about what the status means.
+
+PuLP reports "Optimal" for time-limited runs (SOLVER_NOTES pitfall 1); here a plan is called
+``optimal`` only when the solver proved it within the requested gap. Anything else carries its
+status, objective, best bound and gap.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import math
+import os
+import re
+import tempfile
+import time
+from dataclasses import dataclass
+from typing import Literal
+
+import pulp
+
+from planner.errors import SolverError
+from planner.model import PlanningModel
+
+Status = Literal["optimal", "feasible", "infeasible", "unbounded", "no_solution", "error"]
+SOLVERS = ("highs", "cbc")
+
+
+@dataclass(frozen=True)
+class SolveResult:
+    """Outcome of one solve; objective and bound in the model's scaled units (kUSD for tco)."""
+
+    status: Status
+    solver: str
+    objective: float | None
+    bound: float | None
+    gap: float | None
+    seconds: float
+    handover_seconds: float = 0.0
+    message: str = ""
+
+    @property
+    def has_solution(self) -> bool:
+        """Return whether variable values are available (optimal or feasible)."""
+        return self.status in ("optimal", "feasible")
+
+
+def make_solver(name: str, time_limit_s: float, mip_gap: float, threads: int, mip: bool = True,
+                log_path: str | None = None) -> pulp.LpSolver:
+    """Return a PuLP solver object for ``name`` (``highs`` in-process or bundled ``cbc``)."""
+    if name == "highs":
+        return pulp.HiGHS(mip=mip, msg=False, timeLimit=time_limit_s, gapRel=mip_gap,
+                          threads=threads, random_seed=0)
+    if name == "cbc":
+        return pulp.PULP_CBC_CMD(mip=mip, msg=False, timeLimit=time_limit_s, gapRel=mip_gap,
+                                 threads=threads, logPath=log_path, _skip_v4_deprecation=True)
+    raise SolverError(f"unknown solver '{name}'; choose one of {', '.join(SOLVERS)}")
+
+
+def solve_model(model: PlanningModel, solver: str | None = None, time_limit_s: float | None = None,
+                mip_gap: float | None = None, threads: int | None = None) -> SolveResult:
+    """Solve ``model``; arguments override the fleet's ``settings.solver``.
+
+    Returns:
+        The result; variable values stay on the model's variables for :func:`extract_plan`.
+    """
+    opts = model.fleet.settings.solver
+    name = solver or opts.name
+    limit = time_limit_s if time_limit_s is not None else opts.time_limit_s
+    gap = mip_gap if mip_gap is not None else opts.mip_gap
+    n_threads = threads or opts.threads
+    log_path = None
+    if name == "cbc":
+        fd, log_path = tempfile.mkstemp(prefix="cbc_", suffix=".log")
+        os.close(fd)
+    backend = make_solver(name, limit, gap, n_threads, log_path=log_path)
+    start = time.perf_counter()
+    try:
+        # HiGHS prints a banner on construction even with msg=False (pitfall 7).
+        with _quiet_stdout():
+            model.prob.solve(backend)
+    except pulp.PulpSolverError as exc:
+        raise SolverError(f"{name} failed: {exc}") from exc
+    seconds = time.perf_counter() - start
+    try:
+        return _interpret(model, name, seconds, gap, log_path)
+    finally:
+        if log_path:
+            with contextlib.suppress(OSError):
+                os.remove(log_path)
+
+
+@contextlib.contextmanager
+def _quiet_stdout():
+    """Silence stdout at the file-descriptor level, where HiGHS' C++ banner is written."""
+    import sys
+
+    sys.stdout.flush()
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, io.UnsupportedOperation, ValueError):
+        with contextlib.redirect_stdout(io.StringIO()):
+            yield
+        return
+    saved = os.dup(fd)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), fd)
+            with contextlib.redirect_stdout(io.StringIO()):
+                yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, fd)
+        os.close(saved)
+
+
+def _interpret(model: PlanningModel, name: str, seconds: float, gap_target: float,
+               log_path: str | None) -> SolveResult:
+    prob = model.prob
+    status_code, sol = prob.status, prob.sol_status
+    if status_code == pulp.LpStatusInfeasible or sol == pulp.LpSolutionInfeasible:
+        return SolveResult("infeasible", name, None, None, None, seconds)
+    if status_code == pulp.LpStatusUnbounded or sol == pulp.LpSolutionUnbounded:
+        return SolveResult("unbounded", name, None, None, None, seconds)
+    if sol not in (pulp.LpSolutionOptimal, pulp.LpSolutionIntegerFeasible):
+        return SolveResult("no_solution", name, None, None, None, seconds,
+                           message=f"solver status {pulp.LpStatus[status_code]}")
+    objective = pulp.value(prob.objective)
+    bound = _best_bound(model, name, log_path, objective)
+    gap = _relative_gap(objective, bound)
+    proven = sol == pulp.LpSolutionOptimal and (gap is None or gap <= gap_target + 1e-9)
+    return SolveResult("optimal" if proven else "feasible", name, objective, bound, gap, seconds)
+
+
+def _best_bound(model: PlanningModel, name: str, log_path: str | None,
+                objective: float | None) -> float | None:
+    if not any(v.cat == "Integer" for v in model.variables):
+        return objective  # an LP solved to optimality is its own bound
+    if name == "highs":
+        info = model.prob.solverModel.getInfo()
+        bound = getattr(info, "mip_dual_bound", None)
+        return float(bound) if bound is not None and math.isfinite(bound) else None
+    if log_path and os.path.exists(log_path):
+        text = open(log_path, encoding="utf-8", errors="replace").read()
+        found = re.findall(r"best possible\s+(-?[\d.eE+-]+)", text)
+        if found:
+            return float(found[-1])
+        found = re.findall(r"Lower bound:\s+(-?[\d.eE+-]+)", text)
+        if found:
+            return float(found[-1])
+        if "Optimal - objective value" in text or "Result - Optimal solution found" in text:
+            return objective
+    return None
+
+
+def _relative_gap(objective: float | None, bound: float | None) -> float | None:
+    if objective is None or bound is None:
+        return None
+    return abs(objective - bound) / max(abs(objective), 1e-9)
