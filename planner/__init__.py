@@ -1,0 +1,85 @@
+"""fleet planner: capacity planning for heterogeneous machine-learning datacenter fleets.
+
+The flow is load → check → scenario → build → solve → verify → report::
+
+    from planner import load_fleet, load_scenarios, make_plan, verify_plan
+    fleet = load_fleet("fleet_data/default")
+    plan = make_plan(fleet, load_scenarios("fleet_data/default")["ranking_growth_40"])
+    plan.allocation.head()
+
+The app and notebooks use only the names exported here.
+"""
+
+from planner.checks import check_fleet
+from planner.compare import compare_plans
+from planner.demand import call_graph, peak_demand, product_demand
+from planner.describe import coverage, demand_by_bucket, table_rows
+from planner.errors import (
+    FleetDataError,
+    InfeasiblePlanError,
+    PlannerError,
+    Problem,
+    SolverError,
+)
+from planner.fleet import Fleet, fleet_from_frames, load_fleet
+from planner.model import PlanningModel, build_model
+from planner.output import plan_report, write_plan
+from planner.parameters import candidates, power_caps
+from planner.pipeline import explain_infeasibility, make_plan
+from planner.results import Plan, extract_plan
+from planner.scenarios import (
+    Scenario,
+    apply_scenario,
+    load_scenarios,
+    parse_scenarios,
+    scenario_from_dict,
+    scenario_to_yaml,
+)
+from planner.schema import TABLES, data_reference_markdown
+from planner.settings import Settings
+from planner.solve import SolveResult, solve_model
+from planner.topology import backup_graph
+from planner.verify import Verification, verify_plan
+
+__all__ = [
+    "TABLES",
+    "Fleet",
+    "FleetDataError",
+    "InfeasiblePlanError",
+    "Plan",
+    "PlannerError",
+    "PlanningModel",
+    "Problem",
+    "Scenario",
+    "Settings",
+    "SolveResult",
+    "SolverError",
+    "Verification",
+    "apply_scenario",
+    "backup_graph",
+    "build_model",
+    "call_graph",
+    "candidates",
+    "check_fleet",
+    "compare_plans",
+    "coverage",
+    "data_reference_markdown",
+    "demand_by_bucket",
+    "explain_infeasibility",
+    "extract_plan",
+    "fleet_from_frames",
+    "load_fleet",
+    "load_scenarios",
+    "make_plan",
+    "parse_scenarios",
+    "peak_demand",
+    "plan_report",
+    "power_caps",
+    "product_demand",
+    "scenario_from_dict",
+    "scenario_to_yaml",
+    "solve_model",
+    "table_rows",
+    "verify_plan",
+    "write_plan",
+]

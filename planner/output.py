@@ -1,0 +1,147 @@
+"""Writing plans to disk atomically, and the human-readable plan report."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+
+import pandas as pd
+
+from planner.fleet import Fleet
+from planner.results import Plan
+
+FORMATS = ("csv", "parquet", "json")
+
+
+def write_plan(plan: Plan, out_dir: str | Path, fleet: Fleet,
+               formats: Iterable[str] = ("csv",), extra: dict[str, pd.DataFrame] | None = None,
+               ) -> Path:
+    """Write the plan's tables, ``summary.json`` and ``report.md`` into ``out_dir``.
+
+    Everything is written into a temporary sibling folder first and then renamed into place,
+    so a killed run never leaves a half-written plan; an existing ``out_dir`` is replaced.
+    """
+    out = Path(out_dir)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        tables = plan.tables() | (extra or {})
+        for name, frame in tables.items():
+            for fmt in formats:
+                _write_frame(frame, tmp / f"{name}.{fmt}", fmt)
+        (tmp / "summary.json").write_text(json.dumps(_jsonable(plan.summary), indent=2) + "\n",
+                                          encoding="utf-8")
+        (tmp / "report.md").write_text(plan_report(plan, fleet), encoding="utf-8")
+        _replace_dir(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out
+
+
+def _replace_dir(tmp: Path, out: Path) -> None:
+    """Move ``tmp`` to ``out``; the old folder is removed only after the new one is complete."""
+    if out.exists():
+        old = out.with_name(f".{out.name}.old")
+        shutil.rmtree(old, ignore_errors=True)
+        os.replace(out, old)
+        os.replace(tmp, out)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(tmp, out)
+
+
+def _write_frame(frame: pd.DataFrame, path: Path, fmt: str) -> None:
+    if fmt == "csv":
+        frame.to_csv(path, index=False)
+    elif fmt == "parquet":
+        frame.to_parquet(path, index=False)
+    elif fmt == "json":
+        frame.to_json(path, orient="records", indent=1)
+    else:
+        raise ValueError(f"unknown format {fmt}; use {', '.join(FORMATS)}")
+
+
+def _jsonable(data: object) -> object:
+    if isinstance(data, dict):
+        return {str(k): _jsonable(v) for k, v in data.items()}
+    if isinstance(data, (list, tuple)):
+        return [_jsonable(v) for v in data]
+    if hasattr(data, "item"):
+        return data.item()
+    return data
+
+
+def write_text_atomic(path: str | Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file and a rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def plan_report(plan: Plan, fleet: Fleet) -> str:
+    """Return a Markdown report of the plan: status, cost, what to buy, fleet and power."""
+    s = plan.summary
+    label = fleet.settings.quarter_label
+    gap = "n/a" if s.get("gap") is None else f"{100 * s['gap']:.3f} %"
+    lines = [
+        f"# Capacity plan: {s.get('case')}" + (f" (scenario {s['scenario']})"
+                                               if s.get("scenario") else ""),
+        "",
+        f"- Status: **{s.get('status')}** ({s.get('solver')}, gap {gap}); "
+        f"verified: {s.get('verified')}",
+        f"- Objective: {s.get('objective')}; horizon {s.get('horizon_quarters')} quarters from "
+        f"{fleet.settings.first_quarter}",
+        f"- Total cost of ownership: {s.get('total_cost_usd', 0):,.0f} USD (capex "
+        f"{s.get('capex_usd', 0):,.0f}, energy {s.get('energy_usd', 0):,.0f}, maintenance "
+        f"{s.get('maintenance_usd', 0):,.0f})",
+        f"- Servers to buy: {s.get('servers_purchased', 0):,}; peak facility power "
+        f"{s.get('peak_power_kw', 0):,.0f} kW",
+        f"- Model built in {s.get('build_seconds', 0):.2f} s, solved in "
+        f"{s.get('solve_seconds', 0):.2f} s",
+        "",
+        "## Purchases",
+        "",
+    ]
+    if plan.purchases.empty:
+        lines.append("No purchases: the existing fleet serves the horizon.")
+    else:
+        buy = plan.purchases.groupby(["platform_id", "region_id", "order_quarter",
+                                      "arrival_quarter"], as_index=False)["servers"].sum()
+        lines += ["| platform | region | order | in service | servers |", "|---|---|---|---|---|"]
+        lines += [f"| {b.platform_id} | {b.region_id} | {label(b.order_quarter)} | "
+                  f"{label(b.arrival_quarter)} | {int(b.servers):,} |"
+                  for b in buy.itertuples(index=False)]
+    lines += ["", "## Servers in service by platform class and quarter", ""]
+    by_class = plan.fleet.pivot_table(index="platform_class", columns="quarter",
+                                      values="in_service_servers", aggfunc="sum", fill_value=0)
+    lines += _markdown_table(by_class.rename(columns=label))
+    lines += ["", "## Servers by bucket and quarter", ""]
+    by_bucket = plan.allocation.pivot_table(index="bucket", columns="quarter", values="servers",
+                                            aggfunc="sum", fill_value=0)
+    lines += _markdown_table(by_bucket.rename(columns=label))
+    lines += ["", "## Facility power against caps (kW)", ""]
+    power = plan.power.assign(q=plan.power["quarter"].map(label))
+    lines += ["| region | quarter | power | cap | headroom |", "|---|---|---|---|---|"]
+    lines += [f"| {p.region_id} | {p.q} | {p.power_kw:,.0f} | {p.cap_kw:,.0f} | "
+              f"{p.headroom_kw:,.0f} |" for p in power.itertuples(index=False)]
+    return "\n".join(lines) + "\n"
+
+
+def _markdown_table(frame: pd.DataFrame) -> list[str]:
+    cols = [str(c) for c in frame.columns]
+    out = ["| | " + " | ".join(cols) + " |", "|---" * (len(cols) + 1) + "|"]
+    for idx, row in frame.iterrows():
+        out.append(f"| {idx} | " + " | ".join(f"{v:,.0f}" for v in row.values) + " |")
+    return out
