@@ -21,14 +21,20 @@ from planner.errors import FleetDataError, InfeasiblePlanError, PlannerError
 from planner.fleet import Fleet, load_fleet
 from planner.scenarios import Scenario, load_scenarios
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
-                  help="Capacity planner for heterogeneous ML datacenter fleets.")
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="Capacity planner for heterogeneous ML datacenter fleets.",
+)
 err = Console(stderr=True, highlight=False)
 out = Console(highlight=False, width=200)
 
 CaseArg = Annotated[Path, typer.Argument(help="Folder of a fleet case, e.g. fleet_data/default.")]
 DebugOpt = Annotated[bool, typer.Option("--debug", help="Show tracebacks.")]
-SolverOpt = Annotated[str | None, typer.Option(help="MIP solver: highs or cbc (default: settings).")]
+SolverOpt = Annotated[
+    str | None, typer.Option(help="MIP solver: highs or cbc (default: settings).")
+]
 TimeOpt = Annotated[float | None, typer.Option("--time-limit", help="Solver time limit in s.")]
 GapOpt = Annotated[float | None, typer.Option("--gap", help="Relative MIP gap, e.g. 0.001.")]
 ThreadsOpt = Annotated[int | None, typer.Option(help="Solver threads.")]
@@ -61,9 +67,13 @@ def _scenario(case: Path, name: str | None) -> Scenario | None:
         return None
     scenarios = load_scenarios(case)
     if name not in scenarios:
-        raise FleetDataError([f"scenarios.yaml: no scenario '{name}'. Fix: use one of "
-                              f"{', '.join(scenarios) or '(none defined)'}"],
-                             header=f"Unknown scenario in {case}")
+        raise FleetDataError(
+            [
+                f"scenarios.yaml: no scenario '{name}'. Fix: use one of "
+                f"{', '.join(scenarios) or '(none defined)'}"
+            ],
+            header=f"Unknown scenario in {case}",
+        )
     return scenarios[name]
 
 
@@ -83,8 +93,10 @@ def check(case: CaseArg, debug: DebugOpt = False) -> None:
         _print_frame("Rows per table:", table_rows(fleet).set_index("file"))
         _print_frame("Peak demand (queries/s) by bucket and quarter:", demand_by_bucket(fleet))
         cov = coverage(fleet)
-        _print_frame("Model-platform coverage (latency-bounded qps per server; blank = cannot "
-                     "run):", cov.map(lambda v: "" if pd.isna(v) else f"{v:,.0f}"))
+        _print_frame(
+            "Model-platform coverage (latency-bounded qps per server; blank = cannot run):",
+            cov.map(lambda v: "" if pd.isna(v) else f"{v:,.0f}"),
+        )
 
     _run(debug, action)
 
@@ -93,10 +105,12 @@ def check(case: CaseArg, debug: DebugOpt = False) -> None:
 def plan(
     case: CaseArg,
     out_dir: Annotated[Path, typer.Option("--out", help="Folder for the plan tables.")] = Path(
-        "plans/default"),
+        "plans/default"
+    ),
     scenario: Annotated[str | None, typer.Option(help="Scenario name from scenarios.yaml.")] = None,
-    fmt: Annotated[list[str], typer.Option("--format", help="csv, parquet, json (repeat).")] = [
-        "csv"],  # noqa: B006  (typer reads the default; it is never mutated)
+    fmt: Annotated[
+        list[str] | None, typer.Option("--format", help="csv (default), parquet, json; repeat.")
+    ] = None,
     solver: SolverOpt = None,
     time_limit: TimeOpt = None,
     gap: GapOpt = None,
@@ -107,6 +121,7 @@ def plan(
     from planner.output import FORMATS, write_plan
     from planner.pipeline import make_plan
 
+    fmt = fmt or ["csv"]
     bad = [f for f in fmt if f not in FORMATS]
     if bad:
         err.print(f"error: unknown --format {', '.join(bad)}; use {', '.join(FORMATS)}")
@@ -123,14 +138,28 @@ def plan(
             if isinstance(exc.explanation, pd.DataFrame) and not exc.explanation.empty:
                 from planner.output import write_text_atomic
 
-                write_text_atomic(out_dir.with_name(out_dir.name + "_infeasible.csv"),
-                                  exc.explanation.to_csv(index=False))
+                write_text_atomic(
+                    out_dir.with_name(out_dir.name + "_infeasible.csv"),
+                    exc.explanation.to_csv(index=False),
+                )
             raise
         write_plan(result, out_dir, fleet, formats=fmt)
         s = result.summary
         err.print(f"[green]{s['status']}[/] plan, verified, written to {out_dir}", markup=True)
-        out.print(json.dumps({k: s[k] for k in ("status", "total_cost_usd", "gap",
-                                                 "servers_purchased", "peak_power_kw")}))
+        out.print(
+            json.dumps(
+                {
+                    k: s[k]
+                    for k in (
+                        "status",
+                        "total_cost_usd",
+                        "gap",
+                        "servers_purchased",
+                        "peak_power_kw",
+                    )
+                }
+            )
+        )
 
     _run(debug, action)
 
@@ -138,8 +167,9 @@ def plan(
 @app.command()
 def compare(
     case: CaseArg,
-    scenario: Annotated[list[str], typer.Option(help="Scenario names (repeat); 'base' is the "
-                                                     "case itself.")],
+    scenario: Annotated[
+        list[str], typer.Option(help="Scenario names (repeat); 'base' is the case itself.")
+    ],
     solver: SolverOpt = None,
     time_limit: TimeOpt = None,
     debug: DebugOpt = False,
@@ -163,8 +193,10 @@ def compare(
 
 @app.command()
 def reference(
-    write: Annotated[Path | None, typer.Option(help="Rewrite the data reference at the end of "
-                                                    "this Markdown file.")] = None,
+    write: Annotated[
+        Path | None,
+        typer.Option(help="Rewrite the data reference at the end of this Markdown file."),
+    ] = None,
 ) -> None:
     """Print (or write) the data reference generated from the schema."""
     from planner.output import write_text_atomic

@@ -71,8 +71,9 @@ def peak_demand(fleet: Fleet) -> pd.DataFrame:
         plain = fleet.demand[fleet.demand["quarter"] < fleet.settings.horizon_quarters]
         parts.append(plain[DEMAND_COLUMNS].astype({"quarter": "int64"}))
     if not parts:
-        return pd.DataFrame({c: pd.Series(dtype="float64" if c == "peak_qps" else "object")
-                             for c in DEMAND_COLUMNS})
+        return pd.DataFrame(
+            {c: pd.Series(dtype="float64" if c == "peak_qps" else "object") for c in DEMAND_COLUMNS}
+        )
     demand = pd.concat(parts, ignore_index=True)
     demand["quarter"] = demand["quarter"].astype("int64")
     demand = demand.groupby(["model_id", "region_id", "quarter"], as_index=False)["peak_qps"].sum()

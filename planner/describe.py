@@ -12,15 +12,17 @@ from planner.schema import TABLES
 
 def table_rows(fleet: Fleet) -> pd.DataFrame:
     """Return the number of rows of every input table."""
-    return pd.DataFrame([(t.file, len(fleet.table(name))) for name, t in TABLES.items()],
-                        columns=["file", "rows"])
+    return pd.DataFrame(
+        [(t.file, len(fleet.table(name))) for name, t in TABLES.items()], columns=["file", "rows"]
+    )
 
 
 def demand_by_bucket(fleet: Fleet) -> pd.DataFrame:
     """Return peak demand (queries/s) summed per bucket (rows) and quarter label (columns)."""
     demand = peak_demand(fleet).merge(fleet.models[["model_id", "bucket"]], on="model_id")
-    table = demand.pivot_table(index="bucket", columns="quarter", values="peak_qps",
-                               aggfunc="sum", fill_value=0.0)
+    table = demand.pivot_table(
+        index="bucket", columns="quarter", values="peak_qps", aggfunc="sum", fill_value=0.0
+    )
     return table.rename(columns=fleet.settings.quarter_label)
 
 

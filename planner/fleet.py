@@ -108,9 +108,12 @@ def _fix_for(column: Column, check: str) -> tuple[str, str]:
     if check.startswith("str_matches"):
         return "is not a valid id", f"use {ID_RULE}"
     if check.startswith("greater_than("):
-        return "must be greater than 0", "give a positive value (a missing profile row means "\
-            "'cannot run'; never write 0)" if column.name == "qps_per_server" else \
-            "give a value greater than 0"
+        return (
+            "must be greater than 0",
+            "give a positive value (a missing profile row means 'cannot run'; never write 0)"
+            if column.name == "qps_per_server"
+            else "give a value greater than 0",
+        )
     if check.startswith("greater_than_or_equal_to"):
         return f"must be at least {column.minimum:g}", f"give a value >= {column.minimum:g}"
     if check.startswith("less_than_or_equal_to"):
@@ -122,27 +125,49 @@ def _parse_table(table: Table, text: str) -> tuple[pd.DataFrame | None, list[Pro
     """Parse one CSV text against its declaration; return the typed frame and problems."""
     problems: list[Problem] = []
     try:
-        raw = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, skipinitialspace=True)
+        raw = pd.read_csv(
+            io.StringIO(text), dtype=str, keep_default_na=False, skipinitialspace=True
+        )
     except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else "no header row"
-        return None, [Problem(table.file, f"cannot be read as CSV: {reason}",
-                              "save it as comma-separated UTF-8 text with a header row")]
+        return None, [
+            Problem(
+                table.file,
+                f"cannot be read as CSV: {reason}",
+                "save it as comma-separated UTF-8 text with a header row",
+            )
+        ]
     raw.columns = [str(c).strip() for c in raw.columns]
     declared = table.column_names
     for col in raw.columns:
         if col not in declared:
             close = difflib.get_close_matches(col, declared, n=1)
-            hint = f"did you mean '{close[0]}'?" if close else f"known columns: {', '.join(declared)}"
-            problems.append(Problem(table.file, "unknown column", f"remove or rename it ({hint})",
-                                    column=col))
+            hint = (
+                f"did you mean '{close[0]}'?" if close else f"known columns: {', '.join(declared)}"
+            )
+            problems.append(
+                Problem(table.file, "unknown column", f"remove or rename it ({hint})", column=col)
+            )
     for c in table.columns:
         if c.required and c.name not in raw.columns:
-            problems.append(Problem(table.file, "missing required column",
-                                    f"add a column '{c.name}' ({c.description})", column=c.name))
+            problems.append(
+                Problem(
+                    table.file,
+                    "missing required column",
+                    f"add a column '{c.name}' ({c.description})",
+                    column=c.name,
+                )
+            )
     if raw.empty:
-        problems.append(Problem(table.file, "table is empty",
-                                "add at least one data row below the header, or delete the file"
-                                if not table.required else "add at least one data row"))
+        problems.append(
+            Problem(
+                table.file,
+                "table is empty",
+                "add at least one data row below the header, or delete the file"
+                if not table.required
+                else "add at least one data row",
+            )
+        )
     if any(p.message in ("missing required column", "table is empty") for p in problems):
         return None, problems
 
@@ -156,7 +181,9 @@ def _parse_table(table: Table, text: str) -> tuple[pd.DataFrame | None, list[Pro
         else:
             frame[c.name] = frame[c.name].astype(object).where(~blank, None)
         if c.dtype == "str":
-            frame[c.name] = frame[c.name].where(frame[c.name].isna(), frame[c.name].astype(str).str.strip())
+            frame[c.name] = frame[c.name].where(
+                frame[c.name].isna(), frame[c.name].astype(str).str.strip()
+            )
         if c.dtype in ("int", "float"):
             problems += _coerce_numeric(table, frame, c)
     reported = {(p.column, p.row) for p in problems}
@@ -177,16 +204,34 @@ def _parse_table(table: Table, text: str) -> tuple[pd.DataFrame | None, list[Pro
                 continue
             message, fix = _fix_for(table.column(col), check)
             value = frame[col].iloc[int(idx)]
-            problems.append(Problem(table.file, message, fix, row=row, column=col,
-                                    value=None if pd.isna(value) else str(value)))
+            problems.append(
+                Problem(
+                    table.file,
+                    message,
+                    fix,
+                    row=row,
+                    column=col,
+                    value=None if pd.isna(value) else str(value),
+                )
+            )
         for col, n in counts.items():
             if n > _MAX_PROBLEMS_PER_COLUMN:
-                problems.append(Problem(table.file, f"{n - _MAX_PROBLEMS_PER_COLUMN} more rows "
-                                        "have the same kind of problem", column=col))
+                problems.append(
+                    Problem(
+                        table.file,
+                        f"{n - _MAX_PROBLEMS_PER_COLUMN} more rows have the same kind of problem",
+                        column=col,
+                    )
+                )
         if not any(p.file == table.file for p in problems):
             # A failure we do not map: still never show pandera's raw text.
-            problems.append(Problem(table.file, "does not match the declared schema",
-                                    "compare it with fleet_data/README.md"))
+            problems.append(
+                Problem(
+                    table.file,
+                    "does not match the declared schema",
+                    "compare it with fleet_data/README.md",
+                )
+            )
         return None, problems
     if problems:
         return None, problems
@@ -206,11 +251,22 @@ def _coerce_numeric(table: Table, frame: pd.DataFrame, column: Column) -> list[P
     unit = f" in {column.unit}" if column.unit else ""
     for n, idx in enumerate(frame.index[bad]):
         if n == _MAX_PROBLEMS_PER_COLUMN:
-            problems.append(Problem(table.file, f"{int(bad.sum()) - n} more rows are not {kind}",
-                                    column=column.name))
+            problems.append(
+                Problem(
+                    table.file, f"{int(bad.sum()) - n} more rows are not {kind}", column=column.name
+                )
+            )
             break
-        problems.append(Problem(table.file, f"is not {kind}", f"write {kind}{unit}",
-                                row=int(idx) + 1, column=column.name, value=str(text[idx])))
+        problems.append(
+            Problem(
+                table.file,
+                f"is not {kind}",
+                f"write {kind}{unit}",
+                row=int(idx) + 1,
+                column=column.name,
+                value=str(text[idx]),
+            )
+        )
     if column.dtype == "int":
         frame[column.name] = numeric.round().astype("Int64")
     else:
@@ -222,17 +278,27 @@ def _read_text(path: Path) -> tuple[str | None, Problem | None]:
     try:
         return path.read_bytes().decode("utf-8-sig"), None
     except UnicodeDecodeError as exc:
-        return None, Problem(path.name, f"is not UTF-8 text (bad byte at position {exc.start})",
-                             "re-save the file with UTF-8 encoding")
+        return None, Problem(
+            path.name,
+            f"is not UTF-8 text (bad byte at position {exc.start})",
+            "re-save the file with UTF-8 encoding",
+        )
 
 
-def parse_settings(data: object, file: str = SETTINGS_FILE) -> tuple[Settings | None, list[Problem]]:
+def parse_settings(
+    data: object, file: str = SETTINGS_FILE
+) -> tuple[Settings | None, list[Problem]]:
     """Validate a settings mapping; return the settings and any problems, one per bad key."""
     if data is None:
         data = {}
     if not isinstance(data, dict):
-        return None, [Problem(file, "must be a mapping of keys to values",
-                              "see the settings reference in fleet_data/README.md")]
+        return None, [
+            Problem(
+                file,
+                "must be a mapping of keys to values",
+                "see the settings reference in fleet_data/README.md",
+            )
+        ]
     try:
         return Settings.model_validate(data), []
     except ValidationError as exc:
@@ -240,13 +306,23 @@ def parse_settings(data: object, file: str = SETTINGS_FILE) -> tuple[Settings | 
         for err in exc.errors():
             key = ".".join(str(p) for p in err["loc"])
             if err["type"] == "extra_forbidden":
-                problems.append(Problem(file, f"unknown key '{key}'",
-                                        "remove it or fix its spelling (see the settings "
-                                        "reference in fleet_data/README.md)"))
+                problems.append(
+                    Problem(
+                        file,
+                        f"unknown key '{key}'",
+                        "remove it or fix its spelling (see the settings "
+                        "reference in fleet_data/README.md)",
+                    )
+                )
             else:
-                problems.append(Problem(file, f"key '{key}': {err['msg']}",
-                                        "see the settings reference in fleet_data/README.md",
-                                        value=err.get("input")))
+                problems.append(
+                    Problem(
+                        file,
+                        f"key '{key}': {err['msg']}",
+                        "see the settings reference in fleet_data/README.md",
+                        value=err.get("input"),
+                    )
+                )
         return None, problems
 
 
@@ -265,8 +341,15 @@ def load_fleet(case_dir: str | Path, check: bool = True) -> Fleet:
     """
     folder = Path(case_dir)
     if not folder.is_dir():
-        raise FleetDataError([Problem(str(folder), "is not a folder",
-                                      "pass the folder of a fleet case, e.g. fleet_data/default")])
+        raise FleetDataError(
+            [
+                Problem(
+                    str(folder),
+                    "is not a folder",
+                    "pass the folder of a fleet case, e.g. fleet_data/default",
+                )
+            ]
+        )
     present = sorted(p.name for p in folder.iterdir() if p.is_file())
     problems: list[Problem] = []
     tables: dict[str, pd.DataFrame] = {}
@@ -274,9 +357,14 @@ def load_fleet(case_dir: str | Path, check: bool = True) -> Fleet:
         path = folder / table.file
         if not path.exists():
             if table.required:
-                problems.append(Problem(table.file, "missing file",
-                                        f"add {table.file} to {folder} (files there: "
-                                        f"{', '.join(present) or 'none'})"))
+                problems.append(
+                    Problem(
+                        table.file,
+                        "missing file",
+                        f"add {table.file} to {folder} (files there: "
+                        f"{', '.join(present) or 'none'})",
+                    )
+                )
             tables[table.name] = empty_table(table)
             continue
         text, problem = _read_text(path)
@@ -291,9 +379,13 @@ def load_fleet(case_dir: str | Path, check: bool = True) -> Fleet:
     settings: Settings | None = None
     settings_path = folder / SETTINGS_FILE
     if not settings_path.exists():
-        problems.append(Problem(SETTINGS_FILE, "missing file",
-                                f"add {SETTINGS_FILE} to {folder} (files there: "
-                                f"{', '.join(present) or 'none'})"))
+        problems.append(
+            Problem(
+                SETTINGS_FILE,
+                "missing file",
+                f"add {SETTINGS_FILE} to {folder} (files there: {', '.join(present) or 'none'})",
+            )
+        )
     else:
         text, problem = _read_text(settings_path)
         if problem:
@@ -303,8 +395,13 @@ def load_fleet(case_dir: str | Path, check: bool = True) -> Fleet:
                 settings, found = parse_settings(yaml.safe_load(text or ""))
                 problems += found
             except yaml.YAMLError as exc:
-                problems.append(Problem(SETTINGS_FILE, f"is not valid YAML ({exc})".splitlines()[0],
-                                        "fix the YAML syntax"))
+                problems.append(
+                    Problem(
+                        SETTINGS_FILE,
+                        f"is not valid YAML ({exc})".splitlines()[0],
+                        "fix the YAML syntax",
+                    )
+                )
     if problems:
         raise FleetDataError(problems, header=f"Invalid fleet data in {folder}")
     fleet = Fleet(name=folder.name, settings=settings, **tables)  # type: ignore[arg-type]
@@ -315,8 +412,9 @@ def load_fleet(case_dir: str | Path, check: bool = True) -> Fleet:
     return fleet
 
 
-def fleet_from_frames(name: str, settings: Settings | dict, check: bool = True,
-                      **frames: pd.DataFrame) -> Fleet:
+def fleet_from_frames(
+    name: str, settings: Settings | dict, check: bool = True, **frames: pd.DataFrame
+) -> Fleet:
     """Build a fleet from in-memory DataFrames (notebooks, tests, generators).
 
     Tables not given are empty; given tables go through the same validation as CSV files.
@@ -335,7 +433,9 @@ def fleet_from_frames(name: str, settings: Settings | dict, check: bool = True,
         if frame is not None:
             tables[table.name] = frame
     unknown = set(frames) - set(TABLES)
-    problems += [Problem(f"{u}", "unknown table", f"use one of {', '.join(TABLES)}") for u in unknown]
+    problems += [
+        Problem(f"{u}", "unknown table", f"use one of {', '.join(TABLES)}") for u in unknown
+    ]
     if isinstance(settings, dict):
         settings, found = parse_settings(settings)
         problems += found

@@ -63,8 +63,15 @@ class PlanningModel:
         """Return every variable, in build order (cheaper than ``prob.variables()``)."""
         return [*self.x.values(), *self.b.values(), *self.y.values(), *self.slack.values()]
 
-    def add_row(self, family: str, key: Key, expr: pulp.LpAffineExpression, sense: int,
-                rhs: float, scale: float = 1.0) -> None:
+    def add_row(
+        self,
+        family: str,
+        key: Key,
+        expr: pulp.LpAffineExpression,
+        sense: int,
+        rhs: float,
+        scale: float = 1.0,
+    ) -> None:
         """Queue constraint ``expr (sense) rhs`` named ``<family>_<ids>``; elastic adds slack."""
         name = "_".join([family, *(str(k) for k in key)])
         if self.elastic and family in ELASTIC_FAMILIES:
@@ -143,8 +150,9 @@ def add_replica_variables(model: PlanningModel) -> None:
     cells = _active_cells(model)
     pairs = cells.merge(model.candidates[["model_id", "platform_id"]], on="model_id")
     add = model.prob.add_variable
-    for m, r, t, p in zip(pairs["model_id"], pairs["region_id"], pairs["quarter"],
-                          pairs["platform_id"], strict=True):
+    for m, r, t, p in zip(
+        pairs["model_id"], pairs["region_id"], pairs["quarter"], pairs["platform_id"], strict=True
+    ):
         model.x[(m, p, r, int(t))] = add(f"x_{m}_{p}_{r}_{t}", lowBound=0, cat=cat)
 
 
@@ -160,7 +168,8 @@ def add_purchase_variables(model: PlanningModel) -> None:
         for t in order_quarters(p, horizon):
             for r in fleet.regions["region_id"]:
                 model.b[(p.platform_id, r, t)] = model.prob.add_variable(
-                    f"b_{p.platform_id}_{r}_{t}", lowBound=0, upBound=upper, cat="Integer")
+                    f"b_{p.platform_id}_{r}_{t}", lowBound=0, upBound=upper, cat="Integer"
+                )
 
 
 def add_in_service_variables(model: PlanningModel) -> None:
@@ -174,7 +183,7 @@ def add_in_service_variables(model: PlanningModel) -> None:
     inv = inventory_by_quarter(fleet)
     keys = set(zip(inv["platform_id"], inv["region_id"], inv["quarter"], strict=True))
     platforms = fleet.platforms.set_index("platform_id")
-    for (p, r, t0) in model.b:
+    for p, r, t0 in model.b:
         plat = platforms.loc[p]
         keys |= {(p, r, t) for t in fleet.quarters if serves_in(plat, t0, t)}
     for p, r, t in sorted(keys):
@@ -189,13 +198,20 @@ def add_demand_constraints(model: PlanningModel) -> None:
     util = model.fleet.settings.target_utilization
     cap = _replica_capacity(model, util)
     for d in model.demand.itertuples(index=False):
-        terms = [(model.x[(d.model_id, p, d.region_id, d.quarter)], c)
-                 for p, c in cap.get(d.model_id, {}).items()
-                 if (d.model_id, p, d.region_id, d.quarter) in model.x]
+        terms = [
+            (model.x[(d.model_id, p, d.region_id, d.quarter)], c)
+            for p, c in cap.get(d.model_id, {}).items()
+            if (d.model_id, p, d.region_id, d.quarter) in model.x
+        ]
         top = max((c for _, c in terms), default=1.0)
-        model.add_row("demand", (d.model_id, d.region_id, d.quarter),
-                      pulp.LpAffineExpression([(v, c / top) for v, c in terms]),
-                      pulp.LpConstraintGE, d.peak_qps / top, scale=top / USD_SCALE)
+        model.add_row(
+            "demand",
+            (d.model_id, d.region_id, d.quarter),
+            pulp.LpAffineExpression([(v, c / top) for v, c in terms]),
+            pulp.LpConstraintGE,
+            d.peak_qps / top,
+            scale=top / USD_SCALE,
+        )
 
 
 def add_min_replica_constraints(model: PlanningModel) -> None:
@@ -206,11 +222,19 @@ def add_min_replica_constraints(model: PlanningModel) -> None:
         need = int(mins[d.model_id])
         if need <= 0:
             continue
-        terms = [(model.x[k], 1.0) for p in plats.get(d.model_id, [])
-                 if (k := (d.model_id, p, d.region_id, d.quarter)) in model.x]
-        model.add_row("minrep", (d.model_id, d.region_id, d.quarter),
-                      pulp.LpAffineExpression(terms), pulp.LpConstraintGE, need,
-                      scale=1 / USD_SCALE)
+        terms = [
+            (model.x[k], 1.0)
+            for p in plats.get(d.model_id, [])
+            if (k := (d.model_id, p, d.region_id, d.quarter)) in model.x
+        ]
+        model.add_row(
+            "minrep",
+            (d.model_id, d.region_id, d.quarter),
+            pulp.LpAffineExpression(terms),
+            pulp.LpConstraintGE,
+            need,
+            scale=1 / USD_SCALE,
+        )
 
 
 def add_disaster_recovery_constraints(model: PlanningModel) -> None:
@@ -232,12 +256,22 @@ def add_disaster_recovery_constraints(model: PlanningModel) -> None:
         if phases[m] not in dr.phases:
             continue
         survivors = backup.get(f, [])
-        terms = [(model.x[k], c) for r in survivors for p, c in cap.get(m, {}).items()
-                 if (k := (m, p, r, t)) in model.x]
+        terms = [
+            (model.x[k], c)
+            for r in survivors
+            for p, c in cap.get(m, {}).items()
+            if (k := (m, p, r, t)) in model.x
+        ]
         top = max((c for _, c in terms), default=1.0)
         rhs = lost + sum(peak.get((m, r, t), 0.0) for r in survivors)
-        model.add_row("dr", (m, f, t), pulp.LpAffineExpression([(v, c / top) for v, c in terms]),
-                      pulp.LpConstraintGE, rhs / top, scale=top / USD_SCALE)
+        model.add_row(
+            "dr",
+            (m, f, t),
+            pulp.LpAffineExpression([(v, c / top) for v, c in terms]),
+            pulp.LpConstraintGE,
+            rhs / top,
+            scale=top / USD_SCALE,
+        )
 
 
 def add_capacity_constraints(model: PlanningModel) -> None:
@@ -249,8 +283,14 @@ def add_capacity_constraints(model: PlanningModel) -> None:
     for key, terms in sorted(groups.items()):
         y = model.y.get(key)
         expr_terms = terms + ([(y, -1.0)] if y is not None else [])
-        model.add_row("capacity", key, pulp.LpAffineExpression(expr_terms), pulp.LpConstraintLE,
-                      0.0, scale=1 / USD_SCALE)
+        model.add_row(
+            "capacity",
+            key,
+            pulp.LpAffineExpression(expr_terms),
+            pulp.LpConstraintLE,
+            0.0,
+            scale=1 / USD_SCALE,
+        )
 
 
 def add_availability_constraints(model: PlanningModel) -> None:
@@ -264,10 +304,17 @@ def add_availability_constraints(model: PlanningModel) -> None:
         orders.setdefault((p, r), []).append(t0)
     for (p, r, t), y in model.y.items():
         plat = platforms.loc[p]
-        terms = [(y, 1.0)] + [(model.b[(p, r, t0)], -1.0) for t0 in orders.get((p, r), [])
-                              if serves_in(plat, t0, t)]
-        model.add_row("available", (p, r, t), pulp.LpAffineExpression(terms),
-                      pulp.LpConstraintLE, float(inv.get((p, r, t), 0)), scale=1 / USD_SCALE)
+        terms = [(y, 1.0)] + [
+            (model.b[(p, r, t0)], -1.0) for t0 in orders.get((p, r), []) if serves_in(plat, t0, t)
+        ]
+        model.add_row(
+            "available",
+            (p, r, t),
+            pulp.LpAffineExpression(terms),
+            pulp.LpConstraintLE,
+            float(inv.get((p, r, t), 0)),
+            scale=1 / USD_SCALE,
+        )
 
 
 def add_power_constraints(model: PlanningModel) -> None:
@@ -279,8 +326,14 @@ def add_power_constraints(model: PlanningModel) -> None:
     for (p, r, t), y in model.y.items():
         groups.setdefault((r, t), []).append((y, float(kw[(p, r)])))
     for (r, t), terms in sorted(groups.items()):
-        model.add_row("power", (r, t), pulp.LpAffineExpression(terms), pulp.LpConstraintLE,
-                      caps[(r, t)], scale=1 / USD_SCALE)
+        model.add_row(
+            "power",
+            (r, t),
+            pulp.LpAffineExpression(terms),
+            pulp.LpConstraintLE,
+            caps[(r, t)],
+            scale=1 / USD_SCALE,
+        )
 
 
 def add_space_constraints(model: PlanningModel) -> None:
@@ -295,8 +348,14 @@ def add_space_constraints(model: PlanningModel) -> None:
         if r in limits:
             groups.setdefault((r, t), []).append((y, float(ru[p])))
     for (r, t), terms in sorted(groups.items()):
-        model.add_row("space", (r, t), pulp.LpAffineExpression(terms), pulp.LpConstraintLE,
-                      float(limits[r]), scale=1 / USD_SCALE)
+        model.add_row(
+            "space",
+            (r, t),
+            pulp.LpAffineExpression(terms),
+            pulp.LpConstraintLE,
+            float(limits[r]),
+            scale=1 / USD_SCALE,
+        )
 
 
 def add_supply_constraints(model: PlanningModel) -> None:
@@ -305,12 +364,18 @@ def add_supply_constraints(model: PlanningModel) -> None:
     if supply.empty or model.fleet.regions.shape[0] < 2:
         return  # with one region the variable bound already says it
     groups: dict[Key, list[tuple[pulp.LpVariable, float]]] = {}
-    for (p, r, t), b in model.b.items():
+    for (p, _r, t), b in model.b.items():
         if p in supply.index:
             groups.setdefault((p, t), []).append((b, 1.0))
     for (p, t), terms in sorted(groups.items()):
-        model.add_row("supply", (p, t), pulp.LpAffineExpression(terms), pulp.LpConstraintLE,
-                      float(supply[p]), scale=1 / USD_SCALE)
+        model.add_row(
+            "supply",
+            (p, t),
+            pulp.LpAffineExpression(terms),
+            pulp.LpConstraintLE,
+            float(supply[p]),
+            scale=1 / USD_SCALE,
+        )
 
 
 def cost_coefficients(fleet: Fleet) -> dict[str, dict]:
@@ -332,8 +397,11 @@ def set_objective(model: PlanningModel) -> None:
     fleet = model.fleet
     coef = cost_coefficients(fleet)
     objective = fleet.settings.objective
-    w_capex, w_run, w_kw = {"tco": (1.0, 1.0, 0.0), "capex": (1.0, 1e-3, 0.0),
-                            "power": (1e-4, 1e-4, 1.0 / USD_SCALE)}[objective]
+    w_capex, w_run, w_kw = {
+        "tco": (1.0, 1.0, 0.0),
+        "capex": (1.0, 1e-3, 0.0),
+        "power": (1e-4, 1e-4, 1.0 / USD_SCALE),
+    }[objective]
     terms: list[tuple[pulp.LpVariable, float]] = []
     for (p, _r, _t), b in model.b.items():
         terms.append((b, w_capex * coef["capex"][p] * USD_SCALE))

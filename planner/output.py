@@ -17,9 +17,13 @@ from planner.results import Plan
 FORMATS = ("csv", "parquet", "json")
 
 
-def write_plan(plan: Plan, out_dir: str | Path, fleet: Fleet,
-               formats: Iterable[str] = ("csv",), extra: dict[str, pd.DataFrame] | None = None,
-               ) -> Path:
+def write_plan(
+    plan: Plan,
+    out_dir: str | Path,
+    fleet: Fleet,
+    formats: Iterable[str] = ("csv",),
+    extra: dict[str, pd.DataFrame] | None = None,
+) -> Path:
     """Write the plan's tables, ``summary.json`` and ``report.md`` into ``out_dir``.
 
     Everything is written into a temporary sibling folder first and then renamed into place,
@@ -33,8 +37,9 @@ def write_plan(plan: Plan, out_dir: str | Path, fleet: Fleet,
         for name, frame in tables.items():
             for fmt in formats:
                 _write_frame(frame, tmp / f"{name}.{fmt}", fmt)
-        (tmp / "summary.json").write_text(json.dumps(_jsonable(plan.summary), indent=2) + "\n",
-                                          encoding="utf-8")
+        (tmp / "summary.json").write_text(
+            json.dumps(_jsonable(plan.summary), indent=2) + "\n", encoding="utf-8"
+        )
         (tmp / "report.md").write_text(plan_report(plan, fleet), encoding="utf-8")
         _replace_dir(tmp, out)
     except BaseException:
@@ -96,8 +101,8 @@ def plan_report(plan: Plan, fleet: Fleet) -> str:
     label = fleet.settings.quarter_label
     gap = "n/a" if s.get("gap") is None else f"{100 * s['gap']:.3f} %"
     lines = [
-        f"# Capacity plan: {s.get('case')}" + (f" (scenario {s['scenario']})"
-                                               if s.get("scenario") else ""),
+        f"# Capacity plan: {s.get('case')}"
+        + (f" (scenario {s['scenario']})" if s.get("scenario") else ""),
         "",
         f"- Status: **{s.get('status')}** ({s.get('solver')}, gap {gap}); "
         f"verified: {s.get('verified')}",
@@ -117,25 +122,36 @@ def plan_report(plan: Plan, fleet: Fleet) -> str:
     if plan.purchases.empty:
         lines.append("No purchases: the existing fleet serves the horizon.")
     else:
-        buy = plan.purchases.groupby(["platform_id", "region_id", "order_quarter",
-                                      "arrival_quarter"], as_index=False)["servers"].sum()
+        buy = plan.purchases.groupby(
+            ["platform_id", "region_id", "order_quarter", "arrival_quarter"], as_index=False
+        )["servers"].sum()
         lines += ["| platform | region | order | in service | servers |", "|---|---|---|---|---|"]
-        lines += [f"| {b.platform_id} | {b.region_id} | {label(b.order_quarter)} | "
-                  f"{label(b.arrival_quarter)} | {int(b.servers):,} |"
-                  for b in buy.itertuples(index=False)]
+        lines += [
+            f"| {b.platform_id} | {b.region_id} | {label(b.order_quarter)} | "
+            f"{label(b.arrival_quarter)} | {int(b.servers):,} |"
+            for b in buy.itertuples(index=False)
+        ]
     lines += ["", "## Servers in service by platform class and quarter", ""]
-    by_class = plan.fleet.pivot_table(index="platform_class", columns="quarter",
-                                      values="in_service_servers", aggfunc="sum", fill_value=0)
+    by_class = plan.fleet.pivot_table(
+        index="platform_class",
+        columns="quarter",
+        values="in_service_servers",
+        aggfunc="sum",
+        fill_value=0,
+    )
     lines += _markdown_table(by_class.rename(columns=label))
     lines += ["", "## Servers by bucket and quarter", ""]
-    by_bucket = plan.allocation.pivot_table(index="bucket", columns="quarter", values="servers",
-                                            aggfunc="sum", fill_value=0)
+    by_bucket = plan.allocation.pivot_table(
+        index="bucket", columns="quarter", values="servers", aggfunc="sum", fill_value=0
+    )
     lines += _markdown_table(by_bucket.rename(columns=label))
     lines += ["", "## Facility power against caps (kW)", ""]
     power = plan.power.assign(q=plan.power["quarter"].map(label))
     lines += ["| region | quarter | power | cap | headroom |", "|---|---|---|---|---|"]
-    lines += [f"| {p.region_id} | {p.q} | {p.power_kw:,.0f} | {p.cap_kw:,.0f} | "
-              f"{p.headroom_kw:,.0f} |" for p in power.itertuples(index=False)]
+    lines += [
+        f"| {p.region_id} | {p.q} | {p.power_kw:,.0f} | {p.cap_kw:,.0f} | {p.headroom_kw:,.0f} |"
+        for p in power.itertuples(index=False)
+    ]
     return "\n".join(lines) + "\n"
 
 

@@ -65,10 +65,18 @@ def running_cost_per_quarter(fleet: Fleet) -> pd.DataFrame:
         for r in fleet.regions.itertuples(index=False):
             facility_kw = p.power_w / 1000.0 * r.pue
             energy = facility_kw * load * HOURS_PER_QUARTER * r.electricity_usd_per_kwh
-            rows.append((p.platform_id, r.region_id, facility_kw, energy,
-                         float(p.maintenance_usd_per_quarter)))
-    return pd.DataFrame(rows, columns=["platform_id", "region_id", "facility_kw", "energy_usd",
-                                       "maintenance_usd"])
+            rows.append(
+                (
+                    p.platform_id,
+                    r.region_id,
+                    facility_kw,
+                    energy,
+                    float(p.maintenance_usd_per_quarter),
+                )
+            )
+    return pd.DataFrame(
+        rows, columns=["platform_id", "region_id", "facility_kw", "energy_usd", "maintenance_usd"]
+    )
 
 
 def servers_per_replica(memory_gb: float, host_gb: float, accel_gb: float) -> int:
@@ -87,16 +95,36 @@ def candidates(fleet: Fleet) -> pd.DataFrame:
         fleet.platforms, on="platform_id", suffixes=("", "_platform")
     )
     if pairs.empty:
-        return pd.DataFrame(columns=["model_id", "platform_id", "bucket", "phase",
-                                     "platform_class", "qps_per_server", "servers_per_replica",
-                                     "replica_qps", "power_w"])
+        return pd.DataFrame(
+            columns=[
+                "model_id",
+                "platform_id",
+                "bucket",
+                "phase",
+                "platform_class",
+                "qps_per_server",
+                "servers_per_replica",
+                "replica_qps",
+                "power_w",
+            ]
+        )
     pairs["servers_per_replica"] = [
         servers_per_replica(m, h, a)
-        for m, h, a in zip(pairs["memory_gb"], pairs["host_memory_gb"], pairs["accel_memory_gb"],
-                           strict=True)
+        for m, h, a in zip(
+            pairs["memory_gb"], pairs["host_memory_gb"], pairs["accel_memory_gb"], strict=True
+        )
     ]
     pairs = pairs[pairs["servers_per_replica"] <= pairs["max_shards"]].copy()
     pairs["replica_qps"] = pairs["servers_per_replica"] * pairs["qps_per_server"]
-    cols = ["model_id", "platform_id", "bucket", "phase", "platform_class", "qps_per_server",
-            "servers_per_replica", "replica_qps", "power_w"]
+    cols = [
+        "model_id",
+        "platform_id",
+        "bucket",
+        "phase",
+        "platform_class",
+        "qps_per_server",
+        "servers_per_replica",
+        "replica_qps",
+        "power_w",
+    ]
     return pairs[cols].sort_values(["model_id", "platform_id"]).reset_index(drop=True)

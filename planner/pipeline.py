@@ -14,9 +14,16 @@ from planner.solve import solve_model
 from planner.verify import verify_plan
 
 
-def make_plan(fleet: Fleet, scenario: Scenario | None = None, *, solver: str | None = None,
-              time_limit_s: float | None = None, mip_gap: float | None = None,
-              threads: int | None = None, explain: bool = True) -> Plan:
+def make_plan(
+    fleet: Fleet,
+    scenario: Scenario | None = None,
+    *,
+    solver: str | None = None,
+    time_limit_s: float | None = None,
+    mip_gap: float | None = None,
+    threads: int | None = None,
+    explain: bool = True,
+) -> Plan:
     """Plan ``fleet`` (optionally under ``scenario``) and verify the plan.
 
     Args:
@@ -46,9 +53,11 @@ def make_plan(fleet: Fleet, scenario: Scenario | None = None, *, solver: str | N
         shortfalls = explain_infeasibility(fleet, **opts) if explain else None
         raise InfeasiblePlanError(_infeasible_message(fleet, shortfalls), shortfalls)
     if not result.has_solution:
-        raise SolverError(f"{result.solver} found no plan ({result.status}"
-                          f"{': ' + result.message if result.message else ''}); raise the time "
-                          "limit or the gap")
+        raise SolverError(
+            f"{result.solver} found no plan ({result.status}"
+            f"{': ' + result.message if result.message else ''}); raise the time "
+            "limit or the gap"
+        )
     plan = extract_plan(model, result)
     plan.summary["scenario"] = scenario.name if scenario is not None else None
     verification = verify_plan(fleet, plan)
@@ -76,15 +85,22 @@ def _infeasible_message(fleet: Fleet, shortfalls: pd.DataFrame | None) -> str:
     head = f"No plan for '{fleet.name}' meets every constraint."
     if shortfalls is None or shortfalls.empty:
         return head
-    words = {"demand": "peak demand not served", "dr": "demand not covered after losing region",
-             "power": "power over cap", "space": "rack space over limit",
-             "supply": "purchases over supply", "minrep": "replicas below minimum"}
+    words = {
+        "demand": "peak demand not served",
+        "dr": "demand not covered after losing region",
+        "power": "power over cap",
+        "space": "rack space over limit",
+        "supply": "purchases over supply",
+        "minrep": "replicas below minimum",
+    }
     lines = [head, "Smallest relaxation that makes it feasible:"]
     for s in shortfalls.head(20).itertuples(index=False):
         what = " ".join(str(v) for v in (s.model_id, s.platform_id) if isinstance(v, str))
         where = f"{s.region_id} " if isinstance(s.region_id, str) else ""
-        lines.append(f"  - {words[s.constraint]}: {what + ' ' if what else ''}{where}"
-                     f"Q{s.quarter} short by {s.amount:,.1f} {s.unit}")
+        lines.append(
+            f"  - {words[s.constraint]}: {what + ' ' if what else ''}{where}"
+            f"Q{s.quarter} short by {s.amount:,.1f} {s.unit}"
+        )
     if len(shortfalls) > 20:
         lines.append(f"  ... and {len(shortfalls) - 20} more (see the explanation table)")
     return "\n".join(lines)

@@ -13,14 +13,27 @@ from planner.solve import SolveResult
 ZERO = 1e-6  # solver noise below this is zero
 
 UNITS = {
-    "allocation": {"replicas": "replicas", "servers": "servers", "capacity_qps": "queries/s",
-                   "served_qps": "queries/s", "utilization": "fraction of latency-bounded qps"},
+    "allocation": {
+        "replicas": "replicas",
+        "servers": "servers",
+        "capacity_qps": "queries/s",
+        "served_qps": "queries/s",
+        "utilization": "fraction of latency-bounded qps",
+    },
     "purchases": {"servers": "servers", "capex_usd": "USD"},
-    "fleet": {"available_servers": "servers", "in_service_servers": "servers",
-              "allocated_servers": "servers", "facility_kw": "kW"},
+    "fleet": {
+        "available_servers": "servers",
+        "in_service_servers": "servers",
+        "allocated_servers": "servers",
+        "facility_kw": "kW",
+    },
     "power": {"power_kw": "kW", "cap_kw": "kW", "headroom_kw": "kW"},
-    "costs": {"capex_usd": "USD", "energy_usd": "USD", "maintenance_usd": "USD",
-              "total_usd": "USD"},
+    "costs": {
+        "capex_usd": "USD",
+        "energy_usd": "USD",
+        "maintenance_usd": "USD",
+        "total_usd": "USD",
+    },
 }
 
 
@@ -39,6 +52,7 @@ class Plan:
         costs: platform_id, region_id, quarter, capex_usd, energy_usd, maintenance_usd,
             total_usd.
         shortfalls: for elastic (explained) plans, what falls short where; else empty.
+        insight: with ``make_plan(..., insight=True)``: ``shadow_prices`` and ``binding``.
     """
 
     allocation: pd.DataFrame
@@ -48,6 +62,7 @@ class Plan:
     costs: pd.DataFrame
     summary: dict = field(default_factory=dict)
     shortfalls: pd.DataFrame = field(default_factory=pd.DataFrame)
+    insight: dict[str, pd.DataFrame] = field(default_factory=dict)
 
     TABLES = ("allocation", "purchases", "fleet", "power", "costs")
 
@@ -64,9 +79,7 @@ class Plan:
         return out
 
     def by(self, dimension: str) -> pd.DataFrame:
-        """Summarise servers, power and cost by ``bucket``, ``platform_class``, ``region_id``
-        or ``quarter``.
-        """
+        """Summarise servers, power and cost by one dimension (see :func:`summarize`)."""
         return summarize(self, dimension)
 
 
@@ -91,24 +104,70 @@ def extract_plan(model: PlanningModel, result: SolveResult) -> Plan:
         if replicas <= 0:
             continue
         c = cand.loc[(m, p)]
-        rows.append((m, models.at[m, "bucket"], models.at[m, "phase"], p, classes[p], r, t,
-                     replicas, replicas * c["servers_per_replica"], replicas * c["replica_qps"]))
-    alloc = pd.DataFrame(rows, columns=["model_id", "bucket", "phase", "platform_id",
-                                        "platform_class", "region_id", "quarter", "replicas",
-                                        "servers", "capacity_qps"])
+        rows.append(
+            (
+                m,
+                models.at[m, "bucket"],
+                models.at[m, "phase"],
+                p,
+                classes[p],
+                r,
+                t,
+                replicas,
+                replicas * c["servers_per_replica"],
+                replicas * c["replica_qps"],
+            )
+        )
+    alloc = pd.DataFrame(
+        rows,
+        columns=[
+            "model_id",
+            "bucket",
+            "phase",
+            "platform_id",
+            "platform_class",
+            "region_id",
+            "quarter",
+            "replicas",
+            "servers",
+            "capacity_qps",
+        ],
+    )
     alloc = _served(alloc, model.demand, util_target)
 
     coef = cost_coefficients(fleet)
     purchases = pd.DataFrame(
-        [(p, classes[p], r, t, t + int(fleet.platforms.set_index("platform_id").at[p,
-          "lead_time_quarters"]), _value(v), _value(v) * coef["capex"][p])
-         for (p, r, t), v in model.b.items() if _value(v) > 0],
-        columns=["platform_id", "platform_class", "region_id", "order_quarter",
-                 "arrival_quarter", "servers", "capex_usd"])
+        [
+            (
+                p,
+                classes[p],
+                r,
+                t,
+                t + int(fleet.platforms.set_index("platform_id").at[p, "lead_time_quarters"]),
+                _value(v),
+                _value(v) * coef["capex"][p],
+            )
+            for (p, r, t), v in model.b.items()
+            if _value(v) > 0
+        ],
+        columns=[
+            "platform_id",
+            "platform_class",
+            "region_id",
+            "order_quarter",
+            "arrival_quarter",
+            "servers",
+            "capex_usd",
+        ],
+    )
 
-    plan = Plan(allocation=alloc, purchases=purchases,
-                fleet=_fleet_table(model, alloc, classes, coef),
-                power=pd.DataFrame(), costs=pd.DataFrame())
+    plan = Plan(
+        allocation=alloc,
+        purchases=purchases,
+        fleet=_fleet_table(model, alloc, classes, coef),
+        power=pd.DataFrame(),
+        costs=pd.DataFrame(),
+    )
     plan.power = _power_table(fleet, plan.fleet)
     plan.costs = cost_table(fleet, plan.fleet, purchases)
     plan.shortfalls = _shortfalls(model) if model.elastic else pd.DataFrame()
@@ -126,12 +185,12 @@ def _served(alloc: pd.DataFrame, demand: pd.DataFrame, util_target: float) -> pd
     merged = alloc.merge(demand, on=key, how="left").fillna({"peak_qps": 0.0})
     alloc = alloc.assign(served_qps=(merged["peak_qps"] * alloc["capacity_qps"] / total).values)
     alloc["utilization"] = (alloc["served_qps"] / alloc["capacity_qps"]).round(6)
-    return alloc.sort_values(["model_id", "platform_id", "region_id", "quarter"],
-                             ignore_index=True)
+    return alloc.sort_values(["model_id", "platform_id", "region_id", "quarter"], ignore_index=True)
 
 
-def _fleet_table(model: PlanningModel, alloc: pd.DataFrame, classes: pd.Series,
-                 coef: dict) -> pd.DataFrame:
+def _fleet_table(
+    model: PlanningModel, alloc: pd.DataFrame, classes: pd.Series, coef: dict
+) -> pd.DataFrame:
     fleet = model.fleet
     inv = inventory_by_quarter(fleet).set_index(["platform_id", "region_id", "quarter"])
     platforms = fleet.platforms.set_index("platform_id")
@@ -139,22 +198,48 @@ def _fleet_table(model: PlanningModel, alloc: pd.DataFrame, classes: pd.Series,
     used = alloc.groupby(key)["servers"].sum().to_dict() if not alloc.empty else {}
     rows = []
     for (p, r, t), y in model.y.items():
-        bought = sum(_value(b) for (bp, br, t0), b in model.b.items()
-                     if bp == p and br == r and t0 + int(platforms.at[p, "lead_time_quarters"]) <= t
-                     < t0 + int(platforms.at[p, "lead_time_quarters"])
-                     + int(platforms.at[p, "lifetime_quarters"]))
+        bought = sum(
+            _value(b)
+            for (bp, br, t0), b in model.b.items()
+            if bp == p
+            and br == r
+            and t0 + int(platforms.at[p, "lead_time_quarters"])
+            <= t
+            < t0
+            + int(platforms.at[p, "lead_time_quarters"])
+            + int(platforms.at[p, "lifetime_quarters"])
+        )
         available = int(inv["servers"].get((p, r, t), 0)) + bought
         in_service = _value(y)
         if fleet.settings.allocation == "dedicated":
             in_service = round(in_service)
         if available == 0 and in_service == 0:
             continue
-        rows.append((p, classes[p], r, t, available, in_service, used.get((p, r, t), 0.0),
-                     in_service * coef["facility_kw"][(p, r)]))
-    return pd.DataFrame(rows, columns=["platform_id", "platform_class", "region_id", "quarter",
-                                       "available_servers", "in_service_servers",
-                                       "allocated_servers", "facility_kw"]).sort_values(
-        key, ignore_index=True)
+        rows.append(
+            (
+                p,
+                classes[p],
+                r,
+                t,
+                available,
+                in_service,
+                used.get((p, r, t), 0.0),
+                in_service * coef["facility_kw"][(p, r)],
+            )
+        )
+    return pd.DataFrame(
+        rows,
+        columns=[
+            "platform_id",
+            "platform_class",
+            "region_id",
+            "quarter",
+            "available_servers",
+            "in_service_servers",
+            "allocated_servers",
+            "facility_kw",
+        ],
+    ).sort_values(key, ignore_index=True)
 
 
 def _power_table(fleet, fleet_table: pd.DataFrame) -> pd.DataFrame:
@@ -173,7 +258,7 @@ def cost_table(fleet, fleet_table: pd.DataFrame, purchases: pd.DataFrame) -> pd.
     """
     coef = cost_coefficients(fleet)
     key = ["platform_id", "region_id", "quarter"]
-    run = fleet_table[key + ["in_service_servers"]].copy()
+    run = fleet_table[[*key, "in_service_servers"]].copy()
     pr = list(zip(run["platform_id"], run["region_id"], strict=True))
     run["energy_usd"] = run["in_service_servers"] * [coef["energy"][k] for k in pr]
     run["maintenance_usd"] = run["in_service_servers"] * [coef["maintenance"][k] for k in pr]
@@ -182,8 +267,9 @@ def cost_table(fleet, fleet_table: pd.DataFrame, purchases: pd.DataFrame) -> pd.
     out = run.drop(columns="in_service_servers").merge(buy, on=key, how="outer").fillna(0.0)
     out["total_usd"] = out["capex_usd"] + out["energy_usd"] + out["maintenance_usd"]
     out = out[out["total_usd"] > 0]
-    return out[key + ["capex_usd", "energy_usd", "maintenance_usd", "total_usd"]].sort_values(
-        key, ignore_index=True)
+    return out[[*key, "capex_usd", "energy_usd", "maintenance_usd", "total_usd"]].sort_values(
+        key, ignore_index=True
+    )
 
 
 def _shortfalls(model: PlanningModel) -> pd.DataFrame:
@@ -195,11 +281,19 @@ def _shortfalls(model: PlanningModel) -> pd.DataFrame:
             continue
         name = "_".join([family, *(str(k) for k in key)])
         amount = v * model.row_scale[name] * 1e-3  # back from scaled rows to user units
-        unit = {"demand": "queries/s", "dr": "queries/s", "power": "kW", "space": "RU",
-                "supply": "servers", "minrep": "replicas"}[family]
+        unit = {
+            "demand": "queries/s",
+            "dr": "queries/s",
+            "power": "kW",
+            "space": "RU",
+            "supply": "servers",
+            "minrep": "replicas",
+        }[family]
         rows.append((family, *_key_columns(family, key), amount, unit))
-    return pd.DataFrame(rows, columns=["constraint", "model_id", "platform_id", "region_id",
-                                       "quarter", "amount", "unit"])
+    return pd.DataFrame(
+        rows,
+        columns=["constraint", "model_id", "platform_id", "region_id", "quarter", "amount", "unit"],
+    )
 
 
 def _key_columns(family: str, key: tuple) -> tuple:
@@ -248,8 +342,7 @@ def summarize(plan: Plan, dimension: str) -> pd.DataFrame:
     """
     if dimension == "bucket":
         alloc = plan.allocation
-        return (alloc.groupby(["bucket", "quarter"], as_index=False)[["servers", "served_qps"]]
-                .sum())
+        return alloc.groupby(["bucket", "quarter"], as_index=False)[["servers", "served_qps"]].sum()
     key = [dimension] if dimension == "quarter" else [dimension, "quarter"]
     servers = plan.fleet.groupby(key, as_index=False)[["in_service_servers", "facility_kw"]].sum()
     if dimension == "platform_class":

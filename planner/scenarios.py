@@ -86,17 +86,32 @@ def _problems(exc: ValidationError, file: str, name: str) -> list[Problem]:
     for err in exc.errors():
         key = ".".join(str(p) for p in err["loc"])
         msg = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
-        out.append(Problem(file, f"scenario '{name}', key '{key}': {msg}",
-                           "see the scenario vocabulary in planner/scenarios.py and the README"))
+        out.append(
+            Problem(
+                file,
+                f"scenario '{name}', key '{key}': {msg}",
+                "see the scenario vocabulary in planner/scenarios.py and the README",
+            )
+        )
     return out
 
 
 def parse_scenarios(data: object, file: str = SCENARIOS_FILE) -> dict[str, Scenario]:
     """Validate a ``{"scenarios": {name: overrides}}`` mapping; raise one error for all problems."""
-    if not isinstance(data, dict) or set(data) != {"scenarios"} or not isinstance(
-            data["scenarios"], dict):
-        raise FleetDataError([Problem(file, "must have one top-level key 'scenarios' mapping "
-                                            "names to overrides", "see the README")])
+    if (
+        not isinstance(data, dict)
+        or set(data) != {"scenarios"}
+        or not isinstance(data["scenarios"], dict)
+    ):
+        raise FleetDataError(
+            [
+                Problem(
+                    file,
+                    "must have one top-level key 'scenarios' mapping names to overrides",
+                    "see the README",
+                )
+            ]
+        )
     out, problems = {}, []
     for name, body in data["scenarios"].items():
         try:
@@ -116,8 +131,15 @@ def load_scenarios(case_dir: str | Path) -> dict[str, Scenario]:
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise FleetDataError([Problem(SCENARIOS_FILE, f"cannot be read: {exc}".splitlines()[0],
-                                      "fix the YAML syntax (UTF-8)")]) from None
+        raise FleetDataError(
+            [
+                Problem(
+                    SCENARIOS_FILE,
+                    f"cannot be read: {exc}".splitlines()[0],
+                    "fix the YAML syntax (UTF-8)",
+                )
+            ]
+        ) from None
     return parse_scenarios(data)
 
 
@@ -137,8 +159,10 @@ def _check_ids(fleet: Fleet, scenario: Scenario) -> list[Problem]:
     where = f"scenario '{scenario.name}'"
     new_ids = {str(n.platform.get("platform_id")) for n in scenario.new_platforms}
     known = {
-        "bucket": set(fleet.models["bucket"]), "product": set(fleet.products["product_id"]),
-        "region": set(fleet.regions["region_id"]), "model": set(fleet.models["model_id"]),
+        "bucket": set(fleet.models["bucket"]),
+        "product": set(fleet.products["product_id"]),
+        "region": set(fleet.regions["region_id"]),
+        "model": set(fleet.models["model_id"]),
         "platform": set(fleet.platforms["platform_id"]) | new_ids,
     }
     dm = scenario.demand_multiplier
@@ -146,11 +170,18 @@ def _check_ids(fleet: Fleet, scenario: Scenario) -> list[Problem]:
     named += [("region", k) for k in [*dm.region, *scenario.power_cap_kw]]
     named += [("model", k) for k in [*dm.model, *scenario.slo_changes]]
     named += [("platform", k) for k in scenario.platform_changes]
-    named += [("platform", n.profiles_from.platform_id) for n in scenario.new_platforms
-              if n.profiles_from]
-    return [Problem(SCENARIOS_FILE, f"{where} names unknown {kind} '{k}'",
-                    f"use one of {', '.join(sorted(known[kind]))}")
-            for kind, k in named if k not in known[kind]]
+    named += [
+        ("platform", n.profiles_from.platform_id) for n in scenario.new_platforms if n.profiles_from
+    ]
+    return [
+        Problem(
+            SCENARIOS_FILE,
+            f"{where} names unknown {kind} '{k}'",
+            f"use one of {', '.join(sorted(known[kind]))}",
+        )
+        for kind, k in named
+        if k not in known[kind]
+    ]
 
 
 def apply_scenario(fleet: Fleet, scenario: Scenario) -> Fleet:
@@ -177,8 +208,9 @@ def apply_scenario(fleet: Fleet, scenario: Scenario) -> Fleet:
             platforms.loc[mask, "available_from_quarter"] = change.available_from_quarter
         if not change.available:
             platforms.loc[mask, "supply_per_quarter"] = 0.0
-        profiles.loc[profiles["platform_id"] == pid, "qps_per_server"] *= \
+        profiles.loc[profiles["platform_id"] == pid, "qps_per_server"] *= (
             change.throughput_multiplier
+        )
 
     platforms, profiles = _add_platforms(scenario, platforms, profiles)
 
@@ -197,58 +229,73 @@ def apply_scenario(fleet: Fleet, scenario: Scenario) -> Fleet:
     changes: dict = {}
     if scenario.disaster_recovery is not None:
         changes["disaster_recovery"] = settings.disaster_recovery.model_copy(
-            update={"enabled": scenario.disaster_recovery})
+            update={"enabled": scenario.disaster_recovery}
+        )
     if scenario.horizon_quarters is not None:
         changes["horizon_quarters"] = scenario.horizon_quarters
     if scenario.objective is not None:
         changes["objective"] = scenario.objective
     return new.replace(
-        settings=settings.model_copy(update=changes), platforms=platforms, profiles=profiles,
-        models=models, products=products, regions=regions, region_power_caps=caps,
+        settings=settings.model_copy(update=changes),
+        platforms=platforms,
+        profiles=profiles,
+        models=models,
+        products=products,
+        regions=regions,
+        region_power_caps=caps,
         demand_adjustments=_demand_adjustments(fleet, scenario),
     )
 
 
-def _add_platforms(scenario: Scenario, platforms: pd.DataFrame,
-                   profiles: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+def _add_platforms(
+    scenario: Scenario, platforms: pd.DataFrame, profiles: pd.DataFrame
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Append new platforms and their profiles (given, or copied from another platform)."""
     for item in scenario.new_platforms:
         row = {c.name: c.default for c in PLATFORMS.columns} | dict(item.platform)
         row.setdefault("source", f"scenario {scenario.name}")
         if row.get("source_kind") not in SOURCE_KINDS:
             row["source_kind"] = "estimate"
-        platforms = pd.concat([platforms, pd.DataFrame([row])[platforms.columns]],
-                              ignore_index=True).astype(platforms.dtypes.to_dict())
+        platforms = pd.concat(
+            [platforms, pd.DataFrame([row])[platforms.columns]], ignore_index=True
+        ).astype(platforms.dtypes.to_dict())
         pid = row["platform_id"]
         rows = [dict(p) | {"platform_id": pid} for p in item.profiles]
         if item.profiles_from:
             src = profiles[profiles["platform_id"] == item.profiles_from.platform_id]
             for p in src.to_dict("records"):
-                rows.append(p | {"platform_id": pid,
-                                 "qps_per_server": p["qps_per_server"]
-                                 * item.profiles_from.throughput_multiplier,
-                                 "source": f"scenario {scenario.name}: "
-                                           f"{item.profiles_from.throughput_multiplier}x "
-                                           f"{item.profiles_from.platform_id}",
-                                 "source_kind": "estimate"})
+                rows.append(
+                    p
+                    | {
+                        "platform_id": pid,
+                        "qps_per_server": p["qps_per_server"]
+                        * item.profiles_from.throughput_multiplier,
+                        "source": f"scenario {scenario.name}: "
+                        f"{item.profiles_from.throughput_multiplier}x "
+                        f"{item.profiles_from.platform_id}",
+                        "source_kind": "estimate",
+                    }
+                )
         for r in rows:
             r.setdefault("source", f"scenario {scenario.name}")
             r.setdefault("source_kind", "estimate")
         if rows:
-            profiles = pd.concat([profiles, pd.DataFrame(rows)[profiles.columns]],
-                                 ignore_index=True)
+            profiles = pd.concat(
+                [profiles, pd.DataFrame(rows)[profiles.columns]], ignore_index=True
+            )
     return platforms, profiles
 
 
 def _demand_adjustments(fleet: Fleet, scenario: Scenario) -> pd.DataFrame:
     """Turn bucket, region and model multipliers into (model_id, region_id, multiplier) rows."""
     dm = scenario.demand_multiplier
-    rows = [] if fleet.demand_adjustments is None else \
-        fleet.demand_adjustments.to_dict("records")
+    rows = [] if fleet.demand_adjustments is None else fleet.demand_adjustments.to_dict("records")
     buckets = fleet.models.set_index("model_id")["bucket"]
     for bucket, factor in dm.bucket.items():
-        rows += [{"model_id": m, "region_id": None, "multiplier": factor}
-                 for m in buckets.index[buckets == bucket]]
+        rows += [
+            {"model_id": m, "region_id": None, "multiplier": factor}
+            for m in buckets.index[buckets == bucket]
+        ]
     rows += [{"model_id": m, "region_id": None, "multiplier": f} for m, f in dm.model.items()]
     rows += [{"model_id": None, "region_id": r, "multiplier": f} for r, f in dm.region.items()]
     return pd.DataFrame(rows, columns=["model_id", "region_id", "multiplier"])

@@ -390,7 +390,9 @@ PRODUCTS = Table(
     "User-facing products whose requests drive model demand through the call graph.",
     (
         Column("product_id", "str", "Identifier of the product.", is_id=True),
-        Column("daily_requests", "float", "Requests per day in quarter 0.", "requests/day", minimum=0),
+        Column(
+            "daily_requests", "float", "Requests per day in quarter 0.", "requests/day", minimum=0
+        ),
         Column(
             "peak_to_average",
             "float",
@@ -438,7 +440,9 @@ DEMAND = Table(
         Column("model_id", "str", "Model.", is_id=True, ref="models.model_id"),
         Column("region_id", "str", "Region.", is_id=True, ref="regions.region_id"),
         Column("quarter", "int", "Quarter (0-based).", "quarter", minimum=0),
-        Column("peak_qps", "float", "Peak throughput to serve within the SLO.", "queries/s", minimum=0),
+        Column(
+            "peak_qps", "float", "Peak throughput to serve within the SLO.", "queries/s", minimum=0
+        ),
         *_source_columns(),
     ),
     key=("model_id", "region_id", "quarter"),

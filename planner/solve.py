@@ -45,20 +45,44 @@ class SolveResult:
         return self.status in ("optimal", "feasible")
 
 
-def make_solver(name: str, time_limit_s: float, mip_gap: float, threads: int, mip: bool = True,
-                log_path: str | None = None) -> pulp.LpSolver:
+def make_solver(
+    name: str,
+    time_limit_s: float,
+    mip_gap: float,
+    threads: int,
+    mip: bool = True,
+    log_path: str | None = None,
+) -> pulp.LpSolver:
     """Return a PuLP solver object for ``name`` (``highs`` in-process or bundled ``cbc``)."""
     if name == "highs":
-        return pulp.HiGHS(mip=mip, msg=False, timeLimit=time_limit_s, gapRel=mip_gap,
-                          threads=threads, random_seed=0)
+        return pulp.HiGHS(
+            mip=mip,
+            msg=False,
+            timeLimit=time_limit_s,
+            gapRel=mip_gap,
+            threads=threads,
+            random_seed=0,
+        )
     if name == "cbc":
-        return pulp.PULP_CBC_CMD(mip=mip, msg=False, timeLimit=time_limit_s, gapRel=mip_gap,
-                                 threads=threads, logPath=log_path, _skip_v4_deprecation=True)
+        return pulp.PULP_CBC_CMD(
+            mip=mip,
+            msg=False,
+            timeLimit=time_limit_s,
+            gapRel=mip_gap,
+            threads=threads,
+            logPath=log_path,
+            _skip_v4_deprecation=True,
+        )
     raise SolverError(f"unknown solver '{name}'; choose one of {', '.join(SOLVERS)}")
 
 
-def solve_model(model: PlanningModel, solver: str | None = None, time_limit_s: float | None = None,
-                mip_gap: float | None = None, threads: int | None = None) -> SolveResult:
+def solve_model(
+    model: PlanningModel,
+    solver: str | None = None,
+    time_limit_s: float | None = None,
+    mip_gap: float | None = None,
+    threads: int | None = None,
+) -> SolveResult:
     """Solve ``model``; arguments override the fleet's ``settings.solver``.
 
     Returns:
@@ -114,8 +138,9 @@ def _quiet_stdout():
         os.close(saved)
 
 
-def _interpret(model: PlanningModel, name: str, seconds: float, gap_target: float,
-               log_path: str | None) -> SolveResult:
+def _interpret(
+    model: PlanningModel, name: str, seconds: float, gap_target: float, log_path: str | None
+) -> SolveResult:
     prob = model.prob
     status_code, sol = prob.status, prob.sol_status
     if status_code == pulp.LpStatusInfeasible or sol == pulp.LpSolutionInfeasible:
@@ -123,8 +148,15 @@ def _interpret(model: PlanningModel, name: str, seconds: float, gap_target: floa
     if status_code == pulp.LpStatusUnbounded or sol == pulp.LpSolutionUnbounded:
         return SolveResult("unbounded", name, None, None, None, seconds)
     if sol not in (pulp.LpSolutionOptimal, pulp.LpSolutionIntegerFeasible):
-        return SolveResult("no_solution", name, None, None, None, seconds,
-                           message=f"solver status {pulp.LpStatus[status_code]}")
+        return SolveResult(
+            "no_solution",
+            name,
+            None,
+            None,
+            None,
+            seconds,
+            message=f"solver status {pulp.LpStatus[status_code]}",
+        )
     objective = pulp.value(prob.objective)
     bound = _best_bound(model, name, log_path, objective)
     gap = _relative_gap(objective, bound)
@@ -132,8 +164,9 @@ def _interpret(model: PlanningModel, name: str, seconds: float, gap_target: floa
     return SolveResult("optimal" if proven else "feasible", name, objective, bound, gap, seconds)
 
 
-def _best_bound(model: PlanningModel, name: str, log_path: str | None,
-                objective: float | None) -> float | None:
+def _best_bound(
+    model: PlanningModel, name: str, log_path: str | None, objective: float | None
+) -> float | None:
     if not any(v.cat == "Integer" for v in model.variables):
         return objective  # an LP solved to optimality is its own bound
     if name == "highs":
@@ -141,7 +174,8 @@ def _best_bound(model: PlanningModel, name: str, log_path: str | None,
         bound = getattr(info, "mip_dual_bound", None)
         return float(bound) if bound is not None and math.isfinite(bound) else None
     if log_path and os.path.exists(log_path):
-        text = open(log_path, encoding="utf-8", errors="replace").read()
+        with open(log_path, encoding="utf-8", errors="replace") as fh:
+            text = fh.read()
         found = re.findall(r"best possible\s+(-?[\d.eE+-]+)", text)
         if found:
             return float(found[-1])

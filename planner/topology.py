@@ -20,8 +20,9 @@ def backup_graph(fleet: Fleet) -> nx.DiGraph:
     if fleet.topology.empty:
         graph.add_edges_from(itertools.permutations(regions, 2))
     else:
-        graph.add_edges_from(zip(fleet.topology["region_id"], fleet.topology["backup_region_id"],
-                                 strict=True))
+        graph.add_edges_from(
+            zip(fleet.topology["region_id"], fleet.topology["backup_region_id"], strict=True)
+        )
     return graph
 
 
