@@ -4,14 +4,13 @@
 :class:`~planner.errors.FleetDataError`. Rows in problems are 1-based data rows (the loader
 resets each table's index, so index ``i`` is data row ``i + 1``; the line is ``row + 1``).
 
-:func:`memory_fit` and :func:`backup_graph` are public: the model builder uses them too.
+:func:`memory_fit` and :func:`backup_graph` are public helpers; on a checked fleet they agree
+with :func:`planner.parameters.candidates` and :func:`planner.topology.backup_graph`.
 """
 
 from __future__ import annotations
 
 import difflib
-import itertools
-import math
 from collections.abc import Callable
 from typing import Any
 
@@ -20,7 +19,9 @@ import pandas as pd
 
 from planner.errors import FleetDataError, Problem
 from planner.fleet import Fleet
+from planner.parameters import order_quarters, servers_per_replica
 from planner.schema import TABLES
+from planner.topology import backup_graph
 
 SHARE_TOLERANCE = 1e-6
 MAX_PROBLEMS_PER_COLUMN = 10
@@ -78,37 +79,11 @@ def memory_fit(fleet: Fleet) -> pd.DataFrame:
     out = out.join(platforms[["host_memory_gb", "accel_memory_gb"]], on="platform_id",
                    how="inner")
     out["capacity_gb"] = (out["host_memory_gb"] + out["accel_memory_gb"]).astype("float64")
-    need = [max(1, math.ceil(m / c - 1e-9)) for m, c in zip(out["memory_gb"],
-                                                             out["capacity_gb"], strict=True)]
+    need = [servers_per_replica(m, h, a) for m, h, a in zip(
+        out["memory_gb"], out["host_memory_gb"], out["accel_memory_gb"], strict=True)]
     out["servers_per_replica"] = pd.Series(need, index=out.index, dtype="int64")
     out["fits"] = out["servers_per_replica"] <= out["max_shards"].astype("int64")
     return out.drop(columns=["host_memory_gb", "accel_memory_gb"]).sort_index()
-
-
-def backup_graph(fleet: Fleet) -> nx.DiGraph:
-    """Return the directed graph lost region -> region that can take over its traffic.
-
-    Without topology rows every region backs up every other (a complete digraph). Self-loops
-    and edges to unknown regions are left out (:func:`check_topology` reports them).
-
-    Args:
-        fleet: The fleet.
-
-    Returns:
-        A DiGraph with one node per region.
-    """
-    regions = list(dict.fromkeys(fleet.regions["region_id"]))
-    graph = nx.DiGraph()
-    graph.add_nodes_from(regions)
-    if fleet.topology.empty:
-        graph.add_edges_from(itertools.permutations(regions, 2))
-        return graph
-    known = set(regions)
-    for lost, backup in zip(fleet.topology["region_id"], fleet.topology["backup_region_id"],
-                            strict=True):
-        if lost != backup and lost in known and backup in known:
-            graph.add_edge(lost, backup)
-    return graph
 
 
 def check_duplicate_keys(fleet: Fleet) -> list[Problem]:
@@ -246,14 +221,17 @@ def check_memory(fleet: Fleet) -> list[Problem]:
 
 
 def _in_service_platforms(fleet: Fleet) -> set[str]:
-    """Return platforms that serve within the horizon: installed, or orderable in time."""
+    """Return platforms that serve within the horizon: installed, or ordered in time.
+
+    Uses :func:`planner.parameters.order_quarters`, the model builder's definition.
+    """
     h = _horizon(fleet)
-    p = fleet.platforms
-    orderable = p["available_from_quarter"] + p["lead_time_quarters"] < h
+    orderable = {p.platform_id for p in fleet.platforms.itertuples(index=False)
+                 if order_quarters(p, h)}
     inv = fleet.inventory
     installed = inv[(inv["servers"] > 0) & (inv["retire_quarter"].isna()
                                             | (inv["retire_quarter"] > 0))]
-    return set(p.loc[orderable, "platform_id"]) | set(installed["platform_id"])
+    return orderable | set(installed["platform_id"])
 
 
 def check_platform_availability(fleet: Fleet) -> list[Problem]:

@@ -243,7 +243,8 @@ def _coerce_numeric(table: Table, frame: pd.DataFrame, column: Column) -> list[P
     """Convert ``column`` of ``frame`` to numbers in place; report cells that are not numbers."""
     text = frame[column.name]
     numeric = pd.to_numeric(text, errors="coerce")
-    bad = text.notna() & numeric.isna()
+    # inf and 1e400 parse as numbers but are never meaningful inputs.
+    bad = text.notna() & (numeric.isna() | numeric.abs().eq(float("inf")))
     if column.dtype == "int":
         bad |= numeric.notna() & (numeric != numeric.round())
     problems = []
@@ -326,6 +327,13 @@ def parse_settings(
         return None, problems
 
 
+def _yaml_reason(exc: yaml.YAMLError) -> str:
+    """Return a one-line YAML error with its line number."""
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    return f"{problem} at line {mark.line + 1}" if mark is not None else problem
+
+
 def load_fleet(case_dir: str | Path, check: bool = True) -> Fleet:
     """Read a fleet case folder (CSV tables plus ``settings.yaml``).
 
@@ -395,13 +403,8 @@ def load_fleet(case_dir: str | Path, check: bool = True) -> Fleet:
                 settings, found = parse_settings(yaml.safe_load(text or ""))
                 problems += found
             except yaml.YAMLError as exc:
-                problems.append(
-                    Problem(
-                        SETTINGS_FILE,
-                        f"is not valid YAML ({exc})".splitlines()[0],
-                        "fix the YAML syntax",
-                    )
-                )
+                problems.append(Problem(SETTINGS_FILE, f"is not valid YAML: {_yaml_reason(exc)}",
+                                        "fix the YAML syntax"))
     if problems:
         raise FleetDataError(problems, header=f"Invalid fleet data in {folder}")
     fleet = Fleet(name=folder.name, settings=settings, **tables)  # type: ignore[arg-type]

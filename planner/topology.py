@@ -10,19 +10,28 @@ from planner.fleet import Fleet
 
 
 def backup_graph(fleet: Fleet) -> nx.DiGraph:
-    """Return the directed graph lost region -> backup region.
+    """Return the directed graph lost region -> region that can take over its traffic.
 
-    Without a ``topology.csv`` every region backs up every other (a complete digraph).
+    Without topology rows every region backs up every other (a complete digraph). Self-loops
+    and edges to unknown regions are left out (:func:`check_topology` reports them).
+
+    Args:
+        fleet: The fleet.
+
+    Returns:
+        A DiGraph with one node per region.
     """
+    regions = list(dict.fromkeys(fleet.regions["region_id"]))
     graph = nx.DiGraph()
-    regions = list(fleet.regions["region_id"])
     graph.add_nodes_from(regions)
     if fleet.topology.empty:
         graph.add_edges_from(itertools.permutations(regions, 2))
-    else:
-        graph.add_edges_from(
-            zip(fleet.topology["region_id"], fleet.topology["backup_region_id"], strict=True)
-        )
+        return graph
+    known = set(regions)
+    for lost, backup in zip(fleet.topology["region_id"], fleet.topology["backup_region_id"],
+                            strict=True):
+        if lost != backup and lost in known and backup in known:
+            graph.add_edge(lost, backup)
     return graph
 
 
