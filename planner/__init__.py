@@ -10,6 +10,13 @@ The flow is load → check → scenario → build → solve → verify → repor
 The app and notebooks use only the names exported here.
 """
 
+from planner.baselines import (
+    baseline_plans,
+    best_single_platform_plan,
+    compare_to_baselines,
+    cpu_only_plan,
+    greedy_plan,
+)
 from planner.checks import check_fleet
 from planner.compare import compare_plans
 from planner.demand import call_graph, peak_demand, product_demand
@@ -22,6 +29,8 @@ from planner.errors import (
     SolverError,
 )
 from planner.fleet import Fleet, fleet_from_frames, load_fleet
+from planner.frontier import cost_power_frontier, sensitivity
+from planner.insight import binding_constraints, shadow_prices
 from planner.model import PlanningModel, build_model
 from planner.output import plan_report, write_plan
 from planner.parameters import candidates, power_caps
@@ -57,17 +66,24 @@ __all__ = [
     "Verification",
     "apply_scenario",
     "backup_graph",
+    "baseline_plans",
+    "best_single_platform_plan",
+    "binding_constraints",
     "build_model",
     "call_graph",
     "candidates",
     "check_fleet",
     "compare_plans",
+    "compare_to_baselines",
+    "cost_power_frontier",
     "coverage",
+    "cpu_only_plan",
     "data_reference_markdown",
     "demand_by_bucket",
     "explain_infeasibility",
     "extract_plan",
     "fleet_from_frames",
+    "greedy_plan",
     "load_fleet",
     "load_scenarios",
     "make_plan",
@@ -78,6 +94,8 @@ __all__ = [
     "product_demand",
     "scenario_from_dict",
     "scenario_to_yaml",
+    "sensitivity",
+    "shadow_prices",
     "solve_model",
     "table_rows",
     "verify_plan",

@@ -192,6 +192,74 @@ def compare(
 
 
 @app.command()
+def explain(
+    case: CaseArg,
+    scenario: Annotated[str | None, typer.Option(help="Scenario name from scenarios.yaml.")] = None,
+    top: Annotated[int, typer.Option(help="How many binding constraints to list.")] = 15,
+    out_dir: Annotated[
+        Path | None, typer.Option("--out", help="Also write savings/shadow prices/binding CSVs.")
+    ] = None,
+    solver: SolverOpt = None,
+    debug: DebugOpt = False,
+) -> None:
+    """Explain a plan: savings versus baselines, binding constraints and their shadow prices."""
+    from planner.baselines import compare_to_baselines
+    from planner.output import write_plan
+    from planner.pipeline import make_plan
+    from planner.scenarios import apply_scenario
+
+    def action() -> None:
+        fleet = _load(case)
+        chosen = _scenario(case, scenario)
+        with err.status("planning"):
+            result = make_plan(fleet, chosen, solver=solver, insight=True)
+        planned = apply_scenario(fleet, chosen) if chosen else fleet
+        with err.status("planning baselines"):
+            savings = compare_to_baselines(planned, result)
+        binding = result.insight["binding"].head(top)
+        out.print(f"Plan: {result.summary['status']}, TCO {result.total_cost_usd:,.0f} USD, "
+                  f"verified {result.summary['verified']}")
+        _print_frame("Savings of the optimised plan versus baselines:", savings)
+        out.print(f"\nTop {len(binding)} binding constraints (marginal values around the fixed "
+                  "integer plan):")
+        for line in binding["description"]:
+            out.print(f"  - {line}", markup=False)
+        if out_dir is not None:
+            extra = {"savings": savings, "shadow_prices": result.insight["shadow_prices"],
+                     "binding": result.insight["binding"]}
+            write_plan(result, out_dir, planned, extra=extra)
+            err.print(f"written to {out_dir}")
+
+    _run(debug, action)
+
+
+@app.command()
+def frontier(
+    case: CaseArg,
+    scenario: Annotated[str | None, typer.Option(help="Scenario name from scenarios.yaml.")] = None,
+    points: Annotated[int, typer.Option(help="Points on the frontier.")] = 6,
+    out_file: Annotated[Path | None, typer.Option("--out", help="Write the frontier CSV.")] = None,
+    debug: DebugOpt = False,
+) -> None:
+    """Trace the cost–power Pareto frontier (epsilon-constraint sweep of verified plans)."""
+    from planner.frontier import cost_power_frontier
+    from planner.output import write_text_atomic
+    from planner.scenarios import apply_scenario
+
+    def action() -> None:
+        fleet = _load(case)
+        chosen = _scenario(case, scenario)
+        planned = apply_scenario(fleet, chosen) if chosen else fleet
+        with err.status("tracing the frontier"):
+            table = cost_power_frontier(planned, points=points)
+        _print_frame("Cost-power frontier:", table)
+        if out_file is not None:
+            write_text_atomic(out_file, table.to_csv(index=False))
+
+    _run(debug, action)
+
+
+@app.command()
 def reference(
     write: Annotated[
         Path | None,

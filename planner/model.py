@@ -10,7 +10,9 @@ servers ``y[p,r,t]``.
 Units inside the model are scaled so that coefficients stay within a few orders of magnitude
 (SOLVER_NOTES pitfall 9): cost in kUSD, power in kW, and each demand row divided by the
 throughput of the model's largest replica, so its right-hand side is in "replicas".
-``row_scale`` converts a row's dual value back to USD per unit of the original right-hand side.
+``rhs_scale`` gives a row's user units per model unit (queries/s per scaled demand unit; 1 for
+kW, RU, servers and replicas): slack in user units is ``slack * rhs_scale`` and a dual in USD
+per user unit is ``pi / USD_SCALE / rhs_scale``.
 """
 
 from __future__ import annotations
@@ -53,7 +55,7 @@ class PlanningModel:
     y: dict[Key, pulp.LpVariable] = field(default_factory=dict)
     slack: dict[tuple[str, Key], pulp.LpVariable] = field(default_factory=dict)
     rows: dict[str, tuple[str, Key]] = field(default_factory=dict)
-    row_scale: dict[str, float] = field(default_factory=dict)
+    rhs_scale: dict[str, float] = field(default_factory=dict)
     elastic: bool = False
     build_seconds: float = 0.0
     _pending: dict[str, pulp.LpConstraint] = field(default_factory=dict)
@@ -80,7 +82,7 @@ class PlanningModel:
             expr = pulp.LpAffineExpression([*expr.items(), (s, float(sense))])
         self._pending[name] = pulp.LpConstraint(expr, sense, name=name, rhs=rhs)
         self.rows[name] = (family, key)
-        self.row_scale[name] = scale
+        self.rhs_scale[name] = scale
 
     def flush(self) -> None:
         """Add all queued constraints to the problem in one call (much faster than +=)."""
@@ -210,7 +212,7 @@ def add_demand_constraints(model: PlanningModel) -> None:
             pulp.LpAffineExpression([(v, c / top) for v, c in terms]),
             pulp.LpConstraintGE,
             d.peak_qps / top,
-            scale=top / USD_SCALE,
+            scale=top,
         )
 
 
@@ -233,7 +235,6 @@ def add_min_replica_constraints(model: PlanningModel) -> None:
             pulp.LpAffineExpression(terms),
             pulp.LpConstraintGE,
             need,
-            scale=1 / USD_SCALE,
         )
 
 
@@ -270,7 +271,7 @@ def add_disaster_recovery_constraints(model: PlanningModel) -> None:
             pulp.LpAffineExpression([(v, c / top) for v, c in terms]),
             pulp.LpConstraintGE,
             rhs / top,
-            scale=top / USD_SCALE,
+            scale=top,
         )
 
 
@@ -289,7 +290,6 @@ def add_capacity_constraints(model: PlanningModel) -> None:
             pulp.LpAffineExpression(expr_terms),
             pulp.LpConstraintLE,
             0.0,
-            scale=1 / USD_SCALE,
         )
 
 
@@ -313,7 +313,6 @@ def add_availability_constraints(model: PlanningModel) -> None:
             pulp.LpAffineExpression(terms),
             pulp.LpConstraintLE,
             float(inv.get((p, r, t), 0)),
-            scale=1 / USD_SCALE,
         )
 
 
@@ -332,7 +331,6 @@ def add_power_constraints(model: PlanningModel) -> None:
             pulp.LpAffineExpression(terms),
             pulp.LpConstraintLE,
             caps[(r, t)],
-            scale=1 / USD_SCALE,
         )
 
 
@@ -354,15 +352,14 @@ def add_space_constraints(model: PlanningModel) -> None:
             pulp.LpAffineExpression(terms),
             pulp.LpConstraintLE,
             float(limits[r]),
-            scale=1 / USD_SCALE,
         )
 
 
 def add_supply_constraints(model: PlanningModel) -> None:
     """Supply: sum_r b[p,r,t] <= supply_per_quarter[p], for platforms with a supply limit."""
     supply = model.fleet.platforms.set_index("platform_id")["supply_per_quarter"].dropna()
-    if supply.empty or model.fleet.regions.shape[0] < 2:
-        return  # with one region the variable bound already says it
+    if supply.empty:
+        return
     groups: dict[Key, list[tuple[pulp.LpVariable, float]]] = {}
     for (p, _r, t), b in model.b.items():
         if p in supply.index:
@@ -374,7 +371,6 @@ def add_supply_constraints(model: PlanningModel) -> None:
             pulp.LpAffineExpression(terms),
             pulp.LpConstraintLE,
             float(supply[p]),
-            scale=1 / USD_SCALE,
         )
 
 

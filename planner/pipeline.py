@@ -7,6 +7,7 @@ import pandas as pd
 from planner.checks import check_fleet
 from planner.errors import InfeasiblePlanError, SolverError
 from planner.fleet import Fleet
+from planner.insight import binding_constraints, shadow_prices
 from planner.model import build_model
 from planner.results import Plan, extract_plan
 from planner.scenarios import Scenario, apply_scenario
@@ -23,6 +24,7 @@ def make_plan(
     mip_gap: float | None = None,
     threads: int | None = None,
     explain: bool = True,
+    insight: bool = False,
 ) -> Plan:
     """Plan ``fleet`` (optionally under ``scenario``) and verify the plan.
 
@@ -34,6 +36,7 @@ def make_plan(
         mip_gap: Relative gap; default from settings.
         threads: Solver threads; default from settings.
         explain: On infeasibility, re-solve with penalised slack to say what falls short.
+        insight: Also compute shadow prices and binding constraints into ``plan.insight``.
 
     Returns:
         A verified plan; ``plan.summary["verified"]`` is True.
@@ -64,6 +67,10 @@ def make_plan(
     plan.summary["verified"] = verification.ok
     if not verification.ok:
         raise SolverError(f"the solver's plan failed independent verification:\n{verification}")
+    if insight:
+        prices = shadow_prices(model)
+        plan.insight = {"shadow_prices": prices,
+                        "binding": binding_constraints(model, prices=prices)}
     return plan
 
 

@@ -133,7 +133,7 @@ def extract_plan(model: PlanningModel, result: SolveResult) -> Plan:
             "capacity_qps",
         ],
     )
-    alloc = _served(alloc, model.demand, util_target)
+    alloc = served_split(alloc, model.demand, util_target)
 
     coef = cost_coefficients(fleet)
     purchases = pd.DataFrame(
@@ -168,7 +168,7 @@ def extract_plan(model: PlanningModel, result: SolveResult) -> Plan:
         power=pd.DataFrame(),
         costs=pd.DataFrame(),
     )
-    plan.power = _power_table(fleet, plan.fleet)
+    plan.power = power_table(fleet, plan.fleet)
     plan.costs = cost_table(fleet, plan.fleet, purchases)
     plan.shortfalls = _shortfalls(model) if model.elastic else pd.DataFrame()
     plan.summary = _summary(model, result, plan)
@@ -176,7 +176,7 @@ def extract_plan(model: PlanningModel, result: SolveResult) -> Plan:
     return plan
 
 
-def _served(alloc: pd.DataFrame, demand: pd.DataFrame, util_target: float) -> pd.DataFrame:
+def served_split(alloc: pd.DataFrame, demand: pd.DataFrame, util_target: float) -> pd.DataFrame:
     """Split each cell's peak demand over its platforms in proportion to their capacity."""
     key = ["model_id", "region_id", "quarter"]
     if alloc.empty:
@@ -242,7 +242,8 @@ def _fleet_table(
     ).sort_values(key, ignore_index=True)
 
 
-def _power_table(fleet, fleet_table: pd.DataFrame) -> pd.DataFrame:
+def power_table(fleet, fleet_table: pd.DataFrame) -> pd.DataFrame:
+    """Return facility power per region and quarter against its cap, from a fleet table."""
     caps = power_caps(fleet)
     used = fleet_table.groupby(["region_id", "quarter"], as_index=False)["facility_kw"].sum()
     out = caps.merge(used, on=["region_id", "quarter"], how="left").fillna({"facility_kw": 0.0})
@@ -280,7 +281,7 @@ def _shortfalls(model: PlanningModel) -> pd.DataFrame:
         if v <= ZERO:
             continue
         name = "_".join([family, *(str(k) for k in key)])
-        amount = v * model.row_scale[name] * 1e-3  # back from scaled rows to user units
+        amount = v * model.rhs_scale[name]  # back from scaled rows to user units
         unit = {
             "demand": "queries/s",
             "dr": "queries/s",
@@ -289,20 +290,22 @@ def _shortfalls(model: PlanningModel) -> pd.DataFrame:
             "supply": "servers",
             "minrep": "replicas",
         }[family]
-        rows.append((family, *_key_columns(family, key), amount, unit))
+        rows.append((family, *row_key_columns(family, key), amount, unit))
     return pd.DataFrame(
         rows,
         columns=["constraint", "model_id", "platform_id", "region_id", "quarter", "amount", "unit"],
     )
 
 
-def _key_columns(family: str, key: tuple) -> tuple:
-    """Map a row key to (model_id, platform_id, region_id, quarter)."""
+def row_key_columns(family: str, key: tuple) -> tuple[str | None, str | None, str | None, int]:
+    """Map a model row's key to (model_id, platform_id, region_id, quarter)."""
     if family in ("demand", "dr", "minrep"):
-        return key[0], None, key[1], key[2]
+        return key[0], None, key[1], int(key[2])
+    if family in ("capacity", "available"):
+        return None, key[0], key[1], int(key[2])
     if family == "supply":
-        return None, key[0], None, key[1]
-    return None, None, key[0], key[1]
+        return None, key[0], None, int(key[1])
+    return None, None, key[0], int(key[1])
 
 
 def _summary(model: PlanningModel, result: SolveResult, plan: Plan) -> dict:

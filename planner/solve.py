@@ -101,7 +101,7 @@ def solve_model(
     start = time.perf_counter()
     try:
         # HiGHS prints a banner on construction even with msg=False (pitfall 7).
-        with _quiet_stdout():
+        with quiet_stdout():
             model.prob.solve(backend)
     except pulp.PulpSolverError as exc:
         raise SolverError(f"{name} failed: {exc}") from exc
@@ -115,7 +115,7 @@ def solve_model(
 
 
 @contextlib.contextmanager
-def _quiet_stdout():
+def quiet_stdout():
     """Silence stdout at the file-descriptor level, where HiGHS' C++ banner is written."""
     import sys
 

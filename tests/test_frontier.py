@@ -1,0 +1,189 @@
+"""Cost-power frontier and sensitivity sweeps (planner.frontier) on a tiny fleet by hand.
+
+One region, one quarter, 1000 qps of a model on 250-qps servers: 4 servers. A cpu costs
+10,000 USD and draws 1 kW; an asic costs 20,000 USD and draws 0.25 kW. With c cpus and 4 - c
+asics the plan costs 80,000 - 10,000 c and draws 1 + 0.75 c kW, so the cheapest plan is 4 cpus
+(40,000 USD, 4 kW) and the lowest-power one 4 asics (80,000 USD, 1 kW). Under a power budget B
+the best plan has c = floor((B - 1) / 0.75) cpus.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from planner.errors import FleetDataError
+from planner.fleet import Fleet, load_fleet
+from planner.frontier import cost_power_frontier, sensitivity
+from planner.schema import HOURS_PER_QUARTER
+
+SRC = {"source": "test", "source_kind": "estimate"}
+
+
+def platform(pid: str, cls: str, capex: float, watts: float) -> dict:
+    return {
+        "platform_id": pid,
+        "platform_class": cls,
+        "family": "f",
+        "generation": "g",
+        "power_w": watts,
+        "capex_usd": capex,
+        "host_memory_gb": 64,
+        "lead_time_quarters": 0,
+        "lifetime_quarters": 16,
+        "rack_units": 1,
+        **SRC,
+    }
+
+
+def case_tables(quarters: int = 1, price: float = 0.0) -> dict:
+    return {
+        "platforms": [
+            platform("cpu", "cpu", 10_000, 1000),
+            platform("asic", "inference_asic", 20_000, 250),
+        ],
+        "models": [
+            {
+                "model_id": "rank",
+                "bucket": "ranking",
+                "phase": "inference",
+                "latency_slo_ms": 100,
+                "latency_percentile": 99,
+                "memory_gb": 10,
+                **SRC,
+            }
+        ],
+        "profiles": [
+            {"model_id": "rank", "platform_id": p, "qps_per_server": 250, **SRC}
+            for p in ("cpu", "asic")
+        ],
+        "regions": [
+            {
+                "region_id": "east",
+                "power_cap_kw": 100.0,
+                "pue": 1.0,
+                "electricity_usd_per_kwh": price,
+                **SRC,
+            }
+        ],
+        "demand": [
+            {
+                "model_id": "rank",
+                "region_id": "east",
+                "quarter": t,
+                "peak_qps": 1000 + 250 * t,
+                **SRC,
+            }
+            for t in range(quarters)
+        ],
+    }
+
+
+@pytest.fixture
+def make_fleet(tmp_path: Path, write_case: Callable[..., Path]) -> Callable[..., Fleet]:
+    """Write the case as CSV files in tmp_path and load it like the CLI does."""
+    count = iter(range(100))
+
+    def make(quarters: int = 1, price: float = 0.0, **settings: object) -> Fleet:
+        merged = {
+            "horizon_quarters": quarters,
+            "target_utilization": 1.0,
+            "disaster_recovery": {"enabled": False},
+            **settings,
+        }
+        return load_fleet(
+            write_case(
+                tmp_path / f"case{next(count)}", settings=merged, **case_tables(quarters, price)
+            )
+        )
+
+    return make
+
+
+def test_frontier_by_hand(make_fleet: Callable[..., Fleet]) -> None:
+    frontier = cost_power_frontier(make_fleet(), points=4)
+    # Budgets 1, 2, 3, 4 kW allow 0, 1, 2, 4 cpus.
+    assert frontier["power_budget_kw"].tolist() == pytest.approx([1.0, 2.0, 3.0, 4.0])
+    assert frontier["tco_usd"].tolist() == [80_000, 70_000, 60_000, 40_000]
+    assert frontier["power_kw"].tolist() == pytest.approx([1.0, 1.75, 2.5, 4.0])
+    assert frontier["capex_usd"].tolist() == frontier["tco_usd"].tolist()
+    assert (frontier["opex_usd"] == 0).all()
+    assert frontier["verified"].all()
+    assert (frontier["status"] == "optimal").all()
+
+
+@pytest.mark.parametrize(
+    ("measure", "p_lo", "p_hi"),
+    [("peak", 1.25, 5.0), ("average", (1.0 + 1.25) / 2, (4.0 + 5.0) / 2)],
+)
+def test_frontier_is_monotone_and_within_budget(
+    make_fleet: Callable[..., Fleet], measure: str, p_lo: float, p_hi: float
+) -> None:
+    # Two quarters (1000 then 1250 qps: 4 then 5 servers) and the case's objective set to
+    # capex: the frontier minimises TCO whatever the case says. A small energy price pins the
+    # in-service servers to the allocated ones (idle servers would cost energy).
+    fleet = make_fleet(quarters=2, objective="capex", price=0.01)
+    frontier = cost_power_frontier(fleet, measure=measure)  # type: ignore[arg-type]
+    assert frontier.attrs["measure"] == measure
+    assert len(frontier) == 6
+    assert frontier["verified"].all()
+    assert frontier["tco_usd"].is_monotonic_decreasing
+    assert (frontier["power_kw"] <= frontier["power_budget_kw"] * (1 + 1e-6)).all()
+    # Ends by hand: 4 then 5 asics at the low end, 4 then 5 cpus at the high end.
+    assert frontier["power_budget_kw"].iloc[0] == pytest.approx(p_lo)
+    assert frontier["power_budget_kw"].iloc[-1] == pytest.approx(p_hi)
+    cpu_energy = 1.0 * 0.6 * HOURS_PER_QUARTER * 0.01  # kW * load factor * hours * USD/kWh
+    assert frontier["tco_usd"].iloc[-1] == pytest.approx(50_000 + (4 + 5) * cpu_energy)
+    assert frontier["peak_power_kw"].iloc[-1] == pytest.approx(5.0)
+    assert frontier["average_power_kw"].iloc[-1] == pytest.approx(4.5)
+
+
+def test_frontier_arguments_are_checked(make_fleet: Callable[..., Fleet]) -> None:
+    with pytest.raises(ValueError, match="at least 2"):
+        cost_power_frontier(make_fleet(), points=1)
+    with pytest.raises(ValueError, match="measure"):
+        cost_power_frontier(make_fleet(), measure="median")  # type: ignore[arg-type]
+
+
+def test_sensitivity_power_cap_with_an_infeasible_point(make_fleet: Callable[..., Fleet]) -> None:
+    table = sensitivity(make_fleet(), "power_cap:east", [4.0, 2.5, 0.5])
+    assert table["status"].tolist() == ["optimal", "optimal", "infeasible"]
+    # 4 kW: 4 cpus; 2.5 kW: c <= (2.5 - 1) / 0.75 = 2 cpus and 2 asics; 0.5 kW < 4 asics' 1 kW.
+    assert table["tco_usd"].iloc[:2].tolist() == [40_000, 60_000]
+    assert table["power_kw"].iloc[:2].tolist() == pytest.approx([4.0, 2.5])
+    assert table["tco_usd"].isna().iloc[2]
+    assert "No plan" in table["message"].iloc[2]
+
+
+def test_sensitivity_other_parameters(make_fleet: Callable[..., Fleet]) -> None:
+    fleet = make_fleet()
+    demand = sensitivity(fleet, "demand:ranking", [1.0, 1.25])
+    assert demand["tco_usd"].tolist() == [40_000, 50_000]  # 1250 qps: 5 cpus
+    assert demand["servers"].tolist() == [4, 5]
+    capex = sensitivity(fleet, "capex:cpu", [2.5])
+    assert capex["tco_usd"].tolist() == [80_000]  # a 25,000 USD cpu loses to the asic
+    throughput = sensitivity(fleet, "throughput:asic", [2.0])
+    # 500-qps asics: 2 of them tie 4 cpus at 40,000 USD; fewer servers break the tie.
+    assert throughput["tco_usd"].tolist() == [40_000]
+    assert throughput["purchases"].tolist() == [2]
+    assert set(demand.columns) >= {
+        "parameter",
+        "value",
+        "status",
+        "tco_usd",
+        "power_kw",
+        "servers",
+        "purchases",
+    }
+
+
+def test_sensitivity_rejects_unknown_parameters(make_fleet: Callable[..., Fleet]) -> None:
+    fleet = make_fleet()
+    with pytest.raises(ValueError, match="kind one of"):
+        sensitivity(fleet, "latency:rank", [1.0])
+    with pytest.raises(ValueError, match="kind one of"):
+        sensitivity(fleet, "capex", [1.0])
+    with pytest.raises(FleetDataError, match="unknown platform 'tpu'"):
+        sensitivity(fleet, "capex:tpu", [1.0])
