@@ -49,8 +49,6 @@ def _run(debug: bool, action: Callable[[], None]) -> None:
             raise
         err.print("error:", style="bold red", end=" ")
         err.print(str(exc), markup=False, soft_wrap=True)
-        if isinstance(exc, InfeasiblePlanError) and exc.explanation is not None:
-            err.print("(run `python -m planner plan ... --out DIR` to get shortfalls.csv)")
         raise typer.Exit(exc.exit_code) from None
     except KeyboardInterrupt:
         err.print("interrupted; no output was written")
@@ -138,10 +136,9 @@ def plan(
             if isinstance(exc.explanation, pd.DataFrame) and not exc.explanation.empty:
                 from planner.output import write_text_atomic
 
-                write_text_atomic(
-                    out_dir.with_name(out_dir.name + "_infeasible.csv"),
-                    exc.explanation.to_csv(index=False),
-                )
+                path = out_dir.with_name(out_dir.name + "_infeasible.csv")
+                write_text_atomic(path, exc.explanation.to_csv(index=False))
+                err.print(f"shortfalls written to {path}")
             raise
         write_plan(result, out_dir, fleet, formats=fmt)
         s = result.summary

@@ -415,6 +415,11 @@ def load_fleet(case_dir: str | Path, check: bool = True) -> Fleet:
     return fleet
 
 
+def validate_rows(table: Table, frame: pd.DataFrame) -> tuple[pd.DataFrame | None, list[Problem]]:
+    """Validate in-memory rows of ``table`` exactly like a CSV file; return typed rows."""
+    return _parse_table(table, frame.to_csv(index=False))
+
+
 def fleet_from_frames(
     name: str, settings: Settings | dict, check: bool = True, **frames: pd.DataFrame
 ) -> Fleet:
@@ -430,8 +435,7 @@ def fleet_from_frames(
                 problems.append(Problem(table.file, "missing table", f"pass {table.name}=..."))
             tables[table.name] = empty_table(table)
             continue
-        text = frames[table.name].to_csv(index=False)
-        frame, found = _parse_table(table, text)
+        frame, found = validate_rows(table, frames[table.name])
         problems += found
         if frame is not None:
             tables[table.name] = frame

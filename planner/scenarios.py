@@ -11,11 +11,18 @@ from pathlib import Path
 
 import pandas as pd
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    NonNegativeFloat,
+    PositiveFloat,
+    ValidationError,
+)
 
 from planner.errors import FleetDataError, Problem
-from planner.fleet import Fleet
-from planner.schema import PLATFORMS, SOURCE_KINDS
+from planner.fleet import Fleet, validate_rows
+from planner.schema import PLATFORMS, PROFILES
 
 SCENARIOS_FILE = "scenarios.yaml"
 
@@ -27,10 +34,10 @@ class _Strict(BaseModel):
 class DemandMultiplier(_Strict):
     """Multiply peak demand; factors of matching keys compound."""
 
-    bucket: dict[str, float] = Field(default_factory=dict, description="bucket -> factor")
-    product: dict[str, float] = Field(default_factory=dict, description="product -> factor")
-    region: dict[str, float] = Field(default_factory=dict, description="region -> factor")
-    model: dict[str, float] = Field(default_factory=dict, description="model -> factor")
+    bucket: dict[str, NonNegativeFloat] = Field(default_factory=dict, description="bucket -> x")
+    product: dict[str, NonNegativeFloat] = Field(default_factory=dict, description="product -> x")
+    region: dict[str, NonNegativeFloat] = Field(default_factory=dict, description="region -> x")
+    model: dict[str, NonNegativeFloat] = Field(default_factory=dict, description="model -> x")
 
 
 class PlatformChange(_Strict):
@@ -74,7 +81,7 @@ class Scenario(_Strict):
     demand_multiplier: DemandMultiplier = Field(default_factory=DemandMultiplier)
     platform_changes: dict[str, PlatformChange] = Field(default_factory=dict)
     new_platforms: list[NewPlatform] = Field(default_factory=list)
-    power_cap_kw: dict[str, float] = Field(default_factory=dict, description="region -> kW")
+    power_cap_kw: dict[str, PositiveFloat] = Field(default_factory=dict, description="region -> kW")
     slo_changes: dict[str, SloChange] = Field(default_factory=dict)
     disaster_recovery: bool | None = None
     horizon_quarters: int | None = Field(None, ge=1, le=40)
@@ -187,15 +194,19 @@ def _check_ids(fleet: Fleet, scenario: Scenario) -> list[Problem]:
 def apply_scenario(fleet: Fleet, scenario: Scenario) -> Fleet:
     """Return a new fleet with ``scenario``'s overrides applied; ``fleet`` is left untouched.
 
+    New platforms are added first, so the same scenario may also change them.
+
     Raises:
-        FleetDataError: When the scenario names ids the fleet does not have.
+        FleetDataError: When the scenario names ids the fleet does not have, or a new
+            platform or profile row is invalid.
     """
     problems = _check_ids(fleet, scenario)
+    platforms, profiles, found = _add_platforms(scenario, fleet.platforms, fleet.profiles)
+    problems += found
     if problems:
         raise FleetDataError(problems, header=f"Invalid scenario '{scenario.name}'")
     settings = fleet.settings
     new = fleet.replace()
-    platforms, profiles = new.platforms, new.profiles
     models, products, regions = new.models, new.products, new.regions
 
     for pid, change in scenario.platform_changes.items():
@@ -212,8 +223,6 @@ def apply_scenario(fleet: Fleet, scenario: Scenario) -> Fleet:
             change.throughput_multiplier
         )
 
-    platforms, profiles = _add_platforms(scenario, platforms, profiles)
-
     for mid, slo in scenario.slo_changes.items():
         models.loc[models["model_id"] == mid, "latency_slo_ms"] = slo.latency_slo_ms
         profiles.loc[profiles["model_id"] == mid, "qps_per_server"] *= slo.throughput_multiplier
@@ -221,7 +230,7 @@ def apply_scenario(fleet: Fleet, scenario: Scenario) -> Fleet:
     for pid, factor in scenario.demand_multiplier.product.items():
         products.loc[products["product_id"] == pid, "daily_requests"] *= factor
 
-    caps = new.region_power_caps
+    caps, demand = new.region_power_caps, new.demand
     for rid, kw in scenario.power_cap_kw.items():
         regions.loc[regions["region_id"] == rid, "power_cap_kw"] = kw
         caps = caps[caps["region_id"] != rid]  # a scenario cap holds for the whole horizon
@@ -233,6 +242,9 @@ def apply_scenario(fleet: Fleet, scenario: Scenario) -> Fleet:
         )
     if scenario.horizon_quarters is not None:
         changes["horizon_quarters"] = scenario.horizon_quarters
+        # Rows beyond a shorter horizon no longer apply.
+        caps = caps[caps["quarter"] < scenario.horizon_quarters]
+        demand = demand[demand["quarter"] < scenario.horizon_quarters]
     if scenario.objective is not None:
         changes["objective"] = scenario.objective
     return new.replace(
@@ -242,48 +254,51 @@ def apply_scenario(fleet: Fleet, scenario: Scenario) -> Fleet:
         models=models,
         products=products,
         regions=regions,
-        region_power_caps=caps,
+        region_power_caps=caps.reset_index(drop=True),
+        demand=demand.reset_index(drop=True),
         demand_adjustments=_demand_adjustments(fleet, scenario),
     )
 
 
 def _add_platforms(
     scenario: Scenario, platforms: pd.DataFrame, profiles: pd.DataFrame
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Append new platforms and their profiles (given, or copied from another platform)."""
+) -> tuple[pd.DataFrame, pd.DataFrame, list[Problem]]:
+    """Return copies of platforms and profiles with the scenario's new platforms appended.
+
+    New rows go through the same column validation as CSV files; problems name the scenario.
+    """
+    platforms, profiles = platforms.copy(), profiles.copy()
+    if not scenario.new_platforms:
+        return platforms, profiles, []
+    new_platforms, new_profiles = [], []
     for item in scenario.new_platforms:
-        row = {c.name: c.default for c in PLATFORMS.columns} | dict(item.platform)
-        row.setdefault("source", f"scenario {scenario.name}")
-        if row.get("source_kind") not in SOURCE_KINDS:
-            row["source_kind"] = "estimate"
-        platforms = pd.concat(
-            [platforms, pd.DataFrame([row])[platforms.columns]], ignore_index=True
-        ).astype(platforms.dtypes.to_dict())
-        pid = row["platform_id"]
-        rows = [dict(p) | {"platform_id": pid} for p in item.profiles]
+        row = {"source": f"scenario {scenario.name}", "source_kind": "estimate"}
+        new_platforms.append(row | dict(item.platform))
+        pid = item.platform.get("platform_id")
+        base = {"source": f"scenario {scenario.name}", "source_kind": "estimate"}
+        new_profiles += [base | dict(p) | {"platform_id": pid} for p in item.profiles]
         if item.profiles_from:
             src = profiles[profiles["platform_id"] == item.profiles_from.platform_id]
-            for p in src.to_dict("records"):
-                rows.append(
-                    p
-                    | {
-                        "platform_id": pid,
-                        "qps_per_server": p["qps_per_server"]
-                        * item.profiles_from.throughput_multiplier,
-                        "source": f"scenario {scenario.name}: "
-                        f"{item.profiles_from.throughput_multiplier}x "
-                        f"{item.profiles_from.platform_id}",
-                        "source_kind": "estimate",
-                    }
-                )
-        for r in rows:
-            r.setdefault("source", f"scenario {scenario.name}")
-            r.setdefault("source_kind", "estimate")
-        if rows:
-            profiles = pd.concat(
-                [profiles, pd.DataFrame(rows)[profiles.columns]], ignore_index=True
-            )
-    return platforms, profiles
+            factor = item.profiles_from.throughput_multiplier
+            note = f"scenario {scenario.name}: {factor}x {item.profiles_from.platform_id}"
+            new_profiles += [
+                {"model_id": p.model_id, "platform_id": pid,
+                 "qps_per_server": p.qps_per_server * factor, "source": note,
+                 "source_kind": "estimate"}
+                for p in src.itertuples(index=False)
+            ]
+    problems: list[Problem] = []
+    for table, rows in ((PLATFORMS, new_platforms), (PROFILES, new_profiles)):
+        if not rows:
+            continue
+        frame, found = validate_rows(table, pd.DataFrame(rows))
+        problems += [Problem(SCENARIOS_FILE, f"scenario '{scenario.name}', new {table.name} "
+                                             f"entry: {p.render()}") for p in found]
+        if frame is not None and table is PLATFORMS:
+            platforms = pd.concat([platforms, frame], ignore_index=True)
+        elif frame is not None:
+            profiles = pd.concat([profiles, frame], ignore_index=True)
+    return platforms, profiles, problems
 
 
 def _demand_adjustments(fleet: Fleet, scenario: Scenario) -> pd.DataFrame:

@@ -176,14 +176,13 @@ def _best_bound(
     if log_path and os.path.exists(log_path):
         with open(log_path, encoding="utf-8", errors="replace") as fh:
             text = fh.read()
-        found = re.findall(r"best possible\s+(-?[\d.eE+-]+)", text)
-        if found:
-            return float(found[-1])
-        found = re.findall(r"Lower bound:\s+(-?[\d.eE+-]+)", text)
-        if found:
-            return float(found[-1])
-        if "Optimal - objective value" in text or "Result - Optimal solution found" in text:
+        # A completed search proves the incumbent; progress lines before it are stale.
+        if "Result - Optimal solution found" in text or "Optimal - objective value" in text:
             return objective
+        for pattern in (r"Lower bound:\s+(-?[\d.eE+-]+)", r"best possible\s+(-?[\d.eE+-]+)"):
+            found = re.findall(pattern, text)
+            if found:
+                return float(found[-1])
     return None
 
 
