@@ -1,0 +1,676 @@
+"""What-if dashboard of the fleet planner.
+
+Run from the repository root::
+
+    streamlit run app/dashboard.py            # binds 127.0.0.1 (see .streamlit/config.toml)
+
+Pick a fleet case (bundled under ``fleet_data/`` or an uploaded zip), change demand, power caps,
+platforms, SLOs, horizon, disaster recovery or the objective, press **Solve**, and read the
+verified plan; save named scenarios and compare them; download any table as CSV and the scenario
+as YAML (``python -m planner plan fleet_data/default --scenario NAME`` reproduces it).
+
+The dashboard is presentation only: it imports ``planner`` as ``pl`` and calls the names that
+``planner/__init__.py`` exports (``tests/test_app.py`` enforces this).
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import re
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # `streamlit run app/dashboard.py` puts only app/ on the path
+    sys.path.insert(0, str(ROOT))
+
+import pandas as pd  # noqa: E402
+import streamlit as st  # noqa: E402
+
+import planner as pl  # noqa: E402
+from app import cases, charts, state  # noqa: E402
+
+ss = st.session_state
+BUNDLED, UPLOADED = "Bundled case", "Upload a zip"
+TABLE_FILES = {"platforms": "platforms.csv", "profiles": "profiles.csv"}
+
+
+# --------------------------------------------------------------------------- library access
+def optional(name: str) -> Any:
+    """Return ``pl.<name>`` when the library has it (features that are still being built)."""
+    return getattr(pl, name, None)
+
+
+def make_plan_accepts(parameter: str) -> bool:
+    """Return whether ``pl.make_plan`` takes keyword ``parameter`` (e.g. ``insight``)."""
+    return parameter in inspect.signature(pl.make_plan).parameters
+
+
+@st.cache_resource(show_spinner="Loading the fleet case…", max_entries=8)
+def load_case(path: str, stamp: str) -> tuple[pl.Fleet, dict[str, pl.Scenario]]:
+    """Load a case folder and its named scenarios (cached on the path and file stamps)."""
+    del stamp  # part of the cache key only
+    return pl.load_fleet(path), pl.load_scenarios(path)
+
+
+@st.cache_resource(show_spinner="Reading the uploaded case…", max_entries=4)
+def load_upload(digest: str, _data: bytes, name: str) -> cases.UploadedCase:
+    """Read an uploaded zip (cached on the digest of its bytes)."""
+    del digest
+    return cases.read_uploaded_case(_data, name)
+
+
+@st.cache_resource(show_spinner="Checking the edited tables…", max_entries=16)
+def apply_edits(case_key: str, digest: str, _fleet: pl.Fleet, _platforms: pd.DataFrame,
+                _profiles: pd.DataFrame) -> pl.Fleet:
+    """Return the fleet with edited platforms/profiles, validated like files on disk."""
+    del case_key, digest
+    frames = {name: _fleet.table(name) for name in pl.TABLES if not _fleet.table(name).empty}
+    frames.update(platforms=_platforms, profiles=_profiles)
+    typed = pl.fleet_from_frames(_fleet.name, _fleet.settings, check=False, **frames)
+    edited = _fleet.replace(platforms=typed.platforms, profiles=typed.profiles)
+    pl.check_fleet(edited)
+    return edited
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def solve(key: str, _fleet: pl.Fleet, _scenario: pl.Scenario, insight: bool,
+          time_limit_s: float, mip_gap: float) -> dict[str, Any]:
+    """Plan and verify (cached on case, edits and scenario YAML); never raises planner errors."""
+    del key
+    started = time.perf_counter()
+    extra = {"insight": True} if insight else {}
+    try:
+        plan = pl.make_plan(_fleet, _scenario, time_limit_s=time_limit_s, mip_gap=mip_gap,
+                            **extra)
+        outcome: dict[str, Any] = {"kind": "ok", "plan": plan}
+    except pl.InfeasiblePlanError as exc:
+        outcome = {"kind": "infeasible", "message": str(exc), "explanation": exc.explanation}
+    except pl.FleetDataError as exc:
+        outcome = {"kind": "invalid", "header": exc.header,
+                   "problems": [p.render() for p in exc.problems]}
+    except pl.PlannerError as exc:
+        outcome = {"kind": "error", "message": str(exc)}
+    outcome["seconds"] = time.perf_counter() - started
+    return outcome
+
+
+@st.cache_data(show_spinner="Costing the baselines…", max_entries=32)
+def baselines(key: str, _fleet: pl.Fleet, _scenario: pl.Scenario, _plan: pl.Plan) -> pd.DataFrame:
+    """Savings of the plan against the library's baselines (``pl.compare_to_baselines``)."""
+    del key
+    return optional("compare_to_baselines")(pl.apply_scenario(_fleet, _scenario), _plan)
+
+
+def frontier(fleet: pl.Fleet, scenario: pl.Scenario) -> pd.DataFrame:
+    """The cost–power frontier of the scenario (``pl.cost_power_frontier``)."""
+    return optional("cost_power_frontier")(pl.apply_scenario(fleet, scenario), points=6)
+
+
+@st.cache_data(show_spinner=False, max_entries=512)
+def chart_spec(key: str, _build: Callable[[], Any]) -> dict[str, Any]:
+    """Return the Vega-Lite spec of a chart, built and validated once per plan and chart."""
+    del key
+    return _build().to_dict()
+
+
+def show_chart(key: str, build: Callable[[], Any], width: str = "stretch") -> None:
+    """Draw an altair chart; its spec is cached under ``key`` (altair validation is slow)."""
+    st.vega_lite_chart(spec=chart_spec(key, build), width=width)
+
+
+# --------------------------------------------------------------------------- small helpers
+_MD_SPECIALS = re.compile(r"([\\`*$\[\]<>|~#])")
+
+
+def md(text: object) -> str:
+    """Escape Markdown in library text (ids keep their underscores)."""
+    return _MD_SPECIALS.sub(r"\\\1", str(text))
+
+
+def show_problems(header: str, problems: list[str]) -> None:
+    """Show a FleetDataError the way the CLI does: a header and one bullet per problem."""
+    n = len(problems)
+    st.error(f"**{md(header)}**: {n} problem{'s' if n != 1 else ''} found\n\n"
+             + "\n".join(f"- {md(p)}" for p in problems), icon=":material/block:")
+
+
+def safe_name(text: str) -> str:
+    """Return a scenario name usable on the command line (``--scenario NAME``)."""
+    return re.sub(r"[^A-Za-z0-9_\-]+", "_", text.strip()).strip("_") or state.DEFAULT_SCENARIO_NAME
+
+
+def usd(value: float) -> str:
+    """Format dollars compactly, sign first (metric deltas read it): $1.23M, -$45.60k."""
+    sign, value = ("-" if value < 0 else ""), abs(value)
+    for unit, scale in (("B", 1e9), ("M", 1e6), ("k", 1e3)):
+        if value >= scale:
+            return f"{sign}${value / scale:,.2f}{unit}"
+    return f"{sign}${value:,.0f}"
+
+
+def csv_button(label: str, frame: pd.DataFrame, file_name: str, key: str) -> None:
+    """A download button for a DataFrame as CSV."""
+    st.download_button(label, frame.to_csv(index=False).encode(), file_name=file_name,
+                       mime="text/csv", key=key, on_click="ignore", icon=":material/download:")
+
+
+# --------------------------------------------------------------------------- case picking
+def pick_case() -> tuple[pl.Fleet, dict[str, pl.Scenario], str, str, str] | None:
+    """Sidebar: choose and load the case; return (fleet, presets, identity, data key, label).
+
+    The identity names the case (folder or upload); the data key also changes when a file of
+    the folder changes on disk, so the case is re-read and re-planned but the controls stay.
+    """
+    st.sidebar.radio("Fleet case", [BUNDLED, UPLOADED], key=state.CASE_SOURCE, horizontal=True)
+    if ss[state.CASE_SOURCE] == BUNDLED:
+        options = cases.bundled_cases()
+        if not options:
+            st.sidebar.warning(f"No bundled case found: {cases.DEFAULT_CASE} is missing. "
+                               "Upload a zipped case instead.")
+            return None
+        label = st.sidebar.selectbox("Case folder", list(options), key=state.CASE_PICK)
+        folder = options[label]
+        try:
+            fleet, presets = load_case(str(folder), cases.case_stamp(folder))
+        except pl.FleetDataError as exc:
+            show_problems(exc.header, [p.render() for p in exc.problems])
+            return None
+        stamp = cases.case_stamp(folder)
+        return fleet, presets, f"dir:{folder}", f"dir:{folder}:{stamp}", str(label)
+
+    upload = st.sidebar.file_uploader(
+        "Zipped case (CSV tables + settings.yaml)", type=["zip"], key=state.UPLOAD,
+        max_upload_size=cases.MAX_ZIP_BYTES // (1024 * 1024),
+        help=f"Only .csv and .yaml files are read; at most {cases.MAX_MEMBERS} files and "
+             f"{cases.MAX_TOTAL_BYTES // 10**6} MB unpacked.")
+    if upload is None:
+        st.info("Upload a zip of a fleet case folder (its CSV tables and settings.yaml) in the "
+                "sidebar, or pick a bundled case.")
+        return None
+    data = upload.getvalue()
+    name = safe_name(Path(upload.name).stem).lower() or "uploaded"
+    try:
+        case = load_upload(state.bytes_digest(data), data, name)
+    except pl.FleetDataError as exc:
+        show_problems(f"{exc.header} ({upload.name})", [p.render() for p in exc.problems])
+        return None
+    if case.skipped:
+        st.sidebar.caption("Skipped (not part of a case): " + ", ".join(case.skipped[:10]))
+    key = f"zip:{state.bytes_digest(data)}"
+    return case.fleet, case.scenarios, key, key, upload.name
+
+
+def on_preset(fleet: pl.Fleet, presets: dict[str, pl.Scenario]) -> None:
+    """Load a named scenario from the case's scenarios.yaml into the controls."""
+    state.reset_controls(ss, fleet, presets.get(ss[state.PRESET]))
+
+
+# --------------------------------------------------------------------------- inputs
+def sidebar_controls(fleet: pl.Fleet, presets: dict[str, pl.Scenario]) -> None:
+    """Sidebar: preset, scenario name and the settings overrides."""
+    sb = st.sidebar
+    if presets:
+        sb.selectbox("Start from a scenario in scenarios.yaml", [state.NO_PRESET, *presets],
+                     key=state.PRESET, on_change=on_preset, args=(fleet, presets))
+    sb.text_input("Scenario name", key=state.SCENARIO_NAME,
+                  help="Used in the YAML download and when saving for comparison.")
+    sb.number_input("Horizon (quarters)", min_value=1, max_value=40, step=1, key=state.HORIZON)
+    sb.toggle("Disaster recovery (survive losing any one region)", key=state.DR)
+    sb.selectbox("Objective", state.OBJECTIVES, key=state.OBJECTIVE,
+                 format_func={"tco": "tco: capex + energy + maintenance",
+                              "power": "power: provisioned facility power",
+                              "capex": "capex: purchases only"}.get)
+    with sb.expander("Solver"):
+        st.number_input("Time limit (s)", min_value=1.0, max_value=3600.0, step=5.0,
+                        key=state.TIME_LIMIT)
+        st.number_input("Relative MIP gap", min_value=0.0, max_value=0.5, step=0.001,
+                        format="%.4f", key=state.GAP)
+        st.caption("Not part of the scenario: the CLI takes `--time-limit` and `--gap`.")
+
+
+def whatif_tab(fleet: pl.Fleet) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The what-if controls; return the edited platform-change and SLO tables."""
+    preset = ss.get(state.PRESET_OVERLAY)
+    left, right = st.columns(2)
+    with left:
+        st.subheader("Demand growth")
+        st.caption("Multipliers on peak demand (1.00 = as in the case; factors compound).")
+        for b in state.buckets(fleet):
+            st.number_input(f"Bucket **{b}**", min_value=0.0, max_value=100.0, step=0.05,
+                            format="%.2f", key=state.bucket_key(b))
+        if state.products(fleet):
+            with st.expander(f"By product ({len(state.products(fleet))})"):
+                for p in state.products(fleet):
+                    st.number_input(f"Product {p}", min_value=0.0, max_value=100.0, step=0.05,
+                                    format="%.2f", key=state.product_key(p))
+        with st.expander("By region"):
+            for r in state.regions(fleet):
+                st.number_input(f"Region {r}", min_value=0.0, max_value=100.0, step=0.05,
+                                format="%.2f", key=state.region_key(r))
+    with right:
+        st.subheader("Power caps")
+        st.caption("Facility power available per region (kW), for the whole horizon.")
+        for r, cap in state.base_caps(fleet).items():
+            step = float(max(1.0, 10 ** (len(str(int(cap))) - 2)))
+            st.number_input(f"Region **{r}** (case: {cap:,.0f} kW)", min_value=0.0, step=step,
+                            format="%.1f", key=state.cap_key(r))
+
+    st.subheader("Platforms")
+    st.caption("Untick *available* to stop buying a platform; multipliers scale its throughput "
+               "(all models), price and power.")
+    mult = {c: st.column_config.NumberColumn(c.replace("_", " "), min_value=0.01, step=0.05,
+                                             format="%.2f", required=True)
+            for c in state.PLATFORM_CHANGE_COLUMNS[1:]}
+    platform_changes = st.data_editor(
+        state.platform_change_frame(fleet, preset), key=state.PLATFORM_CHANGES, hide_index=True,
+        disabled=["platform_id", "platform_class"], width="stretch",
+        column_config={"available": st.column_config.CheckboxColumn("available"), **mult})
+
+    st.subheader("Latency SLOs")
+    st.caption("Give a new SLO for a model and the throughput it allows relative to today "
+               "(e.g. a looser SLO: 1.3× the queries per server). Blank = unchanged.")
+    slo_changes = st.data_editor(
+        state.slo_frame(fleet, preset), key=state.SLO_CHANGES, hide_index=True, placeholder="",
+        disabled=["model_id", "bucket", "latency_slo_ms"], width="stretch",
+        column_config={
+            "latency_slo_ms": st.column_config.NumberColumn("current SLO (ms)", format="%g"),
+            "new_latency_slo_ms": st.column_config.NumberColumn("new SLO (ms)", min_value=0.1,
+                                                                format="%g"),
+            "throughput_multiplier": st.column_config.NumberColumn(
+                "throughput multiplier", min_value=0.01, step=0.05, format="%.2f"),
+        })
+    return platform_changes, slo_changes
+
+
+def data_tab(fleet: pl.Fleet, case_key: str) -> tuple[pl.Fleet | None, bool]:
+    """Fleet description and editable platforms/profiles; return (edited fleet, edited?)."""
+    st.caption("Edits here change the case's data (not the scenario): they are checked like "
+               "files on disk. Download the edited CSVs to keep them; the scenario YAML does "
+               "not carry them.")
+    with st.expander("Case overview", expanded=False):
+        c1, c2 = st.columns([1, 2])
+        c1.dataframe(pl.table_rows(fleet), hide_index=True)
+        c2.markdown("**Peak demand (queries/s) by bucket and quarter**")
+        c2.dataframe(pl.demand_by_bucket(fleet))
+        st.markdown("**Coverage: latency-bounded qps per server (blank: cannot run)**")
+        st.dataframe(pl.coverage(fleet))
+    st.subheader("platforms.csv")
+    platforms = st.data_editor(fleet.platforms, key=state.EDIT_PLATFORMS, num_rows="dynamic",
+                               hide_index=True, width="stretch")
+    st.subheader("profiles.csv")
+    profiles = st.data_editor(fleet.profiles, key=state.EDIT_PROFILES, num_rows="dynamic",
+                              hide_index=True, width="stretch")
+    edited = not (platforms.equals(fleet.platforms) and profiles.equals(fleet.profiles))
+    if not edited:
+        return fleet, False
+    c1, c2 = st.columns(2)
+    with c1:
+        csv_button("Edited platforms.csv", platforms, "platforms.csv", "dl_edit_platforms")
+    with c2:
+        csv_button("Edited profiles.csv", profiles, "profiles.csv", "dl_edit_profiles")
+    try:
+        new = apply_edits(case_key, state.frame_digest(platforms, profiles), fleet, platforms,
+                          profiles)
+    except pl.FleetDataError as exc:
+        show_problems(exc.header + " (edited tables)", [p.render() for p in exc.problems])
+        return None, True
+    st.success("The edited tables pass every check; Solve uses them.",
+               icon=":material/check_circle:")
+    return new, True
+
+
+# --------------------------------------------------------------------------- results
+def verdict(outcome: dict[str, Any], stale: bool, base: pl.Plan | None) -> None:
+    """Top strip: verifier verdict, status, gap and headline numbers (or what went wrong)."""
+    name = outcome.get("scenario_name", "")
+    if outcome["kind"] == "ok":
+        plan: pl.Plan = outcome["plan"]
+        s = plan.summary
+        gap = s.get("gap")
+        gap_text = f"{gap:.3%}" if isinstance(gap, int | float) else "n/a"
+        tick = "Verified" if s.get("verified") else "NOT verified"
+        (st.success if s.get("verified") else st.error)(
+            f"**{tick}** {s['status']} plan for scenario **{md(name)}**"
+            f"{'' if outcome.get('changes', True) else ' (no changes: the case as it is)'} · "
+            f"gap {gap_text} · "
+            f"{s.get('solver', '')} · build {s.get('build_seconds', 0):.2f} s + solve "
+            f"{s.get('solve_seconds', 0):.2f} s ({outcome['seconds']:.2f} s with verification)",
+            icon=":material/verified:" if s.get("verified") else ":material/error:")
+        deltas: dict[str, float] = {}
+        if base is not None and base is not plan:
+            totals = pl.compare_plans({"base": base, "this": plan})["Totals"]
+            deltas = totals["this - base"].to_dict()
+        cols = st.columns(5)
+        items = [("TCO", "total_cost_usd", usd), ("Capex", "capex_usd", usd),
+                 ("Energy", "energy_usd", usd), ("Servers bought", "servers_purchased",
+                                                 lambda v: f"{v:,.0f}"),
+                 ("Peak power", "peak_power_kw", lambda v: f"{v:,.0f} kW")]
+        for col, (label, key, fmt) in zip(cols, items, strict=True):
+            delta = deltas.get(key)
+            col.metric(label, fmt(s[key]),
+                       delta=None if not delta else f"{fmt(delta)} vs base",
+                       delta_color="inverse", help=f"plan.summary['{key}']")
+    elif outcome["kind"] == "infeasible":
+        explanation = outcome.get("explanation")
+        lines = outcome["message"].splitlines()
+        st.error(f"**Infeasible scenario '{md(name)}'.** {md(lines[0])} The table shows the "
+                 "smallest relaxation that would make it feasible: which demand or limit, "
+                 "where, and by how much.", icon=":material/block:")
+        if isinstance(explanation, pd.DataFrame) and not explanation.empty:
+            st.dataframe(explanation, hide_index=True, width="stretch",
+                         column_config={"amount": st.column_config.NumberColumn(format="%.1f")})
+            csv_button("Shortfalls (CSV)", explanation, f"{name}_shortfalls.csv",
+                       "dl_shortfalls")
+        else:
+            st.code("\n".join(lines[1:]) or "(no explanation available)")
+    elif outcome["kind"] == "invalid":
+        show_problems(outcome["header"], outcome["problems"])
+    else:
+        st.error(f"**The solver found no plan.** {md(outcome['message'])}",
+                 icon=":material/warning:")
+    if stale:
+        st.info("The inputs changed since this result was computed: press **Solve**.",
+                icon=":material/refresh:")
+
+
+def plan_tab(plan: pl.Plan, label: charts.Label, name: str, key: str) -> None:
+    """Charts and tables of one plan."""
+    c1, c2 = st.columns(2)
+    with c1:
+        show_chart(f"{key}|class", lambda: charts.stacked_servers(
+            plan.by("platform_class"), label, "in_service_servers", "platform_class",
+            "Servers in service by platform class"))
+    with c2:
+        show_chart(f"{key}|bucket", lambda: charts.stacked_servers(
+            plan.by("bucket"), label, "servers", "bucket", "Servers allocated by bucket"))
+    c1, c2 = st.columns(2)
+    with c1:
+        show_chart(f"{key}|purchases", lambda: charts.purchases(plan.purchases, label))
+    with c2:
+        show_chart(f"{key}|tco", lambda: charts.tco_breakdown(plan.costs, label))
+    show_chart(f"{key}|power", lambda: charts.power_vs_cap(plan.power, label), width="content")
+    many = plan.allocation["model_id"].nunique() > 25
+    rows = st.segmented_control("Utilisation rows", ["bucket", "model"],
+                                default="bucket" if many else "model", key="heatmap_rows")
+    rows = "model_id" if (rows or "model") == "model" else "bucket"
+    show_chart(f"{key}|utilisation|{rows}",
+               lambda: charts.utilisation_heatmap(plan.allocation, rows))
+
+    st.subheader("Tables")
+    tables = plan.tables()
+    which = st.segmented_control("Table", list(tables), default="allocation", key="table_pick")
+    if which:
+        units = tables[which].attrs.get("unit", {})
+        if units:
+            st.caption("Units: " + ", ".join(f"{k} in {v}" for k, v in units.items()))
+        st.dataframe(tables[which], hide_index=True, width="stretch")
+    cols = st.columns(len(tables) + 1)
+    for col, (table, frame) in zip(cols, tables.items(), strict=False):
+        with col:
+            csv_button(f"{table}.csv", frame, f"{name}_{table}.csv", f"dl_{table}")
+    with cols[-1]:
+        st.download_button("summary.json", json.dumps(plan.summary, indent=2, default=str),
+                           file_name=f"{name}_summary.json", mime="application/json",
+                           key="dl_summary", on_click="ignore", icon=":material/download:")
+
+
+def insight_tab(outcome: dict[str, Any], fleet: pl.Fleet, scenario: pl.Scenario) -> None:
+    """Savings against baselines, binding constraints and shadow prices, the frontier."""
+    plan: pl.Plan = outcome["plan"]
+    st.subheader("Savings against simple baselines")
+    if optional("compare_to_baselines") is None:
+        st.info("Unavailable: this version of the planner has no `compare_to_baselines` "
+                "(greedy, CPU-only and best-single-platform baselines).",
+                icon=":material/info:")
+    else:
+        try:
+            table = baselines(outcome["key"], fleet, scenario, plan)
+        except (pl.PlannerError, ValueError) as exc:
+            st.warning(f"Baselines could not be costed: {md(exc)}")
+        else:
+            show_baselines(table, outcome["scenario_name"], outcome["key"])
+
+    st.subheader("Binding constraints and shadow prices")
+    if not make_plan_accepts("insight"):
+        st.info("Unavailable: this version of `make_plan` has no `insight=True` (binding "
+                "constraints and shadow prices).", icon=":material/info:")
+    elif not plan.insight:
+        st.info("The solver returned no insight for this plan.")
+    else:
+        show_insight(plan.insight, outcome["scenario_name"], outcome["key"])
+
+    st.subheader("Cost–power frontier")
+    if optional("cost_power_frontier") is None:
+        st.info("Unavailable: this version of the planner has no `cost_power_frontier`.",
+                icon=":material/info:")
+        return
+    store = ss.setdefault(state.FRONTIERS, {})
+    if st.button("Compute the frontier (several solves)", key=state.FRONTIER):
+        with st.spinner("Solving along the frontier…"):
+            try:
+                store[outcome["key"]] = frontier(fleet, scenario)
+            except pl.PlannerError as exc:
+                store[outcome["key"]] = str(exc)
+    result = store.get(outcome["key"])
+    if isinstance(result, pd.DataFrame):
+        if {"tco_usd", "power_kw"} <= set(result.columns):
+            show_chart(f"{outcome['key']}|frontier", lambda: charts.frontier(result))
+        st.dataframe(result, hide_index=True, width="stretch")
+        csv_button("frontier.csv", result, f"{outcome['scenario_name']}_frontier.csv",
+                   "dl_frontier")
+    elif isinstance(result, str):
+        st.warning(f"The frontier could not be computed: {md(result)}")
+
+
+def show_baselines(table: pd.DataFrame, name: str, key: str) -> None:
+    """The optimised plan against each baseline: totals as metrics, buckets as a chart."""
+    has = {"bucket", "baseline", "savings_usd"} <= set(table.columns)
+    if has:
+        totals = table[table["bucket"] == "total"]
+        cols = st.columns(max(1, len(totals)))
+        for col, row in zip(cols, totals.to_dict("records"), strict=False):
+            pct = row.get("savings_pct")
+            col.metric(f"Saved vs {row['baseline']}", usd(row["savings_usd"]),
+                       delta=None if pct is None or pd.isna(pct) else f"{pct:.1f}%",
+                       help="Baseline TCO minus the optimised plan's TCO over the horizon.")
+        show_chart(f"{key}|savings", lambda: charts.savings_by_bucket(
+            table[table["bucket"] != "total"]))
+    with st.expander("Baseline table", expanded=not has):
+        st.dataframe(table, hide_index=True, width="stretch")
+    csv_button("baselines.csv", table, f"{name}_baselines.csv", "dl_baselines")
+
+
+def show_insight(insight: dict[str, pd.DataFrame], name: str, key: str) -> None:
+    """Binding constraints (chart + table) and the shadow prices of every row."""
+    binding = insight.get("binding")
+    prices = insight.get("shadow_prices")
+    note = next((f.attrs.get("note") for f in (binding, prices)
+                 if isinstance(f, pd.DataFrame) and f.attrs.get("note")), None)
+    if note:
+        st.caption(md(note))
+    if isinstance(binding, pd.DataFrame):
+        st.markdown("**Binding constraints** (at their limit, largest shadow price first)")
+        if {"description", "shadow_price"} <= set(binding.columns) and not binding.empty:
+            show_chart(f"{key}|binding", lambda: charts.shadow_prices(binding.head(15)))
+        first = [c for c in ("description", "shadow_price", "unit") if c in binding.columns]
+        st.dataframe(binding, hide_index=True, width="stretch",
+                     column_order=[*first, *[c for c in binding.columns if c not in first]])
+        csv_button("binding.csv", binding, f"{name}_binding.csv", "dl_binding")
+    if isinstance(prices, pd.DataFrame):
+        st.markdown("**Shadow prices**")
+        shown = prices
+        if "shadow_price" in prices.columns and not st.toggle(
+                "Show zero prices too", key="show_zero_prices"):
+            shown = prices[prices["shadow_price"] != 0]
+        first = [c for c in ("description", "shadow_price", "unit") if c in shown.columns]
+        st.dataframe(shown, hide_index=True, width="stretch",
+                     column_order=[*first, *[c for c in shown.columns if c not in first]])
+        csv_button("shadow_prices.csv", prices, f"{name}_shadow_prices.csv",
+                   "dl_shadow_prices")
+
+
+def compare_tab() -> None:
+    """Side-by-side comparison of saved scenarios (``pl.compare_plans``)."""
+    saved: dict[str, dict[str, Any]] = ss.setdefault(state.SAVED, {})
+    if not saved:
+        st.info("Solve, then **Save for comparison** in the sidebar; the case's own plan is "
+                "saved as *base* automatically.")
+        return
+    st.dataframe(pd.DataFrame([{"scenario": n, "case": e["case"], "edited data": e["edited"],
+                                "TCO (USD)": e["plan"].total_cost_usd}
+                               for n, e in saved.items()]), hide_index=True,
+                 column_config={"TCO (USD)": st.column_config.NumberColumn(format="dollar")})
+    st.download_button("All saved scenarios (scenarios.yaml)",
+                       state.merged_yaml([e["scenario"] for e in saved.values()]),
+                       file_name="scenarios.yaml", mime="application/x-yaml",
+                       key="dl_saved_yaml", on_click="ignore", icon=":material/download:")
+    ss[state.COMPARE_PICK] = [n for n in ss.get(state.COMPARE_PICK, []) if n in saved]
+    names = st.multiselect("Compare (the first is the reference)", list(saved),
+                           key=state.COMPARE_PICK)
+    if len(names) < 2:
+        st.info("Pick two or more saved scenarios to compare.")
+        return
+    if len({saved[n]["case"] for n in names}) > 1:
+        st.warning("These scenarios come from different cases.")
+    tables = pl.compare_plans({n: saved[n]["plan"] for n in names})
+    totals = tables["Totals"]
+    key = "|".join(saved[n]["token"] for n in names)
+    show_chart(f"{key}|totals", lambda: charts.compare_totals(totals, names), width="content")
+    for i, (title, frame) in enumerate(tables.items()):
+        st.markdown(f"**{title}**")
+        st.dataframe(frame, width="stretch", column_config={
+            c: st.column_config.NumberColumn(format="localized") for c in frame.columns})
+        csv_button(f"{title} (CSV)", frame.reset_index(names="item"),
+                   f"compare_{re.sub(r'[^a-z0-9]+', '_', title.lower()).strip('_')}.csv",
+                   f"dl_compare_{i}")
+    by_class = next((t for t in tables if t.startswith("TCO") and "class" in t), None)
+    if by_class:
+        show_chart(f"{key}|by_class", lambda: charts.compare_breakdown(
+            tables[by_class], names, by_class, "platform_class"))
+
+
+def save_plan(name: str, plan: pl.Plan, scenario: pl.Scenario, case: str, edited: bool) -> None:
+    """Keep a solved scenario for comparison and tick it in the comparison picker."""
+    ss.setdefault(state.SAVED, {})[name] = {"plan": plan, "scenario": scenario, "case": case,
+                                            "edited": edited, "token": uuid.uuid4().hex}
+    ss[state.COMPARE_PICK] = list(dict.fromkeys([*ss.get(state.COMPARE_PICK, []), name]))
+
+
+# --------------------------------------------------------------------------- page
+def main() -> None:
+    """Lay out the page: sidebar inputs, verdict strip, then tabs."""
+    st.set_page_config(page_title="Fleet planner · what-if", page_icon=":material/dns:",
+                       layout="wide")
+    st.sidebar.title("Fleet planner")
+    picked = pick_case()
+    if picked is None:
+        st.title("Fleet planner: what-if")
+        return
+    fleet, presets, identity, case_key, case_label = picked
+    if ss.get(state.ACTIVE_CASE) != identity:  # another case: start from it as it is
+        state.reset_controls(ss, fleet)
+        ss[state.ACTIVE_CASE] = identity
+        ss[state.CURRENT] = None
+        ss.pop(state.BASE, None)
+    elif ss.get(state.ACTIVE_DATA) != case_key:  # its files changed on disk
+        ss.pop(state.BASE, None)
+        state.follow_data(ss, fleet)
+    ss[state.ACTIVE_DATA] = case_key
+    sidebar_controls(fleet, presets)
+    solve_clicked = st.sidebar.button("Solve", type="primary", key=state.SOLVE,
+                                      icon=":material/play_arrow:", width="stretch")
+    save_slot = st.sidebar.container()
+
+    st.title("Fleet planner: what-if")
+    s = fleet.settings
+    st.caption(f"Case **{md(case_label)}** · {len(fleet.platforms)} platforms · "
+               f"{len(fleet.models)} models · {len(fleet.regions)} regions · "
+               f"{s.horizon_quarters} quarters from {s.first_quarter} · objective {s.objective}")
+    top = st.container()
+    tabs = st.tabs(["What-if", "Plan", "Insight", "Compare", "Fleet data"])
+    with tabs[0]:
+        platform_changes, slo_changes = whatif_tab(fleet)
+    with tabs[4]:
+        planned_fleet, edited = data_tab(fleet, case_key)
+
+    name = safe_name(ss[state.SCENARIO_NAME])
+    body = state.build_overrides(fleet, ss, platform_changes, slo_changes, ss.get(state.EXTRAS))
+    scenario: pl.Scenario | None = None
+    with tabs[0]:
+        try:
+            scenario = pl.scenario_from_dict(body, name)
+        except pl.FleetDataError as exc:
+            show_problems(exc.header, [p.render() for p in exc.problems])
+        else:
+            text = pl.scenario_to_yaml(scenario)
+            st.subheader("Scenario")
+            st.caption("Add this to the case's scenarios.yaml, then "
+                       f"`python -m planner plan <case> --scenario {name}` reproduces the plan"
+                       + (" (table edits from *Fleet data* are not included)." if edited
+                          else "."))
+            st.code(text, language="yaml")
+            st.download_button("Scenario YAML", text, file_name=f"{name}.yaml",
+                               mime="application/x-yaml", key="dl_scenario", on_click="ignore",
+                               icon=":material/download:")
+
+    ready = scenario is not None and planned_fleet is not None
+    edits = (state.frame_digest(planned_fleet.platforms, planned_fleet.profiles)
+             if edited and planned_fleet is not None else "as-is")
+    scenario_text = pl.scenario_to_yaml(scenario) if scenario is not None else repr(body)
+    key = f"{case_key}|{edits}|{ss[state.TIME_LIMIT]}|{ss[state.GAP]}|{scenario_text}"
+    insight = make_plan_accepts("insight")
+    if ready and (solve_clicked or ss.get(state.CURRENT) is None):
+        with top, st.spinner("Planning and verifying…"):
+            outcome = dict(solve(key, planned_fleet, scenario, insight,
+                                 float(ss[state.TIME_LIMIT]), float(ss[state.GAP])))
+        outcome.update(key=key, scenario_name=name, scenario=scenario, fleet=planned_fleet,
+                       changes=bool(body) or edited,
+                       edited=edited)
+        ss[state.CURRENT] = outcome
+        if outcome["kind"] == "ok" and state.BASE not in ss and not body and not edited:
+            ss[state.BASE] = outcome["plan"]
+            save_plan("base", outcome["plan"], pl.scenario_from_dict({}, "base"), case_label,
+                      edited=False)
+    elif solve_clicked and not ready:
+        top.error("Fix the problems shown before solving.", icon=":material/block:")
+
+    current = ss.get(state.CURRENT)
+    with save_slot:
+        can_save = bool(current) and current["kind"] == "ok" and current["key"] == key
+        if st.button("Save for comparison", key=state.SAVE, disabled=not can_save,
+                     icon=":material/bookmark_add:", width="stretch"):
+            save_plan(current["scenario_name"], current["plan"], current["scenario"],
+                      case_label, edited=current["edited"])
+            st.toast(f"Saved '{current['scenario_name']}'")
+        saved = ss.get(state.SAVED, {})
+        if saved:
+            st.caption("Saved: " + ", ".join(saved))
+
+    label = fleet.settings.quarter_label
+    with top:
+        if current is None:
+            st.info("Press **Solve** to plan this case.")
+        else:
+            verdict(current, stale=current["key"] != key, base=ss.get(state.BASE))
+    ok = current is not None and current["kind"] == "ok"
+    with tabs[1]:
+        if ok:
+            plan_tab(current["plan"], label, current["scenario_name"], current["key"])
+        else:
+            st.info("No plan to show: solve a feasible scenario first.")
+    with tabs[2]:
+        if ok:
+            insight_tab(current, current["fleet"], current["scenario"])
+        else:
+            st.info("No plan to analyse: solve a feasible scenario first.")
+    with tabs[3]:
+        compare_tab()
+
+
+main()

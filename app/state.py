@@ -1,0 +1,301 @@
+"""Session state of the dashboard: widget keys, their defaults, and controls → scenario overrides.
+
+Every what-if control maps onto one key of the scenario vocabulary of ``pl.Scenario``; nothing
+here plans or costs anything. Overrides equal to the case's own value are left out, so the
+downloaded YAML holds only what the user changed.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import os
+from collections.abc import Mapping, MutableMapping
+from typing import Any
+
+import pandas as pd
+import yaml
+
+import planner as pl
+
+NO_PRESET = "(none: the case as it is)"
+TIME_LIMIT_ENV = "FLEET_PLANNER_TIME_LIMIT"
+DEFAULT_SCENARIO_NAME = "what_if"
+
+# Widget keys (tests drive the app through these).
+CASE_SOURCE = "case_source"
+CASE_PICK = "case_pick"
+UPLOAD = "upload"
+PRESET = "preset"
+SCENARIO_NAME = "scenario_name"
+HORIZON = "horizon"
+DR = "disaster_recovery"
+OBJECTIVE = "objective"
+TIME_LIMIT = "time_limit_s"
+GAP = "mip_gap"
+PLATFORM_CHANGES = "platform_changes"
+SLO_CHANGES = "slo_changes"
+EDIT_PLATFORMS = "edit_platforms"
+EDIT_PROFILES = "edit_profiles"
+SOLVE = "solve"
+SAVE = "save"
+FRONTIER = "frontier"
+COMPARE_PICK = "compare_pick"
+EDITORS = (PLATFORM_CHANGES, SLO_CHANGES, EDIT_PLATFORMS, EDIT_PROFILES)
+
+# Keys holding app data rather than widget values.
+ACTIVE_CASE = "_active_case"
+ACTIVE_DATA = "_active_data"
+DEFAULTS = "_control_defaults"  # the case's own control values, to tell user changes apart
+EXTRAS = "_preset_extras"
+PRESET_OVERLAY = "_preset_overlay"
+CURRENT = "_current"
+SAVED = "_saved"
+BASE = "_base"  # the plan of the case as it is (the reference of the metric deltas)
+FRONTIERS = "_frontiers"
+
+PLATFORM_CHANGE_COLUMNS = ("available", "throughput_multiplier", "capex_multiplier",
+                           "power_multiplier")
+OBJECTIVES = ("tco", "power", "capex")
+
+
+def bucket_key(bucket: str) -> str:
+    """Return the widget key of a bucket's demand multiplier."""
+    return f"dm_bucket__{bucket}"
+
+
+def product_key(product: str) -> str:
+    """Return the widget key of a product's demand multiplier."""
+    return f"dm_product__{product}"
+
+
+def region_key(region: str) -> str:
+    """Return the widget key of a region's demand multiplier."""
+    return f"dm_region__{region}"
+
+
+def cap_key(region: str) -> str:
+    """Return the widget key of a region's power cap (kW)."""
+    return f"cap__{region}"
+
+
+def buckets(fleet: pl.Fleet) -> list[str]:
+    """Return the buckets of the fleet's models, in first-seen order."""
+    return list(dict.fromkeys(fleet.models["bucket"]))
+
+
+def regions(fleet: pl.Fleet) -> list[str]:
+    """Return the fleet's region ids."""
+    return list(fleet.regions["region_id"])
+
+
+def products(fleet: pl.Fleet) -> list[str]:
+    """Return the fleet's product ids (empty when demand is given per model)."""
+    return list(fleet.products["product_id"]) if len(fleet.products) else []
+
+
+def base_caps(fleet: pl.Fleet) -> dict[str, float]:
+    """Return the case's own power cap per region (kW), as written in regions.csv."""
+    return {r: float(c) for r, c in zip(fleet.regions["region_id"],
+                                        fleet.regions["power_cap_kw"], strict=True)}
+
+
+def solver_time_limit(fleet: pl.Fleet) -> float:
+    """Return the case's solver time limit, capped by ``$FLEET_PLANNER_TIME_LIMIT`` (seconds).
+
+    An interactive dashboard (or a test) may want answers sooner than a batch run.
+    """
+    limit = float(fleet.settings.solver.time_limit_s)
+    cap = os.environ.get(TIME_LIMIT_ENV)
+    try:
+        return min(limit, float(cap)) if cap else limit
+    except ValueError:
+        return limit
+
+
+def control_defaults(fleet: pl.Fleet, preset: pl.Scenario | None = None) -> dict[str, Any]:
+    """Return the value of every scalar control for ``fleet``, optionally under ``preset``."""
+    dm = preset.demand_multiplier if preset else None
+    s = fleet.settings
+    values: dict[str, Any] = {
+        SCENARIO_NAME: preset.name if preset else DEFAULT_SCENARIO_NAME,
+        HORIZON: int(preset.horizon_quarters if preset and preset.horizon_quarters
+                     else s.horizon_quarters),
+        DR: bool(s.disaster_recovery.enabled if not preset or preset.disaster_recovery is None
+                 else preset.disaster_recovery),
+        OBJECTIVE: preset.objective if preset and preset.objective else s.objective,
+        TIME_LIMIT: solver_time_limit(fleet),
+        GAP: float(s.solver.mip_gap),
+    }
+    for b in buckets(fleet):
+        values[bucket_key(b)] = float(dm.bucket.get(b, 1.0)) if dm else 1.0
+    for p in products(fleet):
+        values[product_key(p)] = float(dm.product.get(p, 1.0)) if dm else 1.0
+    caps = base_caps(fleet)
+    for r in regions(fleet):
+        values[region_key(r)] = float(dm.region.get(r, 1.0)) if dm else 1.0
+        values[cap_key(r)] = float(preset.power_cap_kw.get(r, caps[r]) if preset else caps[r])
+    return values
+
+
+def preset_extras(preset: pl.Scenario | None) -> dict[str, Any]:
+    """Return the parts of a preset scenario that no control shows (kept and merged back)."""
+    if preset is None:
+        return {}
+    body = yaml.safe_load(pl.scenario_to_yaml(preset))["scenarios"][preset.name] or {}
+    extras: dict[str, Any] = {}
+    for key in ("description", "new_platforms"):
+        if key in body:
+            extras[key] = body[key]
+    model_dm = body.get("demand_multiplier", {}).get("model")
+    if model_dm:
+        extras["demand_multiplier"] = {"model": model_dm}
+    hidden = {pid: {k: v for k, v in change.items() if k not in PLATFORM_CHANGE_COLUMNS}
+              for pid, change in body.get("platform_changes", {}).items()}
+    hidden = {pid: change for pid, change in hidden.items() if change}
+    if hidden:
+        extras["platform_changes"] = hidden
+    return extras
+
+
+def reset_controls(state: MutableMapping[str, Any], fleet: pl.Fleet,
+                   preset: pl.Scenario | None = None) -> None:
+    """Set every control to the case's values (or a preset's) and forget table edits."""
+    for key in list(state.keys()):
+        if str(key).startswith(("dm_", "cap__")) or key in EDITORS:
+            del state[key]
+    state.update(control_defaults(fleet, preset))
+    state[DEFAULTS] = control_defaults(fleet)
+    state[EXTRAS] = preset_extras(preset)
+    state[PRESET_OVERLAY] = preset
+
+
+def follow_data(state: MutableMapping[str, Any], fleet: pl.Fleet) -> None:
+    """Update the controls after the case's files changed on disk.
+
+    Controls left at the case's values take the new values; changed ones keep the user's;
+    controls of new ids appear.
+    """
+    old = state.get(DEFAULTS, {})
+    new = control_defaults(fleet)
+    for key, value in new.items():
+        if key not in state or (key in old and state[key] == old[key]):
+            state[key] = value
+    state[DEFAULTS] = new
+
+
+def platform_change_frame(fleet: pl.Fleet, preset: pl.Scenario | None = None) -> pd.DataFrame:
+    """Return the editable platform-change table: one row per platform, neutral values."""
+    rows = []
+    for pid, cls in zip(fleet.platforms["platform_id"], fleet.platforms["platform_class"],
+                        strict=True):
+        change = preset.platform_changes.get(pid) if preset else None
+        rows.append({
+            "platform_id": pid, "platform_class": cls,
+            "available": change.available if change else True,
+            "throughput_multiplier": change.throughput_multiplier if change else 1.0,
+            "capex_multiplier": change.capex_multiplier if change else 1.0,
+            "power_multiplier": change.power_multiplier if change else 1.0,
+        })
+    return pd.DataFrame(rows)
+
+
+def slo_frame(fleet: pl.Fleet, preset: pl.Scenario | None = None) -> pd.DataFrame:
+    """Return the editable SLO table: one row per model; blank new SLO means unchanged."""
+    rows = []
+    for mid, bucket, slo in zip(fleet.models["model_id"], fleet.models["bucket"],
+                                fleet.models["latency_slo_ms"], strict=True):
+        change = preset.slo_changes.get(mid) if preset else None
+        rows.append({"model_id": mid, "bucket": bucket, "latency_slo_ms": float(slo),
+                     "new_latency_slo_ms": change.latency_slo_ms if change else None,
+                     "throughput_multiplier": change.throughput_multiplier if change else 1.0})
+    return pd.DataFrame(rows).astype({"new_latency_slo_ms": "float64"})
+
+
+def _changed(a: float, b: float) -> bool:
+    return abs(float(a) - float(b)) > 1e-12
+
+
+def build_overrides(fleet: pl.Fleet, values: Mapping[str, Any],
+                    platform_changes: pd.DataFrame | None = None,
+                    slo_changes: pd.DataFrame | None = None,
+                    extras: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Turn control values into a scenario body (the vocabulary of ``pl.Scenario``).
+
+    Only values that differ from the case itself are written.
+    """
+    body: dict[str, Any] = copy.deepcopy(dict(extras or {}))
+    dm = body.setdefault("demand_multiplier", {})
+    for kind, names, key in (("bucket", buckets(fleet), bucket_key),
+                             ("product", products(fleet), product_key),
+                             ("region", regions(fleet), region_key)):
+        factors = {n: float(values[key(n)]) for n in names
+                   if key(n) in values and _changed(values[key(n)], 1.0)}
+        if factors:
+            dm[kind] = factors
+    if not dm:
+        body.pop("demand_multiplier")
+
+    caps = base_caps(fleet)
+    new_caps = {r: float(values[cap_key(r)]) for r in regions(fleet)
+                if cap_key(r) in values and _changed(values[cap_key(r)], caps[r])}
+    if new_caps:
+        body["power_cap_kw"] = new_caps
+
+    changes = body.setdefault("platform_changes", {})
+    if platform_changes is not None:
+        for row in platform_changes.to_dict("records"):
+            change = {}
+            if not bool(row["available"]):
+                change["available"] = False
+            for col in PLATFORM_CHANGE_COLUMNS[1:]:
+                value = row.get(col)
+                if value is not None and not pd.isna(value) and _changed(value, 1.0):
+                    change[col] = float(value)
+            if change:
+                changes.setdefault(row["platform_id"], {}).update(change)
+    if not changes:
+        body.pop("platform_changes")
+
+    if slo_changes is not None:
+        slo = {}
+        for row in slo_changes.to_dict("records"):
+            new = row.get("new_latency_slo_ms")
+            if new is None or pd.isna(new):
+                continue
+            tput = row.get("throughput_multiplier")
+            slo[row["model_id"]] = {"latency_slo_ms": float(new),
+                                    "throughput_multiplier": 1.0 if tput is None or pd.isna(tput)
+                                    else float(tput)}
+        if slo:
+            body["slo_changes"] = slo
+
+    s = fleet.settings
+    if HORIZON in values and int(values[HORIZON]) != s.horizon_quarters:
+        body["horizon_quarters"] = int(values[HORIZON])
+    if DR in values and bool(values[DR]) != s.disaster_recovery.enabled:
+        body["disaster_recovery"] = bool(values[DR])
+    if OBJECTIVE in values and values[OBJECTIVE] != s.objective:
+        body["objective"] = values[OBJECTIVE]
+    return body
+
+
+def frame_digest(*frames: pd.DataFrame | None) -> str:
+    """Return a short digest of table contents (cache keys for edited tables)."""
+    h = hashlib.sha1()
+    for frame in frames:
+        h.update(b"-" if frame is None else frame.to_csv(index=False).encode())
+    return h.hexdigest()[:16]
+
+
+def bytes_digest(data: bytes) -> str:
+    """Return a short digest of uploaded bytes."""
+    return hashlib.sha256(data).hexdigest()[:16]
+
+
+def merged_yaml(scenarios: list[pl.Scenario]) -> str:
+    """Return one ``scenarios:`` YAML document holding every scenario given."""
+    merged: dict[str, Any] = {}
+    for scenario in scenarios:
+        merged.update(yaml.safe_load(pl.scenario_to_yaml(scenario))["scenarios"])
+    return yaml.safe_dump({"scenarios": merged}, sort_keys=False)

@@ -1,0 +1,172 @@
+"""The dashboard in a real browser: Streamlit server subprocess + headless Debian Chromium.
+
+Run with ``python -m pytest -m browser``; it drives the tiny test case. Set
+``UPDATE_SCREENSHOTS=1`` to drive fleet_data/default instead and refresh the images in
+docs/screenshots/ (otherwise they go to tmp_path). A missing /usr/bin/chromium is a failure,
+not a skip: CI installs it (.ci/run).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from test_app import DEFAULT_CASE, REPO_ROOT, TEST_TIME_LIMIT_S, write_tiny_case
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+START_TIMEOUT_S = 60
+UI_TIMEOUT_MS = 45_000
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_until_up(url: str, server: subprocess.Popen) -> None:
+    """Poll the server's health endpoint until it answers (at most START_TIMEOUT_S)."""
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise AssertionError(f"streamlit exited with {server.returncode}")
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as answer:
+                if answer.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.3)
+    raise AssertionError(f"streamlit did not answer at {url} within {START_TIMEOUT_S} s")
+
+
+def updating_screenshots() -> bool:
+    return os.environ.get("UPDATE_SCREENSHOTS") == "1"
+
+
+def screenshot_case() -> bool:
+    """Return whether to drive fleet_data/default: only for screenshots, as its solves take
+    20-60 s each; otherwise the tiny case (the test is about the UI in a browser)."""
+    return updating_screenshots() and (DEFAULT_CASE / "settings.yaml").is_file()
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[str]:
+    """Start ``streamlit run app/dashboard.py`` on a free localhost port; kill it afterwards."""
+    env = dict(os.environ)
+    if screenshot_case():
+        env.pop("FLEET_PLANNER_CASE", None)
+        env["FLEET_PLANNER_TIME_LIMIT"] = TEST_TIME_LIMIT_S
+    else:
+        env["FLEET_PLANNER_CASE"] = str(write_tiny_case(tmp_path / "tiny"))
+    port = free_port()
+    log = (tmp_path / "streamlit.log").open("wb")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "app/dashboard.py",
+         "--server.address", "127.0.0.1", "--server.port", str(port),
+         "--server.headless", "true", "--browser.gatherUsageStats", "false"],
+        cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        wait_until_up(url, proc)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+        log.close()
+
+
+def shot_dir(tmp_path: Path) -> Path:
+    if updating_screenshots():
+        folder = REPO_ROOT / "docs" / "screenshots"
+    else:
+        folder = tmp_path / "screenshots"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+VIEWPORT = {"width": 1500, "height": 1000}
+_CONTENT_HEIGHT = """() => Math.max(window.innerHeight, ...Array.from(
+    document.querySelectorAll('[data-testid="stMainBlockContainer"]'), e => e.scrollHeight))"""
+
+
+def screenshot(page, path: Path) -> None:
+    """Capture the whole page: Streamlit scrolls inside the app, so grow the window first."""
+    height = min(int(page.evaluate(_CONTENT_HEIGHT)) + 80, 4000)
+    page.set_viewport_size({"width": VIEWPORT["width"], "height": height})
+    page.wait_for_timeout(600)  # charts re-layout to the new size
+    page.screenshot(path=str(path))
+    page.set_viewport_size(VIEWPORT)
+
+
+def tco_text(page) -> str:
+    """Return the TCO metric as shown, e.g. '$1.23M'."""
+    metric = page.get_by_test_id("stMetric").filter(has_text="TCO").first
+    return metric.get_by_test_id("stMetricValue").inner_text()
+
+
+@pytest.mark.browser
+def test_dashboard_in_chromium(server: str, tmp_path: Path):
+    assert CHROMIUM.exists(), f"{CHROMIUM} is missing: apt-get install chromium (see .ci/run)"
+    from playwright.sync_api import expect, sync_playwright
+
+    shots = shot_dir(tmp_path)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport=VIEWPORT)
+            timeout = UI_TIMEOUT_MS * (3 if screenshot_case() else 1)  # solves take longer
+            page.set_default_timeout(timeout)
+            expect.set_options(timeout=timeout)
+            page.goto(server)
+            verdict = page.get_by_test_id("stAlertContentSuccess").filter(has_text="Verified")
+            expect(verdict.first).to_be_visible()
+            before = tco_text(page)
+            screenshot(page, shots / "whatif.png")
+
+            # Change a control (the first bucket's demand multiplier), then Solve.
+            growth = page.get_by_test_id("stNumberInput").filter(has_text="Bucket").first
+            field = growth.locator("input")
+            field.fill("0.50")  # less demand stays feasible on any case
+            field.press("Enter")
+            expect(page.get_by_text("press Solve", exact=False).first).to_be_visible()
+            page.get_by_role("button", name=re.compile("Solve")).click()
+            expect(page.get_by_text("press Solve", exact=False)).to_have_count(0)
+            expect(verdict.first).not_to_contain_text("no changes")
+            expect(page.get_by_test_id("stMetricDelta").first).to_contain_text("vs base")
+            after = tco_text(page)
+            assert after != before, f"TCO did not change: {before} -> {after}"
+
+            # The plan's charts render as Vega embeds.
+            page.get_by_role("tab", name="Plan").click()
+            expect(page.locator(".vega-embed").first).to_be_visible()
+            expect(page.locator(".vega-embed canvas, .vega-embed svg").first).to_be_visible()
+            screenshot(page, shots / "plan.png")
+
+            # Save the scenario and compare it with the base plan.
+            page.get_by_role("button", name=re.compile("Save for comparison")).click()
+            page.get_by_role("tab", name="Compare").click()
+            expect(page.get_by_text("Totals").first).to_be_visible()
+            expect(page.locator(".vega-embed").last).to_be_visible()
+            screenshot(page, shots / "compare.png")
+
+            page.get_by_role("tab", name="Insight").click()
+            screenshot(page, shots / "insight.png")
+        finally:
+            browser.close()
+    for name in ("whatif", "plan", "compare", "insight"):
+        assert (shots / f"{name}.png").stat().st_size > 10_000
