@@ -1,0 +1,1464 @@
+"""Derive the default fleet case (``fleet_data/default``) from public reference data.
+
+Usage::
+
+    python scripts/derive_fleet_data.py /path/to/shared/data --out fleet_data/default
+
+Reads the MLPerf Inference Server results (``mlperf/*.json``), the DeepRecSys model configs
+(``deeprecsys/*.json``), the Gavel training throughputs (``gavel/simulation_throughputs.json``)
+and the diurnal load shapes (``traces/diurnal_shapes_24h.csv``), and writes every CSV table of
+the default case plus ``settings.yaml`` and ``scenarios.yaml``.
+
+Numbers that come from the fact sheet (``FACTS.md``) rather than from the data files are kept
+in the upper-case dictionaries below (``DLRM_UNITS``, ``CPU_SPR_TO_SKYLAKE_DIVISOR``,
+``NNPI_M2``, ``PLATFORM_SPECS``, ``REGION_SPECS``, ...), each with its citation string.
+Confidence tags follow the fact sheet: [V] verified, [V-2] secondary source, [R] recalled,
+[E] estimate. ``fleet_data/README.md`` lists the sources and the conversions.
+
+The planner never imports this script and tests never read the shared data: the committed
+CSVs are the product. Before writing, the script checks that quarter 0 can be served by the
+existing inventory alone (purchases need at least one quarter to arrive) and prints the
+arithmetic.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import math
+import re
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import yaml
+
+# ---------------------------------------------------------------------------------------------
+# Constants from FACTS.md (each with its citation)
+# ---------------------------------------------------------------------------------------------
+
+FACTS_MD = "FACTS.md (fleet-planner fact sheet)"
+
+DLRM_UNITS: dict[str, Any] = {
+    "pairs_per_sample": 270.0,
+    "source": "MLPerf DLRM sample = 100-700 user-item pairs drawn from tools/dist_quantile.txt "
+    "(quantiles 100,100,200x12,300,300,400,500,600,700), mean 270 pairs/sample [E] "
+    "(mlcommons/inference dlrm README [V]; FACTS §3b)",
+}
+
+DLRM_V1_WORK: dict[str, Any] = {
+    "flops_per_pair": 4.8e6,
+    "bytes_per_pair": 26 * 128 * 4.0,
+    "memory_gb": 90.0,
+    "source": "MLPerf DLRM v1 (Criteo 1TB): bottom MLP 13-512-256-128, 26 one-hot tables of "
+    "dim 128, top MLP 1024-1024-512-256-1 => ~2.4 M MAC = 4.8 MFLOP per pair [E]; embedding "
+    "bytes 26 lookups x 128 x 4 B = 13,312 B per pair [E]; FP32 weights tb00_40M.pt = 90 GB "
+    "[V] (facebookresearch/dlrm run_and_time.sh; FACTS §3b)",
+}
+
+# Divisor from the 2-socket Sapphire Rapids (Xeon 8480+, AMX) MLPerf result in the data files
+# to a 2-socket Skylake-SP (Gold 6138, 20 C, 2.0 GHz, AVX-512 without VNNI) server.
+CPU_SPR_TO_SKYLAKE_DIVISOR: dict[str, tuple[float, str]] = {
+    "resnet50": (
+        24.0,
+        "anchor 2S CLX-9282 (2x56 C, 2.6 GHz, VNNI) ResNet-50 Server 4,850.62 (MLPerf v0.5 [V]) "
+        "x (40 C x 2.0 GHz)/(112 C x 2.6 GHz) x 0.5 (no VNNI) ~= 666 qps on 2S Skylake-SP; "
+        "SPR 8480+ 2S ~16,000 qps => /24 [E] (FACTS §4b, §2b; core counts and clocks [R])",
+    ),
+    "retinanet": (
+        24.0,
+        "same CNN divisor as ResNet-50 [E] (no pre-2021 RetinaNet CPU result; FACTS §4b)",
+    ),
+    "bert-99": (
+        36.0,
+        "anchor 2S ICX-8380 (2x40 C, 2.3 GHz, VNNI) BERT-99 Server 139.97 (MLPerf v1.1 [V]) "
+        "x (40 C x 2.0 GHz)/(80 C x 2.3 GHz) x 0.5 (no VNNI) ~= 30 qps; SPR 8480+ 2S 1,089.77 "
+        "[V] => /36 [E] (FACTS §4c)",
+    ),
+    "rnnt": (
+        68.0,
+        "anchor 8S CPX-8380H RNN-T Server 999.47 (MLPerf v1.1 [V]) = 250 per 2 sockets "
+        "(28 C, 2.9 GHz, BF16) x (40 C x 2.0 GHz)/(56 C x 2.9 GHz) x 0.5 (FP32 vs BF16) ~= 62 "
+        "qps; SPR 8480+ 2S 4,204.8 [V] => /68 [E] (FACTS §4d)",
+    ),
+    "dlrm-99": (
+        28.0,
+        "anchor 2S ICX-8380 DLRM-99 Server 20,245.82 samples/s (MLPerf v1.1 [V]) x 0.217 "
+        "(cores x clock, no VNNI, as for BERT) ~= 4,400 samples/s; SPR 8480+ 2S 122,001 [V] "
+        "=> /28 [E] (FACTS §4a)",
+    ),
+}
+
+CPU_GENERATION_FACTOR: dict[str, tuple[float, str]] = {
+    "haswell": (1.0 / 1.6, "Haswell:Broadwell:Skylake throughput ~1.0:1.2:1.6 (Gupta HPCA'20 "
+                "reports a 60% latency spread across HSW/BDW/SKL [V]; factors [E], FACTS §7.2)"),
+    "broadwell": (1.2 / 1.6, "Haswell:Broadwell:Skylake ~1.0:1.2:1.6 [E] (FACTS §7.2)"),
+    "skylake": (1.0, "reference 2S Skylake-SP server [E] (FACTS §7.2)"),
+    "twin_lakes": (0.3, "Yosemite Twin Lakes 1S Xeon-D node ~1/4-1/3 of a 2S Skylake server for "
+                   "CPU-bound inference, from core counts [E] (FACTS §7.2)"),
+}
+
+NNPI_M2: dict[str, Any] = {
+    "resnet50_per_accelerator": 10303.98 / 2,
+    "memory_bandwidth_gbps": 68.0,
+    "memory_gb": 16.0,
+    "power_w": 12.0,
+    "source": "Intel NNP-I 1000 (Spring Hill, M.2 10-12 W, 48 TOPS INT8, 16 GB DRAM, 68 GB/s "
+    "[V-2 Linley 2019-09-03, AnandTech HC31]); MLPerf v0.5 closed/Intel nnpi-1000-2x_onnx "
+    "ResNet-50 Server 10,303.98 qps on 2 accelerators = 5,152 per accelerator [V] (FACTS §2c, "
+    "§4b). It is the Glacier Point M.2 module proxy ('Several of these 10W modules plug into "
+    "Glacier Point' [V-2])",
+}
+
+T4_SPEC: dict[str, Any] = {
+    "memory_bandwidth_gbps": 320.0,
+    "source": "NVIDIA T4: 70 W, 16 GB GDDR6 [V-2], 320 GB/s [R, NVIDIA datasheet] (FACTS §2c)",
+}
+
+QAIC_DM2: dict[str, Any] = {
+    "resnet50_offline": 8910.85,
+    "offline_over_server_cnn": 1.08,
+    "tdp_w": 20.0,
+    "source": "Qualcomm Cloud AI 100 DM.2 (20 W) AEDK ResNet-50 Offline 8,910.85 (MLPerf v1.1 "
+    "[V-calc]); Offline/Server ~1.08 for CNNs (v0.5 T4 logs [E]) (FACTS §4b, §7.4)",
+}
+
+GNMT_PER_BERT: dict[str, Any] = {
+    "factor": 4.0,
+    "source": "translation model (GNMT-class seq2seq, ~210 M params [R]) sentences/s from "
+    "BERT-99 queries/s: per-query FLOP ratio BERT-Large 384 tokens (~257 GFLOP) / GNMT ~30+30 "
+    "tokens with beam 4 (~32 GFLOP) ~= 8 [E], halved for sequential decoding (T4 measured "
+    "GNMT/BERT 198/337 = 0.59 [V, MLPerf v0.5/v0.7]) => x4 [E]; MLPerf has translation only in "
+    "v0.5, BERT is the NLP proxy from v0.7 on [E] (FACTS §3b, §4c, §8)",
+}
+
+ZION_ACCELERATOR: dict[str, Any] = {
+    "vs_a100": 0.5,
+    "source": "Zion OAM accelerators of 2019-2020 taken as V100-class, ~0.5x an A100-SXM in "
+    "MLPerf inference [E]; 8 OAM + 8 CPU sockets per Zion [R, FB blog 2019-03-14 / HC31] "
+    "(FACTS §2a)",
+}
+
+GAVEL_TRAINING: dict[str, Any] = {
+    "gpus_per_server": 8,
+    "cpu_fraction_of_v100": 0.25,
+    "source": "Gavel simulation_throughputs.json (stanford-futuredata/gavel, MIT): isolated V100 "
+    "steps/s x batch size = samples/s, best batch size; x8 accelerators per Zion assuming linear "
+    "scaling [E]; a 2S Skylake server trains ranking models at ~0.25 of one V100 (5.1 vs 15.7 "
+    "FP32 TFLOPS peak [E]); Hazelwood HPCA'18 lists News Feed training on 2S CPUs [V-2]",
+}
+
+RANKING_DEMAND: dict[str, Any] = {
+    "predictions_per_day": 200e12,
+    "rmc_cycle_share": 0.65,
+    "other_rec_cycle_share": 0.14,
+    "source": "'more than 200 trillion predictions' per day (engineering.fb.com 2019-03-14 [V]; "
+    "AccML 2020 talk); DNN recommendation up to 79% of AI inference cycles, RMC1+RMC2+RMC3 up to "
+    "65% (Gupta HPCA'20 §I [V-2]); split evenly within RMC1-3 and within other rec [E] "
+    "(FACTS §5); cycles measured on the 2S Skylake profile",
+}
+
+TRANSLATION_DEMAND: dict[str, Any] = {
+    "translations_per_day": 6.0e9,
+    "source": "'over 6 billion language translations every day' (engineering.fb.com "
+    "2019-03-14 [V]; AccML 2020 talk) (FACTS §5)",
+}
+
+DIURNAL: dict[str, Any] = {
+    "consumer_series": "m_small",
+    "media_series": "mm_image",
+    "source": "peak/mean of the 24-hour mean-1.0 shape in traces/diurnal_shapes_24h.csv "
+    "(alibaba/ServeGen, Apache-2.0; a substitute: no Facebook curve is public)",
+}
+
+# ---------------------------------------------------------------------------------------------
+# Platforms (FACTS §2, §6, §7.1; mostly estimates, derivation written in the source)
+# ---------------------------------------------------------------------------------------------
+
+PLATFORM_SPECS: dict[str, dict[str, Any]] = {
+    "cpu_haswell": {
+        "platform_class": "cpu", "family": "leopard", "generation": "haswell",
+        "power_w": 350.0, "capex_usd": 5500.0, "host_memory_gb": 256.0, "accel_memory_gb": 0.0,
+        "accelerators": 0, "lead_time_quarters": 1, "lifetime_quarters": 20, "rack_units": 0.67,
+        "supply_per_quarter": 0.0, "available_from_quarter": 0,
+        "maintenance_usd_per_quarter": 80.0, "source_kind": "estimate",
+        "source": "2S Haswell (E5-2680 v3 class, 12 C, 2.5 GHz, 256 GB [R, Gupta HPCA'20 Table "
+        "II]); power 2x120 W TDP [R] + 110 W board/DRAM/NIC/fans = 350 W [E]; capex [E]; 3 "
+        "sleds per 2U chassis (Hazelwood HPCA'18 [V-2]) => 0.67 RU; end of sale: supply 0 [E]; "
+        "maintenance (out-of-warranty parts and labour, rising with age) [E]",
+    },
+    "cpu_broadwell": {
+        "platform_class": "cpu", "family": "leopard", "generation": "broadwell",
+        "power_w": 350.0, "capex_usd": 6000.0, "host_memory_gb": 256.0, "accel_memory_gb": 0.0,
+        "accelerators": 0, "lead_time_quarters": 1, "lifetime_quarters": 20, "rack_units": 0.67,
+        "supply_per_quarter": 0.0, "available_from_quarter": 0,
+        "maintenance_usd_per_quarter": 70.0, "source_kind": "estimate",
+        "source": "2S Broadwell (E5-2680 v4 class, 14 C, 2.4 GHz, 256 GB [R, Gupta HPCA'20]); "
+        "power 2x120 W [R] + 110 W = 350 W [E]; capex [E]; 0.67 RU [V-2 Hazelwood]; end of sale "
+        "[E]; maintenance rising with age [E]",
+    },
+    "cpu_skylake": {
+        "platform_class": "cpu", "family": "tioga_pass", "generation": "skylake",
+        "power_w": 360.0, "capex_usd": 9000.0, "host_memory_gb": 256.0, "accel_memory_gb": 0.0,
+        "accelerators": 0, "lead_time_quarters": 1, "lifetime_quarters": 20, "rack_units": 0.67,
+        "supply_per_quarter": 6000.0, "available_from_quarter": 0,
+        "maintenance_usd_per_quarter": 60.0, "source_kind": "estimate",
+        "source": "Tioga Pass 2S Skylake-SP (Gold 6138 class, 20 C, 2.0 GHz, 256 GB [R, Gupta "
+        "HPCA'20]); power 2x125 W TDP [R] + 110 W = 360 W [E]; capex 2x~$2.6k CPU + 256 GB "
+        "DRAM ~$2.5k + board/NIC/SSD ~$1.5k ~= $9k [E] (OCP prices not public, FACTS §6); "
+        "0.67 RU [V-2]; supply [E]",
+    },
+    "yv2_twin_lakes": {
+        "platform_class": "cpu", "family": "yosemite_v2", "generation": "twin_lakes",
+        "power_w": 125.0, "capex_usd": 2800.0, "host_memory_gb": 32.0, "accel_memory_gb": 0.0,
+        "accelerators": 0, "lead_time_quarters": 1, "lifetime_quarters": 16, "rack_units": 0.25,
+        "supply_per_quarter": 4000.0, "available_from_quarter": 0,
+        "maintenance_usd_per_quarter": 25.0, "source_kind": "estimate",
+        "source": "Yosemite V2 Twin Lakes 1S Xeon-D card (spec v0.4 [V title]); 95 W CPU "
+        "(YV2-class node limit, North Dome [V-2]) + 30 W DIMMs/SSD/NIC share = 125 W [E] (YV1: "
+        "<=90 W per card [V-2]); 32 GB DRAM (1S web server, Hazelwood HPCA'18 [V-2]); 4 sleds "
+        "x 4 cards per 4OU => 0.25 RU [V-2 heise, low confidence]; capex [E]",
+    },
+    "yv2_glacier_point": {
+        "platform_class": "inference_asic", "family": "yosemite_v2", "generation": "glacier_point",
+        "power_w": 250.0, "capex_usd": 7500.0, "host_memory_gb": 32.0, "accel_memory_gb": 96.0,
+        "accelerators": 6, "lead_time_quarters": 1, "lifetime_quarters": 12, "rack_units": 0.5,
+        "supply_per_quarter": 150.0, "available_from_quarter": 0,
+        "maintenance_usd_per_quarter": 75.0, "source_kind": "estimate",
+        "source": "Yosemite V2.50 Twin Lakes host + Glacier Point V2 carrier with six M.2 "
+        "inference ASICs ('six low-power accelerator cards alongside a single-socket host CPU', "
+        "Anandaraj et al. arXiv 2107.04140 abstract [V-2]; GPv2 'up to 12 M.2 modules' [V, OCP "
+        "2020]); power host 125 W + carrier <=120 W (GPv2 card limit [V-2]) + 5 W = 250 W [E]; "
+        "16 GB per module (NNP-I [V-2]) => 96 GB; host 32 GB [V-2]; host + carrier = 2 YV2 "
+        "slots => 0.5 RU [E]; capex host $2.8k + 6x$600 module + $1.1k carrier [E]",
+    },
+    "yv2_glacier_point_dm2": {
+        "platform_class": "inference_asic", "family": "yosemite_v2",
+        "generation": "glacier_point_dual_m2",
+        "power_w": 260.0, "capex_usd": 9500.0, "host_memory_gb": 32.0, "accel_memory_gb": 96.0,
+        "accelerators": 6, "lead_time_quarters": 1, "lifetime_quarters": 12, "rack_units": 0.5,
+        "supply_per_quarter": 200.0, "available_from_quarter": 2,
+        "maintenance_usd_per_quarter": 95.0, "source_kind": "estimate",
+        "source": "second-generation Glacier Point V2 with six dual-M.2 modules (GPv2 'up to 6 "
+        "dual M.2 accelerator modules' [V, OCP 2020]; Dual M.2 spec v1.0 2020-08-18 [V title]) "
+        "of Cloud AI 100 DM.2 class (20 W TDP [V]); power 125 W host + 6x20 W + 15 W switch = "
+        "260 W [E]; 16 GB per module [E]; orderable from 2020Q3 with limited supply [E]",
+    },
+    "zion": {
+        "platform_class": "accelerator_fabric", "family": "zion", "generation": "zion_oam",
+        "power_w": 4600.0, "capex_usd": 200000.0, "host_memory_gb": 1536.0,
+        "accel_memory_gb": 256.0, "accelerators": 8, "lead_time_quarters": 2,
+        "lifetime_quarters": 12, "rack_units": 10.0, "supply_per_quarter": 120.0,
+        "available_from_quarter": 0, "maintenance_usd_per_quarter": 2000.0,
+        "source_kind": "estimate",
+        "source": "Zion large-memory training platform: CPU head node + switch sync system + "
+        "accelerator system ([V-2] The Register 2022, Naumov arXiv 2003.09518 [V]); 8 CPU "
+        "sockets + 8 OAM accelerators [R]; power 8x350 W (OAM 12 V limit [R]) + 8x150 W CPU + "
+        "600 W DRAM/NIC/fans = 4.6 kW [E] (DGX-A100 8 GPUs measured 3.38 kW on DLRM [V]); "
+        "8 sockets x 6 ch x 32 GB = 1,536 GB host [E], 8x32 GB accelerator memory [E]; capex "
+        "~ DGX-A100 list ~$200k [V-2] [E]; 3 boxes ~10 RU [E]",
+    },
+}
+
+# ---------------------------------------------------------------------------------------------
+# Models
+# ---------------------------------------------------------------------------------------------
+
+# model_id -> DeepRecSys config file, latency SLO (ms), percentile, source of the SLO.
+RANKING_MODELS: dict[str, dict[str, Any]] = {
+    "rmc1": {"config": "dlrm_rm1.json", "slo_ms": 100.0, "pct": 95.0},
+    "rmc2": {"config": "dlrm_rm2.json", "slo_ms": 400.0, "pct": 95.0},
+    "rmc3": {"config": "dlrm_rm3.json", "slo_ms": 100.0, "pct": 95.0},
+    "wnd": {"config": "wide_and_deep.json", "slo_ms": 25.0, "pct": 95.0},
+    "mtwnd": {"config": "mtwnd.json", "slo_ms": 25.0, "pct": 95.0},
+    "din": {"config": "din.json", "slo_ms": 100.0, "pct": 95.0},
+    "dien": {"config": "dien.json", "slo_ms": 35.0, "pct": 95.0},
+}
+
+DEEPRECSYS_SLO_SOURCE = (
+    "DeepRecSys ISCA'20 per-model p95 tail-latency targets (NCF 5, WnD 25, MT-WnD 25, RMC1 100, "
+    "RMC2 400, RMC3 100, DIN 100, DIEN 35 ms) [R, Table I unverified]; WnD 25 ms in "
+    "run_DeepRecSys.sh [V] (FACTS §3a)"
+)
+
+DLRM_ADS: dict[str, Any] = {
+    "memory_gb": 180.0,
+    "slo_ms": 30.0,
+    "pct": 99.0,
+    "source": "ads ranking model proxied by MLPerf DLRM v1 (same work per pair, scale 1.0); "
+    "memory 2 x 90 GB FP32 weights [V] = 180 GB: the 40M-row table cap lifted to 80M for a "
+    "production ads model [E]; latency 30 ms p99 (MLPerf v0.7/v1.1 DLRM bound [V]) (FACTS §3b, "
+    "§1)",
+}
+
+MLPERF_MODELS: dict[str, dict[str, Any]] = {
+    "resnet50": {
+        "bucket": "cv", "benchmark": "resnet50", "slo_ms": 15.0, "pct": 99.0, "memory_gb": 0.2,
+        "unit": "images", "factor": 1.0,
+        "source": "image classification, MLPerf ResNet-50 v1.5 (25.6 M params [R] => ~0.1 GB "
+        "FP32, 0.2 GB with buffers [E]); Server bound 15 ms p99 [V] (FACTS §1, §3b)",
+    },
+    "retinanet": {
+        "bucket": "cv", "benchmark": "retinanet", "slo_ms": 100.0, "pct": 99.0,
+        "memory_gb": 0.5, "unit": "images", "factor": 1.0,
+        "source": "object detection, MLPerf RetinaNet 800x800 (~37 M params => 0.15 GB, 0.5 GB "
+        "with buffers [E]); Server bound 100 ms p99 [V] (FACTS §1)",
+    },
+    "nmt": {
+        "bucket": "translation", "benchmark": "bert-99", "slo_ms": 250.0, "pct": 97.0,
+        "memory_gb": 1.0, "unit": "sentences", "factor": GNMT_PER_BERT["factor"],
+        "source": "machine translation, GNMT-class seq2seq (~210 M params => 0.84 GB FP32 [R], "
+        "1 GB [E]); MLPerf v0.5 GNMT bound 250 ms p97 [V]; throughput from BERT-99 (130 ms "
+        "p99, conservative) x4 [E] (FACTS §1, §3b)",
+    },
+    "rnnt": {
+        "bucket": "speech", "benchmark": "rnnt", "slo_ms": 1000.0, "pct": 99.0,
+        "memory_gb": 0.5, "unit": "utterances", "factor": 1.0,
+        "source": "speech recognition, MLPerf RNN-T (LibriSpeech; ~0.5 GB with buffers [E]); "
+        "Server bound 1000 ms p99 [V] (FACTS §1, §3b)",
+    },
+}
+
+# model_id -> Gavel job name, bucket, memory, the 2S CPU platforms it may train on.
+TRAINING_MODELS: dict[str, dict[str, Any]] = {
+    "rmc_training": {
+        "job": "Recommendation", "bucket": "ranking", "memory_gb": 12.0, "cpu": True,
+        "source": "ranking-model training (DLRM class; Gavel 'Recommendation' job as throughput "
+        "proxy [E]); also trains on idle 2S CPU servers [E]; memory RMC2 tables "
+        "4.1 GB x2 (Adagrad state) + MLP/activations = 12 GB [E]; DLRMs are >50% of training "
+        "demand (Naumov arXiv 2003.09518 [V])",
+    },
+    "resnet50_training": {
+        "job": "ResNet-50", "bucket": "cv", "memory_gb": 8.0, "cpu": False,
+        "source": "image-model training (ResNet-50, Gavel job); 3.5 billion public images used "
+        "for training (engineering.fb.com 2019 [V]); memory [E]",
+    },
+    "transformer_training": {
+        "job": "Transformer", "bucket": "translation", "memory_gb": 8.0, "cpu": False,
+        "source": "translation-model training (Transformer, Gavel job); Language Translation "
+        "trained weekly on GPUs (Hazelwood HPCA'18 [V-2]); memory [E]",
+    },
+}
+
+TRAINING_SLO: dict[str, Any] = {
+    "slo_ms": 86_400_000.0,
+    "pct": 50.0,
+    "source": "training is throughput-bound, not latency-bound: nominal bound = one day (daily "
+    "retraining cadence of News Feed, Hazelwood HPCA'18 [V-2]) [E]",
+}
+
+# ---------------------------------------------------------------------------------------------
+# Regions, topology, inventory (estimates; FACTS §6 for PUE and prices)
+# ---------------------------------------------------------------------------------------------
+
+REGION_SPECS: dict[str, dict[str, Any]] = {
+    "prn": {
+        "power_cap_kw": 3400.0, "pue": 1.09, "electricity_usd_per_kwh": 0.064,
+        "space_limit_ru": 7000.0, "demand_share": 0.40, "source_kind": "estimate",
+        "source": "Prineville-like (Oregon): PUE 1.09 annualised Q4 2013 (opencompute.org "
+        "energy-efficiency [V-2]); US industrial electricity 6.40 c/kWh Dec 2020 (EIA [V]); ML "
+        "power cap, space and 40% traffic share [E]",
+    },
+    "frc": {
+        "power_cap_kw": 3350.0, "pue": 1.09, "electricity_usd_per_kwh": 0.0701,
+        "space_limit_ru": 7000.0, "demand_share": 0.35, "source_kind": "estimate",
+        "source": "Forest City-like (North Carolina): PUE 1.09 (opencompute.org [V-2]); US "
+        "industrial electricity 7.01 c/kWh Sep 2020 (EIA [V]); cap, space, 35% share [E]",
+    },
+    "lla": {
+        "power_cap_kw": 2550.0, "pue": 1.07, "electricity_usd_per_kwh": 0.045,
+        "space_limit_ru": 5500.0, "demand_share": 0.25, "source_kind": "estimate",
+        "source": "Lulea-like (Sweden): free cooling, PUE 1.07 (Prineville 2011 reported value "
+        "as a cold-climate proxy [V-2]); Nordic industrial electricity ~4.5 c/kWh [E, not in "
+        "FACTS]; cap, space, 25% share [E]",
+    },
+}
+
+POWER_CAP_CHANGES: list[dict[str, Any]] = [
+    {"region_id": "frc", "quarter": 3, "power_cap_kw": 3800.0, "source_kind": "estimate",
+     "source": "new data hall energised in 2020Q4 [E]"},
+    {"region_id": "lla", "quarter": 2, "power_cap_kw": 2050.0, "source_kind": "estimate",
+     "source": "part of the ML power budget moved to storage in 2020Q3 [E]"},
+    {"region_id": "prn", "quarter": 3, "power_cap_kw": 2300.0, "source_kind": "estimate",
+     "source": "a new storage build-out takes part of the ML power budget from 2020Q4 [E]"},
+]
+
+TOPOLOGY_EDGES: list[tuple[str, str, str]] = [
+    ("prn", "frc", "US regions back each other up [E]"),
+    ("prn", "lla", "spare capacity across the Atlantic [E]"),
+    ("frc", "prn", "US regions back each other up [E]"),
+    ("frc", "lla", "east-coast traffic can fail over to Europe [E]"),
+    ("lla", "frc", "European traffic fails over to the nearest (east-coast) region only [E]"),
+]
+
+# (platform_id, region_id) -> list of (servers, retire_quarter or None).
+INVENTORY_SPECS: dict[tuple[str, str], list[tuple[int, int | None]]] = {
+    ("cpu_haswell", "prn"): [(2400, 4)],
+    ("cpu_haswell", "frc"): [(2200, 4)],
+    ("cpu_haswell", "lla"): [(1600, 6)],
+    ("cpu_broadwell", "prn"): [(2300, None)],
+    ("cpu_broadwell", "frc"): [(2300, None)],
+    ("cpu_broadwell", "lla"): [(1800, None)],
+    ("cpu_skylake", "prn"): [(1700, None)],
+    ("cpu_skylake", "frc"): [(1900, None)],
+    ("cpu_skylake", "lla"): [(1600, None)],
+    ("yv2_twin_lakes", "prn"): [(2200, None)],
+    ("yv2_twin_lakes", "frc"): [(2200, None)],
+    ("yv2_twin_lakes", "lla"): [(1700, None)],
+    ("yv2_glacier_point", "prn"): [(150, None)],
+    ("yv2_glacier_point", "frc"): [(100, None)],
+    ("zion", "prn"): [(75, None)],
+    ("zion", "frc"): [(68, None)],
+    ("zion", "lla"): [(50, None)],
+}
+
+INVENTORY_SOURCE = (
+    "installed base at 2020Q1 [E]: no public Facebook server counts; sized so that quarter 0 "
+    "is served with disaster recovery on; Haswell retires within the horizon (4-5 year life [E])"
+)
+
+# ---------------------------------------------------------------------------------------------
+# Products and calls
+# ---------------------------------------------------------------------------------------------
+
+PRODUCT_SPECS: dict[str, dict[str, Any]] = {
+    "news_feed": {
+        "daily_requests": 20e9, "shape": "consumer", "growth": 0.04,
+        "source": "Facebook News Feed loads: 2.7 B monthly people (engineering.fb.com 2019 [V]) "
+        "x ~10 feed requests/day [E]; growth 4%/quarter [E]",
+    },
+    "instagram_feed": {
+        "daily_requests": 10e9, "shape": "consumer", "growth": 0.08,
+        "source": "Instagram feed and stories loads per day [E]; growth 8%/quarter [E]",
+    },
+    "ads": {
+        "daily_requests": 30e9, "shape": "consumer", "growth": 0.06,
+        "source": "ad requests alongside feed, stories and video [E]; growth 6%/quarter [E]",
+    },
+    "watch": {
+        "daily_requests": 3e9, "shape": "consumer", "growth": 0.08,
+        "source": "video recommendation requests; 100 M hours of video watched per day (FB OCP "
+        "2017 [V]) [E]; growth 8%/quarter [E]",
+    },
+    "translation_service": {
+        "daily_requests": TRANSLATION_DEMAND["translations_per_day"], "shape": "consumer",
+        "growth": 0.05,
+        "source": TRANSLATION_DEMAND["source"] + "; one model query per translation; growth "
+        "5%/quarter [E]",
+    },
+    "photo_uploads": {
+        "daily_requests": 350e6, "shape": "media", "growth": 0.03,
+        "source": "photos uploaded per day: 95 M+ Instagram photos/videos per day (FB OCP 2017 "
+        "[V]) + ~250 M Facebook photos [E]; growth 3%/quarter [E]",
+    },
+    "video_uploads": {
+        "daily_requests": 20e6, "shape": "media", "growth": 0.10,
+        "source": "videos uploaded per day [E]; growth 10%/quarter [E]",
+    },
+    "voice_messages": {
+        "daily_requests": 100e6, "shape": "consumer", "growth": 0.06,
+        "source": "voice clips transcribed per day; 400 M monthly Messenger voice/video users "
+        "(FB OCP 2017 [V]) [E]; growth 6%/quarter [E]",
+    },
+    "ranking_training_pipeline": {
+        "daily_requests": 1.1e12, "shape": "flat", "growth": 0.15,
+        "source": "ranking training samples per day [E]; training compute grew 3x in 12 months "
+        "(HC31 Zion talk [V-2]), assumed to slow to ~1.75x/year = 15%/quarter [E]; training "
+        "runs around the clock (peak/mean 1.0) [E]",
+    },
+    "cv_training_pipeline": {
+        "daily_requests": 4.5e9, "shape": "flat", "growth": 0.15,
+        "source": "image-model training samples per day [E] (3.5 B public images used for "
+        "training, engineering.fb.com 2019 [V]); growth 15%/quarter [E]",
+    },
+    "translation_training_pipeline": {
+        "daily_requests": 6.0e9, "shape": "flat", "growth": 0.15,
+        "source": "translation-model training sentences per day [E]; growth 15%/quarter [E]",
+    },
+}
+
+# Ranking model -> products that call it and the share of its predictions each accounts for.
+RANKING_CALL_SPLIT: dict[str, list[tuple[str, float]]] = {
+    "rmc1": [("news_feed", 0.6), ("instagram_feed", 0.4)],
+    "rmc2": [("news_feed", 0.6), ("instagram_feed", 0.4)],
+    "rmc3": [("news_feed", 0.6), ("instagram_feed", 0.4)],
+    "wnd": [("watch", 0.6), ("ads", 0.4)],
+    "mtwnd": [("ads", 1.0)],
+    "din": [("instagram_feed", 0.5), ("watch", 0.5)],
+    "dien": [("ads", 1.0)],
+    "dlrm_ads": [("ads", 1.0)],
+}
+
+OTHER_CALLS: list[tuple[str, str, float, str]] = [
+    ("translation_service", "nmt", 1.0, "one translation model query per translation [E]"),
+    ("photo_uploads", "resnet50", 4.0,
+     "four classifiers per photo (content understanding, integrity, alt text, search) [E]"),
+    ("photo_uploads", "retinanet", 1.0, "one object-detection pass per photo [E]"),
+    ("retinanet", "resnet50", 3.0,
+     "each detection pass sends ~3 object crops to the classifier (model-to-model call) [E]"),
+    ("video_uploads", "resnet50", 60.0, "60 sampled frames classified per video [E]"),
+    ("video_uploads", "rnnt", 20.0, "20 speech segments per video for captions [E]"),
+    ("voice_messages", "rnnt", 1.0, "one utterance per voice clip [E]"),
+    ("ranking_training_pipeline", "rmc_training", 1.0, "one training sample per sample [E]"),
+    ("cv_training_pipeline", "resnet50_training", 1.0, "one image per sample [E]"),
+    ("translation_training_pipeline", "transformer_training", 1.0,
+     "one sentence per sample [E]"),
+]
+
+# ---------------------------------------------------------------------------------------------
+# Settings and scenarios (written verbatim)
+# ---------------------------------------------------------------------------------------------
+
+SETTINGS: dict[str, Any] = {
+    "horizon_quarters": 8,
+    "first_quarter": "2020Q1",
+    "objective": "tco",
+    "allocation": "dedicated",
+    "target_utilization": 0.7,
+    "energy_load_factor": 0.6,
+    "disaster_recovery": {"enabled": True, "emergency_utilization": 0.9,
+                          "phases": ["inference"]},
+    "solver": {"name": "highs", "time_limit_s": 60, "mip_gap": 0.001, "threads": 1},
+}
+
+SCENARIOS: dict[str, Any] = {
+    "scenarios": {
+        "ranking_growth_15": {
+            "description": "Ranking demand +15 % (inference and training) in every quarter, "
+            "quarter 0 included",
+            "demand_multiplier": {"bucket": {"ranking": 1.15}},
+        },
+        "asic_2x": {
+            "description": "Glow compiler and firmware double Glacier Point throughput; a "
+            "second supplier adds volume",
+            "platform_changes": {
+                "yv2_glacier_point": {
+                    "throughput_multiplier": 2.0, "capex_multiplier": 1.1,
+                    "power_multiplier": 1.0, "supply_per_quarter": 5000,
+                    "available_from_quarter": 0, "available": True,
+                },
+            },
+        },
+        "cap_prn_2200kw": {
+            "description": "Prineville's ML power is held at 2.2 MW for the whole horizon",
+            "power_cap_kw": {"prn": 2200},
+        },
+        "new_asic": {
+            "description": "A next-generation inference ASIC sled (3x Glacier Point throughput) "
+            "becomes orderable in 2021Q1",
+            "new_platforms": [
+                {
+                    "platform": {
+                        "platform_id": "next_asic", "platform_class": "inference_asic",
+                        "family": "yosemite_v3", "generation": "next_asic",
+                        "power_w": 400.0, "capex_usd": 14000.0, "host_memory_gb": 64.0,
+                        "accel_memory_gb": 192.0, "accelerators": 6,
+                        "lead_time_quarters": 1, "lifetime_quarters": 16, "rack_units": 0.33,
+                        "supply_per_quarter": 2000, "available_from_quarter": 4,
+                        "maintenance_usd_per_quarter": 140.0,
+                        "source": "hypothetical next-generation sled (Yosemite V3-class, "
+                        "3 kW per 4OU sled [V], 12 1OU blades => 0.33 RU) [E]",
+                        "source_kind": "estimate",
+                    },
+                    "profiles_from": {"platform_id": "yv2_glacier_point",
+                                      "throughput_multiplier": 3.0},
+                },
+            ],
+        },
+        "slo_tighter": {
+            "description": "RMC2 tail latency tightened from 400 to 200 ms (30 % less "
+            "throughput per server)",
+            "slo_changes": {"rmc2": {"latency_slo_ms": 200, "throughput_multiplier": 0.7}},
+        },
+        "no_dr": {
+            "description": "Plan without disaster-recovery headroom",
+            "disaster_recovery": False,
+        },
+        "short_horizon": {
+            "description": "One-year plan that minimises provisioned facility power",
+            "horizon_quarters": 4,
+            "objective": "power",
+        },
+    }
+}
+
+COLUMN_ORDER: dict[str, list[str]] = {
+    "platforms": ["platform_id", "platform_class", "family", "generation", "power_w", "capex_usd",
+                  "host_memory_gb", "accel_memory_gb", "accelerators", "lead_time_quarters",
+                  "lifetime_quarters", "rack_units", "supply_per_quarter",
+                  "available_from_quarter", "maintenance_usd_per_quarter", "source",
+                  "source_kind"],
+    "models": ["model_id", "bucket", "phase", "latency_slo_ms", "latency_percentile",
+               "memory_gb", "min_replicas", "max_shards", "unit", "source", "source_kind"],
+    "profiles": ["model_id", "platform_id", "qps_per_server", "power_w_at_load", "source",
+                 "source_kind"],
+    "regions": ["region_id", "power_cap_kw", "pue", "electricity_usd_per_kwh", "space_limit_ru",
+                "demand_share", "source", "source_kind"],
+    "region_power_caps": ["region_id", "quarter", "power_cap_kw", "source", "source_kind"],
+    "topology": ["region_id", "backup_region_id", "source", "source_kind"],
+    "inventory": ["platform_id", "region_id", "servers", "retire_quarter", "source",
+                  "source_kind"],
+    "products": ["product_id", "daily_requests", "peak_to_average", "growth_per_quarter",
+                 "source", "source_kind"],
+    "calls": ["caller_id", "model_id", "items_per_request", "source", "source_kind"],
+}
+
+SECONDS_PER_DAY = 86_400
+
+# ---------------------------------------------------------------------------------------------
+# Readers
+# ---------------------------------------------------------------------------------------------
+
+
+def read_mlperf(mlperf_dir: Path) -> pd.DataFrame:
+    """Read every MLPerf result file into one table.
+
+    Args:
+        mlperf_dir: Folder holding ``closed--*.json`` and ``closed-power--*.json`` arrays.
+
+    Returns:
+        One row per record, with the added columns ``file`` and ``power_file`` (bool) and a
+        float ``Result_Power`` (NaN where absent).
+    """
+    frames = []
+    for path in sorted(mlperf_dir.glob("*.json")):
+        records = json.loads(path.read_text(encoding="utf-8"))
+        frame = pd.DataFrame.from_records(records)
+        frame["file"] = path.name
+        frame["power_file"] = path.name.startswith("closed-power")
+        frames.append(frame)
+    if not frames:
+        raise FileNotFoundError(f"no MLPerf JSON files in {mlperf_dir}")
+    table = pd.concat(frames, ignore_index=True)
+    if "Result_Power" not in table.columns:
+        table["Result_Power"] = float("nan")
+    table["Result_Power"] = pd.to_numeric(table["Result_Power"], errors="coerce")
+    table["Result"] = pd.to_numeric(table["Result"], errors="coerce")
+    table["accelerators_per_node"] = pd.to_numeric(
+        table["accelerators_per_node"], errors="coerce").fillna(0).astype(int)
+    table["number_of_nodes"] = pd.to_numeric(
+        table["number_of_nodes"], errors="coerce").fillna(1).astype(int)
+    for col in ("accelerator_model_name", "host_processor_model_name", "SystemName"):
+        table[col] = table[col].fillna("").astype(str)
+    return table
+
+
+def read_deeprecsys(config_dir: Path) -> dict[str, dict[str, Any]]:
+    """Read the DeepRecSys model configs.
+
+    Args:
+        config_dir: Folder of ``*.json`` DLRM-style configs.
+
+    Returns:
+        File name -> parsed config.
+    """
+    return {p.name: json.loads(p.read_text(encoding="utf-8"))
+            for p in sorted(config_dir.glob("*.json"))}
+
+
+GAVEL_KEY = re.compile(r"^\('(?P<job>.+?)(?: \(batch size (?P<batch>\d+)\))?', (?P<scale>\d+)\)$")
+
+
+def best_training_throughput(gavel: dict[str, Any], gpu: str, job: str) -> tuple[float, int]:
+    """Return the best isolated single-GPU samples/s of a Gavel job over its batch sizes.
+
+    Gavel stores steps per second; samples/s = steps/s x batch size.
+
+    Args:
+        gavel: Parsed ``simulation_throughputs.json``.
+        gpu: Worker type, e.g. ``v100``.
+        job: Job name without the batch size, e.g. ``ResNet-50``.
+
+    Returns:
+        (samples per second, batch size) of the best configuration.
+
+    Raises:
+        KeyError: When the job has no single-GPU entry.
+    """
+    best: tuple[float, int] | None = None
+    for key, entry in gavel[gpu].items():
+        match = GAVEL_KEY.match(key)
+        if not match or match["job"] != job or int(match["scale"]) != 1 or not match["batch"]:
+            continue
+        batch = int(match["batch"])
+        samples = float(entry["null"]) * batch
+        if best is None or samples > best[0]:
+            best = (samples, batch)
+    if best is None:
+        raise KeyError(f"no single-{gpu} Gavel entry for job {job!r}")
+    return best
+
+
+def peak_to_average(shapes: pd.DataFrame, series: str) -> float:
+    """Return the peak-to-mean ratio of one 24-hour shape column, rounded to 2 decimals."""
+    column = shapes[series].astype(float)
+    return round(float(column.max() / column.mean()), 2)
+
+
+# ---------------------------------------------------------------------------------------------
+# Conversions
+# ---------------------------------------------------------------------------------------------
+
+
+def per_accelerator(result: float, accelerators: int) -> float:
+    """Return a system's throughput per accelerator (linear scaling assumed).
+
+    Args:
+        result: System throughput.
+        accelerators: Accelerators in the system; must be at least 1.
+    """
+    if accelerators < 1:
+        raise ValueError("a per-accelerator value needs at least one accelerator")
+    return result / accelerators
+
+
+def samples_to_predictions(samples_per_s: float,
+                           pairs_per_sample: float = DLRM_UNITS["pairs_per_sample"]) -> float:
+    """Convert MLPerf DLRM samples/s to predictions (user-item pairs) per second."""
+    return samples_per_s * pairs_per_sample
+
+
+@dataclass(frozen=True)
+class RecModelStats:
+    """Work and memory of one recommendation model, from its DLRM-style config."""
+
+    name: str
+    memory_gb: float
+    flops_per_item: float
+    bytes_per_item: float
+    tables: int
+    lookups_per_item: int
+
+
+def _layers(spec: str) -> list[int]:
+    return [int(x) for x in str(spec).split("-") if x]
+
+
+def _mlp_macs(widths: list[int]) -> int:
+    return sum(a * b for a, b in itertools.pairwise(widths))
+
+
+def rec_model_stats(config: dict[str, Any], name: str) -> RecModelStats:
+    """Compute FLOPs, embedding bytes per item and memory of a DLRM-style config.
+
+    Embeddings are FP32 (rows x dim x 4 B). The top MLP's input is the bottom MLP output
+    concatenated with every table's embedding (the ``cat`` interaction). DIN's user-behaviour
+    sequence adds ``user_behavior_tables`` lookups of one embedding each and an attention cost
+    of 4 x dim x dim MACs per behaviour [E].
+
+    Args:
+        config: Parsed DeepRecSys JSON.
+        name: Model id to record.
+    """
+    dim = int(config["arch_sparse_feature_size"])
+    rows = _layers(config["arch_embedding_size"])
+    lookups = int(config.get("num_indices_per_lookup", 1))
+    bottom = _layers(config["arch_mlp_bot"])
+    top = [bottom[-1] + len(rows) * dim, *_layers(config["arch_mlp_top"])]
+    macs = _mlp_macs(bottom) + _mlp_macs(top)
+    if "arch_mlp_tasks" in config:
+        macs += _mlp_macs(_layers(config["arch_mlp_tasks"]))
+    behaviours = int(config.get("user_behavior_tables", 0))
+    macs += behaviours * 4 * dim * dim
+    weights = sum(rows) * dim + macs
+    item_lookups = len(rows) * lookups + behaviours
+    return RecModelStats(
+        name=name,
+        memory_gb=weights * 4 / 1e9,
+        flops_per_item=2.0 * macs,
+        bytes_per_item=item_lookups * dim * 4.0,
+        tables=len(rows),
+        lookups_per_item=item_lookups,
+    )
+
+
+def roofline_scale(stats: RecModelStats, ref_flops: float = DLRM_V1_WORK["flops_per_pair"],
+                   ref_bytes: float = DLRM_V1_WORK["bytes_per_pair"]) -> float:
+    """Return throughput relative to MLPerf DLRM v1: 1 / max(FLOP ratio, byte ratio) [E]."""
+    return 1.0 / max(stats.flops_per_item / ref_flops, stats.bytes_per_item / ref_bytes)
+
+
+# ---------------------------------------------------------------------------------------------
+# Reference MLPerf systems
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Reference:
+    """One MLPerf record chosen as a reference, with its per-accelerator throughput."""
+
+    benchmark: str
+    value: float
+    power_w: float | None
+    record: dict[str, Any]
+
+    def cite(self) -> str:
+        """Return the provenance string of the record."""
+        r = self.record
+        acc = (f"{r['accelerators_per_node']}x {r['accelerator_model_name']}"
+               if r["accelerators_per_node"]
+               else f"{r['host_processors_per_node']}x {r['host_processor_model_name']}")
+        power = f" at {self.power_w:,.0f} W" if self.power_w else ""
+        return (f"MLPerf Inference {r['version']} closed Server {r['Model']}: "
+                f"{r['Organization']} '{r['SystemName']}' ({acc}), {_num(r['Result'])} "
+                f"{r['Result_Units']}{power} [{r['Location']}]")
+
+    def short(self) -> str:
+        """Return a short id of the record: round, submitter and system."""
+        r = self.record
+        return f"MLPerf {r['version']} {r['Organization']} '{r['SystemName']}'"
+
+
+def _num(value: float) -> str:
+    return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.6g}"
+
+
+# name -> (record filter description, predicate on a record, per-accelerator?, power file?)
+REFERENCE_FILTERS: dict[str, dict[str, Any]] = {
+    "spr_2s": {
+        "accelerated": False, "power": False,
+        "match": lambda r: (r["accelerators_per_node"] == 0 and "8480+" in
+                            r["host_processor_model_name"] and r["number_of_nodes"] == 1
+                            and r["host_processors_per_node"] == 2),
+    },
+    "qaic_pro": {
+        "accelerated": True, "power": False,
+        "match": lambda r: "Cloud AI 100 PCIe/HHHL Pro" in r["accelerator_model_name"],
+    },
+    "t4": {
+        "accelerated": True, "power": False,
+        "match": lambda r: (r["accelerator_model_name"] == "NVIDIA T4"
+                            and r["accelerators_per_node"] == 1),
+    },
+    "dgx_a100_power": {
+        "accelerated": True, "power": True,
+        "match": lambda r: ("DGX A100 (8x A100-SXM-80GB, MaxQ" in r["SystemName"]),
+    },
+}
+
+
+def select_reference(mlperf: pd.DataFrame, name: str, benchmark: str) -> Reference:
+    """Pick the lower-median record of a reference system for one benchmark.
+
+    Args:
+        mlperf: Table from :func:`read_mlperf`.
+        name: Key of :data:`REFERENCE_FILTERS`.
+        benchmark: MLPerf ``Model`` value, e.g. ``resnet50`` or ``dlrm-99``.
+
+    Returns:
+        The record whose per-accelerator (or per-server) result is the lower median of all
+        matching records; deterministic, and robust to outliers.
+
+    Raises:
+        LookupError: When no record matches.
+    """
+    spec = REFERENCE_FILTERS[name]
+    rows = mlperf[(mlperf["Model"] == benchmark) & (mlperf["power_file"] == spec["power"])
+                  & (mlperf["Division"] == "closed") & (mlperf["Scenario"] == "Server")
+                  & mlperf["Result"].notna()]
+    if spec["power"]:
+        rows = rows[rows["Result_Power"].notna()]
+    rows = rows[rows.apply(spec["match"], axis=1)]
+    if rows.empty:
+        raise LookupError(f"no MLPerf record for reference {name!r}, benchmark {benchmark!r}")
+    divisor = rows["accelerators_per_node"].clip(lower=1) if spec["accelerated"] else 1
+    values = (rows["Result"] / divisor).sort_values(kind="mergesort")
+    index = values.index[(len(values) - 1) // 2]
+    record = rows.loc[index].to_dict()
+    power = float(record["Result_Power"]) if spec["power"] else None
+    return Reference(benchmark, float(values.loc[index]), power, record)
+
+
+# ---------------------------------------------------------------------------------------------
+# Tables
+# ---------------------------------------------------------------------------------------------
+
+
+def build_platforms() -> pd.DataFrame:
+    """Return platforms.csv from :data:`PLATFORM_SPECS`."""
+    rows = [{"platform_id": pid, **spec} for pid, spec in PLATFORM_SPECS.items()]
+    return pd.DataFrame(rows)[COLUMN_ORDER["platforms"]]
+
+
+def build_rec_stats(configs: dict[str, dict[str, Any]]) -> dict[str, RecModelStats]:
+    """Return work and memory of every ranking model built from a DeepRecSys config."""
+    return {mid: rec_model_stats(configs[spec["config"]], mid)
+            for mid, spec in RANKING_MODELS.items()}
+
+
+def build_models(rec_stats: dict[str, RecModelStats]) -> pd.DataFrame:
+    """Return models.csv: ranking (DeepRecSys + DLRM ads), MLPerf-proxy and training models."""
+    rows = []
+    for mid, spec in RANKING_MODELS.items():
+        s = rec_stats[mid]
+        rows.append({
+            "model_id": mid, "bucket": "ranking", "phase": "inference",
+            "latency_slo_ms": spec["slo_ms"], "latency_percentile": spec["pct"],
+            "memory_gb": round(s.memory_gb, 3), "min_replicas": 1, "max_shards": 1,
+            "unit": "predictions", "source_kind": "derived",
+            "source": f"DeepRecSys {spec['config']} (harvard-acc/DeepRecSys, MIT): {s.tables} "
+            f"tables, {s.lookups_per_item} lookups/item; memory = rows x dim x 4 B + MLP "
+            f"weights = {s.memory_gb:.3f} GB [E]; SLO: {DEEPRECSYS_SLO_SOURCE}",
+        })
+    rows.append({
+        "model_id": "dlrm_ads", "bucket": "ranking", "phase": "inference",
+        "latency_slo_ms": DLRM_ADS["slo_ms"], "latency_percentile": DLRM_ADS["pct"],
+        "memory_gb": DLRM_ADS["memory_gb"], "min_replicas": 1, "max_shards": 1,
+        "unit": "predictions", "source": DLRM_ADS["source"], "source_kind": "estimate",
+    })
+    for mid, spec in MLPERF_MODELS.items():
+        rows.append({
+            "model_id": mid, "bucket": spec["bucket"], "phase": "inference",
+            "latency_slo_ms": spec["slo_ms"], "latency_percentile": spec["pct"],
+            "memory_gb": spec["memory_gb"], "min_replicas": 1, "max_shards": 1,
+            "unit": spec["unit"], "source": spec["source"], "source_kind": "published",
+        })
+    for mid, spec in TRAINING_MODELS.items():
+        rows.append({
+            "model_id": mid, "bucket": spec["bucket"], "phase": "training",
+            "latency_slo_ms": TRAINING_SLO["slo_ms"], "latency_percentile": TRAINING_SLO["pct"],
+            "memory_gb": spec["memory_gb"], "min_replicas": 1, "max_shards": 1,
+            "unit": "samples", "source": f"{spec['source']}; {TRAINING_SLO['source']}",
+            "source_kind": "estimate",
+        })
+    return pd.DataFrame(rows)[COLUMN_ORDER["models"]]
+
+
+def fits(model_memory_gb: float, max_shards: int, platform: pd.Series) -> bool:
+    """Return the schema's memory-fit rule: memory <= max_shards x (host + accel memory)."""
+    return model_memory_gb <= max_shards * (platform["host_memory_gb"]
+                                            + platform["accel_memory_gb"])
+
+
+@dataclass(frozen=True)
+class BaseThroughput:
+    """Per-server throughput of one MLPerf benchmark on one platform, with its provenance."""
+
+    qps: float
+    power_w_at_load: float | None
+    source: str
+
+
+def cpu_benchmark_throughput(ref: Reference, generation: str) -> BaseThroughput:
+    """Return a CPU platform's throughput for a benchmark: SPR result / divisor x generation."""
+    divisor, _ = CPU_SPR_TO_SKYLAKE_DIVISOR[ref.benchmark]
+    factor, _ = CPU_GENERATION_FACTOR[generation]
+    qps = ref.value / divisor * factor
+    return BaseThroughput(qps, None, f"{ref.cite()}; /{divisor:g} Sapphire Rapids to 2S "
+                                     f"Skylake-SP [E]; x{factor:.3f} {generation} vs Skylake "
+                                     "[E] (FACTS §4, §7.2)")
+
+
+def m2_module_factor(qaic_resnet: Reference, t4_resnet: Reference, benchmark: str) -> tuple[
+        float, str]:
+    """Return the M.2 module throughput relative to the reference accelerator of a benchmark.
+
+    CNN and NLP benchmarks reference the Cloud AI 100 Pro card; the factor is NNP-I M.2
+    ResNet-50 per accelerator over Cloud AI 100 Pro ResNet-50 per accelerator. DLRM references
+    the T4; the factor is the smaller of the ResNet-50 compute ratio and the memory-bandwidth
+    ratio (68 vs 320 GB/s), a roofline-style bound [E].
+    """
+    nnpi = NNPI_M2["resnet50_per_accelerator"]
+    if benchmark == "dlrm-99":
+        compute = nnpi / t4_resnet.value
+        bandwidth = NNPI_M2["memory_bandwidth_gbps"] / T4_SPEC["memory_bandwidth_gbps"]
+        factor = min(compute, bandwidth)
+        return factor, (f"x{factor:.3f} NNP-I M.2 module vs T4 = min(ResNet-50 per accelerator "
+                        f"{nnpi:,.0f} (MLPerf v0.5 Intel nnpi-1000-2x) / {t4_resnet.value:,.0f} "
+                        f"({t4_resnet.short()}), bandwidth 68/320 GB/s) [E]")
+    factor = nnpi / qaic_resnet.value
+    return factor, (f"x{factor:.3f} NNP-I M.2 module vs Cloud AI 100 Pro = ResNet-50 per "
+                    f"accelerator {nnpi:,.0f} (MLPerf v0.5 Intel nnpi-1000-2x) / "
+                    f"{qaic_resnet.value:,.0f} ({qaic_resnet.short()}) [E]")
+
+
+def dm2_over_nnpi() -> float:
+    """Return Cloud AI 100 DM.2 module throughput over the NNP-I M.2 module (Server, CNN)."""
+    return QAIC_DM2["resnet50_offline"] / QAIC_DM2["offline_over_server_cnn"] / NNPI_M2[
+        "resnet50_per_accelerator"]
+
+
+def asic_benchmark_throughput(ref: Reference, factor: float, why: str, platform: pd.Series,
+                              generation_factor: float, why_gen: str) -> BaseThroughput:
+    """Return a Glacier Point platform's throughput: per-accelerator x module factor x count."""
+    n = int(platform["accelerators"])
+    qps = ref.value * factor * generation_factor * n
+    gen = f"; x{generation_factor:.2f} {why_gen}" if generation_factor != 1.0 else ""
+    return BaseThroughput(qps, None, f"{ref.cite()}; {ref.value:,.1f} per accelerator; {why}"
+                                     f"{gen}; x{n} modules (FACTS §2, §4)")
+
+
+def zion_dlrm_throughput(ref: Reference, platform: pd.Series) -> BaseThroughput:
+    """Return Zion's DLRM samples/s: DGX-A100 per accelerator x V100-class factor x 8."""
+    n = int(platform["accelerators"])
+    qps = ref.value * ZION_ACCELERATOR["vs_a100"] * n
+    extra_sockets = 6 * 150.0
+    power = (ref.power_w or 0.0) + extra_sockets
+    return BaseThroughput(
+        qps, round(power, 1),
+        f"{ref.cite()}; {ref.value:,.0f} per accelerator; x{ZION_ACCELERATOR['vs_a100']} "
+        f"V100-class OAM [E]; x{n} accelerators; power at load = measured DGX-A100 wall power "
+        "+ 6 more CPU sockets x 150 W [E] (FACTS §2a, §4a)")
+
+
+def benchmark_table(mlperf: pd.DataFrame, platforms: pd.DataFrame) -> dict[
+        tuple[str, str], BaseThroughput]:
+    """Return per-server throughput of each MLPerf benchmark on each platform that runs it."""
+    benches = ["resnet50", "retinanet", "bert-99", "rnnt", "dlrm-99"]
+    qaic_resnet = select_reference(mlperf, "qaic_pro", "resnet50")
+    t4_resnet = select_reference(mlperf, "t4", "resnet50")
+    dm2 = dm2_over_nnpi()
+    out: dict[tuple[str, str], BaseThroughput] = {}
+    for p in platforms.itertuples(index=False):
+        series = platforms.set_index("platform_id").loc[p.platform_id]
+        for bench in benches:
+            if p.platform_class == "cpu":
+                gen = p.generation if p.generation in CPU_GENERATION_FACTOR else "skylake"
+                out[(p.platform_id, bench)] = cpu_benchmark_throughput(
+                    select_reference(mlperf, "spr_2s", bench), gen)
+            elif p.platform_class == "inference_asic" and bench != "rnnt":
+                ref_name = "t4" if bench == "dlrm-99" else "qaic_pro"
+                factor, why = m2_module_factor(qaic_resnet, t4_resnet, bench)
+                gen_factor, why_gen = ((dm2, "Cloud AI 100 DM.2 vs NNP-I module [E]")
+                                       if p.generation == "glacier_point_dual_m2" else (1.0, ""))
+                out[(p.platform_id, bench)] = asic_benchmark_throughput(
+                    select_reference(mlperf, ref_name, bench), factor, why, series, gen_factor,
+                    why_gen)
+            elif p.platform_class == "accelerator_fabric" and bench == "dlrm-99":
+                out[(p.platform_id, bench)] = zion_dlrm_throughput(
+                    select_reference(mlperf, "dgx_a100_power", bench), series)
+    return out
+
+
+def ranking_profiles(bench: dict[tuple[str, str], BaseThroughput], models: pd.DataFrame,
+                     platforms: pd.DataFrame, rec_stats: dict[str, RecModelStats]) -> list[dict]:
+    """Return profile rows of the ranking models, scaled from DLRM v1 predictions."""
+    rows = []
+    plat = platforms.set_index("platform_id")
+    for m in models[(models["bucket"] == "ranking") & (models["phase"] == "inference")
+                    ].itertuples(index=False):
+        scale = 1.0 if m.model_id == "dlrm_ads" else roofline_scale(rec_stats[m.model_id])
+        for pid in plat.index:
+            base = bench.get((pid, "dlrm-99"))
+            if base is None or not fits(m.memory_gb, m.max_shards, plat.loc[pid]):
+                continue
+            if plat.loc[pid, "platform_class"] == "accelerator_fabric" and m.model_id != (
+                    "dlrm_ads"):
+                continue
+            qps = samples_to_predictions(base.qps) * scale
+            how = ("same model as MLPerf DLRM v1" if m.model_id == "dlrm_ads" else
+                   _scale_note(rec_stats[m.model_id], scale))
+            rows.append(_profile(m.model_id, pid, qps, base.power_w_at_load,
+                                 f"{base.source}; x{DLRM_UNITS['pairs_per_sample']:g} "
+                                 f"predictions/sample [E]; {how}"))
+    return rows
+
+
+def _scale_note(stats: RecModelStats, scale: float) -> str:
+    f_ratio = stats.flops_per_item / DLRM_V1_WORK["flops_per_pair"]
+    b_ratio = stats.bytes_per_item / DLRM_V1_WORK["bytes_per_pair"]
+    return (f"x{scale:.4f} = 1/max(FLOP ratio {f_ratio:.3f}, embedding-byte ratio "
+            f"{b_ratio:.3f}) of {stats.name} vs DLRM v1, roofline-style [E] (FACTS §3, §7.3)")
+
+
+def mlperf_model_profiles(bench: dict[tuple[str, str], BaseThroughput],
+                          models: pd.DataFrame, platforms: pd.DataFrame) -> list[dict]:
+    """Return profile rows of the CV, translation and speech models (zion excluded)."""
+    rows = []
+    plat = platforms.set_index("platform_id")
+    for mid, spec in MLPERF_MODELS.items():
+        memory = float(models.set_index("model_id").loc[mid, "memory_gb"])
+        for pid in plat.index:
+            base = bench.get((pid, spec["benchmark"]))
+            if base is None or plat.loc[pid, "platform_class"] == "accelerator_fabric":
+                continue
+            if not fits(memory, 1, plat.loc[pid]):
+                continue
+            note = ("" if spec["factor"] == 1.0
+                    else f"; x{spec['factor']:g} GNMT-class sentences per BERT query [E]")
+            rows.append(_profile(mid, pid, base.qps * spec["factor"], base.power_w_at_load,
+                                 base.source + note))
+    return rows
+
+
+def training_profiles(gavel: dict[str, Any], models: pd.DataFrame,
+                      platforms: pd.DataFrame) -> list[dict]:
+    """Return profile rows of the training models: Zion from Gavel V100 x 8, CPUs for ranking."""
+    rows = []
+    plat = platforms.set_index("platform_id")
+    for mid, spec in TRAINING_MODELS.items():
+        v100, batch = best_training_throughput(gavel, "v100", spec["job"])
+        memory = float(models.set_index("model_id").loc[mid, "memory_gb"])
+        for pid in plat.index:
+            p = plat.loc[pid]
+            if not fits(memory, 1, p):
+                continue
+            if p["platform_class"] == "accelerator_fabric":
+                n = int(p["accelerators"])
+                rows.append({**_profile(mid, pid, v100 * n, None,
+                                        f"{_gavel_cite(spec['job'], batch, v100)}; x{n} "
+                                        "accelerators, linear scaling [E]"),
+                             "source_kind": "derived"})
+            elif (p["platform_class"] == "cpu" and spec["cpu"]
+                  and p["family"] in ("leopard", "tioga_pass")):
+                gen_factor, _ = CPU_GENERATION_FACTOR[p["generation"]]
+                qps = v100 * GAVEL_TRAINING["cpu_fraction_of_v100"] * gen_factor
+                rows.append({**_profile(mid, pid, qps, None,
+                                        f"{_gavel_cite(spec['job'], batch, v100)}; "
+                                        f"x{GAVEL_TRAINING['cpu_fraction_of_v100']} per 2S "
+                                        f"Skylake [E]; x{gen_factor:.3f} {p['generation']} "
+                                        "[E]; News Feed trains on 2S CPUs (Hazelwood HPCA'18 "
+                                        "[V-2])"),
+                             "source_kind": "estimate"})
+    return rows
+
+
+def _gavel_cite(job: str, batch: int, samples: float) -> str:
+    return (f"Gavel simulation_throughputs.json v100 '{job} (batch size {batch})' isolated "
+            f"{samples / batch:.3f} steps/s x {batch} = {samples:,.0f} samples/s (best batch)")
+
+
+def _profile(model_id: str, platform_id: str, qps: float, power: float | None,
+             source: str) -> dict[str, Any]:
+    return {"model_id": model_id, "platform_id": platform_id,
+            "qps_per_server": float(f"{qps:.4g}"), "power_w_at_load": power,
+            "source": source, "source_kind": "derived"}
+
+
+def build_profiles(mlperf: pd.DataFrame, gavel: dict[str, Any], models: pd.DataFrame,
+                   platforms: pd.DataFrame, rec_stats: dict[str, RecModelStats]) -> pd.DataFrame:
+    """Return profiles.csv: one row per (model, platform) that can run and fits in memory."""
+    bench = benchmark_table(mlperf, platforms)
+    rows = (ranking_profiles(bench, models, platforms, rec_stats)
+            + mlperf_model_profiles(bench, models, platforms)
+            + training_profiles(gavel, models, platforms))
+    table = pd.DataFrame(rows)[COLUMN_ORDER["profiles"]]
+    if (table["qps_per_server"] <= 0).any():
+        raise ValueError("every profile must have qps_per_server > 0")
+    return table
+
+
+def build_regions() -> pd.DataFrame:
+    """Return regions.csv from :data:`REGION_SPECS` (demand shares must sum to exactly 1)."""
+    rows = [{"region_id": rid, **spec} for rid, spec in REGION_SPECS.items()]
+    table = pd.DataFrame(rows)[COLUMN_ORDER["regions"]]
+    if not math.isclose(table["demand_share"].sum(), 1.0, abs_tol=1e-12):
+        raise ValueError("demand_share must sum to 1")
+    return table
+
+
+def build_region_power_caps() -> pd.DataFrame:
+    """Return region_power_caps.csv from :data:`POWER_CAP_CHANGES`."""
+    return pd.DataFrame(POWER_CAP_CHANGES)[COLUMN_ORDER["region_power_caps"]]
+
+
+def build_topology() -> pd.DataFrame:
+    """Return topology.csv from :data:`TOPOLOGY_EDGES`."""
+    rows = [{"region_id": a, "backup_region_id": b, "source": why, "source_kind": "estimate"}
+            for a, b, why in TOPOLOGY_EDGES]
+    return pd.DataFrame(rows)[COLUMN_ORDER["topology"]]
+
+
+def build_inventory() -> pd.DataFrame:
+    """Return inventory.csv from :data:`INVENTORY_SPECS`."""
+    rows = []
+    for (pid, rid), lots in INVENTORY_SPECS.items():
+        for servers, retire in lots:
+            rows.append({"platform_id": pid, "region_id": rid, "servers": servers,
+                         "retire_quarter": retire, "source": INVENTORY_SOURCE,
+                         "source_kind": "estimate"})
+    table = pd.DataFrame(rows)[COLUMN_ORDER["inventory"]]
+    table["retire_quarter"] = table["retire_quarter"].astype("Int64")
+    return table
+
+
+def build_products(shapes: pd.DataFrame) -> pd.DataFrame:
+    """Return products.csv with peak-to-average factors from the diurnal shapes."""
+    peaks = {"consumer": peak_to_average(shapes, DIURNAL["consumer_series"]),
+             "media": peak_to_average(shapes, DIURNAL["media_series"]), "flat": 1.0}
+    rows = []
+    for pid, spec in PRODUCT_SPECS.items():
+        shape = spec["shape"]
+        peak_src = ("training runs around the clock: 1.0 [E]" if shape == "flat" else
+                    f"peak/mean {peaks[shape]:.2f} of the '{DIURNAL[f'{shape}_series']}' shape "
+                    f"({DIURNAL['source']}) [derived]")
+        rows.append({"product_id": pid, "daily_requests": spec["daily_requests"],
+                     "peak_to_average": peaks[shape], "growth_per_quarter": spec["growth"],
+                     "source": f"{spec['source']}; {peak_src}",
+                     "source_kind": "derived" if shape != "flat" else "estimate"})
+    return pd.DataFrame(rows)[COLUMN_ORDER["products"]]
+
+
+def ranking_prediction_targets(profiles: pd.DataFrame, reference_platform: str = "cpu_skylake"
+                               ) -> dict[str, float]:
+    """Return predictions per day of each ranking model so that cycle shares match FACTS §5.
+
+    Cycles of a model are its predictions divided by its throughput on the reference platform.
+    RMC1-3 jointly get 65/79 of ranking cycles and the other ranking models 14/79, split
+    evenly within each group [E]; the total is 200 trillion predictions per day.
+    """
+    qps = profiles[profiles["platform_id"] == reference_platform].set_index("model_id")[
+        "qps_per_server"]
+    rmc = [m for m in RANKING_CALL_SPLIT if m.startswith("rmc")]
+    other = [m for m in RANKING_CALL_SPLIT if m not in rmc]
+    share = {m: RANKING_DEMAND["rmc_cycle_share"] / len(rmc) for m in rmc}
+    share |= {m: RANKING_DEMAND["other_rec_cycle_share"] / len(other) for m in other}
+    weight = {m: share[m] * float(qps[m]) for m in share}
+    total = sum(weight.values())
+    return {m: RANKING_DEMAND["predictions_per_day"] * w / total for m, w in weight.items()}
+
+
+def build_calls(products: pd.DataFrame, targets: dict[str, float]) -> pd.DataFrame:
+    """Return calls.csv: ranking calls sized to the prediction targets, then the fixed calls.
+
+    items_per_request is rounded up to 2 decimals, so the daily total stays at or above the
+    headline figure.
+    """
+    daily = products.set_index("product_id")["daily_requests"]
+    rows = []
+    for mid, split in RANKING_CALL_SPLIT.items():
+        for pid, frac in split:
+            items = math.ceil(frac * targets[mid] / float(daily[pid]) * 100) / 100
+            rows.append({"caller_id": pid, "model_id": mid, "items_per_request": items,
+                         "source": f"{frac:.0%} of {mid}'s {targets[mid] / 1e12:.2f} T "
+                         f"predictions/day over {float(daily[pid]) / 1e9:g} B {pid} requests; "
+                         f"{RANKING_DEMAND['source']}", "source_kind": "derived"})
+    for caller, mid, items, why in OTHER_CALLS:
+        rows.append({"caller_id": caller, "model_id": mid, "items_per_request": items,
+                     "source": why, "source_kind": "estimate"})
+    return pd.DataFrame(rows)[COLUMN_ORDER["calls"]]
+
+
+# ---------------------------------------------------------------------------------------------
+# Quarter-0 feasibility check
+# ---------------------------------------------------------------------------------------------
+
+
+def model_daily_queries(products: pd.DataFrame, calls: pd.DataFrame,
+                        peak: bool = False) -> dict[str, float]:
+    """Return queries per second (mean, or peak if ``peak``) of every model at quarter 0.
+
+    Flows each product's rate down the call graph in topological order (model-to-model calls
+    included).
+    """
+    edges: dict[str, list[tuple[str, float]]] = {}
+    for c in calls.itertuples(index=False):
+        edges.setdefault(c.caller_id, []).append((c.model_id, float(c.items_per_request)))
+    flow: dict[str, float] = {}
+    for p in products.itertuples(index=False):
+        rate = p.daily_requests / SECONDS_PER_DAY * (p.peak_to_average if peak else 1.0)
+        for node, q in _descend(edges, p.product_id, rate).items():
+            flow[node] = flow.get(node, 0.0) + q
+    return flow
+
+
+def _descend(edges: dict[str, list[tuple[str, float]]], root: str,
+             rate: float) -> dict[str, float]:
+    order: list[str] = []
+    seen: set[str] = set()
+
+    def visit(node: str) -> None:
+        if node in seen:
+            return
+        seen.add(node)
+        for child, _ in edges.get(node, []):
+            visit(child)
+        order.append(node)
+
+    visit(root)
+    flow = {n: 0.0 for n in order}
+    flow[root] = rate
+    for node in reversed(order):
+        for child, items in edges.get(node, []):
+            flow[child] += flow[node] * items
+    flow.pop(root)
+    return flow
+
+
+def dr_multipliers(regions: pd.DataFrame, topology: pd.DataFrame, util: float,
+                   emergency: float) -> dict[str, float]:
+    """Return, per region, required capacity / local peak with disaster recovery.
+
+    A lost region f's peak is split over its backups in proportion to their own shares (a
+    sufficient split for the planner's pooled DR rows): region r needs
+    max(share_r / u, max over f backed by r of (share_r + share_f x share_r / sum of f's
+    backups' shares) / u_e) / share_r.
+    """
+    share = regions.set_index("region_id")["demand_share"].to_dict()
+    backups: dict[str, list[str]] = {}
+    for t in topology.itertuples(index=False):
+        backups.setdefault(t.region_id, []).append(t.backup_region_id)
+    out = {}
+    for r, s in share.items():
+        need = s / util
+        for f, survivors in backups.items():
+            if r in survivors:
+                pool = sum(share[x] for x in survivors)
+                need = max(need, (s + share[f] * s / pool) / emergency)
+        out[r] = need / s
+    return out
+
+
+def quarter0_check(platforms: pd.DataFrame, models: pd.DataFrame, profiles: pd.DataFrame,
+                   regions: pd.DataFrame, topology: pd.DataFrame, inventory: pd.DataFrame,
+                   products: pd.DataFrame, calls: pd.DataFrame,
+                   settings: dict[str, Any]) -> tuple[bool, list[str]]:
+    """Check that quarter 0 is servable by the inventory alone, with DR, and report why.
+
+    Greedy integer packing per region: models with the fewest platforms go first, each onto
+    its most power-efficient platforms (queries/s per W). A successful packing proves the
+    quarter is feasible; the report lists needs, servers used and facility power vs the cap.
+
+    Returns:
+        (feasible, report lines).
+    """
+    util = settings["target_utilization"]
+    dr = settings["disaster_recovery"]
+    mult = (dr_multipliers(regions, topology, util, dr["emergency_utilization"])
+            if dr["enabled"] else {r: 1 / util for r in regions["region_id"]})
+    peak = model_daily_queries(products, calls, peak=True)
+    phase = models.set_index("model_id")["phase"].to_dict()
+    bucket = models.set_index("model_id")["bucket"].to_dict()
+    plat = platforms.set_index("platform_id")
+    inv = inventory[inventory["retire_quarter"].isna() | (inventory["retire_quarter"] > 0)]
+    lines = [f"Quarter-0 check: target_utilization {util}, DR {dr['enabled']} "
+             f"(emergency {dr['emergency_utilization']}); capacity/peak multipliers: "
+             + ", ".join(f"{r} {m:.3f}" for r, m in mult.items())]
+    ok = True
+    for reg in regions.itertuples(index=False):
+        free = inv[inv["region_id"] == reg.region_id].groupby("platform_id")["servers"].sum()
+        free = free.astype(float).to_dict()
+        have = dict(free)
+        need_by_bucket: dict[str, float] = {}
+        order = sorted(peak, key=lambda m: (profiles["model_id"].eq(m).sum(), -peak[m]))
+        for m in order:
+            factor = mult[reg.region_id] if phase[m] in dr["phases"] and dr["enabled"] else (
+                1 / util)
+            need = peak[m] * reg.demand_share * factor
+            key = bucket[m] if phase[m] == "inference" else "training"
+            need_by_bucket[key] = need_by_bucket.get(key, 0.0)
+            opts = profiles[profiles["model_id"] == m].copy()
+            opts["eff"] = opts["qps_per_server"] / opts["platform_id"].map(plat["power_w"])
+            for o in opts.sort_values("eff", ascending=False).itertuples(index=False):
+                if need <= 0:
+                    break
+                take = min(free.get(o.platform_id, 0.0), math.ceil(need / o.qps_per_server))
+                free[o.platform_id] = free.get(o.platform_id, 0.0) - take
+                need -= take * o.qps_per_server
+                need_by_bucket[key] += take * plat.loc[o.platform_id, "power_w"] / 1000
+            if need > 0:
+                ok = False
+                lines.append(f"  {reg.region_id}: {m} short by {need:,.0f} queries/s")
+        used = {p: have[p] - free.get(p, 0.0) for p in have}
+        kw_all = sum(n * plat.loc[p, "power_w"] for p, n in have.items()) / 1000 * reg.pue
+        kw_used = sum(n * plat.loc[p, "power_w"] for p, n in used.items()) / 1000 * reg.pue
+        ok &= kw_all <= reg.power_cap_kw
+        lines.append(f"  {reg.region_id}: servers used/installed "
+                     + ", ".join(f"{p} {used[p]:,.0f}/{have[p]:,.0f}" for p in have))
+        lines.append(f"  {reg.region_id}: IT kW by bucket (packed) "
+                     + ", ".join(f"{b} {kw:,.0f}" for b, kw in need_by_bucket.items()))
+        lines.append(f"  {reg.region_id}: facility power of all installed servers "
+                     f"{kw_all:,.0f} kW, of servers used {kw_used:,.0f} kW, cap "
+                     f"{reg.power_cap_kw:,.0f} kW ({kw_all / reg.power_cap_kw:.0%} of cap)")
+    lines.append("Quarter-0 check: " + ("FEASIBLE" if ok else "NOT FEASIBLE"))
+    return ok, lines
+
+
+def cycle_shares(models: pd.DataFrame, profiles: pd.DataFrame, products: pd.DataFrame,
+                 calls: pd.DataFrame, reference_platform: str = "cpu_skylake") -> dict[str, float]:
+    """Return each inference bucket's share of inference cycles on the reference platform."""
+    mean = model_daily_queries(products, calls)
+    qps = profiles[profiles["platform_id"] == reference_platform].set_index("model_id")[
+        "qps_per_server"]
+    info = models.set_index("model_id")
+    cycles: dict[str, float] = {}
+    for m, q in mean.items():
+        if info.loc[m, "phase"] != "inference":
+            continue
+        cycles[info.loc[m, "bucket"]] = cycles.get(info.loc[m, "bucket"], 0.0) + q / qps[m]
+    total = sum(cycles.values())
+    return {b: c / total for b, c in cycles.items()}
+
+
+# ---------------------------------------------------------------------------------------------
+# Writing
+# ---------------------------------------------------------------------------------------------
+
+
+def write_case(out_dir: Path, tables: dict[str, pd.DataFrame]) -> None:
+    """Write the CSV tables, settings.yaml and scenarios.yaml of the case."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for name, table in tables.items():
+        table.to_csv(out_dir / f"{name}.csv", index=False, lineterminator="\n")
+    (out_dir / "settings.yaml").write_text(yaml.safe_dump(SETTINGS, sort_keys=False),
+                                           encoding="utf-8")
+    (out_dir / "scenarios.yaml").write_text(yaml.safe_dump(SCENARIOS, sort_keys=False,
+                                                           width=100), encoding="utf-8")
+
+
+def derive(data_dir: Path) -> dict[str, pd.DataFrame]:
+    """Derive every table of the default case from the shared data folder."""
+    mlperf = read_mlperf(data_dir / "mlperf")
+    configs = read_deeprecsys(data_dir / "deeprecsys")
+    gavel = json.loads((data_dir / "gavel" / "simulation_throughputs.json").read_text(
+        encoding="utf-8"))
+    shapes = pd.read_csv(data_dir / "traces" / "diurnal_shapes_24h.csv")
+    platforms = build_platforms()
+    rec_stats = build_rec_stats(configs)
+    models = build_models(rec_stats)
+    profiles = build_profiles(mlperf, gavel, models, platforms, rec_stats)
+    products = build_products(shapes)
+    calls = build_calls(products, ranking_prediction_targets(profiles))
+    return {
+        "platforms": platforms, "models": models, "profiles": profiles,
+        "regions": build_regions(), "region_power_caps": build_region_power_caps(),
+        "topology": build_topology(), "inventory": build_inventory(),
+        "products": products, "calls": calls,
+    }
+
+
+def summary_lines(tables: dict[str, pd.DataFrame]) -> list[str]:
+    """Return headline figures: table sizes, daily totals and inference cycle shares."""
+    lines = ["Rows: " + ", ".join(f"{n} {len(t)}" for n, t in tables.items())]
+    mean = model_daily_queries(tables["products"], tables["calls"])
+    buckets = tables["models"].set_index("model_id")["bucket"]
+    phases = tables["models"].set_index("model_id")["phase"]
+    ranking = sum(q for m, q in mean.items()
+                  if buckets[m] == "ranking" and phases[m] == "inference")
+    lines.append(f"Ranking predictions/day: {ranking * SECONDS_PER_DAY:.4g}")
+    lines.append(f"Translations/day: {mean['nmt'] * SECONDS_PER_DAY:.4g}")
+    shares = cycle_shares(tables["models"], tables["profiles"], tables["products"],
+                          tables["calls"])
+    lines.append("Inference cycle shares on cpu_skylake: "
+                 + ", ".join(f"{b} {s:.1%}" for b, s in shares.items()))
+    return lines
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI: derive, check quarter 0, write; return the exit status."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("data_dir", type=Path, help="the shared data folder (mlperf/, ...)")
+    parser.add_argument("--out", type=Path, default=Path("fleet_data/default"),
+                        help="output folder of the case")
+    args = parser.parse_args(argv)
+    tables = derive(args.data_dir)
+    for line in summary_lines(tables):
+        print(line)
+    ok, lines = quarter0_check(tables["platforms"], tables["models"], tables["profiles"],
+                               tables["regions"], tables["topology"], tables["inventory"],
+                               tables["products"], tables["calls"], SETTINGS)
+    for line in lines:
+        print(line)
+    if not ok:
+        print("Not written: quarter 0 is not servable by the inventory.", file=sys.stderr)
+        return 1
+    write_case(args.out, tables)
+    print(f"Wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
