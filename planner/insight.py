@@ -34,7 +34,7 @@ from planner.model import USD_SCALE, PlanningModel
 from planner.parameters import serves_in
 from planner.results import row_key_columns
 from planner.settings import Settings
-from planner.solve import quiet_stdout
+from planner.solve import make_solver, quiet_stdout
 
 FixMode = Literal["unbought", "all"]
 ZERO_PRICE = 1e-6  # in user units: below this a price is solver noise
@@ -175,7 +175,8 @@ def _relaxed(model: PlanningModel, fix: FixMode) -> Iterator[None]:
 def _solve_lp(model: PlanningModel) -> None:
     """Solve the (relaxed) model as an LP with HiGHS; duals land on the constraints."""
     with quiet_stdout():
-        model.prob.solve(pulp.HiGHS(mip=False, msg=False))
+        opts = model.fleet.settings.solver
+        model.prob.solve(make_solver("highs", opts.time_limit_s, 0.0, opts.threads, mip=False))
     if model.prob.sol_status != pulp.LpSolutionOptimal:
         raise SolverError(
             "the LP around the integer plan did not solve to optimality "

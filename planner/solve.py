@@ -17,6 +17,7 @@ import time
 from dataclasses import dataclass
 from typing import Literal
 
+import highspy
 import pulp
 
 from planner.errors import SolverError
@@ -45,6 +46,18 @@ class SolveResult:
         return self.status in ("optimal", "feasible")
 
 
+class _HiGHS(pulp.HiGHS):
+    """PuLP's in-process HiGHS, safe to use with different thread counts in one process.
+
+    HiGHS keeps one global thread scheduler; a solve asking for another thread count than the
+    first one fails silently ("scheduler already initialized"), so reset it before each solve.
+    """
+
+    def createAndConfigureSolver(self, lp):  # noqa: N802  (PuLP's method name)
+        highspy.Highs.resetThreadScheduler(True)
+        super().createAndConfigureSolver(lp)
+
+
 def make_solver(
     name: str,
     time_limit_s: float,
@@ -55,7 +68,7 @@ def make_solver(
 ) -> pulp.LpSolver:
     """Return a PuLP solver object for ``name`` (``highs`` in-process or bundled ``cbc``)."""
     if name == "highs":
-        return pulp.HiGHS(
+        return _HiGHS(
             mip=mip,
             msg=False,
             timeLimit=time_limit_s,
