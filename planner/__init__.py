@@ -47,10 +47,23 @@ from planner.scenarios import (
 from planner.schema import TABLES, data_reference_markdown
 from planner.settings import Settings
 from planner.solve import SolveResult, solve_model
+from planner.studies import (
+    METRICS,
+    asic_adoption_sweep,
+    daily_queries,
+    efficiency,
+    plan_metrics,
+    power_cap_sweep,
+    provenance,
+    region_loss_study,
+    scale_power_caps,
+    without_region,
+)
 from planner.topology import backup_graph
 from planner.verify import Verification, verify_plan
 
 __all__ = [
+    "METRICS",
     "TABLES",
     "Fleet",
     "FleetDataError",
@@ -65,6 +78,7 @@ __all__ = [
     "SolverError",
     "Verification",
     "apply_scenario",
+    "asic_adoption_sweep",
     "backup_graph",
     "baseline_plans",
     "best_single_platform_plan",
@@ -78,8 +92,10 @@ __all__ = [
     "cost_power_frontier",
     "coverage",
     "cpu_only_plan",
+    "daily_queries",
     "data_reference_markdown",
     "demand_by_bucket",
+    "efficiency",
     "explain_infeasibility",
     "extract_plan",
     "fleet_from_frames",
@@ -89,9 +105,14 @@ __all__ = [
     "make_plan",
     "parse_scenarios",
     "peak_demand",
+    "plan_metrics",
     "plan_report",
+    "power_cap_sweep",
     "power_caps",
     "product_demand",
+    "provenance",
+    "region_loss_study",
+    "scale_power_caps",
     "scenario_from_dict",
     "scenario_to_yaml",
     "sensitivity",
@@ -99,5 +120,6 @@ __all__ = [
     "solve_model",
     "table_rows",
     "verify_plan",
+    "without_region",
     "write_plan",
 ]

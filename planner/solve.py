@@ -129,25 +129,28 @@ def solve_model(
 
 @contextlib.contextmanager
 def quiet_stdout():
-    """Silence stdout at the file-descriptor level, where HiGHS' C++ banner is written."""
+    """Silence stdout, including file descriptor 1, where HiGHS' C++ banner is written.
+
+    Jupyter replaces ``sys.stdout`` but the C++ library still writes to descriptor 1, so the
+    descriptor is redirected whatever ``sys.stdout`` is.
+    """
     import sys
 
-    sys.stdout.flush()
+    with contextlib.suppress(Exception):
+        sys.stdout.flush()
     try:
-        fd = sys.stdout.fileno()
-    except (AttributeError, io.UnsupportedOperation, ValueError):
+        saved = os.dup(1)
+    except OSError:
         with contextlib.redirect_stdout(io.StringIO()):
             yield
         return
-    saved = os.dup(fd)
     try:
         with open(os.devnull, "w") as devnull:
-            os.dup2(devnull.fileno(), fd)
+            os.dup2(devnull.fileno(), 1)
             with contextlib.redirect_stdout(io.StringIO()):
                 yield
     finally:
-        sys.stdout.flush()
-        os.dup2(saved, fd)
+        os.dup2(saved, 1)
         os.close(saved)
 
 
