@@ -348,3 +348,33 @@ def test_reference_write_keeps_the_head_of_the_file(tmp_path):
     assert text.startswith("# My fleet\n\nIntro.\n\n<!-- DATA REFERENCE -->")
     assert "old reference" not in text
     assert "`platforms.csv`" in text
+
+
+# ------------------------------------------------------------------------------------------
+# explain and frontier
+
+
+def test_explain_lists_savings_and_binding_constraints(tiny_case, tmp_path):
+    out = tmp_path / "explained"
+    result = invoke("explain", tiny_case, "--top", "3", "--out", out)
+    assert result.exit_code == 0, result.output
+    assert "Savings of the optimised plan versus baselines" in result.stdout
+    for baseline in ("greedy_cost", "cpu_only", "single_platform"):
+        assert baseline in result.stdout
+    assert "binding constraints" in result.stdout
+    savings = pd.read_csv(out / "savings.csv")
+    total = savings[(savings["bucket"] == "total") & (savings["baseline"] == "cpu_only")]
+    # CPU-only serves ranking with 100-qps CPU servers instead of 250-qps ASICs, so it can
+    # never be cheaper than the optimum.
+    assert (total["savings_usd"] >= -1e-6).all()
+    assert (out / "binding.csv").exists() and (out / "shadow_prices.csv").exists()
+
+
+def test_frontier_writes_a_monotone_frontier(tiny_case, tmp_path):
+    target = tmp_path / "frontier.csv"
+    result = invoke("frontier", tiny_case, "--points", "3", "--out", target)
+    assert result.exit_code == 0, result.output
+    frontier = pd.read_csv(target)
+    assert frontier["verified"].all()
+    ordered = frontier.sort_values("power_kw")
+    assert ordered["tco_usd"].is_monotonic_decreasing or ordered["tco_usd"].nunique() == 1
