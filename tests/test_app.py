@@ -272,13 +272,13 @@ def test_settings_overrides_go_into_the_scenario(tiny_app: AppTest, tiny_case: P
     assert s["verified"] and s["horizon_quarters"] == 4 and s["objective"] == "capex"
 
 
-def test_shorter_horizon_than_the_data_shows_the_library_problems(tiny_app: AppTest):
+def test_shorter_horizon_than_the_data_plans_the_shorter_horizon(tiny_app: AppTest):
+    # Demand rows beyond a scenario's shorter horizon no longer apply (planner.scenarios).
     at = tiny_app
     at.number_input(key=state.HORIZON).set_value(1).run()
     solve(at)
-    assert current(at)["kind"] == "invalid"
-    text = " ".join(e.value for e in at.error)
-    assert "demand.csv, row 2" in text and "column 'quarter'" in text
+    assert current(at)["kind"] == "ok"
+    assert set(current(at)["plan"].allocation["quarter"]) == {0}
 
 
 def test_product_multiplier_on_a_case_with_products(tmp_path: Path,
