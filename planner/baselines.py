@@ -29,7 +29,7 @@ from planner.demand import peak_demand
 from planner.fleet import Fleet
 from planner.model import cost_coefficients
 from planner.parameters import candidates, inventory_by_quarter, serves_in
-from planner.results import UNITS, Plan, cost_table, power_table, served_split
+from planner.results import Plan, plan_from_decisions
 from planner.topology import backups
 from planner.verify import verify_plan
 
@@ -345,105 +345,9 @@ def _take(
 
 def _to_plan(ctx: _Context, name: str, state: _State) -> Plan:
     """Turn the engine's state into a :class:`Plan` with the optimiser's tables."""
-    fleet, coef, spr = ctx.fleet, ctx.coef, ctx.spr
-    models = fleet.models.set_index("model_id")
-    classes = {p: row.platform_class for p, row in ctx.platforms.items()}
-    rows = [
-        (
-            m,
-            models.at[m, "bucket"],
-            models.at[m, "phase"],
-            p,
-            classes[p],
-            r,
-            t,
-            float(n),
-            float(n * spr[(m, p)]),
-            n * ctx.replica_qps[(m, p)],
-        )
-        for (m, p, r, t), n in sorted(state.replicas.items())
-        if n > 0
-    ]
-    alloc = pd.DataFrame(
-        rows,
-        columns=[
-            "model_id",
-            "bucket",
-            "phase",
-            "platform_id",
-            "platform_class",
-            "region_id",
-            "quarter",
-            "replicas",
-            "servers",
-            "capacity_qps",
-        ],
-    )
-    alloc = served_split(alloc, peak_demand(fleet), fleet.settings.target_utilization)
-    purchases = pd.DataFrame(
-        [
-            (
-                p,
-                classes[p],
-                r,
-                t0,
-                t0 + int(ctx.platforms[p].lead_time_quarters),
-                n,
-                n * coef["capex"][p],
-            )
-            for (p, r, t0), n in sorted(state.bought.items())
-            if n > 0
-        ],
-        columns=[
-            "platform_id",
-            "platform_class",
-            "region_id",
-            "order_quarter",
-            "arrival_quarter",
-            "servers",
-            "capex_usd",
-        ],
-    )
-    keys = sorted(
-        k
-        for k in set(state.available) | set(state.used)
-        if state.available.get(k, 0) > 0 or state.used.get(k, 0) > 0
-    )
-    fleet_table = pd.DataFrame(
-        [
-            (
-                p,
-                classes[p],
-                r,
-                t,
-                state.available.get((p, r, t), 0.0),
-                state.used.get((p, r, t), 0.0),
-                state.used.get((p, r, t), 0.0),
-                state.used.get((p, r, t), 0.0) * coef["facility_kw"][(p, r)],
-            )
-            for p, r, t in keys
-        ],
-        columns=[
-            "platform_id",
-            "platform_class",
-            "region_id",
-            "quarter",
-            "available_servers",
-            "in_service_servers",
-            "allocated_servers",
-            "facility_kw",
-        ],
-    )
-    plan = Plan(
-        allocation=alloc,
-        purchases=purchases,
-        fleet=fleet_table,
-        power=power_table(fleet, fleet_table),
-        costs=cost_table(fleet, fleet_table, purchases),
-    )
-    plan.summary = _summary(fleet, name, plan, state)
-    for table, units in UNITS.items():
-        getattr(plan, table).attrs["unit"] = units
+    plan = plan_from_decisions(ctx.fleet, replicas=dict(state.replicas),
+                               purchases=dict(state.bought), in_service=dict(state.used))
+    plan.summary = _summary(ctx.fleet, name, plan, state)
     return plan
 
 

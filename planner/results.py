@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from planner.model import PlanningModel, cost_coefficients
-from planner.parameters import inventory_by_quarter, power_caps
+from planner.parameters import inventory_by_quarter, power_caps, serves_in
 from planner.solve import SolveResult
 
 ZERO = 1e-6  # solver noise below this is zero
@@ -92,88 +92,80 @@ def _value(var) -> float:
 
 def extract_plan(model: PlanningModel, result: SolveResult) -> Plan:
     """Read variable values into a :class:`Plan` (integers rounded, noise set to zero)."""
-    fleet = model.fleet
-    models = fleet.models.set_index("model_id")
-    classes = fleet.platforms.set_index("platform_id")["platform_class"]
-    cand = model.candidates.set_index(["model_id", "platform_id"])
-    util_target = fleet.settings.target_utilization
-
-    rows = []
-    for (m, p, r, t), var in model.x.items():
-        replicas = _value(var)
-        if replicas <= 0:
-            continue
-        c = cand.loc[(m, p)]
-        rows.append(
-            (
-                m,
-                models.at[m, "bucket"],
-                models.at[m, "phase"],
-                p,
-                classes[p],
-                r,
-                t,
-                replicas,
-                replicas * c["servers_per_replica"],
-                replicas * c["replica_qps"],
-            )
-        )
-    alloc = pd.DataFrame(
-        rows,
-        columns=[
-            "model_id",
-            "bucket",
-            "phase",
-            "platform_id",
-            "platform_class",
-            "region_id",
-            "quarter",
-            "replicas",
-            "servers",
-            "capacity_qps",
-        ],
+    dedicated = model.fleet.settings.allocation == "dedicated"
+    in_service = {k: (round(_value(v)) if dedicated else _value(v)) for k, v in model.y.items()}
+    plan = plan_from_decisions(
+        model.fleet,
+        replicas={k: _value(v) for k, v in model.x.items()},
+        purchases={k: _value(v) for k, v in model.b.items()},
+        in_service=in_service,
+        demand=model.demand,
     )
-    alloc = served_split(alloc, model.demand, util_target)
-
-    coef = cost_coefficients(fleet)
-    purchases = pd.DataFrame(
-        [
-            (
-                p,
-                classes[p],
-                r,
-                t,
-                t + int(fleet.platforms.set_index("platform_id").at[p, "lead_time_quarters"]),
-                _value(v),
-                _value(v) * coef["capex"][p],
-            )
-            for (p, r, t), v in model.b.items()
-            if _value(v) > 0
-        ],
-        columns=[
-            "platform_id",
-            "platform_class",
-            "region_id",
-            "order_quarter",
-            "arrival_quarter",
-            "servers",
-            "capex_usd",
-        ],
-    )
-
-    plan = Plan(
-        allocation=alloc,
-        purchases=purchases,
-        fleet=_fleet_table(model, alloc, classes, coef),
-        power=pd.DataFrame(),
-        costs=pd.DataFrame(),
-    )
-    plan.power = power_table(fleet, plan.fleet)
-    plan.costs = cost_table(fleet, plan.fleet, purchases)
     plan.shortfalls = _shortfalls(model) if model.elastic else pd.DataFrame()
     plan.summary = _summary(model, result, plan)
+    return plan
+
+
+def plan_from_decisions(
+    fleet,
+    replicas: dict[tuple[str, str, str, int], float],
+    purchases: dict[tuple[str, str, int], float],
+    in_service: dict[tuple[str, str, int], float] | None = None,
+    demand: pd.DataFrame | None = None,
+) -> Plan:
+    """Build a plan's tables from its decisions; every planner (optimiser, baselines) uses it.
+
+    Args:
+        fleet: The fleet the decisions are for.
+        replicas: Replicas per (model, platform, region, quarter).
+        purchases: Servers ordered per (platform, region, order quarter).
+        in_service: Servers in service per (platform, region, quarter); default: the
+            servers the replicas occupy.
+        demand: Peak demand (default: :func:`planner.demand.peak_demand` of ``fleet``).
+
+    Returns:
+        A plan with every table filled and units attached; ``summary`` is left empty.
+    """
+    from planner.demand import peak_demand
+    from planner.parameters import candidates
+
+    models = fleet.models.set_index("model_id")
+    platforms = fleet.platforms.set_index("platform_id")
+    classes = platforms["platform_class"]
+    cand = candidates(fleet).set_index(["model_id", "platform_id"])
+    coef = cost_coefficients(fleet)
+    rows = [
+        (m, models.at[m, "bucket"], models.at[m, "phase"], p, classes[p], r, t, n,
+         n * cand.at[(m, p), "servers_per_replica"], n * cand.at[(m, p), "replica_qps"])
+        for (m, p, r, t), n in sorted(replicas.items())
+        if n > 0
+    ]
+    alloc = pd.DataFrame(rows, columns=ALLOCATION_COLUMNS)
+    alloc = served_split(alloc, peak_demand(fleet) if demand is None else demand,
+                         fleet.settings.target_utilization)
+    bought = pd.DataFrame(
+        [
+            (p, classes[p], r, t, t + int(platforms.at[p, "lead_time_quarters"]), n,
+             n * coef["capex"][p])
+            for (p, r, t), n in sorted(purchases.items())
+            if n > 0
+        ],
+        columns=PURCHASE_COLUMNS,
+    )
+    fleet_table = _fleet_table(fleet, alloc, bought, in_service, classes, coef)
+    plan = Plan(allocation=alloc, purchases=bought, fleet=fleet_table,
+                power=power_table(fleet, fleet_table),
+                costs=cost_table(fleet, fleet_table, bought))
     _attach_units(plan)
     return plan
+
+
+ALLOCATION_COLUMNS = ["model_id", "bucket", "phase", "platform_id", "platform_class",
+                      "region_id", "quarter", "replicas", "servers", "capacity_qps"]
+PURCHASE_COLUMNS = ["platform_id", "platform_class", "region_id", "order_quarter",
+                    "arrival_quarter", "servers", "capex_usd"]
+FLEET_COLUMNS = ["platform_id", "platform_class", "region_id", "quarter", "available_servers",
+                 "in_service_servers", "allocated_servers", "facility_kw"]
 
 
 def served_split(alloc: pd.DataFrame, demand: pd.DataFrame, util_target: float) -> pd.DataFrame:
@@ -188,58 +180,27 @@ def served_split(alloc: pd.DataFrame, demand: pd.DataFrame, util_target: float) 
     return alloc.sort_values(["model_id", "platform_id", "region_id", "quarter"], ignore_index=True)
 
 
-def _fleet_table(
-    model: PlanningModel, alloc: pd.DataFrame, classes: pd.Series, coef: dict
-) -> pd.DataFrame:
-    fleet = model.fleet
-    inv = inventory_by_quarter(fleet).set_index(["platform_id", "region_id", "quarter"])
-    platforms = fleet.platforms.set_index("platform_id")
+def _fleet_table(fleet, alloc: pd.DataFrame, bought: pd.DataFrame,
+                 in_service: dict | None, classes: pd.Series, coef: dict) -> pd.DataFrame:
+    """Return installed, in-service and allocated servers per platform, region and quarter."""
     key = ["platform_id", "region_id", "quarter"]
+    platforms = fleet.platforms.set_index("platform_id")
+    available = inventory_by_quarter(fleet).set_index(key)["servers"].astype(float).to_dict()
+    for b in bought.itertuples(index=False):
+        plat = platforms.loc[b.platform_id]
+        for t in fleet.quarters:
+            if serves_in(plat, b.order_quarter, t):
+                k = (b.platform_id, b.region_id, t)
+                available[k] = available.get(k, 0.0) + b.servers
     used = alloc.groupby(key)["servers"].sum().to_dict() if not alloc.empty else {}
-    rows = []
-    for (p, r, t), y in model.y.items():
-        bought = sum(
-            _value(b)
-            for (bp, br, t0), b in model.b.items()
-            if bp == p
-            and br == r
-            and t0 + int(platforms.at[p, "lead_time_quarters"])
-            <= t
-            < t0
-            + int(platforms.at[p, "lead_time_quarters"])
-            + int(platforms.at[p, "lifetime_quarters"])
-        )
-        available = int(inv["servers"].get((p, r, t), 0)) + bought
-        in_service = _value(y)
-        if fleet.settings.allocation == "dedicated":
-            in_service = round(in_service)
-        if available == 0 and in_service == 0:
-            continue
-        rows.append(
-            (
-                p,
-                classes[p],
-                r,
-                t,
-                available,
-                in_service,
-                used.get((p, r, t), 0.0),
-                in_service * coef["facility_kw"][(p, r)],
-            )
-        )
-    return pd.DataFrame(
-        rows,
-        columns=[
-            "platform_id",
-            "platform_class",
-            "region_id",
-            "quarter",
-            "available_servers",
-            "in_service_servers",
-            "allocated_servers",
-            "facility_kw",
-        ],
-    ).sort_values(key, ignore_index=True)
+    serving = dict(used) if in_service is None else in_service
+    rows = [
+        (p, classes[p], r, t, available.get((p, r, t), 0.0), serving.get((p, r, t), 0.0),
+         used.get((p, r, t), 0.0), serving.get((p, r, t), 0.0) * coef["facility_kw"][(p, r)])
+        for p, r, t in sorted(set(available) | set(serving) | set(used))
+        if available.get((p, r, t), 0.0) > 0 or serving.get((p, r, t), 0.0) > 0
+    ]
+    return pd.DataFrame(rows, columns=FLEET_COLUMNS)
 
 
 def power_table(fleet, fleet_table: pd.DataFrame) -> pd.DataFrame:
