@@ -59,11 +59,13 @@ from planner.studies import (
     scale_power_caps,
     without_region,
 )
+from planner.synthetic import SIZES, synthetic_fleet
 from planner.topology import backup_graph
 from planner.verify import Verification, verify_plan
 
 __all__ = [
     "METRICS",
+    "SIZES",
     "TABLES",
     "Fleet",
     "FleetDataError",
@@ -118,6 +120,7 @@ __all__ = [
     "sensitivity",
     "shadow_prices",
     "solve_model",
+    "synthetic_fleet",
     "table_rows",
     "verify_plan",
     "without_region",
