@@ -62,6 +62,8 @@ def make_plan(
             "limit or the gap"
         )
     plan = extract_plan(model, result)
+    if result.status != "optimal":
+        plan = _no_worse_than_greedy(fleet, plan)
     plan.summary["scenario"] = scenario.name if scenario is not None else None
     verification = verify_plan(fleet, plan)
     plan.summary["verified"] = verification.ok
@@ -72,6 +74,32 @@ def make_plan(
         plan.insight = {"shadow_prices": prices,
                         "binding": binding_constraints(model, prices=prices)}
     return plan
+
+
+def _no_worse_than_greedy(fleet: Fleet, plan: Plan) -> Plan:
+    """Return the greedy baseline instead of an unproven plan when it is feasible and cheaper.
+
+    A time-limited solve can stop on a poor incumbent at scale; the greedy provisioner is a
+    valid plan whenever it passes the verifier, so the planner never returns anything worse.
+    The solver's bound and gap are kept (the gap recomputed against the greedy cost).
+    """
+    from planner.baselines import greedy_plan
+
+    greedy = greedy_plan(fleet)
+    if greedy.total_cost_usd >= plan.total_cost_usd or not verify_plan(fleet, greedy).ok:
+        return plan
+    summary = dict(plan.summary)
+    summary.update({k: greedy.summary[k] for k in ("total_cost_usd", "capex_usd", "energy_usd",
+                                                   "maintenance_usd", "servers_purchased",
+                                                   "peak_power_kw")})
+    summary["source"] = "greedy baseline (cheaper than the solver's incumbent)"
+    bound = summary.get("best_bound")
+    if bound is not None and fleet.settings.objective == "tco":
+        objective = greedy.total_cost_usd / 1e3
+        summary["objective_value"] = objective
+        summary["gap"] = max(0.0, (objective - bound) / objective)
+    greedy.summary = summary
+    return greedy
 
 
 def explain_infeasibility(fleet: Fleet, **opts) -> pd.DataFrame:
