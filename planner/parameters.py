@@ -84,6 +84,10 @@ def servers_per_replica(memory_gb: float, host_gb: float, accel_gb: float) -> in
     return max(1, math.ceil(memory_gb / (host_gb + accel_gb) - 1e-9))
 
 
+CANDIDATE_COLUMNS = ["model_id", "platform_id", "bucket", "phase", "platform_class",
+                     "qps_per_server", "servers_per_replica", "replica_qps", "power_w"]
+
+
 def candidates(fleet: Fleet) -> pd.DataFrame:
     """Return every (model, platform) pair a model can run on, with what a replica needs.
 
@@ -95,19 +99,7 @@ def candidates(fleet: Fleet) -> pd.DataFrame:
         fleet.platforms, on="platform_id", suffixes=("", "_platform")
     )
     if pairs.empty:
-        return pd.DataFrame(
-            columns=[
-                "model_id",
-                "platform_id",
-                "bucket",
-                "phase",
-                "platform_class",
-                "qps_per_server",
-                "servers_per_replica",
-                "replica_qps",
-                "power_w",
-            ]
-        )
+        return pd.DataFrame(columns=CANDIDATE_COLUMNS)
     pairs["servers_per_replica"] = [
         servers_per_replica(m, h, a)
         for m, h, a in zip(
@@ -116,15 +108,4 @@ def candidates(fleet: Fleet) -> pd.DataFrame:
     ]
     pairs = pairs[pairs["servers_per_replica"] <= pairs["max_shards"]].copy()
     pairs["replica_qps"] = pairs["servers_per_replica"] * pairs["qps_per_server"]
-    cols = [
-        "model_id",
-        "platform_id",
-        "bucket",
-        "phase",
-        "platform_class",
-        "qps_per_server",
-        "servers_per_replica",
-        "replica_qps",
-        "power_w",
-    ]
-    return pairs[cols].sort_values(["model_id", "platform_id"]).reset_index(drop=True)
+    return pairs[CANDIDATE_COLUMNS].sort_values(["model_id", "platform_id"]).reset_index(drop=True)
