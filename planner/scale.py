@@ -1028,12 +1028,14 @@ class MatrixSolve:
 
 
 def solve_matrix(mm: MatrixModel, time_limit_s: float, mip_gap: float, threads: int = 1,
-                 mip: bool = True, options: dict | None = None) -> MatrixSolve:
+                 mip: bool = True, options: dict | None = None,
+                 warm_start: np.ndarray | None = None) -> MatrixSolve:
     """Solve ``mm`` with HiGHS in-process, handing it the arrays directly (no PuLP objects).
 
     ``mip=False`` solves the LP relaxation (its value is then also the bound). ``options``
-    are extra HiGHS options (e.g. ``{"mip_heuristic_effort": 0.3}``). Note that HiGHS checks
-    its time limit only between phases: a root LP can overrun it.
+    are extra HiGHS options (e.g. ``{"mip_heuristic_effort": 0.3}``). ``warm_start`` is a
+    full solution vector handed to HiGHS as its first incumbent. Note that HiGHS checks its
+    time limit only between phases: a root LP can overrun it.
     """
     start = time.perf_counter()
     opts = {"threads": threads, "time_limit": float(time_limit_s), "mip_rel_gap": mip_gap,
@@ -1041,6 +1043,13 @@ def solve_matrix(mm: MatrixModel, time_limit_s: float, mip_gap: float, threads: 
     h = new_highs(opts)
     _pass(h, mm.cost, mm.lower, mm.upper, mm.matrix, mm.row_lower, mm.row_upper,
           mm.integer if mip else None)
+    if warm_start is not None:
+        import highspy
+
+        sol = highspy.HighsSolution()
+        sol.col_value = np.asarray(warm_start, dtype=np.float64)
+        sol.value_valid = True
+        h.setSolution(sol)
     handover = time.perf_counter() - start
     h.run()
     seconds = time.perf_counter() - start
