@@ -36,6 +36,7 @@ from planner.fleet import Fleet
 from planner.model import TIE_BREAK_USD_PER_SERVER, USD_SCALE, cost_coefficients
 from planner.parameters import candidates, inventory_by_quarter, power_caps
 from planner.results import Plan
+from planner.solve import HIGHS_OPTIONS
 from planner.topology import backups
 
 INF = math.inf
@@ -1039,7 +1040,7 @@ def solve_matrix(mm: MatrixModel, time_limit_s: float, mip_gap: float, threads: 
     """
     start = time.perf_counter()
     opts = {"threads": threads, "time_limit": float(time_limit_s), "mip_rel_gap": mip_gap,
-            "random_seed": 0, **(options or {})}
+            **HIGHS_OPTIONS, **(options or {})}
     h = new_highs(opts)
     _pass(h, mm.cost, mm.lower, mm.upper, mm.matrix, mm.row_lower, mm.row_upper,
           mm.integer if mip else None)

@@ -46,6 +46,12 @@ class SolveResult:
         return self.status in ("optimal", "feasible")
 
 
+# HiGHS options the planner always sets. The shifting heuristic (off by default in HiGHS
+# 1.16) finds whole-replica plans sooner: on the default fleet the median time to the 0.5 %
+# gap fell from 16.0 s to 11.9 s over three seeds, with cheaper plans (bench/levers.py).
+HIGHS_OPTIONS = {"random_seed": 0, "mip_heuristic_run_shifting": True}
+
+
 class _HiGHS(pulp.HiGHS):
     """PuLP's in-process HiGHS, safe to use with different thread counts in one process.
 
@@ -74,7 +80,7 @@ def make_solver(
             timeLimit=time_limit_s,
             gapRel=mip_gap,
             threads=threads,
-            random_seed=0,
+            **HIGHS_OPTIONS,
         )
     if name == "cbc":
         return pulp.PULP_CBC_CMD(
