@@ -48,7 +48,8 @@ class SolveResult:
 
 # HiGHS options the planner always sets. The shifting heuristic (off by default in HiGHS
 # 1.16) finds whole-replica plans sooner: on the default fleet the median time to the 0.5 %
-# gap fell from 16.0 s to 11.9 s over three seeds, with cheaper plans (bench/levers.py).
+# gap fell from 16.0 s to 11.9 s over three seeds, with cheaper plans (bench/README.md,
+# measured again by bench/levers.py).
 HIGHS_OPTIONS = {"random_seed": 0, "mip_heuristic_run_shifting": True}
 
 
