@@ -401,9 +401,13 @@ def bounds_table(results: dict) -> str:
              "| greedy verified | greedy violations |", "|" + "---|" * 11]
     for size, rows in results.items():
         lp, g, lg = rows.get("lp", {}), rows.get("greedy", {}), rows.get("lagrangian", {})
+        lagrangian = _fmt(lg.get("lagrangian_bound"))
+        if lg.get("lagrangian_bound") is not None and lp.get("lp_bound") is not None \
+                and lg["lagrangian_bound"] < lp["lp_bound"]:
+            lagrangian += " (below the LP: no use)"  # valid, but weaker than the LP bound
         lines.append(f"| {size} | {_fmt(lp.get('variables'))} | {_fmt(lp.get('constraints'))} | "
                      f"{_fmt(lp.get('lp_bound'))} | {_fmt(lp.get('solve_s'))} | "
-                     f"{_fmt(lp.get('status'))} | {_fmt(lg.get('lagrangian_bound'))} | "
+                     f"{_fmt(lp.get('status'))} | {lagrangian} | "
                      f"{_fmt(lg.get('solve_s'))} | "
                      f"{_fmt(g['cost_usd'] / 1e6) if g.get('cost_usd') else '–'} | "
                      f"{_fmt(g.get('verified'))} | {', '.join(g.get('violations', [])) or '–'} |")

@@ -79,3 +79,16 @@ def test_levers_table_runs_on_the_tiny_fleet_without_writing():
     # tiny's optimum, worked out by hand in fleet_data/tiny/README.md: 33,565 USD.
     highs = next(ln for ln in rows if ln.startswith("| highs defaults |"))
     assert "| 33.6 |" in highs
+
+
+def test_bounds_table_flags_a_lagrangian_bound_weaker_than_the_lp():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("bench_run", ROOT / "bench" / "run.py")
+    run = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(run)
+    rows = {"lp": {"lp_bound": 100.0, "status": "optimal"}, "greedy": {}}
+    weak = run.bounds_table({"XL": {**rows, "lagrangian": {"lagrangian_bound": -5.0}}})
+    strong = run.bounds_table({"XL": {**rows, "lagrangian": {"lagrangian_bound": 101.0}}})
+    assert "(below the LP: no use)" in weak
+    assert "(below the LP" not in strong
