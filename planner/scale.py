@@ -15,9 +15,9 @@
   block patterns. Any prices give a valid bound; good ones give a bound above the LP
   relaxation when whole replicas matter.
 
-What was tried to *find plans* by decomposition at scale (rounding, master dives, price
-adjustment, per-quarter pattern MIPs) and why it did not make the cut is recorded in
-``bench/README.md`` ("Levers tried").
+Finding *plans* by decomposition (LP rounding and diving, price-and-round over blocks,
+relax-and-fix by quarter) was measured without gain; ``bench/README.md`` ("Levers tried")
+has the numbers, and ``bench/levers.py`` re-measures the main ones.
 """
 
 from __future__ import annotations
