@@ -40,6 +40,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from planner.errors import FleetDataError  # noqa: E402
 from planner.fleet import load_fleet  # noqa: E402
 from planner.scale import MatrixModel, MatrixSolve, build_matrix, solve_matrix  # noqa: E402
 
@@ -228,7 +229,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args(argv)
     seeds = [int(s) for s in args.seeds.split(",")]
-    rows, facts = measure(args.case, seeds, args.time_limit)
+    try:
+        rows, facts = measure(args.case, seeds, args.time_limit)
+    except FleetDataError as exc:
+        print(exc, file=sys.stderr)
+        return exc.exit_code
     command = "python bench/levers.py " + " ".join(argv if argv is not None else sys.argv[1:])
     text = (f"Command: `{command.strip()}`. Case `{facts['case']}`: {facts['columns']:,} "
             f"columns, {facts['rows']:,} rows, {facts['integers']:,} integers; gap "

@@ -29,7 +29,7 @@ from planner.demand import peak_demand
 from planner.fleet import Fleet
 from planner.model import cost_coefficients
 from planner.parameters import candidates, inventory_by_quarter, serves_in
-from planner.results import Plan, plan_from_decisions
+from planner.results import Plan, plan_from_decisions, plan_totals
 from planner.topology import backups
 from planner.verify import verify_plan
 
@@ -352,18 +352,12 @@ def _to_plan(ctx: _Context, name: str, state: _State) -> Plan:
 
 
 def _summary(fleet: Fleet, name: str, plan: Plan, state: _State) -> dict:
-    costs = plan.costs
     return {
         "case": fleet.name,
         "status": "baseline",
         "baseline": name,
         "objective": fleet.settings.objective,
-        "total_cost_usd": plan.total_cost_usd,
-        "capex_usd": float(costs["capex_usd"].sum()),
-        "energy_usd": float(costs["energy_usd"].sum()),
-        "maintenance_usd": float(costs["maintenance_usd"].sum()),
-        "servers_purchased": int(plan.purchases["servers"].sum()) if len(plan.purchases) else 0,
-        "peak_power_kw": float(plan.power.groupby("quarter")["power_kw"].sum().max()),
+        **plan_totals(plan),
         "horizon_quarters": fleet.settings.horizon_quarters,
         "forced_purchases": state.forced,
         "unserved_models": sorted(state.unserved),

@@ -9,7 +9,7 @@ from planner.errors import InfeasiblePlanError, SolverError
 from planner.fleet import Fleet
 from planner.insight import binding_constraints, shadow_prices
 from planner.model import build_model
-from planner.results import Plan, extract_plan
+from planner.results import Plan, extract_plan, plan_totals
 from planner.scenarios import Scenario, apply_scenario
 from planner.solve import solve_model
 from planner.verify import verify_plan
@@ -89,9 +89,7 @@ def _no_worse_than_greedy(fleet: Fleet, plan: Plan) -> Plan:
     if greedy.total_cost_usd >= plan.total_cost_usd or not verify_plan(fleet, greedy).ok:
         return plan
     summary = dict(plan.summary)
-    summary.update({k: greedy.summary[k] for k in ("total_cost_usd", "capex_usd", "energy_usd",
-                                                   "maintenance_usd", "servers_purchased",
-                                                   "peak_power_kw")})
+    summary.update(plan_totals(greedy))
     summary["source"] = "greedy baseline (cheaper than the solver's incumbent)"
     bound = summary.get("best_bound")
     if bound is not None and fleet.settings.objective == "tco":

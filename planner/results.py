@@ -106,6 +106,19 @@ def extract_plan(model: PlanningModel, result: SolveResult) -> Plan:
     return plan
 
 
+def plan_totals(plan: Plan) -> dict[str, float | int]:
+    """Return the plan's totals every summary carries: costs (USD), purchases, peak power."""
+    costs = plan.costs
+    return {
+        "total_cost_usd": float(costs["total_usd"].sum()),
+        "capex_usd": float(costs["capex_usd"].sum()),
+        "energy_usd": float(costs["energy_usd"].sum()),
+        "maintenance_usd": float(costs["maintenance_usd"].sum()),
+        "servers_purchased": int(plan.purchases["servers"].sum()) if len(plan.purchases) else 0,
+        "peak_power_kw": float(plan.power.groupby("quarter")["power_kw"].sum().max()),
+    }
+
+
 def plan_from_decisions(
     fleet,
     replicas: dict[tuple[str, str, str, int], float],
@@ -271,7 +284,6 @@ def row_key_columns(family: str, key: tuple) -> tuple[str | None, str | None, st
 
 def _summary(model: PlanningModel, result: SolveResult, plan: Plan) -> dict:
     fleet = model.fleet
-    costs = plan.costs
     return {
         "case": fleet.name,
         "status": result.status,
@@ -282,12 +294,7 @@ def _summary(model: PlanningModel, result: SolveResult, plan: Plan) -> dict:
         "gap": result.gap,
         "build_seconds": round(model.build_seconds, 4),
         "solve_seconds": round(result.seconds, 4),
-        "total_cost_usd": float(costs["total_usd"].sum()),
-        "capex_usd": float(costs["capex_usd"].sum()),
-        "energy_usd": float(costs["energy_usd"].sum()),
-        "maintenance_usd": float(costs["maintenance_usd"].sum()),
-        "servers_purchased": int(plan.purchases["servers"].sum()) if len(plan.purchases) else 0,
-        "peak_power_kw": float(plan.power.groupby("quarter")["power_kw"].sum().max()),
+        **plan_totals(plan),
         "horizon_quarters": fleet.settings.horizon_quarters,
         "variables": len(model.x) + len(model.b) + len(model.y),
         "constraints": len(model.rows),

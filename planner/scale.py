@@ -35,7 +35,7 @@ from planner.errors import SolverError
 from planner.fleet import Fleet
 from planner.model import TIE_BREAK_USD_PER_SERVER, USD_SCALE, cost_coefficients
 from planner.parameters import candidates, inventory_by_quarter, power_caps
-from planner.results import Plan
+from planner.results import Plan, plan_totals
 from planner.solve import HIGHS_OPTIONS
 from planner.topology import backups
 
@@ -1225,7 +1225,6 @@ def plan_at_scale(fleet: Fleet, *, time_limit_s: float | None = None,
     final_gap = None if bound is None else max(0.0, (result.objective - bound)
                                                / max(abs(result.objective), 1e-9))
     status = "optimal" if final_gap is not None and final_gap <= gap + 1e-9 else result.status
-    costs = plan.costs
     plan.summary = {
         "case": fleet.name,
         "status": status,
@@ -1241,12 +1240,7 @@ def plan_at_scale(fleet: Fleet, *, time_limit_s: float | None = None,
         "bound_seconds": round(lagrangian.seconds, 4) if lagrangian else 0.0,
         "extract_seconds": round(extract_seconds, 4),
         "wall_seconds": round(time.perf_counter() - t0, 4),
-        "total_cost_usd": float(costs["total_usd"].sum()),
-        "capex_usd": float(costs["capex_usd"].sum()),
-        "energy_usd": float(costs["energy_usd"].sum()),
-        "maintenance_usd": float(costs["maintenance_usd"].sum()),
-        "servers_purchased": int(plan.purchases["servers"].sum()) if len(plan.purchases) else 0,
-        "peak_power_kw": float(plan.power.groupby("quarter")["power_kw"].sum().max()),
+        **plan_totals(plan),
         "horizon_quarters": fleet.settings.horizon_quarters,
         "variables": mm.n_cols,
         "constraints": mm.n_rows,
