@@ -1,0 +1,436 @@
+"""The anytime plan path: a verified first plan fast, then improvement, then proof.
+
+Stages (each reported through ``progress`` with the plan's cost, the best proven bound and
+the gap):
+
+1. **LP relaxation**: the first bound. An infeasible LP means an infeasible case.
+2. **Expensive platforms**: platforms whose capex is at least ``EXPENSIVE_CAPEX_RATIO`` × the
+   median (Zion in the default fleet) carry most of the gap between LP and whole plans; a
+   small MIP with only their replicas and purchases integer decides them.
+3. **Rounding**: with those fixed, the LP's duals price every replica column (its cost plus
+   its capacity row's dual) and :func:`round_cells` rounds each (model, region, quarter)
+   cell on its own, keeping at least the LP's throughput.
+4. **Purchases**: a MIP over purchases only (replicas fixed). When rounding up pushed a
+   capacity row past what power, space or supply allow, the excess is reserved on that row
+   and stages 3–4 repeat; a last round rounds every replica up under that reserve.
+5. **Polish**: the full MIP with replicas boxed within ±1 (then ±2) of the incumbent,
+   warm-started, while it improves and time remains.
+6. **Proof**: the full MIP warm-started from the best plan, for the remaining time.
+
+Stages 1–4 bound their work by node limits, not the clock, so the first plan depends only on
+the case and the settings, never on how busy the machine is. The time limit bounds stages 5
+and 6 only. Costs are always recomputed from the values (HiGHS' reported objective has been
+seen to disagree with its own values), and the returned plan is never worse than the first.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from planner.optimization.highs import HighsRun, run_highs
+from planner.optimization.rounding import round_cells
+from planner.scale import FAMILIES, MatrixModel
+
+EXPENSIVE_CAPEX_RATIO = 10.0  # capex ≥ this × median capex: decided by its own small MIP
+EXPENSIVE_MIP_NODES = 500  # node limit of that MIP: deterministic, ~0.1–0.3 s by default
+PURCHASE_MIP_NODES = 2000
+PRICED_ROUNDS = 12  # rounding + purchase rounds (about 0.05 s each on the default case)
+ROUND_UP_ROUNDS = 4  # then rounding every fractional replica up
+POLISH_NODES = 300
+POLISH_BOXES = (1, 2)
+FEASIBILITY_TOL = 1e-6  # relative, per row, for the incumbent check
+UNUSABLE_PRICE = 1e9  # kUSD: a column that would need servers no one can buy
+
+
+@dataclass(frozen=True)
+class Progress:
+    """One step of the anytime path (objective and bound in the model's kUSD)."""
+
+    stage: str
+    seconds: float  # since the path started
+    objective: float | None  # the best plan so far
+    bound: float | None  # the best proven lower bound so far
+    gap: float | None  # (objective − bound) / objective
+    improved: bool = False  # whether this step found a better plan
+
+
+@dataclass
+class AnytimeResult:
+    """What :func:`solve_anytime` returns.
+
+    ``status`` is ``optimal`` (proven within ``mip_gap``), ``feasible`` (a plan, gap above the
+    target), or ``infeasible`` (the LP relaxation is infeasible: no plan exists).
+    """
+
+    status: str
+    values: np.ndarray | None
+    objective: float | None
+    bound: float | None
+    gap: float | None
+    first_objective: float | None
+    first_seconds: float | None
+    lp_bound: float | None
+    history: list[Progress] = field(default_factory=list)
+    seconds: float = 0.0
+    stopped: str = ""  # why improvement stopped: "gap", "time", "cancelled", "exhausted"
+
+    @property
+    def has_solution(self) -> bool:
+        """Return whether a plan was found."""
+        return self.values is not None
+
+    @property
+    def first_gap(self) -> float | None:
+        """Return the first plan's gap against the final bound."""
+        return _gap(self.first_objective, self.bound)
+
+
+def _gap(objective: float | None, bound: float | None) -> float | None:
+    if objective is None or bound is None:
+        return None
+    return max(0.0, (objective - bound) / max(abs(objective), 1e-9))
+
+
+class _Structure:
+    """Index arrays the stages share: column ranges, capacity and available rows."""
+
+    def __init__(self, mm: MatrixModel) -> None:
+        self.n_x, self.n_b = mm.n_x, len(mm.b)
+        self.b_off, self.y_off = self.n_x, self.n_x + self.n_b
+        self.cap_rows = np.asarray(mm.info["cap_rows"], dtype=np.int64)
+        self.avail_rows = np.flatnonzero(mm.row_family == FAMILIES.index("available"))
+        self.spr = mm.x["spr"].to_numpy(dtype=np.float64)
+        # The in-service column of each capacity row (its −1 entry), or −1.
+        sub = mm.matrix[self.cap_rows].tocoo()
+        self.cap_y = np.full(len(self.cap_rows), -1, dtype=np.int64)
+        on_y = sub.col >= self.y_off
+        self.cap_y[sub.row[on_y]] = sub.col[on_y]
+        # Capex of one server of each capacity row's platform (kUSD, objective weights), or
+        # inf where the platform cannot be bought in that region.
+        cap_p = mm.x["p"].to_numpy()[np.unique(mm.x_cap_row, return_index=True)[1]] \
+            if self.n_x else np.zeros(0, dtype=np.int64)
+        capex_p = np.full(len(mm.fleet.platforms), math.inf)
+        if self.n_b:
+            bp = mm.b["p"].to_numpy()
+            capex_p[bp] = mm.cost[self.b_off:self.y_off]
+        self.cap_capex = capex_p[cap_p] if len(cap_p) else np.zeros(0)
+        self.cap_run = np.where(self.cap_y >= 0, mm.cost[np.maximum(self.cap_y, 0)], math.inf)
+        capex = mm.fleet.platforms["capex_usd"].to_numpy(dtype=np.float64)
+        median = float(np.median(capex)) if len(capex) else 0.0
+        expensive_p = np.flatnonzero(capex >= EXPENSIVE_CAPEX_RATIO * max(median, 1e-9))
+        self.expensive_x = np.isin(mm.x["p"].to_numpy(), expensive_p)
+        self.expensive_b = np.isin(mm.b["p"].to_numpy(), expensive_p) if self.n_b else \
+            np.zeros(0, dtype=bool)
+        self.x_integer = mm.integer[:self.n_x].copy()
+
+    def usage(self, mm: MatrixModel, x: np.ndarray) -> np.ndarray:
+        """Return servers allocated per capacity row."""
+        return np.bincount(mm.x_cap_row, weights=self.spr * x, minlength=len(self.cap_rows))
+
+
+def _fixed_bounds(mm: MatrixModel, st: _Structure, x: np.ndarray,
+                  mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    lower, upper = mm.lower.copy(), mm.upper.copy()
+    lower[:st.n_x][mask] = x[mask]
+    upper[:st.n_x][mask] = x[mask]
+    return lower, upper
+
+
+def _column_prices(mm: MatrixModel, st: _Structure, lp: HighsRun) -> np.ndarray:
+    """Price one more replica of each x column: cost + spr × its capacity row's dual.
+
+    For a column the LP leaves at zero the dual may understate it (the row has slack because
+    nothing runs there), so such columns pay at least the direct cost of their servers:
+    running cost, plus capex when the installed servers left there do not cover one replica.
+    """
+    x_lp = lp.values[:st.n_x]
+    dual = -lp.row_dual[st.cap_rows]  # HiGHS: ≤ rows of a minimisation have duals ≤ 0
+    dual = np.maximum(dual, 0.0)
+    price = mm.cost[:st.n_x] + st.spr * dual[mm.x_cap_row]
+    activity = mm.matrix @ lp.values
+    inv = mm.row_upper[st.avail_rows]
+    # spare installed servers per capacity row: inventory + purchases in service − allocated
+    y_cols = st.cap_y
+    spare = np.zeros(len(st.cap_rows))
+    has = y_cols >= 0
+    y_local = y_cols[has] - st.y_off
+    spare[has] = (inv[y_local] - activity[st.avail_rows][y_local]
+                  - activity[st.cap_rows][has])
+    per_server = st.cap_run + np.where(spare < 1.0, st.cap_capex, 0.0)
+    direct = mm.cost[:st.n_x] + st.spr * np.where(
+        np.isfinite(per_server), per_server, UNUSABLE_PRICE)[mm.x_cap_row]
+    zero = x_lp <= 1e-7
+    price[zero] = np.maximum(price[zero], direct[zero])
+    return price
+
+
+def _normalise(mm: MatrixModel, st: _Structure, values: np.ndarray) -> np.ndarray:
+    """Round integer columns and set in-service servers to what the plan needs."""
+    v = values.copy()
+    v[mm.integer] = np.round(v[mm.integer])
+    v[:st.n_x][np.abs(v[:st.n_x]) < 1e-9] = 0.0
+    v[v < 0] = 0.0
+    need = st.usage(mm, v[:st.n_x])
+    y = np.zeros(len(mm.cost) - st.y_off)
+    has = st.cap_y >= 0
+    y[st.cap_y[has] - st.y_off] = need[has]
+    if mm.integer[st.y_off:].any():  # pooled: whole servers in service
+        y = np.maximum(np.round(v[st.y_off:]), np.ceil(y - 1e-9))
+    v[st.y_off:] = y
+    return v
+
+
+def _feasible(mm: MatrixModel, v: np.ndarray) -> bool:
+    """Return whether ``v`` satisfies every row and column bound (relative tolerance)."""
+    act = mm.matrix @ v
+    tol_lo = FEASIBILITY_TOL * np.maximum(1.0, np.abs(mm.row_lower))
+    tol_up = FEASIBILITY_TOL * np.maximum(1.0, np.abs(mm.row_upper))
+    rows_ok = np.all(act >= mm.row_lower - np.where(np.isfinite(tol_lo), tol_lo, 0)) and \
+        np.all(act <= mm.row_upper + np.where(np.isfinite(tol_up), tol_up, 0))
+    cols_ok = np.all(v >= mm.lower - 1e-9) and np.all(v <= mm.upper + 1e-9)
+    ints_ok = np.all(np.abs(v[mm.integer] - np.round(v[mm.integer])) < 1e-9)
+    return bool(rows_ok and cols_ok and ints_ok)
+
+
+class _Incumbent:
+    """The best plan so far, its recomputed cost, and the progress log."""
+
+    def __init__(self, mm: MatrixModel, st: _Structure, start: float,
+                 progress: Callable[[Progress], None] | None) -> None:
+        self.mm, self.st, self.start = mm, st, start
+        self.values: np.ndarray | None = None
+        self.objective: float | None = None
+        self.bound: float | None = None
+        self.first_objective: float | None = None
+        self.first_seconds: float | None = None
+        self.history: list[Progress] = []
+        self.progress = progress
+
+    def offer(self, stage: str, values: np.ndarray | None) -> bool:
+        """Keep ``values`` when it is a feasible plan cheaper than the incumbent."""
+        improved = False
+        if values is not None:
+            v = _normalise(self.mm, self.st, values)
+            if _feasible(self.mm, v):
+                cost = float(self.mm.cost @ v)
+                if self.objective is None or cost < self.objective - 1e-9 * abs(cost):
+                    self.values, self.objective, improved = v, cost, True
+                    if self.first_objective is None:
+                        self.first_objective = cost
+                        self.first_seconds = time.perf_counter() - self.start
+        self.report(stage, improved)
+        return improved
+
+    def raise_bound(self, bound: float | None) -> None:
+        if bound is None or not math.isfinite(bound):
+            return
+        if self.objective is not None:
+            bound = min(bound, self.objective)
+        if self.bound is None or bound > self.bound:
+            self.bound = bound
+
+    @property
+    def gap(self) -> float | None:
+        return _gap(self.objective, self.bound)
+
+    def report(self, stage: str, improved: bool = False) -> None:
+        step = Progress(stage, time.perf_counter() - self.start, self.objective, self.bound,
+                        self.gap, improved)
+        self.history.append(step)
+        if self.progress is not None:
+            self.progress(step)
+
+
+def solve_anytime(
+    mm: MatrixModel,
+    *,
+    time_limit_s: float,
+    mip_gap: float,
+    threads: int = 1,
+    progress: Callable[[Progress], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> AnytimeResult:
+    """Return the best verified-feasible plan of ``mm`` found within ``time_limit_s``.
+
+    The first plan (stages 1–4) is found whatever the time limit; the limit bounds the
+    polish and proof stages. ``progress`` is called after every stage; ``should_stop`` is
+    polled between stages (a dashboard's Cancel) and ends improvement early.
+    """
+    start = time.perf_counter()
+    deadline = start + max(0.0, time_limit_s)
+    st = _Structure(mm)
+    inc = _Incumbent(mm, st, start, progress)
+    stop = should_stop or (lambda: False)
+
+    def result(status: str, stopped: str) -> AnytimeResult:
+        return AnytimeResult(status, inc.values, inc.objective, inc.bound, inc.gap,
+                             inc.first_objective, inc.first_seconds, lp_bound,
+                             inc.history, time.perf_counter() - start, stopped)
+
+    # 1. LP relaxation: the first bound.
+    lp = run_highs(mm, threads=threads)
+    lp_bound = lp.objective if lp.status == "Optimal" else None
+    if lp.infeasible:
+        inc.report("lp: infeasible")
+        return result("infeasible", "infeasible")
+    if lp.values is None:
+        inc.report(f"lp: {lp.status}")
+        return result("no_solution", lp.status)
+    inc.raise_bound(lp_bound)
+    inc.report("lp relaxation")
+
+    # 2.–4. First plan.
+    _first_plan(mm, st, inc, lp, threads)
+    if inc.values is None:
+        # Rounding could not be repaired (tight supply, power or space): the full MIP from
+        # here, with the time limit (a safety net that should not be needed).
+        run = run_highs(mm, integer=mm.integer, time_limit_s=max(1.0, deadline -
+                        time.perf_counter()), mip_gap=mip_gap, threads=threads)
+        if run.infeasible:
+            inc.report("full mip: infeasible")
+            return result("infeasible", "infeasible")
+        inc.raise_bound(run.bound)
+        inc.offer("full mip (rounding failed)", run.values)
+        if inc.values is None:
+            return result("no_solution", run.status)
+
+    # 5.–6. Improvement and proof, bounded by the clock.
+    stopped = _improve(mm, st, inc, mip_gap, threads, deadline, stop)
+    proven = inc.gap is not None and inc.gap <= mip_gap + 1e-9
+    return result("optimal" if proven else "feasible", stopped)
+
+
+def _first_plan(mm: MatrixModel, st: _Structure, inc: _Incumbent, lp: HighsRun,
+                threads: int) -> None:
+    """Stages 2–4: decide expensive platforms, round the rest, buy what the plan needs."""
+    x_fixed = np.zeros(st.n_x)
+    fixed = np.zeros(st.n_x, dtype=bool)
+    x_int = st.x_integer
+    if (st.expensive_x & x_int).any() and (lp.values[:st.n_x][st.expensive_x] > 1e-7).any():
+        integer = np.zeros(mm.n_cols, dtype=bool)
+        integer[:st.n_x] = st.expensive_x & x_int
+        integer[st.b_off:st.y_off] = st.expensive_b
+        run = run_highs(mm, integer=integer, mip_gap=1e-4, threads=threads,
+                        options={"mip_max_nodes": EXPENSIVE_MIP_NODES})
+        if run.values is not None:
+            fixed = st.expensive_x & x_int
+            x_fixed = np.round(run.values[:st.n_x])
+        inc.report("expensive platforms decided")
+
+    # Rounding needs a few more servers than the LP. Where installed servers, power, space
+    # or supply then fall short, the purchase stage says by how much; the LP is re-solved
+    # with that much held back on those rows, and rounded again.
+    elastic = _ElasticPurchases(mm, st)
+    reserve = np.zeros(mm.n_rows)
+    for round_no in range(PRICED_ROUNDS + ROUND_UP_ROUNDS):
+        lower, upper = _fixed_bounds(mm, st, x_fixed, fixed)
+        relaxed = run_highs(mm, lower, upper, row_upper=mm.row_upper - reserve,
+                            threads=threads)
+        if relaxed.values is None and fixed.any():  # the fixed platforms left no room
+            fixed[:] = False
+            relaxed = run_highs(mm, row_upper=mm.row_upper - reserve, threads=threads)
+        if relaxed.values is None or relaxed.row_dual is None:
+            inc.report("rounding: held-back capacity left no room")
+            return
+        x_lp = relaxed.values[:st.n_x]
+        if round_no < PRICED_ROUNDS:
+            price = _column_prices(mm, st, relaxed)
+            x_new = np.where(x_int, round_cells(mm, np.where(fixed, x_fixed, x_lp), price,
+                                                fixed | ~x_int), x_lp)
+            stage = f"rounding {round_no + 1}"
+        else:  # fallback: every fractional replica up, under the reserve found so far
+            x_new = np.where(x_int & ~fixed, np.ceil(x_lp - 1e-9),
+                             np.where(fixed, x_fixed, x_lp))
+            stage = f"round-up {round_no - PRICED_ROUNDS + 1}"
+        values, shortfall = elastic.solve(x_new, threads)
+        if values is not None and not shortfall.any() and inc.offer(stage, values):
+            return
+        reserve += shortfall
+        inc.report(f"{stage}: {int((shortfall > 0).sum())} rows short, held back")
+
+
+class _ElasticPurchases:
+    """The purchase MIP with replicas fixed, where every resource row may fall short.
+
+    A shortfall costs far more than any server, so the MIP buys what it can and reports,
+    per row (installed servers, power, space, supply), what the fixed replicas still lack:
+    always an answer, and exactly the rows the next rounding must leave room on.
+    """
+
+    PENALTY_KUSD = 1e4  # per server, kW or rack unit short: above any server's cost
+
+    def __init__(self, mm: MatrixModel, st: _Structure) -> None:
+        import dataclasses
+
+        import scipy.sparse as sp
+
+        self.mm, self.st = mm, st
+        self.rows = np.flatnonzero(np.isin(
+            mm.row_family, [FAMILIES.index(f) for f in ("available", "power", "space",
+                                                         "supply")]))
+        k = len(self.rows)
+        slack = sp.csr_matrix((-np.ones(k), (self.rows, np.arange(k))),
+                              shape=(mm.n_rows, k))
+        self.model = dataclasses.replace(
+            mm, matrix=sp.hstack([mm.matrix, slack]).tocsr(),
+            cost=np.r_[mm.cost, np.full(k, self.PENALTY_KUSD)],
+            lower=np.r_[mm.lower, np.zeros(k)], upper=np.r_[mm.upper, np.full(k, math.inf)],
+            integer=np.r_[mm.integer, np.zeros(k, dtype=bool)])
+
+    def solve(self, x: np.ndarray, threads: int) -> tuple[np.ndarray | None, np.ndarray]:
+        """Return (values of the plan, shortfall per row) for replicas ``x``."""
+        lower, upper = self.model.lower.copy(), self.model.upper.copy()
+        lower[:self.st.n_x] = x
+        upper[:self.st.n_x] = x
+        run = run_highs(self.model, lower, upper, integer=self.model.integer, mip_gap=1e-4,
+                        threads=threads, options={"mip_max_nodes": PURCHASE_MIP_NODES})
+        shortfall = np.zeros(self.mm.n_rows)
+        if run.values is None:
+            return None, shortfall
+        short = run.values[self.mm.n_cols:]
+        shortfall[self.rows] = np.where(short > 1e-7, short, 0.0)
+        return run.values[:self.mm.n_cols], shortfall
+
+
+def _improve(mm: MatrixModel, st: _Structure, inc: _Incumbent, mip_gap: float, threads: int,
+             deadline: float, stop: Callable[[], bool]) -> str:
+    """Stages 5–6: polish in boxes around the incumbent, then prove; return why it stopped."""
+
+    def done() -> str:
+        if inc.gap is not None and inc.gap <= mip_gap + 1e-9:
+            return "gap"
+        if stop():
+            return "cancelled"
+        if time.perf_counter() >= deadline:
+            return "time"
+        return ""
+
+    x_int = st.x_integer
+    for box in POLISH_BOXES:
+        while not (why := done()):
+            x = inc.values[:st.n_x]
+            lower, upper = mm.lower.copy(), mm.upper.copy()
+            lower[:st.n_x] = np.where(x_int, np.maximum(0.0, x - box), lower[:st.n_x])
+            upper[:st.n_x] = np.where(x_int, x + box, upper[:st.n_x])
+            run = run_highs(mm, lower, upper, integer=mm.integer, mip_gap=mip_gap / 2,
+                            threads=threads, warm_start=inc.values,
+                            time_limit_s=deadline - time.perf_counter(),
+                            options={"mip_max_nodes": POLISH_NODES})
+            if not inc.offer(f"polish ±{box}", run.values):
+                break
+        if why:
+            return why
+    if why := done():
+        return why
+    run = run_highs(mm, integer=mm.integer, mip_gap=mip_gap, threads=threads,
+                    warm_start=inc.values, time_limit_s=deadline - time.perf_counter())
+    inc.raise_bound(run.bound)
+    if run.status == "Optimal" and run.bound is None and run.objective is not None:
+        inc.raise_bound(run.objective)
+    inc.offer("proof", run.values)
+    return done() or "exhausted"

@@ -1,0 +1,92 @@
+"""One HiGHS run on the array model, with the bounds and integrality a stage asks for.
+
+Every stage of the anytime path (LP relaxation, the expensive-platform MIP, the purchase MIP
+with replicas fixed, the boxed polish MIPs, the final proof) is the same matrix with other
+column bounds or another integrality mask, so one function runs them all and returns what the
+next stage needs: values, row duals, the objective and the solver's proven bound.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from planner.scale import MatrixModel, _pass, new_highs
+from planner.solve import HIGHS_OPTIONS
+
+
+@dataclass
+class HighsRun:
+    """What one HiGHS run returned (objective and bound in the model's kUSD)."""
+
+    status: str  # HiGHS' model status string: "Optimal", "Infeasible", "Time limit reached", …
+    values: np.ndarray | None
+    row_dual: np.ndarray | None
+    objective: float | None
+    bound: float | None
+    seconds: float
+
+    @property
+    def has_solution(self) -> bool:
+        """Return whether a primal solution came back."""
+        return self.values is not None
+
+    @property
+    def infeasible(self) -> bool:
+        """Return whether HiGHS proved the run infeasible."""
+        return self.status in ("Infeasible", "Primal infeasible or unbounded")
+
+
+def run_highs(
+    mm: MatrixModel,
+    lower: np.ndarray | None = None,
+    upper: np.ndarray | None = None,
+    integer: np.ndarray | None = None,
+    row_upper: np.ndarray | None = None,
+    *,
+    time_limit_s: float = math.inf,
+    mip_gap: float = 1e-4,
+    threads: int = 1,
+    options: dict | None = None,
+    warm_start: np.ndarray | None = None,
+) -> HighsRun:
+    """Solve ``mm`` with other column bounds, integrality or row upper bounds.
+
+    ``integer=None`` solves the LP relaxation (duals are returned); an all-False mask does the
+    same. The time limit is a safety net only: the stages that must be deterministic bound
+    their work with node limits in ``options`` instead.
+    """
+    start = time.perf_counter()
+    opts = {"threads": threads, "mip_rel_gap": mip_gap, **HIGHS_OPTIONS, **(options or {})}
+    if math.isfinite(time_limit_s):
+        opts["time_limit"] = max(0.01, float(time_limit_s))
+    h = new_highs(opts)
+    is_mip = integer is not None and bool(np.any(integer))
+    _pass(h, mm.cost, mm.lower if lower is None else lower, mm.upper if upper is None else upper,
+          mm.matrix, mm.row_lower, mm.row_upper if row_upper is None else row_upper,
+          integer if is_mip else None)
+    if warm_start is not None and is_mip:
+        import highspy
+
+        sol = highspy.HighsSolution()
+        sol.col_value = np.asarray(warm_start, dtype=np.float64)
+        sol.value_valid = True
+        h.setSolution(sol)
+    h.run()
+    seconds = time.perf_counter() - start
+    status = h.modelStatusToString(h.getModelStatus())
+    info = h.getInfo()
+    if info.primal_solution_status != 2:
+        return HighsRun(status, None, None, None, None, seconds)
+    solution = h.getSolution()
+    objective = float(info.objective_function_value)
+    if is_mip:
+        bound = float(info.mip_dual_bound) if math.isfinite(info.mip_dual_bound) else None
+        duals = None
+    else:
+        bound = objective if status == "Optimal" else None
+        duals = np.asarray(solution.row_dual) if solution.dual_valid else None
+    return HighsRun(status, np.asarray(solution.col_value), duals, objective, bound, seconds)
