@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
+
 import pandas as pd
 
 from planner.checks import check_fleet
 from planner.errors import InfeasiblePlanError, SolverError
 from planner.fleet import Fleet
 from planner.insight import binding_constraints, shadow_prices
-from planner.model import build_model
+from planner.model import PlanningModel, build_model
+from planner.optimization import Progress, solve_anytime
 from planner.results import Plan, extract_plan, plan_totals
+from planner.scale import build_matrix, load_values, plan_from_values
 from planner.scenarios import Scenario, apply_scenario
 from planner.solve import solve_model
 from planner.verify import verify_plan
@@ -25,21 +30,32 @@ def make_plan(
     threads: int | None = None,
     explain: bool = True,
     insight: bool = False,
+    progress: Callable[[Progress], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
 ) -> Plan:
     """Plan ``fleet`` (optionally under ``scenario``) and verify the plan.
+
+    With HiGHS (the default) the plan comes from the anytime path
+    (:func:`planner.optimization.solve_anytime`): a first plan found the same way whatever the
+    machine is doing, then improved and proven until the gap or the time limit is reached.
+    The time limit bounds improvement and proof only. CBC solves the PuLP model directly.
 
     Args:
         fleet: The base fleet; never modified.
         scenario: What-if overrides applied to a copy of the fleet first.
         solver: ``highs`` or ``cbc``; default from settings.
-        time_limit_s: Solver time limit; default from settings.
-        mip_gap: Relative gap; default from settings.
+        time_limit_s: Time for improvement and proof; default from settings.
+        mip_gap: Relative gap at which a plan counts as proven; default from settings.
         threads: Solver threads; default from settings.
         explain: On infeasibility, re-solve with penalised slack to say what falls short.
         insight: Also compute shadow prices and binding constraints into ``plan.insight``.
+        progress: Called after each stage of the anytime path (HiGHS) with a
+            :class:`~planner.optimization.Progress` (stage, seconds, cost, bound, gap).
+        should_stop: Polled between stages; returning True ends improvement early (Cancel).
 
     Returns:
-        A verified plan; ``plan.summary["verified"]`` is True.
+        A verified plan; ``plan.summary`` holds ``verified``, ``status`` (``optimal`` when
+        proven within the gap), ``gap``, ``best_bound`` and the first plan's time and gap.
 
     Raises:
         InfeasiblePlanError: With ``explanation`` (a DataFrame of shortfalls) when no plan
@@ -49,20 +65,34 @@ def make_plan(
     if scenario is not None:
         fleet = apply_scenario(fleet, scenario)
         check_fleet(fleet)
+    options = fleet.settings.solver
     opts = {"solver": solver, "time_limit_s": time_limit_s, "mip_gap": mip_gap, "threads": threads}
-    model = build_model(fleet)
-    result = solve_model(model, **opts)
-    if result.status == "infeasible":
-        shortfalls = explain_infeasibility(fleet, **opts) if explain else None
-        raise InfeasiblePlanError(_infeasible_message(fleet, shortfalls), shortfalls)
-    if not result.has_solution:
-        raise SolverError(
-            f"{result.solver} found no plan ({result.status}"
-            f"{': ' + result.message if result.message else ''}); raise the time "
-            "limit or the gap"
+    name = solver or options.name
+    if name == "highs":
+        plan, model = _plan_anytime(
+            fleet,
+            time_limit_s if time_limit_s is not None else options.time_limit_s,
+            mip_gap if mip_gap is not None else options.mip_gap,
+            threads or options.threads,
+            progress,
+            should_stop,
+            opts if explain else None,
+            insight,
         )
-    plan = extract_plan(model, result)
-    if result.status != "optimal":
+    else:
+        model = build_model(fleet)
+        result = solve_model(model, **opts)
+        if result.status == "infeasible":
+            shortfalls = explain_infeasibility(fleet, **opts) if explain else None
+            raise InfeasiblePlanError(_infeasible_message(fleet, shortfalls), shortfalls)
+        if not result.has_solution:
+            raise SolverError(
+                f"{result.solver} found no plan ({result.status}"
+                f"{': ' + result.message if result.message else ''}); raise the time "
+                "limit or the gap"
+            )
+        plan = extract_plan(model, result)
+    if plan.summary["status"] != "optimal":
         plan = _no_worse_than_greedy(fleet, plan)
     plan.summary["scenario"] = scenario.name if scenario is not None else None
     verification = verify_plan(fleet, plan)
@@ -74,6 +104,61 @@ def make_plan(
         plan.insight = {"shadow_prices": prices,
                         "binding": binding_constraints(model, prices=prices)}
     return plan
+
+
+def _plan_anytime(
+    fleet: Fleet,
+    time_limit_s: float,
+    mip_gap: float,
+    threads: int,
+    progress: Callable[[Progress], None] | None,
+    should_stop: Callable[[], bool] | None,
+    explain_opts: dict | None,
+    insight: bool,
+) -> tuple[Plan, PlanningModel | None]:
+    """Plan through the array model and the anytime path; the PuLP model only for insight."""
+    start = time.perf_counter()
+    mm = build_matrix(fleet)
+    result = solve_anytime(mm, time_limit_s=time_limit_s, mip_gap=mip_gap, threads=threads,
+                           progress=progress, should_stop=should_stop)
+    if result.status == "infeasible":
+        shortfalls = explain_infeasibility(fleet, **explain_opts) if explain_opts is not None \
+            else None
+        raise InfeasiblePlanError(_infeasible_message(fleet, shortfalls), shortfalls)
+    if not result.has_solution:
+        raise SolverError(f"highs found no plan for '{fleet.name}' ({result.stopped})")
+    plan = plan_from_values(mm, result.values)
+    plan.summary = {
+        "case": fleet.name,
+        "status": result.status,
+        "solver": "highs",
+        "objective": fleet.settings.objective,
+        "objective_value": result.objective,
+        "best_bound": result.bound,
+        "gap": result.gap,
+        "lp_bound": result.lp_bound,
+        "first_plan_seconds": round(result.first_seconds, 4),
+        "first_plan_objective": result.first_objective,
+        "first_plan_gap": result.first_gap,
+        "stopped": result.stopped,
+        "build_seconds": round(mm.build_seconds, 4),
+        "solve_seconds": round(result.seconds, 4),
+        "wall_seconds": round(time.perf_counter() - start, 4),
+        **plan_totals(plan),
+        "horizon_quarters": fleet.settings.horizon_quarters,
+        "variables": mm.n_cols,
+        "constraints": mm.n_rows,
+        "stages": [
+            {"stage": p.stage, "seconds": round(p.seconds, 4), "objective": p.objective,
+             "bound": p.bound, "gap": p.gap}
+            for p in result.history
+        ],
+    }
+    model = None
+    if insight:
+        model = build_model(fleet)
+        load_values(model, mm, result.values)
+    return plan, model
 
 
 def _no_worse_than_greedy(fleet: Fleet, plan: Plan) -> Plan:

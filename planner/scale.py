@@ -1246,3 +1246,14 @@ def plan_at_scale(fleet: Fleet, *, time_limit_s: float | None = None,
         "constraints": mm.n_rows,
     }
     return plan
+
+
+def load_values(model, mm: MatrixModel, values: np.ndarray) -> None:
+    """Set a PuLP :class:`~planner.model.PlanningModel`'s variables to a solution of ``mm``.
+
+    Both builders name columns alike, so a plan found on the arrays can be explained with
+    the PuLP model (:func:`planner.insight.shadow_prices` reads ``varValue``).
+    """
+    by_name = dict(zip(mm.column_names(), values.tolist(), strict=True))
+    for var in model.variables:
+        var.varValue = by_name.get(var.name, 0.0)

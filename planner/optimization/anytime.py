@@ -75,6 +75,7 @@ class AnytimeResult:
     first_objective: float | None
     first_seconds: float | None
     lp_bound: float | None
+    first_values: np.ndarray | None = None
     history: list[Progress] = field(default_factory=list)
     seconds: float = 0.0
     stopped: str = ""  # why improvement stopped: "gap", "time", "cancelled", "exhausted"
@@ -208,6 +209,7 @@ class _Incumbent:
         self.bound: float | None = None
         self.first_objective: float | None = None
         self.first_seconds: float | None = None
+        self.first_values: np.ndarray | None = None
         self.history: list[Progress] = []
         self.progress = progress
 
@@ -221,7 +223,7 @@ class _Incumbent:
                 if self.objective is None or cost < self.objective - 1e-9 * abs(cost):
                     self.values, self.objective, improved = v, cost, True
                     if self.first_objective is None:
-                        self.first_objective = cost
+                        self.first_objective, self.first_values = cost, v
                         self.first_seconds = time.perf_counter() - self.start
         self.report(stage, improved)
         return improved
@@ -270,7 +272,8 @@ def solve_anytime(
     def result(status: str, stopped: str) -> AnytimeResult:
         return AnytimeResult(status, inc.values, inc.objective, inc.bound, inc.gap,
                              inc.first_objective, inc.first_seconds, lp_bound,
-                             inc.history, time.perf_counter() - start, stopped)
+                             inc.first_values, inc.history, time.perf_counter() - start,
+                             stopped)
 
     # 1. LP relaxation: the first bound.
     lp = run_highs(mm, threads=threads)

@@ -1,0 +1,123 @@
+"""The anytime plan path: a verified first plan that depends only on the case, never worse later.
+
+The first plan (LP, expensive-platform MIP, rounding, purchases) is bounded by node limits,
+not by the clock, so a zero time limit must give exactly the plan a long one starts from; the
+time limit only buys improvement and proof.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from cases import tiny_fleet
+from hypothesis import given
+from test_properties import PROPERTY, fleet_rows, typed_fleet
+
+import planner as pl
+from planner.model import TIE_BREAK_USD_PER_SERVER
+from planner.optimization import solve_anytime
+from planner.scale import build_matrix, plan_from_values
+from planner.synthetic import synthetic_fleet
+
+DEFAULT = Path(__file__).resolve().parents[1] / "fleet_data" / "default"
+
+
+@pytest.fixture(scope="module")
+def default_fleet():
+    return pl.load_fleet(DEFAULT)
+
+
+def _first_plan(fleet):
+    mm = build_matrix(fleet)
+    result = solve_anytime(mm, time_limit_s=0.0, mip_gap=0.005)
+    assert result.has_solution, result.history
+    return mm, result
+
+
+def test_tiny_first_plan_is_the_hand_worked_optimum():
+    """Tiny: 5 ASIC (rank: 1,200 qps / 250) + 6 CPU (vision: 300 qps / 50), capex only.
+
+    5 × 12,000 + 6 × 10,000 = 120,000 USD (no electricity price, no maintenance); 12 CPUs
+    for rank would cost 120,000 alone.
+    """
+    fleet = tiny_fleet()
+    mm, result = _first_plan(fleet)
+    plan = plan_from_values(mm, result.first_values)
+    assert pl.verify_plan(fleet, plan).ok
+    assert plan.total_cost_usd == pytest.approx(5 * 12_000 + 6 * 10_000, rel=1e-9)
+    servers = plan.purchases.groupby("platform_id")["servers"].sum().to_dict()
+    assert servers == {"asic": 5, "cpu": 6}
+
+
+def test_default_first_plan_is_deterministic_verified_and_close(default_fleet):
+    mm, first = _first_plan(default_fleet)
+    _, again = _first_plan(default_fleet)
+    np.testing.assert_array_equal(first.first_values, again.first_values)
+    plan = plan_from_values(mm, first.first_values)
+    assert pl.verify_plan(default_fleet, plan).ok
+    # The first plan is within 3 % of the LP bound on the default case (measured ~1.6 %).
+    assert first.first_objective <= 1.03 * first.lp_bound
+    assert first.stopped == "time" and first.status == "feasible"
+
+
+def test_longer_limit_starts_from_the_same_plan_and_never_ends_worse(default_fleet):
+    mm = build_matrix(default_fleet)
+    quick = solve_anytime(mm, time_limit_s=0.0, mip_gap=0.005)
+    full = solve_anytime(mm, time_limit_s=60.0, mip_gap=0.005)
+    np.testing.assert_array_equal(quick.first_values, full.first_values)
+    assert full.objective <= full.first_objective
+    costs = [p.objective for p in full.history if p.objective is not None]
+    assert costs == sorted(costs, reverse=True)  # the incumbent only improves
+    bounds = [p.bound for p in full.history if p.bound is not None]
+    assert bounds == sorted(bounds)  # the bound only rises
+    assert full.bound <= full.objective
+    assert full.status == "optimal" and full.gap <= 0.005
+
+
+def test_reported_cost_is_the_cost_of_the_tables(default_fleet):
+    """summary's objective (kUSD, with the per-server tie-break) equals the costs table."""
+    plan = pl.make_plan(default_fleet)
+    s = plan.summary
+    allocated = float(plan.allocation["servers"].sum())
+    tables_kusd = (plan.total_cost_usd + TIE_BREAK_USD_PER_SERVER * allocated) / 1e3
+    assert s["objective_value"] == pytest.approx(tables_kusd, rel=1e-9)
+    assert s["total_cost_usd"] == pytest.approx(plan.costs["total_usd"].sum(), rel=1e-12)
+    assert s["verified"] and s["status"] == "optimal" and s["gap"] <= 0.005
+    assert s["best_bound"] <= s["objective_value"]
+    assert s["first_plan_objective"] >= s["objective_value"]
+    assert s["stages"][0]["stage"] == "lp relaxation"
+
+
+def test_every_default_scenario_is_proven_within_the_shipped_gap(default_fleet):
+    for name, scenario in pl.load_scenarios(DEFAULT).items():
+        plan = pl.make_plan(default_fleet, scenario)
+        assert plan.summary["verified"], name
+        assert plan.summary["gap"] <= default_fleet.settings.solver.mip_gap + 1e-9, name
+
+
+def test_progress_and_cancel(default_fleet):
+    seen = []
+    plan = pl.make_plan(default_fleet, progress=seen.append, should_stop=lambda: bool(seen))
+    assert seen and plan.summary["verified"]
+    assert plan.summary["stopped"] == "cancelled"
+    assert seen[0].stage == "lp relaxation"
+
+
+def test_synthetic_first_plan_is_verified():
+    fleet = synthetic_fleet("XS", seed=1)
+    mm, result = _first_plan(fleet)
+    assert pl.verify_plan(fleet, plan_from_values(mm, result.first_values)).ok
+
+
+@PROPERTY
+@given(fleet_rows(objective=None))
+def test_random_first_plans_are_deterministic_and_verified(drawn):
+    rows, settings_over = drawn
+    fleet = typed_fleet(rows, settings_over)
+    mm, first = _first_plan(fleet)
+    _, again = _first_plan(fleet)
+    np.testing.assert_array_equal(first.first_values, again.first_values)
+    assert pl.verify_plan(fleet, plan_from_values(mm, first.first_values)).ok
+    assert first.lp_bound <= first.first_objective + 1e-6 * max(1.0, abs(first.first_objective))
