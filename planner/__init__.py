@@ -32,6 +32,7 @@ from planner.fleet import Fleet, fleet_from_frames, load_fleet
 from planner.frontier import cost_power_frontier, sensitivity
 from planner.insight import binding_constraints, shadow_prices
 from planner.model import PlanningModel, build_model
+from planner.optimization import AnytimeResult, Progress, solve_anytime
 from planner.output import plan_report, write_plan
 from planner.parameters import candidates, power_caps
 from planner.pipeline import explain_infeasibility, make_plan
@@ -67,6 +68,7 @@ __all__ = [
     "METRICS",
     "SIZES",
     "TABLES",
+    "AnytimeResult",
     "Fleet",
     "FleetDataError",
     "InfeasiblePlanError",
@@ -74,6 +76,7 @@ __all__ = [
     "PlannerError",
     "PlanningModel",
     "Problem",
+    "Progress",
     "Scenario",
     "Settings",
     "SolveResult",
@@ -119,6 +122,7 @@ __all__ = [
     "scenario_to_yaml",
     "sensitivity",
     "shadow_prices",
+    "solve_anytime",
     "solve_model",
     "synthetic_fleet",
     "table_rows",
