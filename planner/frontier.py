@@ -9,10 +9,17 @@ times its region's PUE, summed over regions. Two measures over the horizon:
   minimises (the sum over quarters), so that objective gives the lowest-power end directly.
 
 Both measures and the budget are reported for every point.
+
+Every point and every sweep row carries the solver's ``status`` and ``gap`` (relative, on
+TCO): a point is ``optimal`` only when its TCO is proven within the requested gap for *its*
+budget. ``within_gaps_of_previous`` is True when a point's TCO differs from the previous
+point's by no more than their gaps together (:func:`planner.compare.within_gaps`): that step
+of the trade-off may be solver slack, and ``note`` says so.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Literal
 
@@ -20,6 +27,7 @@ import numpy as np
 import pandas as pd
 import pulp
 
+from planner.compare import NOT_SIGNIFICANT, cost_gap, plan_status, within_gaps
 from planner.errors import InfeasiblePlanError, SolverError
 from planner.fleet import Fleet
 from planner.model import PlanningModel, build_model, cost_coefficients
@@ -44,27 +52,38 @@ FRONTIER_COLUMNS = [
     "servers_purchased",
     "status",
     "gap",
+    "best_bound_usd",
     "verified",
+    "within_gaps_of_previous",
+    "note",
 ]
 SENSITIVITY_COLUMNS = [
     "parameter",
     "value",
     "status",
+    "gap",
+    "best_bound_usd",
     "tco_usd",
     "power_kw",
     "servers",
     "purchases",
+    "within_gaps_of_previous",
+    "note",
     "message",
 ]
+_KUSD = 1e3  # the model's tco objective and bound are in kUSD
 
 
 @dataclass(frozen=True)
 class _Point:
-    """One solved plan of the sweep."""
+    """One solved plan of the sweep, and the budget it was solved for."""
 
     plan: Plan | None
     result: SolveResult
     verified: bool
+    # Power budget of the solve: inf for the unconstrained cheapest plan, None when the
+    # solve minimised power (its bound is on power, not on TCO, so it bounds no point's TCO).
+    budget_kw: float | None = None
 
 
 def plan_power_kw(plan: Plan, measure: Measure) -> float:
@@ -103,7 +122,10 @@ def cost_power_frontier(
 
     Returns:
         One row per budget, lowest first, with the columns of :data:`FRONTIER_COLUMNS`;
-        ``power_kw`` is the chosen measure, ``opex_usd`` energy plus maintenance.
+        ``power_kw`` is the chosen measure, ``opex_usd`` energy plus maintenance. ``status``
+        is ``optimal`` only when the point's TCO is proven within ``mip_gap`` of the best
+        bound for its budget (``best_bound_usd``; ``gap`` relative); a budget without a
+        verified plan has status ``infeasible``, ``no_solution`` or ``no_verified_plan``.
         ``attrs["measure"]`` names the measure.
 
     Raises:
@@ -119,8 +141,9 @@ def cost_power_frontier(
         for k, v in {"solver": solver, "time_limit_s": time_limit_s, "mip_gap": mip_gap}.items()
         if v is not None
     }
+    target_gap = mip_gap if mip_gap is not None else fleet.settings.solver.mip_gap
     tco_fleet = _with_objective(fleet, "tco")
-    cheapest = _solve(tco_fleet, opts)
+    cheapest = _solve(tco_fleet, opts, budget_kw=math.inf)
     lowest = _lowest_power(fleet, measure, opts)
     if cheapest.plan is None or lowest.plan is None:
         raise InfeasiblePlanError(
@@ -131,13 +154,21 @@ def cost_power_frontier(
     budgets = np.linspace(p_lo, p_hi, points)
     solved = [cheapest, lowest]
     solved += [_solve(tco_fleet, opts, measure, eps) for eps in budgets[:-1]]
-    frame = pd.DataFrame(
-        [
-            _row(i, eps, _best_within(solved, eps, measure), measure)
-            for i, eps in enumerate(budgets)
-        ],
-        columns=FRONTIER_COLUMNS,
-    )
+    own = dict(zip(budgets[:-1], solved[2:], strict=True))
+    rows = [
+        _row(
+            i,
+            eps,
+            _best_within(solved, eps, measure),
+            own.get(eps),
+            _tco_bound(solved, eps),
+            target_gap,
+            measure,
+        )
+        for i, eps in enumerate(budgets)
+    ]
+    frame = pd.DataFrame(rows, columns=FRONTIER_COLUMNS)
+    _mark_within_gaps(frame, "point")
     frame.attrs["measure"] = measure
     return frame
 
@@ -149,7 +180,7 @@ def _with_objective(fleet: Fleet, objective: str) -> Fleet:
 def _lowest_power(fleet: Fleet, measure: Measure, opts: dict) -> _Point:
     """Return the plan of least power: the power objective, or least peak via ``P``."""
     if measure == "average":
-        return _solve(_with_objective(fleet, "power"), opts)
+        return _solve(_with_objective(fleet, "power"), opts, budget_kw=None)
     model = build_model(_with_objective(fleet, "tco"))
     peak = model.prob.add_variable("frontier_peak_kw", lowBound=0)
     for t, expr in _quarter_power(model).items():
@@ -162,7 +193,7 @@ def _lowest_power(fleet: Fleet, measure: Measure, opts: dict) -> _Point:
             )
         )
     model.prob.setObjective(pulp.LpAffineExpression([(peak, 1.0)]))
-    return _finish(model, opts)
+    return _finish(model, opts, None)
 
 
 def _quarter_power(model: PlanningModel) -> dict[int, pulp.LpAffineExpression]:
@@ -175,11 +206,15 @@ def _quarter_power(model: PlanningModel) -> dict[int, pulp.LpAffineExpression]:
 
 
 def _solve(
-    fleet: Fleet, opts: dict, measure: Measure = "peak", budget_kw: float | None = None
+    fleet: Fleet, opts: dict, measure: Measure = "peak", budget_kw: float | None = math.inf
 ) -> _Point:
-    """Build, optionally cap power at ``budget_kw`` by ``measure``, solve, extract, verify."""
+    """Build, cap power at a finite ``budget_kw`` by ``measure``, solve, extract, verify.
+
+    ``budget_kw`` inf means no cap; None also means no cap and marks a solve whose objective
+    is not TCO (see :class:`_Point`).
+    """
     model = build_model(fleet)
-    if budget_kw is not None:
+    if budget_kw is not None and math.isfinite(budget_kw):
         limit = budget_kw * (1 + BUDGET_TOL) + BUDGET_TOL
         per_quarter = _quarter_power(model)
         if measure == "peak":
@@ -201,15 +236,33 @@ def _solve(
                     rhs=limit * fleet.settings.horizon_quarters,
                 )
             )
-    return _finish(model, opts)
+    return _finish(model, opts, budget_kw)
 
 
-def _finish(model: PlanningModel, opts: dict) -> _Point:
+def _finish(model: PlanningModel, opts: dict, budget_kw: float | None) -> _Point:
     result = solve_model(model, **opts)
     if not result.has_solution:
-        return _Point(None, result, False)
+        return _Point(None, result, False, budget_kw)
     plan = extract_plan(model, result)
-    return _Point(plan, result, verify_plan(model.fleet, plan).ok)
+    return _Point(plan, result, verify_plan(model.fleet, plan).ok, budget_kw)
+
+
+def _tco_bound(solved: list[_Point], budget_kw: float) -> float | None:
+    """Return the best proven lower bound (kUSD) on TCO under ``budget_kw``, or None.
+
+    A solve under a looser budget (or none) has an optimum no higher than this budget's, so
+    its bound holds here too; the tightest of them is the best. Bounds of tighter budgets do
+    not hold (less power costs more), nor does the bound of a power-minimising solve.
+    """
+    bounds = [
+        s.result.bound
+        for s in solved
+        if s.budget_kw is not None
+        and s.budget_kw >= budget_kw * (1 - 1e-12)
+        and s.result.bound is not None
+        and math.isfinite(s.result.bound)
+    ]
+    return max(bounds, default=None)
 
 
 def _best_within(solved: list[_Point], budget_kw: float, measure: Measure) -> _Point | None:
@@ -223,11 +276,59 @@ def _best_within(solved: list[_Point], budget_kw: float, measure: Measure) -> _P
     return min(fits, key=lambda s: s.plan.total_cost_usd, default=None)
 
 
-def _row(i: int, budget_kw: float, point: _Point | None, measure: Measure) -> tuple:
+def _status_gap(point: _Point, bound: float | None, target_gap: float) -> tuple[str, float | None]:
+    """Return the honest status and gap of ``point``'s plan against this budget's bound.
+
+    The plan may come from the solve of another (tighter) budget, whose own status speaks of
+    that budget only; its objective (same TCO objective, kUSD) is measured against the bound
+    that holds here instead.
+    """
+    if bound is None or point.result.objective is None:
+        return "feasible", None
+    objective = point.result.objective
+    gap = max(objective - bound, 0.0) / max(abs(objective), 1e-9)
+    return ("optimal" if gap <= target_gap + 1e-9 else "feasible"), gap
+
+
+def _row(
+    i: int,
+    budget_kw: float,
+    point: _Point | None,
+    own: _Point | None,
+    bound: float | None,
+    target_gap: float,
+    measure: Measure,
+) -> tuple:
+    """Return one frontier row: ``point`` is the plan chosen, ``own`` this budget's solve."""
+    bound_usd = bound * _KUSD if bound is not None else None
     if point is None or point.plan is None:
         nan = float("nan")
-        return (i, budget_kw, nan, nan, nan, nan, nan, nan, 0, "infeasible", nan, False)
+        # Say what the budget's own solve found: infeasible only when the solver proved it,
+        # no_solution when it found nothing in time, no_verified_plan when its plan (or the
+        # cheapest plan, for the top budget) failed verification.
+        if own is not None and not own.result.has_solution:
+            status = own.result.status
+        else:
+            status = "no_verified_plan"
+        return (
+            i,
+            budget_kw,
+            nan,
+            nan,
+            nan,
+            nan,
+            nan,
+            nan,
+            0,
+            status,
+            nan,
+            bound_usd,
+            False,
+            None,
+            "",
+        )
     plan, s = point.plan, point.plan.summary
+    status, gap = _status_gap(point, bound, target_gap)
     peak, average = plan_power_kw(plan, "peak"), plan_power_kw(plan, "average")
     return (
         i,
@@ -239,10 +340,45 @@ def _row(i: int, budget_kw: float, point: _Point | None, measure: Measure) -> tu
         s["capex_usd"],
         s["energy_usd"] + s["maintenance_usd"],
         s["servers_purchased"],
-        point.result.status,
-        point.result.gap,
+        status,
+        gap,
+        bound_usd,
         point.verified,
+        None,
+        "",
     )
+
+
+def _mark_within_gaps(frame: pd.DataFrame, label: str) -> None:
+    """Fill ``within_gaps_of_previous`` and ``note`` by comparing each row to the one before.
+
+    Rows without a plan (NaN TCO) are skipped over: the comparison is with the last row that
+    has one. The first such row has nothing to compare with and stays None.
+    """
+    previous: int | None = None
+    for i in frame.index:
+        cost = frame.at[i, "tco_usd"]
+        if cost is None or not math.isfinite(cost):
+            continue
+        if previous is not None:
+            within = within_gaps(
+                cost,
+                _finite(frame.at[i, "gap"]),
+                frame.at[previous, "tco_usd"],
+                _finite(frame.at[previous, "gap"]),
+            )
+            frame.at[i, "within_gaps_of_previous"] = within
+            if within:
+                frame.at[i, "note"] = f"{NOT_SIGNIFICANT} of {label} {frame.at[previous, label]}"
+        previous = i
+
+
+def _finite(value: object) -> float | None:
+    """Return ``value`` as a float, or None when it is missing or NaN."""
+    if value is None:
+        return None
+    value = float(value)  # type: ignore[arg-type]
+    return value if math.isfinite(value) else None
 
 
 def _scenario_body(kind: str, target: str, value: float) -> dict:
@@ -285,9 +421,11 @@ def sensitivity(
         mip_gap: Relative gap per solve; default from settings.
 
     Returns:
-        One row per value (columns :data:`SENSITIVITY_COLUMNS`): plan status, TCO, peak
-        power (kW), peak in-service servers and servers purchased. A value with no plan is a
-        row with status ``infeasible`` (or ``no_solution`` when the solver gave up).
+        One row per value (columns :data:`SENSITIVITY_COLUMNS`): plan status, gap on TCO
+        and best bound (USD), TCO, peak power (kW), peak in-service servers and servers
+        purchased; ``within_gaps_of_previous`` and ``note`` say when the TCO differs from
+        the previous value's by no more than their gaps. A value with no plan is a row with
+        status ``infeasible`` (or ``no_solution`` when the solver gave up).
 
     Raises:
         ValueError: When the parameter kind is unknown.
@@ -319,24 +457,31 @@ def sensitivity(
         except SolverError as exc:
             rows.append(_failed(parameter, value, "no_solution", str(exc)))
             continue
+        status = plan_status(plan)
         rows.append(
             (
                 parameter,
                 value,
-                plan.summary["status"],
+                status["status"],
+                cost_gap(plan),
+                status["best_bound_usd"],
                 plan.total_cost_usd,
                 plan.summary["peak_power_kw"],
                 _peak_servers(plan),
                 plan.summary["servers_purchased"],
+                None,
+                "",
                 "",
             )
         )
-    return pd.DataFrame(rows, columns=SENSITIVITY_COLUMNS)
+    frame = pd.DataFrame(rows, columns=SENSITIVITY_COLUMNS)
+    _mark_within_gaps(frame, "value")
+    return frame
 
 
 def _failed(parameter: str, value: float, status: str, message: str) -> tuple:
     nan = float("nan")
-    return (parameter, value, status, nan, nan, nan, nan, message)
+    return (parameter, value, status, nan, None, nan, nan, nan, nan, None, "", message)
 
 
 def _peak_servers(plan: Plan) -> float:

@@ -103,13 +103,13 @@ def plan_report(plan: Plan, fleet: Fleet) -> str:
     """Return a Markdown report of the plan: status, cost, what to buy, fleet and power."""
     s = plan.summary
     label = fleet.settings.quarter_label
-    gap = "n/a" if s.get("gap") is None else f"{100 * s['gap']:.3f} %"
     lines = [
         f"# Capacity plan: {s.get('case')}"
         + (f" (scenario {s['scenario']})" if s.get("scenario") else ""),
         "",
-        f"- Status: **{s.get('status')}** ({s.get('solver')}, gap {gap}); "
+        f"- Status: **{s.get('status')}** ({s.get('solver')}, gap {_pct(s.get('gap'))}); "
         f"verified: {s.get('verified')}",
+        *_proof_lines(s),
         f"- Objective: {s.get('objective')}; horizon {s.get('horizon_quarters')} quarters from "
         f"{fleet.settings.first_quarter}",
         f"- Total cost of ownership: {s.get('total_cost_usd', 0):,.0f} USD (capex "
@@ -120,9 +120,9 @@ def plan_report(plan: Plan, fleet: Fleet) -> str:
         f"- Model built in {s.get('build_seconds', 0):.2f} s, solved in "
         f"{s.get('solve_seconds', 0):.2f} s",
         "",
-        "## Purchases",
-        "",
     ]
+    lines += _stages_table(s)
+    lines += ["## Purchases", ""]
     if plan.purchases.empty:
         lines.append("No purchases: the existing fleet serves the horizon.")
     else:
@@ -157,6 +157,62 @@ def plan_report(plan: Plan, fleet: Fleet) -> str:
         for p in power.itertuples(index=False)
     ]
     return "\n".join(lines) + "\n"
+
+
+def _pct(gap: object) -> str:
+    """Return a relative gap as a percentage, or n/a when the solver gave none."""
+    if gap is None or (isinstance(gap, float) and gap != gap):  # None or NaN
+        return "n/a"
+    return f"{100 * float(gap):.3f} %"  # type: ignore[arg-type]
+
+
+def _kusd(value: object) -> str:
+    """Return an objective value or bound (kUSD, the model's units) in USD, or n/a."""
+    return "n/a" if value is None else f"{1e3 * float(value):,.0f} USD"  # type: ignore[arg-type]
+
+
+def _proof_lines(s: dict) -> list[str]:
+    """Return the report's lines on how good the plan is: bound, first plan, why it stopped.
+
+    A reader deciding on a plan needs to know how far from the best plan it may be; USD
+    only for the tco objective, whose bound is a cost (other objectives' are not).
+    """
+    lines = []
+    if s.get("objective", "tco") == "tco":
+        line = f"- Best bound: {_kusd(s.get('best_bound'))}"
+        if s.get("lp_bound") is not None:
+            line += f" (LP relaxation {_kusd(s['lp_bound'])})"
+        lines.append(line)
+    elif s.get("best_bound") is not None:
+        lines.append(f"- Best bound on the {s.get('objective')} objective: {s['best_bound']:,.4g}")
+    if s.get("first_plan_seconds") is not None:
+        first = s.get("first_plan_objective")
+        lines.append(
+            f"- First plan after {s['first_plan_seconds']:.2f} s"
+            + (f", {_kusd(first)}" if first is not None and s.get("objective") == "tco" else "")
+            + f", gap {_pct(s.get('first_plan_gap'))} against the best bound"
+        )
+    if s.get("stopped"):
+        why = {"gap": "the gap target was reached", "time": "the time limit ran out",
+               "cancelled": "it was cancelled", "exhausted": "every stage had run"}
+        lines.append(f"- Stopped because {why.get(s['stopped'], s['stopped'])}")
+    return lines
+
+
+def _stages_table(s: dict) -> list[str]:
+    """Return the anytime path's stages as a Markdown section (empty for CBC plans)."""
+    stages = s.get("stages") or []
+    if not stages:
+        return []
+    lines = ["## Solver stages", "", "| stage | seconds | objective | bound | gap |",
+             "|---|---|---|---|---|"]
+    for st in stages:
+        objective = "–" if st.get("objective") is None else f"{st['objective']:,.3f}"
+        bound = "–" if st.get("bound") is None else f"{st['bound']:,.3f}"
+        lines.append(f"| {st.get('stage')} | {st.get('seconds', 0):.3f} | {objective} | "
+                     f"{bound} | {_pct(st.get('gap'))} |")
+    units = "kUSD" if s.get("objective", "tco") == "tco" else "the model's scaled units"
+    return [*lines, "", f"Objective and bound in {units}.", ""]
 
 
 def _markdown_table(frame: pd.DataFrame) -> list[str]:
