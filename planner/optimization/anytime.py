@@ -33,13 +33,14 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from planner.optimization.highs import HighsRun, run_highs
-from planner.optimization.rounding import round_cells
+from planner.optimization.rounding import ServerCosts, round_cells
 from planner.scale import FAMILIES, MatrixModel
 
 EXPENSIVE_CAPEX_RATIO = 10.0  # capex ≥ this × median capex: decided by its own small MIP
 EXPENSIVE_MIP_NODES = 500  # node limit of that MIP: deterministic, ~0.1–0.3 s by default
 PURCHASE_MIP_NODES = 2000
-PRICED_ROUNDS = 12  # rounding + purchase rounds (about 0.05 s each on the default case)
+DUAL_ROUNDS = 8  # rounding at dual prices + purchases (about 0.05 s a round by default)
+PRICED_ROUNDS = 16  # then rounding that uses up idle servers cell by cell (synthetic M)
 ROUND_UP_ROUNDS = 4  # then rounding every fractional replica up
 POLISH_NODES = 300
 POLISH_BOXES = (1, 2)
@@ -120,6 +121,14 @@ class _Structure:
             bp = mm.b["p"].to_numpy()
             capex_p[bp] = mm.cost[self.b_off:self.y_off]
         self.cap_capex = capex_p[cap_p] if len(cap_p) else np.zeros(0)
+        # A row can only grow by purchases arriving in service there (lead times, first
+        # quarter of sale, lifetimes): its available row must have a purchase column.
+        avail = mm.matrix[self.avail_rows].tocsr()
+        buyable_y = np.diff(avail.indptr) > 1  # the y entry plus at least one purchase
+        has_y = self.cap_y >= 0
+        buyable = np.zeros(len(self.cap_rows), dtype=bool)
+        buyable[has_y] = buyable_y[self.cap_y[has_y] - self.y_off]
+        self.cap_capex = np.where(buyable, self.cap_capex, math.inf)
         self.cap_run = np.where(self.cap_y >= 0, mm.cost[np.maximum(self.cap_y, 0)], math.inf)
         capex = mm.fleet.platforms["capex_usd"].to_numpy(dtype=np.float64)
         median = float(np.median(capex)) if len(capex) else 0.0
@@ -142,32 +151,29 @@ def _fixed_bounds(mm: MatrixModel, st: _Structure, x: np.ndarray,
     return lower, upper
 
 
-def _column_prices(mm: MatrixModel, st: _Structure, lp: HighsRun) -> np.ndarray:
-    """Price one more replica of each x column: cost + spr × its capacity row's dual.
+def _server_costs(mm: MatrixModel, st: _Structure, lp: HighsRun) -> ServerCosts:
+    """Return, per capacity row, the LP's spare servers and the cost of one more or fewer.
 
-    For a column the LP leaves at zero the dual may understate it (the row has slack because
-    nothing runs there), so such columns pay at least the direct cost of their servers:
-    running cost, plus capex when the installed servers left there do not cover one replica.
+    The capacity row's dual is what the LP would pay for one more server there (running
+    cost plus capex or scarcity) and is the credit for freeing one; beyond the spare servers
+    an extra one costs its running cost plus capex.
     """
-    x_lp = lp.values[:st.n_x]
-    dual = -lp.row_dual[st.cap_rows]  # HiGHS: ≤ rows of a minimisation have duals ≤ 0
-    dual = np.maximum(dual, 0.0)
-    price = mm.cost[:st.n_x] + st.spr * dual[mm.x_cap_row]
     activity = mm.matrix @ lp.values
     inv = mm.row_upper[st.avail_rows]
-    # spare installed servers per capacity row: inventory + purchases in service − allocated
-    y_cols = st.cap_y
     spare = np.zeros(len(st.cap_rows))
-    has = y_cols >= 0
-    y_local = y_cols[has] - st.y_off
-    spare[has] = (inv[y_local] - activity[st.avail_rows][y_local]
-                  - activity[st.cap_rows][has])
-    per_server = st.cap_run + np.where(spare < 1.0, st.cap_capex, 0.0)
-    direct = mm.cost[:st.n_x] + st.spr * np.where(
-        np.isfinite(per_server), per_server, UNUSABLE_PRICE)[mm.x_cap_row]
-    zero = x_lp <= 1e-7
-    price[zero] = np.maximum(price[zero], direct[zero])
-    return price
+    has = st.cap_y >= 0
+    y_local = st.cap_y[has] - st.y_off
+    # inventory + purchases in service − allocated = inv − (y − Σb) − (allocated − y)
+    spare[has] = inv[y_local] - activity[st.avail_rows][y_local] - activity[st.cap_rows][has]
+    # Running a server also uses its region's power and space: price them at their duals,
+    # so idle servers in a region whose power cap binds are not taken as free.
+    scarce = np.flatnonzero(np.isin(mm.row_family, [FAMILIES.index("power"),
+                                                    FAMILIES.index("space")]))
+    y_scarcity = mm.matrix[scarce].T @ np.maximum(-lp.row_dual[scarce], 0.0)
+    run = np.where(has, st.cap_run + y_scarcity[np.maximum(st.cap_y, 0)], UNUSABLE_PRICE)
+    buy = np.where(np.isfinite(st.cap_capex), st.cap_capex, UNUSABLE_PRICE)
+    credit = np.maximum(-lp.row_dual[st.cap_rows], 0.0)  # ≤ rows: HiGHS duals are ≤ 0
+    return ServerCosts(np.maximum(spare, 0.0), run, buy, credit)
 
 
 def _normalise(mm: MatrixModel, st: _Structure, values: np.ndarray) -> np.ndarray:
@@ -329,8 +335,17 @@ def _first_plan(mm: MatrixModel, st: _Structure, inc: _Incumbent, lp: HighsRun,
     # or supply then fall short, the purchase stage says by how much; the LP is re-solved
     # with that much held back on those rows, and rounded again.
     elastic = _ElasticPurchases(mm, st)
-    reserve = np.zeros(mm.n_rows)
-    for round_no in range(PRICED_ROUNDS + ROUND_UP_ROUNDS):
+    reserve = np.zeros(mm.n_rows)  # held back from the LP, per row
+    withheld = np.zeros(len(st.cap_rows))  # idle servers rounding must not count on
+    # The capacity row of each available row (both follow the in-service columns).
+    cap_of_avail = np.full(len(st.avail_rows), -1, dtype=np.int64)
+    has = st.cap_y >= 0
+    cap_of_avail[st.cap_y[has] - st.y_off] = np.flatnonzero(has)
+    avail_pos = np.full(mm.n_rows, -1, dtype=np.int64)
+    avail_pos[st.avail_rows] = np.arange(len(st.avail_rows))
+    last_feasible = reserve.copy()
+    round_no = 0
+    while round_no < PRICED_ROUNDS + ROUND_UP_ROUNDS:
         lower, upper = _fixed_bounds(mm, st, x_fixed, fixed)
         relaxed = run_highs(mm, lower, upper, row_upper=mm.row_upper - reserve,
                             threads=threads)
@@ -338,13 +353,20 @@ def _first_plan(mm: MatrixModel, st: _Structure, inc: _Incumbent, lp: HighsRun,
             fixed[:] = False
             relaxed = run_highs(mm, row_upper=mm.row_upper - reserve, threads=threads)
         if relaxed.values is None or relaxed.row_dual is None:
-            inc.report("rounding: held-back capacity left no room")
-            return
+            if round_no >= PRICED_ROUNDS or not reserve.any():
+                inc.report("rounding: held-back capacity left no room")
+                return
+            # Held back too much: keep the last reserve the LP could meet and round up.
+            reserve, round_no = last_feasible.copy(), PRICED_ROUNDS
+            continue
+        last_feasible = reserve.copy()
         x_lp = relaxed.values[:st.n_x]
         if round_no < PRICED_ROUNDS:
-            price = _column_prices(mm, st, relaxed)
-            x_new = np.where(x_int, round_cells(mm, np.where(fixed, x_fixed, x_lp), price,
-                                                fixed | ~x_int), x_lp)
+            costs = _server_costs(mm, st, relaxed)
+            costs.spare = np.maximum(costs.spare - withheld, 0.0)
+            x_new = np.where(x_int, round_cells(mm, np.where(fixed, x_fixed, x_lp),
+                                                fixed | ~x_int, costs,
+                                                track_spare=round_no >= DUAL_ROUNDS), x_lp)
             stage = f"rounding {round_no + 1}"
         else:  # fallback: every fractional replica up, under the reserve found so far
             x_new = np.where(x_int & ~fixed, np.ceil(x_lp - 1e-9),
@@ -354,7 +376,14 @@ def _first_plan(mm: MatrixModel, st: _Structure, inc: _Incumbent, lp: HighsRun,
         if values is not None and not shortfall.any() and inc.offer(stage, values):
             return
         reserve += shortfall
-        inc.report(f"{stage}: {int((shortfall > 0).sum())} rows short, held back")
+        short_rows = np.flatnonzero(shortfall > 0)
+        short_avail = avail_pos[short_rows]
+        on_cap = cap_of_avail[short_avail[short_avail >= 0]]
+        np.add.at(withheld, on_cap[on_cap >= 0],
+                  shortfall[short_rows[short_avail >= 0]][on_cap >= 0])
+        families = sorted({FAMILIES[f] for f in mm.row_family[short_rows]})
+        inc.report(f"{stage}: {len(short_rows)} rows short ({', '.join(families)}), held back")
+        round_no += 1
 
 
 class _ElasticPurchases:

@@ -12,6 +12,8 @@ so the result depends only on the inputs.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from planner.scale import MatrixModel
@@ -26,21 +28,52 @@ def cell_throughput(mm: MatrixModel, x: np.ndarray) -> np.ndarray:
     return np.bincount(mm.x["cell"].to_numpy(), weights=q * x, minlength=len(mm.cells))
 
 
+@dataclass
+class ServerCosts:
+    """What one more (or one fewer) server costs on each capacity row, given the LP.
+
+    Attributes:
+        spare: Servers installed there that the LP leaves idle (inventory and purchases in
+            service, minus what it allocates): the first extra servers cost only ``run``.
+        run: Running cost of one server over the horizon, in the objective's units.
+        buy: Capex of one more server beyond the spare ones (``inf`` where none can be bought).
+        credit: What freeing one server is worth: the capacity row's dual.
+    """
+
+    spare: np.ndarray
+    run: np.ndarray
+    buy: np.ndarray
+    credit: np.ndarray
+
+
 def round_cells(
     mm: MatrixModel,
     x_lp: np.ndarray,
-    price: np.ndarray,
     fixed: np.ndarray,
+    costs: ServerCosts,
+    track_spare: bool = True,
 ) -> np.ndarray:
     """Return whole replicas per x column, cell by cell, at least as strong as ``x_lp``.
+
+    Cells are rounded in a fixed order and each one's extra servers use up the spare servers
+    of their capacity rows, so many cells rounding up onto one idle platform see it fill up
+    and start paying capex, as the purchase stage will.
 
     Args:
         mm: The array model.
         x_lp: LP replicas per x column (length ``mm.n_x``).
-        price: Cost of one more replica per x column (kUSD), the rounding's objective.
         fixed: Columns already whole (kept at ``round(x_lp)``).
+        costs: Per capacity row, the cost of servers added or removed against the LP.
+        track_spare: Use up idle servers cell by cell (above). Without it every server is
+            priced at its capacity row's dual, and a column the LP leaves at zero at least at
+            its running cost plus capex when no idle server is left there: linear prices,
+            the better choice when the LP's duals are informative (the default fleet).
     """
     q = mm.x["replica_qps"].to_numpy(dtype=np.float64)
+    spr = mm.x["spr"].to_numpy(dtype=np.float64)
+    x_cost = mm.cost[:mm.n_x]
+    row = mm.x_cap_row
+    spare = costs.spare.copy()
     out = np.where(fixed, np.round(x_lp), 0.0)
     need_qps = np.maximum(cell_throughput(mm, x_lp), mm.cell_need_qps)
     for c in range(len(mm.cells)):
@@ -60,6 +93,7 @@ def round_cells(
             order = np.argsort(-(q[used] * x_lp[used]), kind="stable")
             rest = used[order[MAX_ROUNDED_COLUMNS:]]
             out[rest] = np.ceil(x_lp[rest] - 1e-9)
+            spare[row[rest]] -= spr[rest] * (out[rest] - x_lp[rest])
             qps -= float(q[rest] @ out[rest])
             count -= float(out[rest].sum())
             used = used[order[:MAX_ROUNDED_COLUMNS]]
@@ -68,16 +102,38 @@ def round_cells(
                   for j in used]
         choose = list(used)
         if len(unused):
-            cheapest = unused[np.argmin(price[unused] / np.maximum(q[unused], 1e-12))]
-            choose.append(cheapest)
+            # The unused column whose next replica is cheapest per query/s.
+            k = row[unused]
+            idle = spare[k] if track_spare else costs.spare[k]
+            first = np.where(idle >= spr[unused], costs.run[k], costs.run[k] + costs.buy[k])
+            if not track_spare:
+                first = np.maximum(first, costs.credit[k])
+            per_qps = (x_cost[unused] + spr[unused] * first) / np.maximum(q[unused], 1e-12)
+            choose.append(unused[int(np.argmin(per_qps))])
             ranges.append(np.arange(0.0, 3.0))
         if not choose:
             continue
-        grid = np.stack(np.meshgrid(*ranges, indexing="ij"), axis=-1).reshape(-1, len(choose))
-        ok = (grid @ q[choose] >= qps) & (grid.sum(axis=1) >= count - 1e-9)
+        ch = np.asarray(choose)
+        grid = np.stack(np.meshgrid(*ranges, indexing="ij"), axis=-1).reshape(-1, len(ch))
+        ok = (grid @ q[ch] >= qps) & (grid.sum(axis=1) >= count - 1e-9)
         if not ok.any():  # cannot happen when x_lp satisfies the cell; round up as a guard
-            out[choose] = np.ceil(x_lp[choose] - 1e-9) + (0 if len(used) else 1)
-            continue
-        cost = np.where(ok, grid @ price[choose], np.inf)
-        out[choose] = grid[int(np.argmin(cost))]
+            pick = np.ceil(x_lp[ch] - 1e-9) + (0 if len(used) else 1)
+        else:
+            k = row[ch]
+            extra = spr[ch] * (grid - x_lp[ch])  # servers added (+) or freed (−) per column
+            if track_spare:
+                within = np.minimum(np.maximum(extra, 0.0), np.maximum(spare[k], 0.0))
+                server_cost = np.where(
+                    extra <= 0, extra * costs.credit[k],
+                    within * costs.run[k] + (extra - within) * (costs.run[k] + costs.buy[k]))
+            else:
+                direct = costs.run[k] + np.where(costs.spare[k] < spr[ch], costs.buy[k], 0.0)
+                per_server = np.where(x_lp[ch] > 1e-7, costs.credit[k],
+                                      np.maximum(costs.credit[k], direct))
+                server_cost = extra * per_server
+            total = grid @ x_cost[ch] + server_cost.sum(axis=1)
+            pick = grid[int(np.argmin(np.where(ok, total, np.inf)))]
+        out[ch] = pick
+        if track_spare:
+            spare[row[ch]] -= spr[ch] * (pick - x_lp[ch])
     return out
