@@ -101,10 +101,12 @@ def _usd(value: object) -> str:
 
 def _plan_line(summary: dict) -> str:
     """Return one line on how good a plan is: status, gap, bound and the first plan's."""
+    from planner.compare import bound_usd
+
     line = f"{summary.get('status')}, gap {_pct(summary.get('gap'))}"
-    bound = summary.get("best_bound")
-    if bound is not None and summary.get("objective", "tco") == "tco":
-        line += f", best bound {_usd(bound * 1e3)}"  # the bound is in kUSD
+    bound = bound_usd(summary, summary.get("total_cost_usd"))
+    if bound is not None:
+        line += f", best bound {_usd(bound)}"
     if summary.get("first_plan_seconds") is not None:
         line += (
             f"; first plan in {summary['first_plan_seconds']:.2f} s at gap "

@@ -46,7 +46,7 @@ def within_gaps(
         return None
     slack = max(gap_a, 0.0) * abs(cost_a) + max(gap_b, 0.0) * abs(cost_b)
     # A hair of tolerance so that two proven-optimal equal plans count as equal.
-    return abs(cost_a - cost_b) <= slack + 1e-9 * max(abs(cost_a), abs(cost_b), 1.0)
+    return bool(abs(cost_a - cost_b) <= slack + 1e-9 * max(abs(cost_a), abs(cost_b), 1.0))
 
 
 def significance_note(within: bool | None) -> str:
@@ -64,17 +64,29 @@ def cost_gap(plan: Plan) -> float | None:
     return slack / plan.total_cost_usd if plan.total_cost_usd else 0.0
 
 
+def bound_usd(summary: dict, cost_usd: float | None = None) -> float | None:
+    """Return the best bound of a tco plan in USD, or None for other objectives or none.
+
+    The solver's bound is on the objective (kUSD), which adds a tiny tie-break per allocated
+    server to the cost, so for a proven plan it can exceed the cost by a few cents; capped at
+    ``cost_usd`` so that a bound never reads as higher than a plan that exists.
+    """
+    bound = summary.get("best_bound")
+    if bound is None or summary.get("objective", "tco") != "tco" or not math.isfinite(bound):
+        return None
+    usd = float(bound) * 1e3
+    return min(usd, cost_usd) if cost_usd is not None else usd
+
+
 def plan_status(plan: Plan) -> dict[str, object]:
     """Return the solver's verdict on a plan: status, gap, best bound (USD), why it stopped."""
     s = plan.summary
-    bound = s.get("best_bound")
-    tco = s.get("objective", "tco") == "tco"
     return {
         "status": s.get("status"),
         "gap": s.get("gap"),
-        # The bound is in the objective's scaled units (kUSD for tco); other objectives'
-        # bounds are not costs, so they are left out rather than shown as USD.
-        "best_bound_usd": float(bound) * 1e3 if bound is not None and tco else None,
+        # Other objectives' bounds are not costs, so they are left out rather than shown
+        # as USD.
+        "best_bound_usd": bound_usd(s, plan.total_cost_usd),
         "objective": s.get("objective"),
         "solver": s.get("solver"),
         "stopped": s.get("stopped"),

@@ -279,14 +279,15 @@ def _best_within(solved: list[_Point], budget_kw: float, measure: Measure) -> _P
 def _status_gap(point: _Point, bound: float | None, target_gap: float) -> tuple[str, float | None]:
     """Return the honest status and gap of ``point``'s plan against this budget's bound.
 
-    The plan may come from the solve of another (tighter) budget, whose own status speaks of
-    that budget only; its objective (same TCO objective, kUSD) is measured against the bound
-    that holds here instead.
+    The plan may come from the solve of another budget, or from the power-minimising solve,
+    whose own status and objective speak of that problem only; its TCO (in kUSD, the bound's
+    units) is measured against the bound that holds for this budget instead. The bound
+    includes the objective's tiny tie-break, so a proven plan can sit a hair below it: 0.
     """
-    if bound is None or point.result.objective is None:
+    if bound is None or point.plan is None:
         return "feasible", None
-    objective = point.result.objective
-    gap = max(objective - bound, 0.0) / max(abs(objective), 1e-9)
+    cost = point.plan.total_cost_usd / _KUSD
+    gap = max(cost - bound, 0.0) / max(abs(cost), 1e-9)
     return ("optimal" if gap <= target_gap + 1e-9 else "feasible"), gap
 
 
@@ -301,6 +302,9 @@ def _row(
 ) -> tuple:
     """Return one frontier row: ``point`` is the plan chosen, ``own`` this budget's solve."""
     bound_usd = bound * _KUSD if bound is not None else None
+    if bound_usd is not None and point is not None and point.plan is not None:
+        # the objective's tie-break can lift a proven bound a few cents over the cost
+        bound_usd = min(bound_usd, point.plan.total_cost_usd)
     if point is None or point.plan is None:
         nan = float("nan")
         # Say what the budget's own solve found: infeasible only when the solver proved it,

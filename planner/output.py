@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from planner.compare import bound_usd
 from planner.fleet import Fleet
 from planner.results import Plan
 
@@ -179,7 +180,8 @@ def _proof_lines(s: dict) -> list[str]:
     """
     lines = []
     if s.get("objective", "tco") == "tco":
-        line = f"- Best bound: {_kusd(s.get('best_bound'))}"
+        bound = bound_usd(s, s.get("total_cost_usd"))
+        line = f"- Best bound: {'n/a' if bound is None else f'{bound:,.0f} USD'}"
         if s.get("lp_bound") is not None:
             line += f" (LP relaxation {_kusd(s['lp_bound'])})"
         lines.append(line)

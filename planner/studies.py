@@ -4,7 +4,9 @@ Every function returns one row per observation (a model–platform pair, a table
 kind, a sweep point), so a notebook only filters, plots and prints. Sweeps plan each point
 with :func:`planner.pipeline.make_plan`; a point with no feasible plan is a row with
 ``feasible`` False, NaN costs, ``short_of`` (the kinds of constraint that fall short) and
-``shortfall`` (how much, where), not an exception.
+``shortfall`` (how much, where), not an exception. Every row carries the plan's solver
+``status`` and ``gap`` on TCO, and ``within_gaps_of_base``: True when its TCO differs from
+the base plan's by no more than their gaps together (the change may be solver slack).
 
 One-parameter sweeps (one bucket's demand, one platform's throughput or price, one region's
 cap) are :func:`planner.frontier.sensitivity`; the sweeps here move several inputs together
@@ -20,6 +22,7 @@ from collections.abc import Iterable, Mapping
 import pandas as pd
 
 from planner.checks import check_fleet
+from planner.compare import cost_gap, within_gaps
 from planner.demand import peak_demand, product_demand
 from planner.errors import InfeasiblePlanError, SolverError
 from planner.fleet import Fleet
@@ -172,25 +175,46 @@ def _solve_point(fleet: Fleet, scenario: Scenario | None, options: Mapping) -> d
     try:
         plan = make_plan(fleet, scenario, **options)
     except InfeasiblePlanError as exc:
-        return {"feasible": False, **_shortfall(exc.explanation),
-                **dict.fromkeys(METRICS, math.nan)}
+        return {"feasible": False, "status": "infeasible", "gap": math.nan,
+                **_shortfall(exc.explanation), **dict.fromkeys(METRICS, math.nan)}
     except SolverError as exc:  # no plan within the solver's limits: say so, keep sweeping
-        return {"feasible": False, "short_of": "no solution",
-                "shortfall": f"no solution: {exc}".splitlines()[0],
+        return {"feasible": False, "status": "no_solution", "gap": math.nan,
+                "short_of": "no solution", "shortfall": f"no solution: {exc}".splitlines()[0],
                 **dict.fromkeys(METRICS, math.nan)}
-    return {"feasible": True, "short_of": "", "shortfall": "", **plan_metrics(plan)}
+    return _plan_row(plan)
 
 
-def _with_change(rows: list[dict], base_cost: float) -> pd.DataFrame:
-    """Return the rows as a frame with ``tco_change_pct`` versus ``base_cost``."""
+def _plan_row(plan: Plan) -> dict:
+    """Return a feasible point's row: status, gap on TCO (NaN when unknown) and metrics."""
+    gap = cost_gap(plan)
+    return {"feasible": True, "status": plan.summary.get("status"),
+            "gap": math.nan if gap is None else gap, "short_of": "", "shortfall": "",
+            **plan_metrics(plan)}
+
+
+def _with_change(rows: list[dict], base: dict) -> pd.DataFrame:
+    """Return the rows as a frame with ``tco_change_pct`` and ``within_gaps_of_base``.
+
+    ``within_gaps_of_base`` is None where a row has no plan or a gap is unknown.
+    """
     frame = pd.DataFrame(rows)
+    base_cost = base["total_cost_usd"]
     frame["tco_change_pct"] = (frame["total_cost_usd"] / base_cost - 1.0) * 100.0
+    frame["within_gaps_of_base"] = [
+        within_gaps(cost, _known(gap), base_cost, _known(base["gap"])) if feasible else None
+        for cost, gap, feasible in zip(frame["total_cost_usd"], frame["gap"],
+                                       frame["feasible"], strict=True)
+    ]
     return frame
+
+
+def _known(gap: float) -> float | None:
+    return None if gap is None or math.isnan(gap) else gap
 
 
 def _base_row(fleet: Fleet, base: Plan | None, options: Mapping) -> dict:
     if base is not None:
-        return {"feasible": True, "short_of": "", "shortfall": "", **plan_metrics(base)}
+        return _plan_row(base)
     row = _solve_point(fleet, None, options)
     if not row["feasible"]:
         raise InfeasiblePlanError(f"the base case '{fleet.name}' has no feasible plan "
@@ -213,8 +237,9 @@ def asic_adoption_sweep(fleet: Fleet, throughput_multipliers: Iterable[float] = 
         **options: Passed to :func:`make_plan`.
 
     Returns:
-        Columns: throughput_multiplier, price_multiplier, feasible, short_of, shortfall,
-        :data:`METRICS`, tco_change_pct, asic_tco_share (ASIC share of the plan's total cost).
+        Columns: throughput_multiplier, price_multiplier, feasible, status, gap, short_of,
+        shortfall, :data:`METRICS`, tco_change_pct, within_gaps_of_base, asic_tco_share
+        (ASIC share of the plan's total cost).
 
     Raises:
         ValueError: When the fleet has no inference ASIC platform and none is named.
@@ -240,7 +265,7 @@ def asic_adoption_sweep(fleet: Fleet, throughput_multipliers: Iterable[float] = 
                 row = _solve_point(fleet, scenario, options)
             rows.append({"throughput_multiplier": float(tm), "price_multiplier": float(pm),
                          **row})
-    frame = _with_change(rows, base_row["total_cost_usd"])
+    frame = _with_change(rows, base_row)
     frame["asic_tco_share"] = frame["tco_usd_inference_asic"] / frame["total_cost_usd"]
     return frame
 
@@ -269,7 +294,8 @@ def power_cap_sweep(fleet: Fleet, fractions: Iterable[float] = (1.0, 0.9, 0.8, 0
 
     Returns:
         Columns: cap_fraction, cap_kw (summed over the regions in the last quarter),
-        feasible, short_of, shortfall, :data:`METRICS`, tco_change_pct.
+        feasible, status, gap, short_of, shortfall, :data:`METRICS`, tco_change_pct,
+        within_gaps_of_base.
     """
     regions = None if regions is None else list(regions)
     base_row = _base_row(fleet, base, options)
@@ -280,7 +306,7 @@ def power_cap_sweep(fleet: Fleet, fractions: Iterable[float] = (1.0, 0.9, 0.8, 0
         regs = tight.regions["region_id"] if regions is None else regions
         cap = _last_quarter_cap(tight, set(regs))
         rows.append({"cap_fraction": float(f), "cap_kw": cap, **row})
-    return _with_change(rows, base_row["total_cost_usd"])
+    return _with_change(rows, base_row)
 
 
 def _last_quarter_cap(fleet: Fleet, regions: set[str]) -> float:
@@ -420,7 +446,8 @@ def region_loss_study(fleet: Fleet, regions: Iterable[str] | None = None,
 
     Returns:
         Columns: case, region_id (None for the first two), from_quarter, disaster_recovery,
-        feasible, short_of, shortfall, :data:`METRICS`, tco_change_pct.
+        feasible, status, gap, short_of, shortfall, :data:`METRICS`, tco_change_pct,
+        within_gaps_of_base.
     """
     dr = fleet.settings.disaster_recovery.enabled
     base_row = _base_row(fleet, base, options)
@@ -437,4 +464,4 @@ def region_loss_study(fleet: Fleet, regions: Iterable[str] | None = None,
         rows.append({"case": f"without {r}{when}", "region_id": r, "from_quarter": from_quarter,
                      "disaster_recovery": smaller.settings.disaster_recovery.enabled,
                      **_solve_point(smaller, None, options)})
-    return _with_change(rows, base_row["total_cost_usd"])
+    return _with_change(rows, base_row)

@@ -9,9 +9,11 @@ the best plan has c = floor((B - 1) / 0.75) cpus.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from planner.errors import FleetDataError
@@ -187,3 +189,114 @@ def test_sensitivity_rejects_unknown_parameters(make_fleet: Callable[..., Fleet]
         sensitivity(fleet, "capex", [1.0])
     with pytest.raises(FleetDataError, match="unknown platform 'tpu'"):
         sensitivity(fleet, "capex:tpu", [1.0])
+
+
+# ------------------------------------------------------------------------------------------
+# status and gap: a point is optimal only when proven for its own budget
+
+
+def test_frontier_points_carry_status_gap_and_bound(make_fleet: Callable[..., Fleet]) -> None:
+    frontier = cost_power_frontier(make_fleet(), points=4)
+    assert (frontier["gap"] <= 1e-9).all()
+    # each bound is the TCO itself (proven), never above it
+    assert frontier["best_bound_usd"].tolist() == pytest.approx(frontier["tco_usd"].tolist())
+    assert (frontier["best_bound_usd"] <= frontier["tco_usd"]).all()
+    # 10,000 USD steps between proven plans are real: no point is flagged
+    assert frontier["within_gaps_of_previous"].tolist() == [None, False, False, False]
+    assert (frontier["note"] == "").all()
+
+
+def weak_bounds(monkeypatch: pytest.MonkeyPatch, *, cheapest_bound: bool = True) -> None:
+    """Make every solve of the frontier report a bound 10 % under its objective.
+
+    The solver still calls such a result "optimal" here (as a misreported status would);
+    the frontier must judge by the bound. With ``cheapest_bound`` False the unconstrained
+    cheapest solve reports no bound at all.
+    """
+    import planner.frontier as frontier_module
+
+    real = frontier_module.solve_model
+
+    def solve(model, **opts):
+        result = real(model, **opts)
+        names = list(model.prob.constraints)
+        unconstrained = not any(n.startswith(("frontier_power_budget", "frontier_peak"))
+                                for n in names)
+        bound = None if unconstrained and not cheapest_bound else 0.9 * result.objective
+        return dataclasses.replace(result, status="optimal", bound=bound, gap=0.1)
+
+    monkeypatch.setattr(frontier_module, "solve_model", solve)
+
+
+def test_unproven_points_are_feasible_and_close_steps_flagged(
+    make_fleet: Callable[..., Fleet], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    weak_bounds(monkeypatch)
+    frontier = cost_power_frontier(make_fleet(), points=4)
+    assert frontier["tco_usd"].tolist() == [80_000, 70_000, 60_000, 40_000]
+    assert (frontier["status"] == "feasible").all()
+    assert frontier["gap"].tolist() == pytest.approx([0.1] * 4, rel=1e-4)  # tie-break
+    # 10,000 <= 8,000 + 7,000 and 10,000 <= 7,000 + 6,000: within; 20,000 > 6,000 + 4,000
+    assert frontier["within_gaps_of_previous"].tolist() == [None, True, True, False]
+    assert frontier["note"].tolist() == [
+        "",
+        "not significant: within the solver gaps of point 0",
+        "not significant: within the solver gaps of point 1",
+        "",
+    ]
+
+
+def test_top_point_without_a_tco_bound_is_not_called_optimal(
+    make_fleet: Callable[..., Fleet], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The top budget has no solve of its own: only the unconstrained solve bounds its TCO.
+    weak_bounds(monkeypatch, cheapest_bound=False)
+    frontier = cost_power_frontier(make_fleet(), points=4)
+    top = frontier.iloc[-1]
+    assert top["status"] == "feasible"
+    assert top["gap"] is None or pd.isna(top["gap"])
+    assert pd.isna(top["best_bound_usd"])
+    assert top["within_gaps_of_previous"] is None  # unknown gap: cannot be judged
+
+
+def test_sensitivity_rows_carry_status_and_gap(make_fleet: Callable[..., Fleet]) -> None:
+    # 1.0 twice: the same proven plan, no difference; 1.25: 4 cpus at 12,500 USD = 50,000.
+    table = sensitivity(make_fleet(), "capex:cpu", [1.0, 1.0, 1.25])
+    assert table["status"].tolist() == ["optimal"] * 3
+    assert (table["gap"] <= 1e-9).all()
+    assert table["best_bound_usd"].tolist() == pytest.approx(table["tco_usd"].tolist())
+    assert table["within_gaps_of_previous"].tolist() == [None, True, False]
+    assert table["note"].tolist() == ["", "not significant: within the solver gaps of value 1.0",
+                                      ""]
+
+
+def test_sensitivity_flags_steps_within_hand_set_gaps(
+    make_fleet: Callable[..., Fleet], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import planner.frontier as frontier_module
+
+    real = frontier_module.make_plan
+    gaps = iter([0.25, 0.01, 0.01])
+
+    def planned(*args, **kwargs):
+        plan = real(*args, **kwargs)
+        plan.summary = {**plan.summary, "gap": next(gaps), "status": "feasible"}
+        return plan
+
+    monkeypatch.setattr(frontier_module, "make_plan", planned)
+    # 40,000 then 50,000 (cpu x1.25) then 80,000 (cpu x2.5 loses to the asic)
+    table = sensitivity(make_fleet(), "capex:cpu", [1.0, 1.25, 2.5])
+    assert table["tco_usd"].tolist() == [40_000, 50_000, 80_000]
+    assert table["status"].tolist() == ["feasible"] * 3
+    assert table["gap"].tolist() == pytest.approx([0.25, 0.01, 0.01])
+    # 10,000 <= 10,000 + 500; 30,000 > 500 + 800
+    assert table["within_gaps_of_previous"].tolist() == [None, True, False]
+
+
+def test_sensitivity_skips_infeasible_rows_when_comparing(
+    make_fleet: Callable[..., Fleet],
+) -> None:
+    table = sensitivity(make_fleet(), "power_cap:east", [4.0, 0.5, 4.0])
+    assert table["status"].tolist() == ["optimal", "infeasible", "optimal"]
+    assert table["within_gaps_of_previous"].tolist() == [None, None, True]
+    assert table["note"].iloc[2].endswith("of value 4.0")
