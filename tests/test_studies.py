@@ -235,3 +235,36 @@ def test_region_loss_study_with_notice_labels_the_quarter(fleet, base):
     out = region_loss_study(fleet, ["north"], base=base, from_quarter=1)
     assert list(out["case"]) == ["base", "no disaster recovery", "without north from 2020Q2"]
     assert out["feasible"].all()
+
+
+def test_sweep_rows_carry_status_gap_and_whether_the_change_is_within_the_gaps(
+        fleet, base, monkeypatch):
+    import dataclasses
+
+    import planner.studies as studies
+
+    real = studies.make_plan
+
+    def unproven(*args, **kwargs):  # every re-planned point stops at a 50 % gap
+        plan = real(*args, **kwargs)
+        return dataclasses.replace(plan, summary={**plan.summary, "gap": 0.5,
+                                                  "status": "feasible"})
+
+    out = power_cap_sweep(fleet, (1.0, 0.001), base=base)
+    assert out["status"].tolist() == [base.summary["status"], "infeasible"]
+    assert out["gap"].iloc[0] == pytest.approx(base.summary["gap"])
+    assert math.isnan(out["gap"].iloc[1])
+    assert out["within_gaps_of_base"].tolist() == [True, None]  # the base is the base
+
+    # Doubling every ASIC's price changes the cost by far less than a 50 % gap: flagged.
+    monkeypatch.setattr(studies, "make_plan", unproven)
+    grid = asic_adoption_sweep(fleet, (1.0,), (1.0, 2.0), base=base)
+    assert grid["status"].tolist() == [base.summary["status"], "feasible"]
+    assert grid["gap"].iloc[1] == 0.5
+    change = abs(grid["total_cost_usd"].iloc[1] - base.total_cost_usd)
+    assert 0 < change <= 0.5 * grid["total_cost_usd"].iloc[1]
+    assert grid["within_gaps_of_base"].tolist() == [True, True]
+    # With proven plans the same change is real.
+    monkeypatch.setattr(studies, "make_plan", real)
+    proven = asic_adoption_sweep(fleet, (1.0,), (1.0, 2.0), base=base)
+    assert proven["within_gaps_of_base"].tolist()[1] is False
