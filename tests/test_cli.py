@@ -378,3 +378,159 @@ def test_frontier_writes_a_monotone_frontier(tiny_case, tmp_path):
     assert frontier["verified"].all()
     ordered = frontier.sort_values("power_kw")
     assert ordered["tco_usd"].is_monotonic_decreasing or ordered["tco_usd"].nunique() == 1
+
+
+# ------------------------------------------------------------------------------------------
+# status and gap in every command's output
+
+
+def test_plan_prints_status_gap_bound_and_first_plan(tiny_case, tmp_path):
+    out = tmp_path / "out"
+    result = invoke("plan", tiny_case, "--out", out)
+    assert result.exit_code == 0, result.output
+    printed = json.loads(result.stdout.strip().splitlines()[-1])
+    summary = json.loads((out / "summary.json").read_text())
+    for key in ("status", "gap", "best_bound", "first_plan_seconds", "first_plan_gap",
+                "stopped"):
+        assert printed[key] == summary[key], key
+    assert "optimal, gap 0.000 %, best bound 120,000 USD; first plan in " in result.stderr
+    report = (out / "report.md").read_text()
+    assert "- Best bound: 120,000 USD" in report
+    assert "- First plan after " in report and "gap 0.000 % against the best bound" in report
+    assert "- Stopped because the gap target was reached" in report
+    stages = report.split("## Solver stages")[1].split("## Purchases")[0]
+    rows = [line for line in stages.splitlines() if line.startswith("| ")][1:]
+    assert [r.split(" | ")[0].lstrip("| ") for r in rows] == [
+        s["stage"] for s in summary["stages"]]
+
+
+def test_cbc_plan_report_has_no_anytime_lines(tiny_case, tmp_path):
+    out = tmp_path / "out"
+    result = invoke("plan", tiny_case, "--out", out, "--solver", "cbc")
+    assert result.exit_code == 0, result.output
+    printed = json.loads(result.stdout.strip().splitlines()[-1])
+    assert "first_plan_seconds" not in printed and printed["status"] == "optimal"
+    report = (out / "report.md").read_text()
+    assert "Best bound" in report and "## Solver stages" not in report
+
+
+@pytest.fixture
+def same_case(tmp_path: Path) -> Path:
+    """The tiny case with a scenario that changes nothing and one that doubles ranking."""
+    scenarios = {"same": {"demand_multiplier": {"bucket": {"ranking": 1.0}}}, **SCENARIOS}
+    return write_fleet(tiny_fleet(), tmp_path / "same", scenarios=scenarios)
+
+
+def test_compare_prints_status_gap_and_whether_differences_are_within_gaps(same_case):
+    result = invoke("compare", same_case, "--scenario", "base", "--scenario", "same",
+                    "--scenario", "growth")
+    assert result.exit_code == 0, result.output
+    text = result.stdout
+    status = text.split("Status and gap")[1].split("Total cost differences")[0]
+    status_line = next(line for line in status.splitlines() if line.startswith("status"))
+    assert status_line.split()[1:] == ["optimal"] * 3
+    gap_line = next(line for line in status.splitlines() if line.startswith("gap"))
+    assert gap_line.split()[1:] == ["0.000", "%"] * 3
+    diffs = text.split("Total cost differences versus the first plan")[1]
+    same = next(line for line in diffs.splitlines() if line.startswith("same - base"))
+    growth = next(line for line in diffs.splitlines() if line.startswith("growth - base"))
+    assert same.endswith("not significant: within the solver gaps")
+    assert growth.endswith("significant: larger than the solver gaps")
+    assert "not significant" not in growth
+
+
+def test_explain_prints_status_and_gap(tiny_case):
+    result = invoke("explain", tiny_case, "--top", "2")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("Plan: optimal, gap 0.000 %, best bound 120,000 USD")
+
+
+def test_frontier_prints_and_writes_status_and_gap(tiny_case, tmp_path):
+    target = tmp_path / "frontier.csv"
+    result = invoke("frontier", tiny_case, "--points", "2", "--out", target, "--gap", "0")
+    assert result.exit_code == 0, result.output
+    frontier = pd.read_csv(target)
+    assert {"status", "gap", "best_bound_usd", "within_gaps_of_previous", "note"} <= set(
+        frontier.columns)
+    assert (frontier["status"] == "optimal").all()
+    assert "0.000 %" in result.stdout and "optimal" in result.stdout
+
+
+def test_sensitivity_command_prints_status_gap_and_notes(tiny_case, tmp_path):
+    target = tmp_path / "sweep.csv"
+    result = invoke("sensitivity", tiny_case, "--parameter", "capex:asic", "--values",
+                    "1,1,0.5", "--out", target)
+    assert result.exit_code == 0, result.output
+    sweep = pd.read_csv(target)
+    assert sweep["status"].tolist() == ["optimal"] * 3
+    # 120,000 twice, then 5 ASICs at 6,000: 90,000
+    assert sweep["tco_usd"].tolist() == pytest.approx([120_000, 120_000, 90_000])
+    assert sweep["note"].fillna("").tolist() == [
+        "", "not significant: within the solver gaps of value 1.0", ""]
+    assert "Sensitivity to capex:asic" in result.stdout
+    assert "not significant: within the solver gaps of value 1.0" in result.stdout
+
+
+@pytest.mark.parametrize(("args", "code", "message"), [
+    (["--parameter", "capex:asic", "--values", "1,x"], 2, "comma-separated numbers"),
+    (["--parameter", "latency:asic", "--values", "1"], 2, "kind one of"),
+    (["--parameter", "capex:tpu", "--values", "1"], 3, "unknown platform 'tpu'"),
+])
+def test_sensitivity_command_errors(tiny_case, args, code, message):
+    result = invoke("sensitivity", tiny_case, *args)
+    assert result.exit_code == code, result.output
+    assert message in result.stderr
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
+# ------------------------------------------------------------------------------------------
+# synthetic
+
+
+def test_synthetic_writes_a_case_that_plan_plans(tmp_path):
+    from planner.fleet import load_fleet
+    from planner.pipeline import make_plan
+    from planner.synthetic import synthetic_fleet
+
+    case = tmp_path / "cases" / "xs"
+    result = invoke("synthetic", "XS", "--out", case, "--seed", "4")
+    assert result.exit_code == 0, result.output
+    assert "written to" in result.stderr
+    assert [p.name for p in case.parent.iterdir()] == ["xs"]  # no temporary folder left
+    assert {p.name for p in case.iterdir()} >= {"platforms.csv", "models.csv", "profiles.csv",
+                                               "regions.csv", "demand.csv", "settings.yaml"}
+    loaded, generated = load_fleet(case), synthetic_fleet("XS", 4)
+    for name in TABLES:
+        pd.testing.assert_frame_equal(loaded.table(name), generated.table(name),
+                                      check_like=True, obj=name)
+    assert loaded.settings == generated.settings
+    assert make_plan(loaded).summary["verified"]
+    planned = invoke("plan", case, "--out", tmp_path / "plan")
+    assert planned.exit_code == 0, planned.output
+    assert json.loads((tmp_path / "plan" / "summary.json").read_text())["verified"] is True
+
+
+def test_synthetic_refuses_a_non_empty_folder_unless_forced(tmp_path):
+    case = tmp_path / "xs"
+    case.mkdir()
+    (case / "notes.txt").write_text("mine\n")
+    result = invoke("synthetic", "XS", "--out", case)
+    assert result.exit_code == 2
+    assert "exists and is not empty" in result.stderr and "--force" in result.stderr
+    assert [p.name for p in case.iterdir()] == ["notes.txt"]
+    forced = invoke("synthetic", "XS", "--out", case, "--force")
+    assert forced.exit_code == 0, forced.output
+    assert not (case / "notes.txt").exists() and (case / "settings.yaml").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["xs"]
+
+
+def test_synthetic_into_an_empty_folder_and_bad_size(tmp_path):
+    case = tmp_path / "empty"
+    case.mkdir()
+    assert invoke("synthetic", "xs", "--out", case).exit_code == 0  # sizes are case-blind
+    assert (case / "settings.yaml").exists()
+    bad = invoke("synthetic", "XXXL", "--out", tmp_path / "big")
+    assert bad.exit_code == 2
+    assert "unknown size 'XXXL'" in bad.stderr and "XS, S, M, L, XL, XXL" in bad.stderr
+    assert not (tmp_path / "big").exists()
+    assert invoke("synthetic", "--out", tmp_path / "x").exit_code == 2  # size missing
