@@ -190,3 +190,34 @@ def shadow_prices(frame: pd.DataFrame) -> alt.Chart:
         tooltip=["description", alt.Tooltip("shadow_price:Q", format=",.4g")]
         + (["unit"] if "unit" in frame.columns else []),
     ).properties(height=max(120, 24 * len(frame)))
+
+
+def progress_spec(frame: pd.DataFrame, unit: str = "USD") -> dict:
+    """Vega-Lite spec: best plan and bound over the seconds of a solve (``progress_frame``).
+
+    A plain dict, not altair: the live view redraws it several times a second.
+    """
+    rows = [{"seconds": float(r["seconds"]), "series": series, "value": float(r[column]),
+             "stage": r["stage"]}
+            for r in frame.to_dict("records")
+            for series, column in (("best plan", "best plan"), ("bound", "bound"))
+            if r[column] is not None and not pd.isna(r[column])]
+    axis = {"format": "$,.4s"} if unit == "USD" else {"format": ",.4~s"}
+    return {
+        "$schema": "https://vega.github.io/schema/vega-lite/v5.json",
+        "title": "Best plan and bound during the solve",
+        "height": 180,
+        "data": {"values": rows},
+        "mark": {"type": "line", "point": True, "interpolate": "step-after"},
+        "encoding": {
+            "x": {"field": "seconds", "type": "quantitative", "title": "seconds"},
+            "y": {"field": "value", "type": "quantitative", "title": unit,
+                  "scale": {"zero": False}, "axis": axis},
+            "color": {"field": "series", "type": "nominal", "title": None,
+                      "scale": {"domain": ["best plan", "bound"],
+                                "range": ["#4c78a8", "#e45756"]}},
+            "tooltip": [{"field": "stage"}, {"field": "series"},
+                        {"field": "seconds", "format": ".2f"},
+                        {"field": "value", "format": ",.0f"}],
+        },
+    }

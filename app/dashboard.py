@@ -19,7 +19,6 @@ import inspect
 import json
 import re
 import sys
-import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -78,26 +77,47 @@ def apply_edits(case_key: str, digest: str, _fleet: pl.Fleet, _platforms: pd.Dat
     return edited
 
 
-@st.cache_data(show_spinner=False, max_entries=64)
-def solve(key: str, _fleet: pl.Fleet, _scenario: pl.Scenario, insight: bool,
-          time_limit_s: float, mip_gap: float) -> dict[str, Any]:
-    """Plan and verify (cached on case, edits and scenario YAML); never raises planner errors."""
-    del key
-    started = time.perf_counter()
-    extra = {"insight": True} if insight else {}
-    try:
-        plan = pl.make_plan(_fleet, _scenario, time_limit_s=time_limit_s, mip_gap=mip_gap,
-                            **extra)
-        outcome: dict[str, Any] = {"kind": "ok", "plan": plan}
-    except pl.InfeasiblePlanError as exc:
-        outcome = {"kind": "infeasible", "message": str(exc), "explanation": exc.explanation}
-    except pl.FleetDataError as exc:
-        outcome = {"kind": "invalid", "header": exc.header,
-                   "problems": [p.render() for p in exc.problems]}
-    except pl.PlannerError as exc:
-        outcome = {"kind": "error", "message": str(exc)}
-    outcome["seconds"] = time.perf_counter() - started
-    return outcome
+def solve_options() -> dict[str, float]:
+    """The solver controls of the sidebar, as ``pl.make_plan`` keywords."""
+    return {"time_limit_s": float(ss[state.TIME_LIMIT]), "mip_gap": float(ss[state.GAP])}
+
+
+def start_solve(key: str, fleet: pl.Fleet, scenario: pl.Scenario,
+                meta: dict[str, Any]) -> state.SolveJob:
+    """Start planning in a worker thread (live progress, Stop improving); return the job."""
+    options = solve_options()
+    meta = {**meta, "objective": fleet.settings.objective, **options}
+
+    def run(progress: Callable[[pl.Progress], None], should_stop: Callable[[], bool]) -> pl.Plan:
+        return pl.make_plan(fleet, scenario, progress=progress, should_stop=should_stop,
+                            **options)
+
+    job = state.SolveJob(key, run, meta)
+    ss[state.JOB] = job  # stored before it starts: a rerun finds it whatever happens next
+    return job.start()
+
+
+def harvest(job: state.SolveJob) -> None:
+    """Make a finished job's outcome the current result; keep successful plans only.
+
+    Called at the top of a run, before any widget, with no Streamlit call in between (a rerun
+    cannot interrupt it half-way).
+    """
+    outcome = job.outcome()
+    if outcome is None:
+        return
+    outcome.update(job.meta, key=job.key)
+    ss.pop(state.JOB, None)
+    ss[state.CURRENT] = outcome
+    if outcome["kind"] != "ok":
+        return  # failures are shown, never kept: Solve tries again
+    plan = outcome["plan"]
+    if plan.summary.get("stopped") != "cancelled":  # a stopped plan is not the full answer
+        ss.setdefault(state.PLANS, {})[job.key] = outcome
+    if state.BASE not in ss and not outcome["changes"]:
+        ss[state.BASE] = plan
+        save_plan("base", plan, pl.scenario_from_dict({}, "base"), outcome["case_label"],
+                  edited=False)
 
 
 @st.cache_data(show_spinner="Costing the baselines…", max_entries=32)
@@ -326,21 +346,112 @@ def data_tab(fleet: pl.Fleet, case_key: str) -> tuple[pl.Fleet | None, bool]:
 
 
 # --------------------------------------------------------------------------- results
+def objective_text(value: float | None, objective: str) -> str:
+    """Format an objective value or bound of the planner (kUSD for tco and capex)."""
+    if value is None:
+        return "—"
+    return usd(value * 1e3) if objective in ("tco", "capex") else f"{value:,.1f}"
+
+
+def show_progress(steps: list[Any], objective: str) -> None:
+    """Best plan and bound over time (chart) and the stage table of a solve."""
+    frame = state.progress_frame(steps, objective)
+    if frame.empty:
+        st.caption("No progress reported (this solver has no anytime path).")
+        return
+    spec = charts.progress_spec(frame, state.objective_unit(objective))
+    st.vega_lite_chart(spec=spec, width="stretch")
+    money = state.objective_unit(objective) == "USD"
+    number = st.column_config.NumberColumn(format="dollar" if money else "localized")
+    st.dataframe(frame, hide_index=True, width="stretch", column_config={
+        "seconds": st.column_config.NumberColumn(format="%.2f"),
+        "best plan": number, "bound": number,
+        "gap": st.column_config.NumberColumn(format="percent")})
+
+
+def live_line(job: state.SolveJob, steps: list[pl.Progress]) -> str:
+    """One line on a running solve: time, stage, best plan, bound and gap so far."""
+    objective = job.meta.get("objective", "tco")
+    parts = [f"**{'Stopping' if job.cancelled else 'Solving'}** scenario "
+             f"**{md(job.meta.get('scenario_name', ''))}** · {job.elapsed():.1f} s"]
+    last = steps[-1] if steps else None
+    if last is None:
+        parts.append("building the model…")
+    else:
+        parts.append(f"after stage *{md(last.stage)}*")
+        if last.objective is None:
+            parts.append("looking for the first plan…")
+        else:
+            parts.append(f"best plan {objective_text(last.objective, objective)}")
+        parts.append(f"bound {objective_text(last.bound, objective)}")
+        parts.append(f"gap {state.gap_text(last.gap)} "
+                     f"(target {state.gap_text(job.meta.get('mip_gap'))})")
+    return " · ".join(parts)
+
+
+def running_panel(job: state.SolveJob) -> Any:
+    """The live panel of a running solve with its Stop button; return the slot to fill."""
+    with st.container(border=True):
+        slot = st.empty()
+        left, right = st.columns([4, 1])
+        limit = job.meta.get("time_limit_s")
+        left.caption("The first plan comes within seconds; it is then improved and proven "
+                     f"until the gap target or the time limit ({limit:g} s). **Stop improving** "
+                     "ends that at the next stage and keeps the best plan so far (a proof "
+                     "already running ends by the time limit).")
+        right.button("Stopping…" if job.cancelled else "Stop improving", key=state.CANCEL,
+                     on_click=job.cancel, disabled=job.cancelled, icon=":material/stop:",
+                     width="stretch")
+    return slot
+
+
+def watch(job: state.SolveJob, slot: Any) -> None:
+    """Show the running job's progress in ``slot`` until it finishes.
+
+    The worker thread plans; this loop only reads its progress and writes to the page a few
+    times a second. A rerun (any button or widget) interrupts the loop at its next Streamlit
+    call; the job goes on and the next run shows it again.
+    """
+    with slot.container():
+        head, chart = st.empty(), st.empty()
+    shown = 0
+    objective = job.meta.get("objective", "tco")
+    while True:
+        finished = job.wait(0.25)
+        steps = job.progress()
+        head.markdown(live_line(job, steps))
+        if len(steps) != shown:
+            shown = len(steps)
+            frame = state.progress_frame(steps, objective)
+            chart.vega_lite_chart(spec=charts.progress_spec(
+                frame, state.objective_unit(objective)), width="stretch")
+        if finished:
+            return
+
+
 def verdict(outcome: dict[str, Any], stale: bool, base: pl.Plan | None) -> None:
     """Top strip: verifier verdict, status, gap and headline numbers (or what went wrong)."""
     name = outcome.get("scenario_name", "")
+    objective = outcome.get("objective", "tco")
     if outcome["kind"] == "ok":
         plan: pl.Plan = outcome["plan"]
         s = plan.summary
-        gap = s.get("gap")
-        gap_text = f"{gap:.3%}" if isinstance(gap, int | float) else "n/a"
         tick = "Verified" if s.get("verified") else "NOT verified"
+        first = s.get("first_plan_seconds")
+        first_text = (f"first plan in {first:.2f} s (gap {state.gap_text(s.get('first_plan_gap'))})"
+                      if isinstance(first, int | float) else "")
+        stopped = state.STOP_REASONS.get(s.get("stopped", ""), s.get("stopped", ""))
+        parts = [f"**{tick}** {state.status_line(s)} plan for scenario **{md(name)}**"
+                 f"{'' if outcome.get('changes', True) else ' (no changes: the case as it is)'}",
+                 first_text, stopped,
+                 f"{s.get('solver', '')} {s.get('solve_seconds', 0):.2f} s "
+                 f"({outcome['seconds']:.2f} s with building and verification)"]
+        if outcome.get("cached"):
+            parts.append("as solved earlier in this session")
+        if s.get("source"):
+            parts.append(md(s["source"]))
         (st.success if s.get("verified") else st.error)(
-            f"**{tick}** {s['status']} plan for scenario **{md(name)}**"
-            f"{'' if outcome.get('changes', True) else ' (no changes: the case as it is)'} · "
-            f"gap {gap_text} · "
-            f"{s.get('solver', '')} · build {s.get('build_seconds', 0):.2f} s + solve "
-            f"{s.get('solve_seconds', 0):.2f} s ({outcome['seconds']:.2f} s with verification)",
+            " · ".join(p for p in parts if p),
             icon=":material/verified:" if s.get("verified") else ":material/error:")
         deltas: dict[str, float] = {}
         if base is not None and base is not plan:
@@ -356,6 +467,15 @@ def verdict(outcome: dict[str, Any], stale: bool, base: pl.Plan | None) -> None:
             col.metric(label, fmt(s[key]),
                        delta=None if not delta else f"{fmt(delta)} vs base",
                        delta_color="inverse", help=f"plan.summary['{key}']")
+        with cols[0]:
+            st.badge(state.status_line(s), color="green" if s.get("status") == "optimal"
+                     else "orange", icon=":material/verified:" if s.get("status") == "optimal"
+                     else ":material/hourglass_bottom:")
+        steps = s.get("stages") or outcome.get("progress") or []
+        with st.expander(f"Solve progress: {len(steps)} stages, "
+                         f"{first_text or 'no first-plan time'}, best bound "
+                         f"{objective_text(s.get('best_bound'), objective)}"):
+            show_progress(steps, objective)
     elif outcome["kind"] == "infeasible":
         explanation = outcome.get("explanation")
         lines = outcome["message"].splitlines()
@@ -372,8 +492,11 @@ def verdict(outcome: dict[str, Any], stale: bool, base: pl.Plan | None) -> None:
     elif outcome["kind"] == "invalid":
         show_problems(outcome["header"], outcome["problems"])
     else:
-        st.error(f"**The solver found no plan.** {md(outcome['message'])}",
-                 icon=":material/warning:")
+        st.error(f"**The solver found no plan.** {md(outcome['message'])} Nothing was kept: "
+                 "**Solve** tries again.", icon=":material/warning:")
+    if outcome["kind"] != "ok" and outcome.get("progress"):
+        with st.expander("Solve progress"):
+            show_progress(outcome["progress"], objective)
     if stale:
         st.info("The inputs changed since this result was computed: press **Solve**.",
                 icon=":material/refresh:")
@@ -420,8 +543,12 @@ def plan_tab(plan: pl.Plan, label: charts.Label, name: str, key: str) -> None:
                            key="dl_summary", on_click="ignore", icon=":material/download:")
 
 
-def insight_tab(outcome: dict[str, Any], fleet: pl.Fleet, scenario: pl.Scenario) -> None:
-    """Savings against baselines, binding constraints and shadow prices, the frontier."""
+def insight_tab(outcome: dict[str, Any], fleet: pl.Fleet, scenario: pl.Scenario,
+                view: str) -> None:
+    """Savings against baselines, binding constraints and shadow prices, the frontier.
+
+    ``view`` names the plan shown (solve key and plan token) for the caches of its views.
+    """
     plan: pl.Plan = outcome["plan"]
     st.subheader("Savings against simple baselines")
     if optional("compare_to_baselines") is None:
@@ -430,20 +557,18 @@ def insight_tab(outcome: dict[str, Any], fleet: pl.Fleet, scenario: pl.Scenario)
                 icon=":material/info:")
     else:
         try:
-            table = baselines(outcome["key"], fleet, scenario, plan)
+            table = baselines(view, fleet, scenario, plan)
         except (pl.PlannerError, ValueError) as exc:
             st.warning(f"Baselines could not be costed: {md(exc)}")
         else:
-            show_baselines(table, outcome["scenario_name"], outcome["key"])
+            show_baselines(table, outcome["scenario_name"], view)
 
     st.subheader("Binding constraints and shadow prices")
     if not make_plan_accepts("insight"):
         st.info("Unavailable: this version of `make_plan` has no `insight=True` (binding "
                 "constraints and shadow prices).", icon=":material/info:")
-    elif not plan.insight:
-        st.info("The solver returned no insight for this plan.")
     else:
-        show_insight(plan.insight, outcome["scenario_name"], outcome["key"])
+        insight_section(outcome, fleet, scenario)
 
     st.subheader("Cost–power frontier")
     if optional("cost_power_frontier") is None:
@@ -466,6 +591,37 @@ def insight_tab(outcome: dict[str, Any], fleet: pl.Fleet, scenario: pl.Scenario)
                    "dl_frontier")
     elif isinstance(result, str):
         st.warning(f"The frontier could not be computed: {md(result)}")
+
+
+def insight_section(outcome: dict[str, Any], fleet: pl.Fleet, scenario: pl.Scenario) -> None:
+    """Binding constraints and shadow prices, on a button: they need a re-plan with insight."""
+    plan: pl.Plan = outcome["plan"]
+    store: dict[str, pl.Plan] = ss.setdefault(state.INSIGHTS, {})
+    found = plan if plan.insight else store.get(outcome["key"])
+    if found is None:
+        st.caption("Shadow prices come from the PuLP model around the plan: the planner "
+                   "re-plans the scenario with `insight=True`, which takes longer than Solve "
+                   "(about 20 s on fleet_data/default).")
+        if st.button("Compute binding constraints and shadow prices", key=state.INSIGHT,
+                     icon=":material/insights:"):
+            options = {k: outcome[k] for k in ("time_limit_s", "mip_gap") if k in outcome}
+            with st.spinner("Re-planning with insight…"):
+                result = state.plan_outcome(
+                    lambda: pl.make_plan(fleet, scenario, insight=True, **options))
+            if result["kind"] == "ok":
+                found = store[outcome["key"]] = result["plan"]
+            else:  # shown, not kept: the button tries again
+                st.warning("The insight re-plan failed: "
+                           f"{md(result.get('message') or result.get('header', ''))}")
+    if found is None:
+        return
+    if not found.insight:
+        st.info("The solver returned no insight for this plan.")
+        return
+    if found is not plan:
+        st.caption(f"From a re-plan with insight: {state.status_line(found.summary)}, TCO "
+                   f"{usd(found.total_cost_usd)} (the plan shown: {usd(plan.total_cost_usd)}).")
+    show_insight(found.insight, outcome["scenario_name"], f"{outcome['key']}|insight")
 
 
 def show_baselines(table: pd.DataFrame, name: str, key: str) -> None:
@@ -519,13 +675,17 @@ def compare_tab() -> None:
     """Side-by-side comparison of saved scenarios (``pl.compare_plans``)."""
     saved: dict[str, dict[str, Any]] = ss.setdefault(state.SAVED, {})
     if not saved:
-        st.info("Solve, then **Save for comparison** in the sidebar; the case's own plan is "
-                "saved as *base* automatically.")
+        st.info("Solve, then **Save for comparison** in the sidebar; the plan of the case as "
+                "it is (solved with no changes) is saved as *base* automatically.")
         return
     st.dataframe(pd.DataFrame([{"scenario": n, "case": e["case"], "edited data": e["edited"],
-                                "TCO (USD)": e["plan"].total_cost_usd}
+                                "TCO (USD)": e["plan"].total_cost_usd,
+                                "status": state.status_line(e["plan"].summary),
+                                "first plan (s)": e["plan"].summary.get("first_plan_seconds")}
                                for n, e in saved.items()]), hide_index=True,
-                 column_config={"TCO (USD)": st.column_config.NumberColumn(format="dollar")})
+                 column_config={"TCO (USD)": st.column_config.NumberColumn(format="dollar"),
+                                "first plan (s)": st.column_config.NumberColumn(
+                                    format="%.2f")})
     st.download_button("All saved scenarios (scenarios.yaml)",
                        state.merged_yaml([e["scenario"] for e in saved.values()]),
                        file_name="scenarios.yaml", mime="application/x-yaml",
@@ -541,11 +701,16 @@ def compare_tab() -> None:
     tables = pl.compare_plans({n: saved[n]["plan"] for n in names})
     totals = tables["Totals"]
     key = "|".join(saved[n]["token"] for n in names)
+    show_gap_notes({n: saved[n]["plan"] for n in names}, tables)
     show_chart(f"{key}|totals", lambda: charts.compare_totals(totals, names), width="content")
     for i, (title, frame) in enumerate(tables.items()):
         st.markdown(f"**{title}**")
-        st.dataframe(frame, width="stretch", column_config={
-            c: st.column_config.NumberColumn(format="localized") for c in frame.columns})
+        numeric = [c for c in frame.columns if pd.api.types.is_numeric_dtype(frame[c])
+                   and not pd.api.types.is_bool_dtype(frame[c])]
+        shown = frame if all(frame[c].dtype != object for c in frame.columns) \
+            else frame.astype(str)  # mixed tables (status and gap) as text
+        st.dataframe(shown, width="stretch", column_config={
+            c: st.column_config.NumberColumn(format="localized") for c in numeric})
         csv_button(f"{title} (CSV)", frame.reset_index(names="item"),
                    f"compare_{re.sub(r'[^a-z0-9]+', '_', title.lower()).strip('_')}.csv",
                    f"dl_compare_{i}")
@@ -553,6 +718,39 @@ def compare_tab() -> None:
     if by_class:
         show_chart(f"{key}|by_class", lambda: charts.compare_breakdown(
             tables[by_class], names, by_class, "platform_class"))
+
+
+def show_gap_notes(plans: dict[str, pl.Plan], tables: dict[str, pd.DataFrame]) -> None:
+    """Say, for each plan against the first, whether the TCO difference exceeds the gaps.
+
+    Uses the ``within_gaps`` column of ``pl.compare_plans``' differences table when the
+    library gives one, else the same rule here (``state.within_gaps``).
+    """
+    (ref_name, ref), *others = plans.items()
+    table = next((t for t in tables.values() if "within_gaps" in t.columns), None)
+    lines = []
+    for name, plan in others:
+        a, b = ref.summary, plan.summary
+        diff = plan.total_cost_usd - ref.total_cost_usd
+        pct = diff / ref.total_cost_usd if ref.total_cost_usd else float("nan")
+        row = f"{name} - {ref_name}"
+        if table is not None and row in table.index:
+            value = table.loc[row, "within_gaps"]
+            within = None if value is None or pd.isna(value) else bool(value)
+        else:
+            within = state.within_gaps(a, b)
+        gaps = f"gaps {state.gap_text(a.get('gap'))} and {state.gap_text(b.get('gap'))}"
+        if within is None:
+            note = (f"cannot be weighed against the {gaps} (a gap is unknown, or an objective "
+                    "other than tco)")
+        elif within:
+            note = (f"**within the plans' {gaps}**: the optimal costs of the two scenarios "
+                    "could be equal or the other way round; raise the time limit or lower the "
+                    "gap to tell them apart")
+        else:
+            note = f"larger than the plans' {gaps}: a real difference"
+        lines.append(f"- **{md(name)}** − {md(ref_name)}: TCO {usd(diff)} ({pct:+.2%}), {note}.")
+    st.markdown("**TCO differences against the plans' optimality gaps**\n\n" + "\n".join(lines))
 
 
 def save_plan(name: str, plan: pl.Plan, scenario: pl.Scenario, case: str, edited: bool) -> None:
@@ -573,7 +771,11 @@ def main() -> None:
         st.title("Fleet planner: what-if")
         return
     fleet, presets, identity, case_key, case_label = picked
+    job: state.SolveJob | None = ss.get(state.JOB)
     if ss.get(state.ACTIVE_CASE) != identity:  # another case: start from it as it is
+        if job is not None:  # the old case's solve: stop it, forget it
+            job.cancel()
+            ss.pop(state.JOB, None)
         state.reset_controls(ss, fleet)
         ss[state.ACTIVE_CASE] = identity
         ss[state.CURRENT] = None
@@ -582,9 +784,15 @@ def main() -> None:
         ss.pop(state.BASE, None)
         state.follow_data(ss, fleet)
     ss[state.ACTIVE_DATA] = case_key
+    job = ss.get(state.JOB)
+    if job is not None and job.done():
+        harvest(job)
     sidebar_controls(fleet, presets)
     solve_clicked = st.sidebar.button("Solve", type="primary", key=state.SOLVE,
-                                      icon=":material/play_arrow:", width="stretch")
+                                      icon=":material/play_arrow:", width="stretch",
+                                      disabled=ss.get(state.JOB) is not None,
+                                      help="Plan the scenario: a first plan within seconds, "
+                                           "then improvement and proof, shown live.")
     save_slot = st.sidebar.container()
 
     st.title("Fleet planner: what-if")
@@ -624,25 +832,23 @@ def main() -> None:
              if edited and planned_fleet is not None else "as-is")
     scenario_text = pl.scenario_to_yaml(scenario) if scenario is not None else repr(body)
     key = f"{case_key}|{edits}|{ss[state.TIME_LIMIT]}|{ss[state.GAP]}|{scenario_text}"
-    insight = make_plan_accepts("insight")
-    if ready and (solve_clicked or ss.get(state.CURRENT) is None):
-        with top, st.spinner("Planning and verifying…"):
-            outcome = dict(solve(key, planned_fleet, scenario, insight,
-                                 float(ss[state.TIME_LIMIT]), float(ss[state.GAP])))
-        outcome.update(key=key, scenario_name=name, scenario=scenario, fleet=planned_fleet,
-                       changes=bool(body) or edited,
-                       edited=edited)
-        ss[state.CURRENT] = outcome
-        if outcome["kind"] == "ok" and state.BASE not in ss and not body and not edited:
-            ss[state.BASE] = outcome["plan"]
-            save_plan("base", outcome["plan"], pl.scenario_from_dict({}, "base"), case_label,
-                      edited=False)
+    job: state.SolveJob | None = ss.get(state.JOB)
+    if solve_clicked and ready and job is None:
+        cached = ss.get(state.PLANS, {}).get(key)
+        if cached is not None:  # the same inputs solved before: no second solve
+            ss[state.CURRENT] = {**cached, "cached": True}
+        else:
+            job = start_solve(key, planned_fleet, scenario, {
+                "scenario_name": name, "scenario": scenario, "fleet": planned_fleet,
+                "changes": bool(body) or edited, "edited": edited, "case_label": case_label,
+                "token": uuid.uuid4().hex})
     elif solve_clicked and not ready:
         top.error("Fix the problems shown before solving.", icon=":material/block:")
 
     current = ss.get(state.CURRENT)
     with save_slot:
-        can_save = bool(current) and current["kind"] == "ok" and current["key"] == key
+        can_save = (job is None and bool(current) and current["kind"] == "ok"
+                    and current["key"] == key)
         if st.button("Save for comparison", key=state.SAVE, disabled=not can_save,
                      icon=":material/bookmark_add:", width="stretch"):
             save_plan(current["scenario_name"], current["plan"], current["scenario"],
@@ -653,24 +859,34 @@ def main() -> None:
             st.caption("Saved: " + ", ".join(saved))
 
     label = fleet.settings.quarter_label
+    slot = None
     with top:
+        if job is not None:
+            slot = running_panel(job)
         if current is None:
-            st.info("Press **Solve** to plan this case.")
+            if job is None:
+                st.info("Press **Solve** to plan this case. Opening the page plans nothing: "
+                        "the first plan comes within seconds of **Solve**, then it improves "
+                        "live.", icon=":material/play_arrow:")
         else:
             verdict(current, stale=current["key"] != key, base=ss.get(state.BASE))
     ok = current is not None and current["kind"] == "ok"
+    view = f"{current['key']}|{current.get('token', '')}" if ok else ""
     with tabs[1]:
         if ok:
-            plan_tab(current["plan"], label, current["scenario_name"], current["key"])
+            plan_tab(current["plan"], label, current["scenario_name"], view)
         else:
-            st.info("No plan to show: solve a feasible scenario first.")
+            st.info("No plan to show: press **Solve** (a feasible scenario) first.")
     with tabs[2]:
         if ok:
-            insight_tab(current, current["fleet"], current["scenario"])
+            insight_tab(current, current["fleet"], current["scenario"], view)
         else:
-            st.info("No plan to analyse: solve a feasible scenario first.")
+            st.info("No plan to analyse: press **Solve** (a feasible scenario) first.")
     with tabs[3]:
         compare_tab()
+    if job is not None and slot is not None:
+        watch(job, slot)  # until the plan is ready; a rerun on the way leaves the job running
+        st.rerun()  # the next run takes the outcome (harvest) and shows the plan
 
 
 main()

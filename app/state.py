@@ -1,8 +1,10 @@
 """Session state of the dashboard: widget keys, their defaults, and controls → scenario overrides.
 
-Every what-if control maps onto one key of the scenario vocabulary of ``pl.Scenario``; nothing
-here plans or costs anything. Overrides equal to the case's own value are left out, so the
-downloaded YAML holds only what the user changed.
+Every what-if control maps onto one key of the scenario vocabulary of ``pl.Scenario``.
+Overrides equal to the case's own value are left out, so the downloaded YAML holds only what
+the user changed. The one thing here that plans is :class:`SolveJob`: it runs a ``pl.make_plan``
+call in a worker thread, so that a Streamlit rerun (a button press during the solve) never
+interrupts the solver; the page polls the job and shows its progress.
 """
 
 from __future__ import annotations
@@ -10,7 +12,9 @@ from __future__ import annotations
 import copy
 import hashlib
 import os
-from collections.abc import Mapping, MutableMapping
+import threading
+import time
+from collections.abc import Callable, Mapping, MutableMapping
 from typing import Any
 
 import pandas as pd
@@ -38,7 +42,9 @@ SLO_CHANGES = "slo_changes"
 EDIT_PLATFORMS = "edit_platforms"
 EDIT_PROFILES = "edit_profiles"
 SOLVE = "solve"
+CANCEL = "cancel"
 SAVE = "save"
+INSIGHT = "insight"
 FRONTIER = "frontier"
 COMPARE_PICK = "compare_pick"
 EDITORS = (PLATFORM_CHANGES, SLO_CHANGES, EDIT_PLATFORMS, EDIT_PROFILES)
@@ -53,6 +59,9 @@ CURRENT = "_current"
 SAVED = "_saved"
 BASE = "_base"  # the plan of the case as it is (the reference of the metric deltas)
 FRONTIERS = "_frontiers"
+JOB = "_job"  # the SolveJob running now (at most one per session)
+PLANS = "_plans"  # successful outcomes by solve key; failures are never kept here
+INSIGHTS = "_insights"  # insight re-plans by solve key (successful ones only)
 
 PLATFORM_CHANGE_COLUMNS = ("available", "throughput_multiplier", "capex_multiplier",
                            "power_multiplier")
@@ -299,3 +308,162 @@ def merged_yaml(scenarios: list[pl.Scenario]) -> str:
     for scenario in scenarios:
         merged.update(yaml.safe_load(pl.scenario_to_yaml(scenario))["scenarios"])
     return yaml.safe_dump({"scenarios": merged}, sort_keys=False)
+
+
+# --------------------------------------------------------------------------- solving
+STOP_REASONS = {"gap": "proven within the gap", "time": "stopped by the time limit",
+                "cancelled": "stopped early (Stop improving)",
+                "exhausted": "nothing left to try"}
+
+
+def plan_outcome(make: Callable[[], pl.Plan]) -> dict[str, Any]:
+    """Run ``make`` and return what came of it as a dict; never raises.
+
+    ``kind`` is ``ok`` (with ``plan``), ``infeasible`` (``message``, ``explanation``),
+    ``invalid`` (``header``, ``problems``) or ``error`` (``message``); ``seconds`` is the time.
+    """
+    started = time.perf_counter()
+    try:
+        outcome: dict[str, Any] = {"kind": "ok", "plan": make()}
+    except pl.InfeasiblePlanError as exc:
+        outcome = {"kind": "infeasible", "message": str(exc), "explanation": exc.explanation}
+    except pl.FleetDataError as exc:
+        outcome = {"kind": "invalid", "header": exc.header,
+                   "problems": [p.render() for p in exc.problems]}
+    except pl.PlannerError as exc:
+        outcome = {"kind": "error", "message": str(exc)}
+    except Exception as exc:  # a bug must not leave the page waiting for a dead thread
+        outcome = {"kind": "error", "message": f"{type(exc).__name__}: {exc}"}
+    outcome["seconds"] = time.perf_counter() - started
+    return outcome
+
+
+class SolveJob:
+    """One ``pl.make_plan`` call in a worker thread, with its progress and a stop flag.
+
+    ``solve(progress, should_stop)`` must return a plan; the worker touches no Streamlit API,
+    so reruns of the page (which interrupt the script at its next Streamlit call) leave it
+    running. :meth:`cancel` makes ``should_stop`` return True: the planner ends improvement at
+    its next stage and returns the best plan so far.
+    """
+
+    def __init__(self, key: str, solve: Callable[[Callable[[pl.Progress], None],
+                                                  Callable[[], bool]], pl.Plan],
+                 meta: Mapping[str, Any] | None = None) -> None:
+        self.key = key
+        self.meta = dict(meta or {})
+        self.started = time.perf_counter()
+        self._solve = solve
+        self._lock = threading.Lock()
+        self._progress: list[pl.Progress] = []
+        self._stop = threading.Event()
+        self._done = threading.Event()
+        self._outcome: dict[str, Any] | None = None
+        self._thread = threading.Thread(target=self._run, name=f"solve-{key[:24]}",
+                                        daemon=True)
+
+    def start(self) -> SolveJob:
+        """Start the worker thread; return self."""
+        self._thread.start()
+        return self
+
+    def _report(self, step: pl.Progress) -> None:
+        with self._lock:
+            self._progress.append(step)
+
+    def _run(self) -> None:
+        outcome = plan_outcome(lambda: self._solve(self._report, self._stop.is_set))
+        outcome["progress"] = self.progress()
+        with self._lock:
+            self._outcome = outcome
+        self._done.set()
+
+    def cancel(self) -> None:
+        """Ask the planner to stop improving (it returns the best plan so far)."""
+        self._stop.set()
+
+    @property
+    def cancelled(self) -> bool:
+        """Whether :meth:`cancel` was called."""
+        return self._stop.is_set()
+
+    def done(self) -> bool:
+        """Whether the worker has finished (the outcome is ready)."""
+        return self._done.is_set()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Wait for the worker at most ``timeout`` seconds; return whether it finished."""
+        return self._done.wait(timeout)
+
+    def elapsed(self) -> float:
+        """Seconds since the job was created."""
+        return time.perf_counter() - self.started
+
+    def progress(self) -> list[pl.Progress]:
+        """The progress reports so far (a copy)."""
+        with self._lock:
+            return list(self._progress)
+
+    def outcome(self) -> dict[str, Any] | None:
+        """The outcome (see :func:`plan_outcome`) with ``progress``; None while running."""
+        with self._lock:
+            return None if self._outcome is None else dict(self._outcome)
+
+
+def gap_text(gap: object) -> str:
+    """Format a relative gap: '0.37 %', or 'n/a' when unknown."""
+    return f"{gap:.2%}".replace("%", " %") if isinstance(gap, int | float) else "n/a"
+
+
+def status_line(summary: Mapping[str, Any]) -> str:
+    """Say how good a plan is: 'optimal (gap 0.37 %)' or 'feasible, gap 1.20 % — not proven'."""
+    status, gap = summary.get("status", "?"), summary.get("gap")
+    if status == "optimal":
+        return f"optimal (gap {gap_text(gap)})"
+    if gap is None:
+        return f"{status}, gap unknown — not proven"
+    return f"{status}, gap {gap_text(gap)} — not proven"
+
+
+def within_gaps(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool | None:
+    """Whether the TCO difference of two plans (their summaries) lies within their gaps.
+
+    A plan of cost c and relative gap g may cost up to g·c more than the best plan of its
+    scenario, so a difference of at most g_a·c_a + g_b·c_b may be solver slack, not the
+    scenario (the rule of ``pl.compare_plans``' differences table, which the Compare tab shows
+    when the library has it). None when a gap is unknown or the objective is not tco.
+    """
+    slack = 0.0
+    for s in (a, b):
+        gap, cost = s.get("gap"), s.get("total_cost_usd")
+        if s.get("objective", "tco") != "tco" or not isinstance(gap, int | float) \
+                or not isinstance(cost, int | float):
+            return None
+        slack += max(0.0, gap) * abs(cost)
+    diff = abs(a["total_cost_usd"] - b["total_cost_usd"])
+    return diff <= slack + 1e-9 * max(abs(a["total_cost_usd"]), abs(b["total_cost_usd"]), 1.0)
+
+
+def objective_unit(objective: str) -> str:
+    """The unit the dashboard shows a planner objective in (its kUSD become USD)."""
+    return "USD" if objective in ("tco", "capex") else "objective units"
+
+
+def progress_frame(steps: list[Any], objective: str = "tco") -> pd.DataFrame:
+    """Return a solve's progress as a table: stage, seconds, best plan, bound, gap.
+
+    ``steps`` are ``pl.Progress`` reports or the dicts of ``plan.summary["stages"]``; the
+    planner's kUSD are turned into USD for the tco and capex objectives.
+    """
+    scale = 1e3 if objective_unit(objective) == "USD" else 1.0
+    rows = []
+    for step in steps:
+        get = step.get if isinstance(step, Mapping) else lambda k, s=step: getattr(s, k, None)
+        objective_value, bound = get("objective"), get("bound")
+        rows.append({"stage": str(get("stage")), "seconds": float(get("seconds") or 0.0),
+                     "best plan": None if objective_value is None else objective_value * scale,
+                     "bound": None if bound is None else bound * scale,
+                     "gap": get("gap")})
+    columns = ["stage", "seconds", "best plan", "bound", "gap"]
+    return pd.DataFrame(rows, columns=columns).astype(
+        {"seconds": "float64", "best plan": "float64", "bound": "float64", "gap": "float64"})

@@ -55,16 +55,18 @@ def updating_screenshots() -> bool:
 
 
 def screenshot_case() -> bool:
-    """Return whether to drive fleet_data/default: only for screenshots, as its solves take
-    20-60 s each; otherwise the tiny case (the test is about the UI in a browser)."""
+    """Return whether to drive fleet_data/default: only for screenshots (a few seconds a
+    solve); otherwise the tiny case (the test is about the UI in a browser)."""
     return updating_screenshots() and (DEFAULT_CASE / "settings.yaml").is_file()
 
 
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[str]:
+HAS_DEFAULT = (DEFAULT_CASE / "settings.yaml").is_file()
+
+
+def start_server(tmp_path: Path, default_case: bool) -> Iterator[str]:
     """Start ``streamlit run app/dashboard.py`` on a free localhost port; kill it afterwards."""
     env = dict(os.environ)
-    if screenshot_case():
+    if default_case:
         env.pop("FLEET_PLANNER_CASE", None)
         env["FLEET_PLANNER_TIME_LIMIT"] = TEST_TIME_LIMIT_S
     else:
@@ -88,6 +90,18 @@ def server(tmp_path: Path) -> Iterator[str]:
             proc.kill()
             proc.wait(timeout=10)
         log.close()
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[str]:
+    """The dashboard on the tiny case (fleet_data/default when refreshing screenshots)."""
+    yield from start_server(tmp_path, screenshot_case())
+
+
+@pytest.fixture
+def default_server(tmp_path: Path) -> Iterator[str]:
+    """The dashboard on fleet_data/default."""
+    yield from start_server(tmp_path, True)
 
 
 def shot_dir(tmp_path: Path) -> Path:
@@ -133,8 +147,17 @@ def test_dashboard_in_chromium(server: str, tmp_path: Path):
             page.set_default_timeout(timeout)
             expect.set_options(timeout=timeout)
             page.goto(server)
+            # Opening the page plans nothing: it says to press Solve.
+            expect(page.get_by_text("Opening the page plans nothing").first).to_be_visible()
+            expect(page.get_by_test_id("stMetric")).to_have_count(0)
+            page.get_by_role("button", name=re.compile("Solve")).click()
             verdict = page.get_by_test_id("stAlertContentSuccess").filter(has_text="Verified")
             expect(verdict.first).to_be_visible()
+            expect(verdict.first).to_contain_text(re.compile(r"(optimal|feasible).*gap"))
+            expect(verdict.first).to_contain_text("first plan in")
+            badge = page.get_by_role("paragraph").filter(has=page.get_by_role("img")).filter(
+                has_text=re.compile(r"optimal \(gap|feasible, gap"))
+            expect(badge.first).to_be_visible()  # the status badge under the TCO metric
             before = tco_text(page)
             screenshot(page, shots / "whatif.png")
 
@@ -153,15 +176,16 @@ def test_dashboard_in_chromium(server: str, tmp_path: Path):
 
             # The plan's charts render as Vega embeds.
             page.get_by_role("tab", name="Plan").click()
-            expect(page.locator(".vega-embed").first).to_be_visible()
-            expect(page.locator(".vega-embed canvas, .vega-embed svg").first).to_be_visible()
+            expect(page.locator(".vega-embed:visible").first).to_be_visible()
+            expect(page.locator(".vega-embed canvas:visible, .vega-embed svg:visible").first
+                   ).to_be_visible()
             screenshot(page, shots / "plan.png")
 
             # Save the scenario and compare it with the base plan.
             page.get_by_role("button", name=re.compile("Save for comparison")).click()
             page.get_by_role("tab", name="Compare").click()
             expect(page.get_by_text("Totals").first).to_be_visible()
-            expect(page.locator(".vega-embed").last).to_be_visible()
+            expect(page.locator(".vega-embed:visible").last).to_be_visible()
             screenshot(page, shots / "compare.png")
 
             page.get_by_role("tab", name="Insight").click()
@@ -170,3 +194,57 @@ def test_dashboard_in_chromium(server: str, tmp_path: Path):
             browser.close()
     for name in ("whatif", "plan", "compare", "insight"):
         assert (shots / f"{name}.png").stat().st_size > 10_000
+
+
+def first_plan_seen(page) -> None:
+    """Wait until the live panel shows a best plan (the first plan has been found)."""
+    from playwright.sync_api import expect
+
+    expect(page.get_by_text(re.compile(r"Solving.*best plan \$")).first).to_be_visible()
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+@pytest.mark.skipif(not HAS_DEFAULT, reason="fleet_data/default is missing")
+def test_solve_live_progress_and_stop_in_chromium(default_server: str):
+    """On fleet_data/default with gap 0 (never proven quickly): the live panel shows the best
+    plan and bound, Stop improving keeps the best plan so far, and the page is whole after."""
+    assert CHROMIUM.exists(), f"{CHROMIUM} is missing: apt-get install chromium (see .ci/run)"
+    from playwright.sync_api import expect, sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport=VIEWPORT)
+            page.set_default_timeout(UI_TIMEOUT_MS)
+            expect.set_options(timeout=UI_TIMEOUT_MS)
+            page.goto(default_server)
+            expect(page.get_by_text("Opening the page plans nothing").first).to_be_visible()
+            page.get_by_text("Solver", exact=True).click()  # the sidebar expander
+            gap = page.get_by_test_id("stNumberInput").filter(has_text="Relative MIP gap")
+            gap.locator("input").fill("0.0000")
+            gap.locator("input").press("Enter")
+            page.wait_for_timeout(500)  # the rerun of the new gap
+            page.get_by_role("button", name=re.compile("Solve")).click()
+            first_plan_seen(page)
+            expect(page.get_by_text(re.compile(r"bound \$")).first).to_be_visible()
+            page.get_by_role("button", name=re.compile("Stop improving")).click()
+            verdict = page.get_by_test_id("stAlertContentSuccess").filter(has_text="Verified")
+            expect(verdict.first).to_be_visible()
+            # Stopped at the next stage, or (when the click came during the proof) by the
+            # time limit: either way the best plan so far, not proven at gap 0.
+            expect(verdict.first).to_contain_text(re.compile(
+                r"feasible, gap .* not proven.*(stopped early|stopped by the time limit)"))
+            expect(page.get_by_role("button", name=re.compile("Stop improving"))
+                   ).to_have_count(0)
+            assert tco_text(page).startswith("$")
+            # The page is whole: Solve again is served from nothing cached (a stopped plan is
+            # not the full answer), and the app shows no exception.
+            expect(page.get_by_test_id("stException")).to_have_count(0)
+            page.get_by_role("button", name=re.compile("Solve")).click()
+            first_plan_seen(page)
+            page.get_by_role("button", name=re.compile("Stop improving")).click()
+            expect(verdict.first).to_be_visible()
+            expect(page.get_by_test_id("stException")).to_have_count(0)
+        finally:
+            browser.close()
