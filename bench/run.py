@@ -163,9 +163,10 @@ def _task_pulp(spec: dict, fleet, out: dict) -> None:
 
 
 def _task_arrays(spec: dict, fleet, out: dict) -> None:
-    """Array path: planner.scale.plan_at_scale (vectorised build, highspy, Lagrangian bound)."""
+    """Array path: decomposition.plan_at_scale (vectorised build, highspy, Lagrangian bound)."""
+    from decomposition import plan_at_scale
+
     from planner.errors import SolverError
-    from planner.scale import plan_at_scale
     from planner.verify import verify_plan
 
     try:
@@ -206,8 +207,10 @@ def _task_lp(spec: dict, fleet, out: dict) -> None:
 
 
 def _task_lagrangian(spec: dict, fleet, out: dict) -> None:
-    """Lagrangian bound with MIR cuts (planner.scale.lagrangian_bound)."""
-    from planner.scale import build_matrix, lagrangian_bound
+    """Lagrangian bound with MIR cuts (bench/decomposition.py)."""
+    from decomposition import lagrangian_bound
+
+    from planner.scale import build_matrix
 
     t = time.perf_counter()
     mm = build_matrix(fleet)
