@@ -121,3 +121,16 @@ def test_random_first_plans_are_deterministic_and_verified(drawn):
     np.testing.assert_array_equal(first.first_values, again.first_values)
     assert pl.verify_plan(fleet, plan_from_values(mm, first.first_values)).ok
     assert first.lp_bound <= first.first_objective + 1e-6 * max(1.0, abs(first.first_objective))
+
+
+def test_cancel_ends_even_the_proof(default_fleet):
+    """should_stop reaches inside HiGHS' search: a 600 s proof at gap 0 ends on Cancel."""
+    import time
+
+    mm = build_matrix(default_fleet)
+    start = time.perf_counter()
+    result = solve_anytime(mm, time_limit_s=600.0, mip_gap=0.0,
+                           should_stop=lambda: time.perf_counter() - start > 2.0)
+    assert result.stopped == "cancelled" and result.status == "feasible"
+    assert result.seconds < 60.0  # the proof alone would run to its 600 s limit
+    assert result.objective <= result.first_objective

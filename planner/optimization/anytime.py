@@ -452,7 +452,7 @@ def _improve(mm: MatrixModel, st: _Structure, inc: _Incumbent, mip_gap: float, t
             run = run_highs(mm, lower, upper, integer=mm.integer, mip_gap=mip_gap / 2,
                             threads=threads, warm_start=inc.values,
                             time_limit_s=deadline - time.perf_counter(),
-                            options={"mip_max_nodes": POLISH_NODES})
+                            options={"mip_max_nodes": POLISH_NODES}, should_stop=stop)
             if not inc.offer(f"polish ±{box}", run.values):
                 break
         if why:
@@ -460,7 +460,8 @@ def _improve(mm: MatrixModel, st: _Structure, inc: _Incumbent, mip_gap: float, t
     if why := done():
         return why
     run = run_highs(mm, integer=mm.integer, mip_gap=mip_gap, threads=threads,
-                    warm_start=inc.values, time_limit_s=deadline - time.perf_counter())
+                    warm_start=inc.values, time_limit_s=deadline - time.perf_counter(),
+                    should_stop=stop)
     inc.raise_bound(run.bound)
     if run.status == "Optimal" and run.bound is None and run.objective is not None:
         inc.raise_bound(run.objective)

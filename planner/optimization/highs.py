@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -52,12 +53,15 @@ def run_highs(
     threads: int = 1,
     options: dict | None = None,
     warm_start: np.ndarray | None = None,
+    should_stop: Callable[[], bool] | None = None,
 ) -> HighsRun:
     """Solve ``mm`` with other column bounds, integrality or row upper bounds.
 
     ``integer=None`` solves the LP relaxation (duals are returned); an all-False mask does the
     same. The time limit is a safety net only: the stages that must be deterministic bound
-    their work with node limits in ``options`` instead.
+    their work with node limits in ``options`` instead. ``should_stop`` is polled by HiGHS'
+    interrupt callbacks (simplex and branch-and-bound), so a Cancel ends even a long proof;
+    the incumbent found so far is still returned.
     """
     start = time.perf_counter()
     opts = {"threads": threads, "mip_rel_gap": mip_gap, **HIGHS_OPTIONS, **(options or {})}
@@ -75,6 +79,13 @@ def run_highs(
         sol.col_value = np.asarray(warm_start, dtype=np.float64)
         sol.value_valid = True
         h.setSolution(sol)
+    if should_stop is not None:
+        def interrupt(event) -> None:
+            if should_stop():
+                event.interrupt()
+
+        h.cbMipInterrupt += interrupt
+        h.cbSimplexInterrupt += interrupt
     h.run()
     seconds = time.perf_counter() - start
     status = h.modelStatusToString(h.getModelStatus())
