@@ -199,13 +199,20 @@ def _best_bound(
     if log_path and os.path.exists(log_path):
         with open(log_path, encoding="utf-8", errors="replace") as fh:
             text = fh.read()
+        # A search that stopped on the gap reports "Optimal solution found (within gap
+        # tolerance)": its bound is the incumbent minus the absolute gap, not the incumbent.
+        stopped_on_gap = re.findall(r"Exiting as integer gap of\s+(-?[\d.eE+-]+)", text)
+        if stopped_on_gap and objective is not None:
+            return objective - float(stopped_on_gap[-1])
+        found = re.findall(r"Lower bound:\s+(-?[\d.eE+-]+)", text)
+        if found:
+            return float(found[-1])
         # A completed search proves the incumbent; progress lines before it are stale.
         if "Result - Optimal solution found" in text or "Optimal - objective value" in text:
             return objective
-        for pattern in (r"Lower bound:\s+(-?[\d.eE+-]+)", r"best possible\s+(-?[\d.eE+-]+)"):
-            found = re.findall(pattern, text)
-            if found:
-                return float(found[-1])
+        found = re.findall(r"best possible\s+(-?[\d.eE+-]+)", text)
+        if found:
+            return float(found[-1])
     return None
 
 
