@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from planner.optimization.highs import HighsRun, run_highs
+from planner.optimization.highs import HighsRun, LpSession, run_highs
 from planner.optimization.rounding import ServerCosts, round_cells
 from planner.scale import FAMILIES, MatrixModel
 
@@ -282,7 +282,8 @@ def solve_anytime(
                              stopped)
 
     # 1. LP relaxation: the first bound.
-    lp = run_highs(mm, threads=threads)
+    session = LpSession(mm, threads)
+    lp = session.solve()
     lp_bound = lp.objective if lp.status == "Optimal" else None
     if lp.infeasible:
         inc.report("lp: infeasible")
@@ -294,7 +295,7 @@ def solve_anytime(
     inc.report("lp relaxation")
 
     # 2.–4. First plan.
-    _first_plan(mm, st, inc, lp, threads)
+    _first_plan(mm, st, inc, lp, session, threads)
     if inc.values is None:
         # Rounding could not be repaired (tight supply, power or space): the full MIP from
         # here, with the time limit (a safety net that should not be needed).
@@ -315,7 +316,7 @@ def solve_anytime(
 
 
 def _first_plan(mm: MatrixModel, st: _Structure, inc: _Incumbent, lp: HighsRun,
-                threads: int) -> None:
+                session: LpSession, threads: int) -> None:
     """Stages 2–4: decide expensive platforms, round the rest, buy what the plan needs."""
     x_fixed = np.zeros(st.n_x)
     fixed = np.zeros(st.n_x, dtype=bool)
@@ -347,11 +348,10 @@ def _first_plan(mm: MatrixModel, st: _Structure, inc: _Incumbent, lp: HighsRun,
     round_no = 0
     while round_no < PRICED_ROUNDS + ROUND_UP_ROUNDS:
         lower, upper = _fixed_bounds(mm, st, x_fixed, fixed)
-        relaxed = run_highs(mm, lower, upper, row_upper=mm.row_upper - reserve,
-                            threads=threads)
+        relaxed = session.solve(lower, upper, row_upper=mm.row_upper - reserve)
         if relaxed.values is None and fixed.any():  # the fixed platforms left no room
             fixed[:] = False
-            relaxed = run_highs(mm, row_upper=mm.row_upper - reserve, threads=threads)
+            relaxed = session.solve(row_upper=mm.row_upper - reserve)
         if relaxed.values is None or relaxed.row_dual is None:
             if round_no >= PRICED_ROUNDS or not reserve.any():
                 inc.report("rounding: held-back capacity left no room")

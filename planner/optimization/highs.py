@@ -101,3 +101,43 @@ def run_highs(
         bound = objective if status == "Optimal" else None
         duals = np.asarray(solution.row_dual) if solution.dual_valid else None
     return HighsRun(status, np.asarray(solution.col_value), duals, objective, bound, seconds)
+
+
+class LpSession:
+    """The LP relaxation kept in one HiGHS instance, re-solved after bound changes.
+
+    The rounding rounds of the anytime path re-solve the same LP with other column bounds
+    (fixed platforms) and row bounds (held-back capacity); changing bounds keeps HiGHS' basis,
+    so each re-solve is a warm dual-simplex run instead of a cold one (at XL the cold LP
+    alone takes ~50 s on one core).
+    """
+
+    def __init__(self, mm: MatrixModel, threads: int = 1) -> None:
+        self.mm = mm
+        self.h = new_highs({"threads": threads, **HIGHS_OPTIONS})
+        _pass(self.h, mm.cost, mm.lower, mm.upper, mm.matrix, mm.row_lower, mm.row_upper)
+        self.cols = np.arange(mm.n_cols, dtype=np.int32)
+        self.rows = np.arange(mm.n_rows, dtype=np.int32)
+
+    def solve(self, lower: np.ndarray | None = None, upper: np.ndarray | None = None,
+              row_upper: np.ndarray | None = None) -> HighsRun:
+        """Solve the LP with these bounds (defaults: the model's), warm from the last basis."""
+        start = time.perf_counter()
+        mm, h = self.mm, self.h
+        h.changeColsBounds(len(self.cols), self.cols,
+                           np.asarray(mm.lower if lower is None else lower, dtype=np.float64),
+                           np.asarray(mm.upper if upper is None else upper, dtype=np.float64))
+        h.changeRowsBounds(len(self.rows), self.rows, np.asarray(mm.row_lower, dtype=np.float64),
+                           np.asarray(mm.row_upper if row_upper is None else row_upper,
+                                      dtype=np.float64))
+        h.run()
+        seconds = time.perf_counter() - start
+        status = h.modelStatusToString(h.getModelStatus())
+        info = h.getInfo()
+        if status != "Optimal" or info.primal_solution_status != 2:
+            return HighsRun(status, None, None, None, None, seconds)
+        solution = h.getSolution()
+        objective = float(info.objective_function_value)
+        duals = np.asarray(solution.row_dual) if solution.dual_valid else None
+        return HighsRun(status, np.asarray(solution.col_value), duals, objective, objective,
+                        seconds)
