@@ -191,11 +191,16 @@ def plan(
         s = result.summary
         err.print(f"[green]{s['status']}[/] plan, verified, written to {out_dir}", markup=True)
         err.print(f"  {_plan_line(s)}", markup=False, soft_wrap=True)
-        keys = ("status", "total_cost_usd", "gap", "best_bound", "first_plan_seconds",
+        keys = ("status", "total_cost_usd", "gap", "first_plan_seconds",
                 "first_plan_gap", "stopped", "servers_purchased", "peak_power_kw")
         # summary keys of the anytime path only (first plan, stopped) are left out for CBC
+        line = {k: s[k] for k in keys if k in s}
+        # the bound in USD like the cost (the summary keeps the solver's kUSD objective units)
+        from planner.compare import bound_usd
+
+        line["best_bound_usd"] = bound_usd(s, s.get("total_cost_usd"))
         # one line, never wrapped: scripts parse the last line of stdout as JSON
-        out.print(json.dumps({k: s[k] for k in keys if k in s}), markup=False, soft_wrap=True)
+        out.print(json.dumps(line), markup=False, soft_wrap=True)
 
     _run(debug, action)
 

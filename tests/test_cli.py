@@ -390,9 +390,11 @@ def test_plan_prints_status_gap_bound_and_first_plan(tiny_case, tmp_path):
     assert result.exit_code == 0, result.output
     printed = json.loads(result.stdout.strip().splitlines()[-1])
     summary = json.loads((out / "summary.json").read_text())
-    for key in ("status", "gap", "best_bound", "first_plan_seconds", "first_plan_gap",
-                "stopped"):
+    for key in ("status", "gap", "first_plan_seconds", "first_plan_gap", "stopped"):
         assert printed[key] == summary[key], key
+    # the bound in USD like the cost (summary.json keeps the solver's kUSD objective)
+    assert printed["best_bound_usd"] == pytest.approx(120_000, rel=1e-6)
+    assert printed["best_bound_usd"] <= printed["total_cost_usd"]
     assert "optimal, gap 0.000 %, best bound 120,000 USD; first plan in " in result.stderr
     report = (out / "report.md").read_text()
     assert "- Best bound: 120,000 USD" in report
