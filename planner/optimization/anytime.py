@@ -192,16 +192,22 @@ def _normalise(mm: MatrixModel, st: _Structure, values: np.ndarray) -> np.ndarra
     return v
 
 
-def _feasible(mm: MatrixModel, v: np.ndarray) -> bool:
-    """Return whether ``v`` satisfies every row and column bound (relative tolerance)."""
+def _violations(mm: MatrixModel, v: np.ndarray) -> list[str]:
+    """Return what ``v`` violates (row families, bounds, integrality); empty when feasible.
+
+    Rows are checked with a relative tolerance, as the verifier does.
+    """
     act = mm.matrix @ v
     tol_lo = FEASIBILITY_TOL * np.maximum(1.0, np.abs(mm.row_lower))
     tol_up = FEASIBILITY_TOL * np.maximum(1.0, np.abs(mm.row_upper))
-    rows_ok = np.all(act >= mm.row_lower - np.where(np.isfinite(tol_lo), tol_lo, 0)) and \
-        np.all(act <= mm.row_upper + np.where(np.isfinite(tol_up), tol_up, 0))
-    cols_ok = np.all(v >= mm.lower - 1e-9) and np.all(v <= mm.upper + 1e-9)
-    ints_ok = np.all(np.abs(v[mm.integer] - np.round(v[mm.integer])) < 1e-9)
-    return bool(rows_ok and cols_ok and ints_ok)
+    bad = (act < mm.row_lower - np.where(np.isfinite(tol_lo), tol_lo, 0)) | \
+        (act > mm.row_upper + np.where(np.isfinite(tol_up), tol_up, 0))
+    out = sorted({FAMILIES[f] for f in mm.row_family[bad]})
+    if not (np.all(v >= mm.lower - 1e-9) and np.all(v <= mm.upper + 1e-9)):
+        out.append("column bounds")
+    if not np.all(np.abs(v[mm.integer] - np.round(v[mm.integer])) < 1e-9):
+        out.append("integrality")
+    return out
 
 
 class _Incumbent:
@@ -216,6 +222,7 @@ class _Incumbent:
         self.first_objective: float | None = None
         self.first_seconds: float | None = None
         self.first_values: np.ndarray | None = None
+        self.rejected: list[str] = []  # what the last plan offered violated
         self.history: list[Progress] = []
         self.progress = progress
 
@@ -224,7 +231,8 @@ class _Incumbent:
         improved = False
         if values is not None:
             v = _normalise(self.mm, self.st, values)
-            if _feasible(self.mm, v):
+            self.rejected = _violations(self.mm, v)
+            if not self.rejected:
                 cost = float(self.mm.cost @ v)
                 if self.objective is None or cost < self.objective - 1e-9 * abs(cost):
                     self.values, self.objective, improved = v, cost, True
@@ -372,9 +380,16 @@ def _first_plan(mm: MatrixModel, st: _Structure, inc: _Incumbent, lp: HighsRun,
             x_new = np.where(x_int & ~fixed, np.ceil(x_lp - 1e-9),
                              np.where(fixed, x_fixed, x_lp))
             stage = f"round-up {round_no - PRICED_ROUNDS + 1}"
-        values, shortfall = elastic.solve(x_new, threads)
-        if values is not None and not shortfall.any() and inc.offer(stage, values):
-            return
+        values, shortfall, status = elastic.solve(x_new, threads)
+        round_no += 1
+        if values is None:
+            inc.report(f"{stage}: purchase MIP found no plan ({status})")
+            continue
+        if not shortfall.any():
+            if inc.offer(stage, values):
+                return
+            inc.report(f"{stage}: plan rejected ({', '.join(inc.rejected)})")
+            continue
         reserve += shortfall
         short_rows = np.flatnonzero(shortfall > 0)
         short_avail = avail_pos[short_rows]
@@ -383,7 +398,6 @@ def _first_plan(mm: MatrixModel, st: _Structure, inc: _Incumbent, lp: HighsRun,
                   shortfall[short_rows[short_avail >= 0]][on_cap >= 0])
         families = sorted({FAMILIES[f] for f in mm.row_family[short_rows]})
         inc.report(f"{stage}: {len(short_rows)} rows short ({', '.join(families)}), held back")
-        round_no += 1
 
 
 class _ElasticPurchases:
@@ -414,8 +428,9 @@ class _ElasticPurchases:
             lower=np.r_[mm.lower, np.zeros(k)], upper=np.r_[mm.upper, np.full(k, math.inf)],
             integer=np.r_[mm.integer, np.zeros(k, dtype=bool)])
 
-    def solve(self, x: np.ndarray, threads: int) -> tuple[np.ndarray | None, np.ndarray]:
-        """Return (values of the plan, shortfall per row) for replicas ``x``."""
+    def solve(self, x: np.ndarray,
+              threads: int) -> tuple[np.ndarray | None, np.ndarray, str]:
+        """Return (values of the plan, shortfall per row, HiGHS status) for replicas ``x``."""
         lower, upper = self.model.lower.copy(), self.model.upper.copy()
         lower[:self.st.n_x] = x
         upper[:self.st.n_x] = x
@@ -423,10 +438,10 @@ class _ElasticPurchases:
                         threads=threads, options={"mip_max_nodes": PURCHASE_MIP_NODES})
         shortfall = np.zeros(self.mm.n_rows)
         if run.values is None:
-            return None, shortfall
+            return None, shortfall, run.status
         short = run.values[self.mm.n_cols:]
         shortfall[self.rows] = np.where(short > 1e-7, short, 0.0)
-        return run.values[:self.mm.n_cols], shortfall
+        return run.values[:self.mm.n_cols], shortfall, run.status
 
 
 def _improve(mm: MatrixModel, st: _Structure, inc: _Incumbent, mip_gap: float, threads: int,
