@@ -173,7 +173,7 @@ def _server_costs(mm: MatrixModel, st: _Structure, lp: HighsRun) -> ServerCosts:
     run = np.where(has, st.cap_run + y_scarcity[np.maximum(st.cap_y, 0)], UNUSABLE_PRICE)
     buy = np.where(np.isfinite(st.cap_capex), st.cap_capex, UNUSABLE_PRICE)
     credit = np.maximum(-lp.row_dual[st.cap_rows], 0.0)  # ≤ rows: HiGHS duals are ≤ 0
-    return ServerCosts(np.maximum(spare, 0.0), run, buy, credit)
+    return ServerCosts(np.maximum(spare, 0.0), run, buy, credit, runnable=has)
 
 
 def _normalise(mm: MatrixModel, st: _Structure, values: np.ndarray) -> np.ndarray:
@@ -353,6 +353,7 @@ def _first_plan(mm: MatrixModel, st: _Structure, inc: _Incumbent, lp: HighsRun,
     avail_pos = np.full(mm.n_rows, -1, dtype=np.int64)
     avail_pos[st.avail_rows] = np.arange(len(st.avail_rows))
     last_feasible = reserve.copy()
+    times_short = np.zeros(mm.n_rows)
     round_no = 0
     while round_no < PRICED_ROUNDS + ROUND_UP_ROUNDS:
         lower, upper = _fixed_bounds(mm, st, x_fixed, fixed)
@@ -390,7 +391,10 @@ def _first_plan(mm: MatrixModel, st: _Structure, inc: _Incumbent, lp: HighsRun,
                 return
             inc.report(f"{stage}: plan rejected ({', '.join(inc.rejected)})")
             continue
-        reserve += shortfall
+        # A row short again gets more held back each time (the rounding's excess there moves
+        # with the LP): the loop converges in fewer rounds.
+        times_short += shortfall > 0
+        reserve += shortfall * times_short
         short_rows = np.flatnonzero(shortfall > 0)
         short_avail = avail_pos[short_rows]
         on_cap = cap_of_avail[short_avail[short_avail >= 0]]

@@ -38,12 +38,15 @@ class ServerCosts:
         run: Running cost of one server over the horizon, in the objective's units.
         buy: Capex of one more server beyond the spare ones (``inf`` where none can be bought).
         credit: What freeing one server is worth: the capacity row's dual.
+        runnable: Whether servers can be in service there at all (a platform not yet sold,
+            or retired, has no in-service column): rounding never adds replicas elsewhere.
     """
 
     spare: np.ndarray
     run: np.ndarray
     buy: np.ndarray
     credit: np.ndarray
+    runnable: np.ndarray
 
 
 def round_cells(
@@ -98,6 +101,7 @@ def round_cells(
             count -= float(out[rest].sum())
             used = used[order[:MAX_ROUNDED_COLUMNS]]
         unused = np.setdiff1d(free, used, assume_unique=True)
+        unused = unused[costs.runnable[row[unused]]]
         ranges = [np.arange(max(0.0, np.floor(x_lp[j] + 1e-9) - 1), np.ceil(x_lp[j] - 1e-9) + 2)
                   for j in used]
         choose = list(used)
