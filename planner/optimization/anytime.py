@@ -362,11 +362,14 @@ def _first_plan(mm: MatrixModel, st: _Structure, inc: _Incumbent, lp: HighsRun,
             fixed[:] = False
             relaxed = session.solve(row_upper=mm.row_upper - reserve)
         if relaxed.values is None or relaxed.row_dual is None:
-            if round_no >= PRICED_ROUNDS or not reserve.any():
+            if not reserve.any() or np.abs(reserve - last_feasible).max() <= 0.5:
                 inc.report("rounding: held-back capacity left no room")
                 return
-            # Held back too much: keep the last reserve the LP could meet and round up.
-            reserve, round_no = last_feasible.copy(), PRICED_ROUNDS
+            # Held back more than the LP can spare: halve the step from the last reserve the
+            # LP could meet (a bisection, bounded by the round budget).
+            reserve = last_feasible + (reserve - last_feasible) / 2
+            round_no += 1
+            inc.report("rounding: held back too much, halving")
             continue
         last_feasible = reserve.copy()
         x_lp = relaxed.values[:st.n_x]
@@ -394,9 +397,9 @@ def _first_plan(mm: MatrixModel, st: _Structure, inc: _Incumbent, lp: HighsRun,
         # A row short again gets more held back each time (the rounding's excess there moves
         # with the LP): the loop converges in fewer rounds.
         times_short += shortfall > 0
-        reserve += shortfall * times_short
         short_rows = np.flatnonzero(shortfall > 0)
         short_avail = avail_pos[short_rows]
+        reserve += shortfall * times_short
         on_cap = cap_of_avail[short_avail[short_avail >= 0]]
         np.add.at(withheld, on_cap[on_cap >= 0],
                   shortfall[short_rows[short_avail >= 0]][on_cap >= 0])
