@@ -7,12 +7,15 @@ the gap):
 2. **Expensive platforms**: platforms whose capex is at least ``EXPENSIVE_CAPEX_RATIO`` × the
    median (Zion in the default fleet) carry most of the gap between LP and whole plans; a
    small MIP with only their replicas and purchases integer decides them.
-3. **Rounding**: with those fixed, the LP's duals price every replica column (its cost plus
-   its capacity row's dual) and :func:`round_cells` rounds each (model, region, quarter)
-   cell on its own, keeping at least the LP's throughput.
-4. **Purchases**: a MIP over purchases only (replicas fixed). When rounding up pushed a
-   capacity row past what power, space or supply allow, the excess is reserved on that row
-   and stages 3–4 repeat; a last round rounds every replica up under that reserve.
+3. **Rounding**: with those fixed, :func:`round_cells` rounds each (model, region, quarter)
+   cell on its own, keeping at least the LP's throughput there, servers priced by the LP's
+   capacity duals (``DUAL_ROUNDS``), then by using up idle servers cell by cell
+   (up to ``PRICED_ROUNDS``), then by rounding every fractional replica up.
+4. **Purchases**: a MIP over purchases with replicas fixed, where installed servers, power,
+   space and supply may fall short at a penalty (:class:`_ElasticPurchases`). No shortfall:
+   that is the first plan. Otherwise the shortfall is held back from those rows of the LP
+   (more each time a row is short again; halved when the LP can no longer meet it) and
+   stages 3–4 repeat. The LP is re-solved warm from its basis (:class:`LpSession`).
 5. **Polish**: the full MIP with replicas boxed within ±1 (then ±2) of the incumbent,
    warm-started, while it improves and time remains.
 6. **Proof**: the full MIP warm-started from the best plan, for the remaining time.
