@@ -8,14 +8,12 @@ is written into a temporary sibling first and renamed into place.
 
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
 from pathlib import Path
 
 import yaml
 
 from planner.fleet import SETTINGS_FILE, Fleet
+from planner.output import staged_folder
 from planner.schema import TABLES
 
 
@@ -44,9 +42,7 @@ def write_case(fleet: Fleet, folder: str | Path, *, force: bool = False) -> Path
         raise NotADirectoryError(f"{out} exists and is not a folder")
     if out.is_dir() and any(out.iterdir()) and not force:
         raise CaseExistsError(f"{out} exists and is not empty")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
+    with staged_folder(out) as tmp:
         for name, table in TABLES.items():
             frame = fleet.table(name)
             # An absent optional file means an empty table to load_fleet, and a header-only
@@ -59,24 +55,4 @@ def write_case(fleet: Fleet, folder: str | Path, *, force: bool = False) -> Path
         (tmp / SETTINGS_FILE).write_text(
             yaml.safe_dump(settings, sort_keys=False), encoding="utf-8"
         )
-        _swap_in(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return out
-
-
-def _swap_in(tmp: Path, out: Path) -> None:
-    """Rename ``tmp`` to ``out``; an existing ``out`` is removed only once ``tmp`` is complete."""
-    if not out.exists():
-        os.replace(tmp, out)
-        return
-    old = out.with_name(f".{out.name}.old")
-    shutil.rmtree(old, ignore_errors=True)
-    os.replace(out, old)
-    try:
-        os.replace(tmp, out)
-    except BaseException:
-        os.replace(old, out)  # put the previous folder back
-        raise
-    shutil.rmtree(old, ignore_errors=True)

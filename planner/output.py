@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import pandas as pd
@@ -31,9 +32,7 @@ def write_plan(
     so a killed run never leaves a half-written plan; an existing ``out_dir`` is replaced.
     """
     out = Path(out_dir)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
+    with staged_folder(out) as tmp:
         tables = plan.tables() | (extra or {})
         for name, frame in tables.items():
             for fmt in formats:
@@ -42,11 +41,24 @@ def write_plan(
             json.dumps(_jsonable(plan.summary), indent=2) + "\n", encoding="utf-8"
         )
         (tmp / "report.md").write_text(plan_report(plan, fleet), encoding="utf-8")
+    return out
+
+
+@contextlib.contextmanager
+def staged_folder(out: Path) -> Iterator[Path]:
+    """Yield a temporary sibling of ``out`` to fill; on success it replaces ``out`` whole.
+
+    A failure (or a kill) inside the block removes the temporary folder and leaves any
+    previous ``out`` as it was, so no reader ever sees a half-written folder.
+    """
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        yield tmp
         _replace_dir(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    return out
 
 
 def _replace_dir(tmp: Path, out: Path) -> None:
