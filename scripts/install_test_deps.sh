@@ -11,4 +11,4 @@ if ! command -v chromium >/dev/null 2>&1; then
     echo "chromium is missing: run 'sudo apt-get install chromium' (needed by the browser test)" >&2
   fi
 fi
-python -m pip install -q -r "$(dirname "$0")/../requirements.txt"
+python -m pip install -q -r "$(dirname "$0")/../requirements-test.txt"
