@@ -1,4 +1,4 @@
-"""Solver plumbing: status mapping and repeated in-process HiGHS solves."""
+"""Solver plumbing: status mapping, repeated in-process HiGHS solves, hand-worked optima."""
 
 import pytest
 
@@ -51,3 +51,44 @@ def test_cbc_stopped_on_its_gap_reports_the_bound_not_the_incumbent(tmp_path):
     complete.write_text("Result - Optimal solution found\n\nObjective value: 250\n",
                         encoding="utf-8")
     assert _best_bound(model, "cbc", str(complete), 250.0) == 250.0
+
+
+# fleet_data/tiny, worked out by hand (its README has the long form). Servers of both
+# platforms cost, per in-service quarter, energy kW x PUE 1.0 x load factor 1.0 x 2,190 h x
+# 0.2 USD/kWh plus 100 USD maintenance: cpu 1.0 kW -> 438 + 100 = 538 USD, asic 0.5 kW ->
+# 219 + 100 = 319 USD. Purchases take one quarter to arrive, so:
+#   Q0 runs on the 9 installed cpu: east rank 300/100 + vision 100/50 = 3 + 2 = 5 servers,
+#      west 200/100 + 100/50 = 2 + 2 = 4 servers          -> 9 x 538               =  4,842
+#   Q1 east vision 1,000 qps: 2 asic (2 x 500) beat 20 cpu; east rank 400/100 = 4 cpu;
+#      west vision 500 qps: 1 asic; west rank 300/100 = 3 cpu
+#      -> 3 asic bought in Q0 (3 x 8,000 = 24,000) and 7 x 538 + 3 x 319          = 28,723
+# Total 4,842 + 28,723 = 33,565 USD (capex 24,000, energy 16 x 438 + 3 x 219 = 7,665,
+# maintenance 19 x 100 = 1,900).
+TINY_CAPEX_USD = 3 * 8_000
+TINY_RUNNING_USD = 9 * 538 + 7 * 538 + 3 * 319
+TINY_OPTIMUM_USD = TINY_CAPEX_USD + TINY_RUNNING_USD
+
+
+@pytest.mark.parametrize("solver", ["highs", "cbc"])
+def test_tiny_case_reaches_its_hand_worked_optimum(solver):
+    assert TINY_OPTIMUM_USD == 33_565  # the README's number, from the arithmetic above
+    plan = pl.make_plan(pl.load_fleet(TINY), solver=solver, time_limit_s=120)
+    assert plan.summary["status"] == "optimal"
+    assert plan.summary["verified"] is True
+    assert plan.summary["solver"] == solver
+    assert plan.total_cost_usd == pytest.approx(TINY_OPTIMUM_USD, abs=0.01)
+    bought = plan.purchases.groupby(["platform_id", "region_id", "order_quarter"])["servers"].sum()
+    assert bought[bought > 0].to_dict() == {("asic", "east", 0): 2, ("asic", "west", 0): 1}
+
+
+@pytest.mark.parametrize("solver", ["highs", "cbc"])
+def test_tiny_fleet_of_the_test_cases_reaches_its_hand_worked_optimum(solver):
+    from cases import tiny_fleet
+
+    # tests/cases.py tiny_fleet: electricity is free and nothing is installed, so cost is capex.
+    # rank 1,200 qps (Q1): ceil(1200 / 250) = 5 asic x 12,000 = 60,000 beats 12 cpu x 10,000
+    # and 4 asic + 2 cpu = 68,000; vision runs only on cpu: ceil(300 / 50) = 6 x 10,000.
+    plan = pl.make_plan(tiny_fleet(), solver=solver, time_limit_s=120)
+    assert plan.summary["status"] == "optimal"
+    assert plan.summary["verified"] is True
+    assert plan.total_cost_usd == pytest.approx(5 * 12_000 + 6 * 10_000, abs=0.01)
