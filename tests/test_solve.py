@@ -39,17 +39,21 @@ def test_cbc_stopped_on_its_gap_reports_the_bound_not_the_incumbent(tmp_path):
     from planner.solve import _best_bound, _relative_gap
 
     log = tmp_path / "cbc.log"
-    log.write_text("Cbc0011I Exiting as integer gap of 2.5 less than 1e-10 or 1%\n"
-                   "Cbc0001I Search completed - best objective 250\n"
-                   "Result - Optimal solution found (within gap tolerance)\n\n"
-                   "Objective value:                250.00000000\n", encoding="utf-8")
+    log.write_text(
+        "Cbc0011I Exiting as integer gap of 2.5 less than 1e-10 or 1%\n"
+        "Cbc0001I Search completed - best objective 250\n"
+        "Result - Optimal solution found (within gap tolerance)\n\n"
+        "Objective value:                250.00000000\n",
+        encoding="utf-8",
+    )
     model = build_model(tiny_fleet())
     bound = _best_bound(model, "cbc", str(log), 250.0)
     assert bound == 247.5
     assert _relative_gap(250.0, bound) == 0.01
     complete = tmp_path / "done.log"
-    complete.write_text("Result - Optimal solution found\n\nObjective value: 250\n",
-                        encoding="utf-8")
+    complete.write_text(
+        "Result - Optimal solution found\n\nObjective value: 250\n", encoding="utf-8"
+    )
     assert _best_bound(model, "cbc", str(complete), 250.0) == 250.0
 
 
