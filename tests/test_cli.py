@@ -370,14 +370,38 @@ def test_explain_lists_savings_and_binding_constraints(tiny_case, tmp_path):
     assert (out / "binding.csv").exists() and (out / "shadow_prices.csv").exists()
 
 
-def test_frontier_writes_a_monotone_frontier(tiny_case, tmp_path):
+@pytest.fixture
+def tradeoff_case(tmp_path: Path) -> Path:
+    """A cheap high-power and a dear low-power platform compete for 400 qps (one quarter).
+
+    Both serve 100 qps per server, so every plan runs 4 servers; electricity is free, so TCO
+    is capex: ``hot`` 1,000 USD at 1,000 W, ``cool`` 3,000 USD at 250 W.
+    """
+    fleet = make_fleet(
+        platforms=[platform("hot", power_w=1000, capex_usd=1_000),
+                   platform("cool", power_w=250, capex_usd=3_000)],
+        models=[model("rank")],
+        profiles=[profile("rank", "hot", 100), profile("rank", "cool", 100)],
+        regions=[region("east")],
+        demand=[demand("rank", "east", 0, 400)],
+    )
+    return write_fleet(fleet, tmp_path / "tradeoff")
+
+
+def test_frontier_traces_the_hand_computed_trade_off(tradeoff_case, tmp_path):
     target = tmp_path / "frontier.csv"
-    result = invoke("frontier", tiny_case, "--points", "3", "--out", target)
+    result = invoke("frontier", tradeoff_case, "--points", "3", "--out", target)
     assert result.exit_code == 0, result.output
-    frontier = pd.read_csv(target)
+    frontier = pd.read_csv(target).sort_values("power_budget_kw")
     assert frontier["verified"].all()
-    ordered = frontier.sort_values("power_kw")
-    assert ordered["tco_usd"].is_monotonic_decreasing or ordered["tco_usd"].nunique() == 1
+    assert (frontier["status"] == "optimal").all()
+    # Lowest power: 4 cool = 1.0 kW for 12,000 USD; cheapest: 4 hot = 4.0 kW for 4,000 USD.
+    # The middle budget is (1.0 + 4.0) / 2 = 2.5 kW: h hot and 4 - h cool draw
+    # 1.0 h + 0.25 (4 - h) <= 2.5, so h <= 2: 2 hot + 2 cool = 2,000 + 6,000 = 8,000 USD.
+    assert frontier["power_budget_kw"].tolist() == pytest.approx([1.0, 2.5, 4.0])
+    assert frontier["power_kw"].tolist() == pytest.approx([1.0, 2.5, 4.0])
+    assert frontier["tco_usd"].tolist() == pytest.approx([12_000, 8_000, 4_000])
+    assert frontier["servers_purchased"].tolist() == [4, 4, 4]
 
 
 # ------------------------------------------------------------------------------------------
