@@ -16,6 +16,7 @@ from pydantic import (
     ConfigDict,
     Field,
     NonNegativeFloat,
+    NonNegativeInt,
     PositiveFloat,
     ValidationError,
 )
@@ -81,7 +82,10 @@ class Scenario(_Strict):
     demand_multiplier: DemandMultiplier = Field(default_factory=DemandMultiplier)
     platform_changes: dict[str, PlatformChange] = Field(default_factory=dict)
     new_platforms: list[NewPlatform] = Field(default_factory=list)
-    power_cap_kw: dict[str, PositiveFloat] = Field(default_factory=dict, description="region -> kW")
+    power_cap_kw: dict[str, PositiveFloat | dict[NonNegativeInt, PositiveFloat]] = Field(
+        default_factory=dict,
+        description="region -> kW for the whole horizon, or {quarter: kW} from each quarter on",
+    )
     slo_changes: dict[str, SloChange] = Field(default_factory=dict)
     disaster_recovery: bool | None = None
     horizon_quarters: int | None = Field(None, ge=1, le=40)
@@ -232,8 +236,21 @@ def apply_scenario(fleet: Fleet, scenario: Scenario) -> Fleet:
 
     caps, demand = new.region_power_caps, new.demand
     for rid, kw in scenario.power_cap_kw.items():
-        regions.loc[regions["region_id"] == rid, "power_cap_kw"] = kw
-        caps = caps[caps["region_id"] != rid]  # a scenario cap holds for the whole horizon
+        caps = caps[caps["region_id"] != rid]  # the scenario's caps replace the case's schedule
+        if isinstance(kw, dict):  # a schedule, like region_power_caps.csv: from each quarter on
+            rows = [
+                {
+                    "region_id": rid,
+                    "quarter": q,
+                    "power_cap_kw": v,
+                    "source": f"scenario '{scenario.name}'",
+                    "source_kind": "estimate",
+                }
+                for q, v in sorted(kw.items())
+            ]
+            caps = pd.concat([caps, pd.DataFrame(rows, columns=caps.columns)], ignore_index=True)
+        else:  # one cap for the whole horizon
+            regions.loc[regions["region_id"] == rid, "power_cap_kw"] = kw
 
     changes: dict = {}
     if scenario.disaster_recovery is not None:
