@@ -74,7 +74,7 @@ def _sqlite_transactions(engine: Engine) -> None:
     """
 
     @sa.event.listens_for(engine, "connect")
-    def _connect(dbapi_connection, _record) -> None:  # noqa: ANN001
+    def _connect(dbapi_connection, _record) -> None:
         dbapi_connection.isolation_level = None  # we issue BEGIN ourselves
         cursor = dbapi_connection.cursor()
         cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
@@ -83,7 +83,7 @@ def _sqlite_transactions(engine: Engine) -> None:
         cursor.close()
 
     @sa.event.listens_for(engine, "begin")
-    def _begin(conn) -> None:  # noqa: ANN001
+    def _begin(conn) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
@@ -124,8 +124,8 @@ def upgrade(engine: Engine, revision: str = "head") -> str:
         if current == target:
             return target
 
-        def steps(rev, _context):  # noqa: ANN001, ANN202
-            return script._upgrade_revs(target, rev)  # noqa: SLF001 (alembic's own recipe)
+        def steps(rev, _context):
+            return script._upgrade_revs(target, rev)
 
         with EnvironmentContext(config, script, fn=steps, destination_rev=target) as env:
             env.configure(connection=conn, target_metadata=None)

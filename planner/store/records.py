@@ -123,7 +123,7 @@ class PlanStore:
     def __exit__(self, *_exc: object) -> None:
         self.close()
 
-    def _insert(self, table: sa.Table):  # noqa: ANN202
+    def _insert(self, table: sa.Table):
         dialect = postgresql if self.engine.dialect.name == "postgresql" else sqlite
         return dialect.insert(table)
 
@@ -309,7 +309,7 @@ def stored_scenario(record: StoredPlan) -> Scenario | None:
     if not record.scenario_yaml:
         return None
     scenarios = parse_scenarios(yaml.safe_load(record.scenario_yaml))
-    return scenarios[record.scenario] if record.scenario in scenarios else None
+    return scenarios.get(record.scenario)
 
 
 def _utc(value: dt.datetime | None) -> dt.datetime | None:

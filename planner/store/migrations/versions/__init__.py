@@ -1,0 +1,1 @@
+"""Alembic revisions of the plan store, oldest first (0001, 0002, ...)."""
