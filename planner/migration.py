@@ -50,8 +50,17 @@ from planner.verify import verify_plan
 Cell = tuple[str, str, str, int]  # model, platform, region, quarter
 ZERO = 1e-6
 HEADROOM = 8.0  # U_a: this many times the larger of current and unconstrained replicas
-MOVE_COLUMNS = ["quarter", "model_id", "bucket", "from_platform", "from_region", "to_platform",
-                "to_region", "replicas", "move_cost_usd"]
+MOVE_COLUMNS = [
+    "quarter",
+    "model_id",
+    "bucket",
+    "from_platform",
+    "from_region",
+    "to_platform",
+    "to_region",
+    "replicas",
+    "move_cost_usd",
+]
 
 
 class MigrationError(PlannerError):
@@ -114,8 +123,10 @@ def current_replicas(allocation: pd.DataFrame) -> pd.DataFrame:
     keys = ["model_id", "platform_id", "region_id", "quarter"]
     missing = [c for c in [*keys, "replicas"] if c not in allocation.columns]
     if missing:
-        raise MigrationError(f"the current allocation has no column {', '.join(missing)}. Fix: "
-                             "pass a plan folder (allocation.csv) or a store id")
+        raise MigrationError(
+            f"the current allocation has no column {', '.join(missing)}. Fix: "
+            "pass a plan folder (allocation.csv) or a store id"
+        )
     out = allocation.groupby(keys, as_index=False)["replicas"].sum()
     out["quarter"] = out["quarter"].astype(int)
     return out[out["replicas"] > ZERO].reset_index(drop=True)
@@ -181,24 +192,47 @@ def add_move_terms(
                 continue
             ids = f"{m}_{p}_{r}_{t}"
             add = prob.add_variable(f"move_add_{ids}", lowBound=0)
-            model.add_row("move_in", cell, pulp.LpAffineExpression([(x, 1.0), (add, -1.0)]),
-                          pulp.LpConstraintLE, x0)
+            model.add_row(
+                "move_in",
+                cell,
+                pulp.LpAffineExpression([(x, 1.0), (add, -1.0)]),
+                pulp.LpConstraintLE,
+                x0,
+            )
             add_terms.append((add, -1.0))
             if x0 > ZERO:
                 rem = prob.add_variable(f"move_rem_{ids}", lowBound=0, upBound=x0)
-                model.add_row("move_out", cell, pulp.LpAffineExpression([(x, 1.0), (rem, 1.0)]),
-                              pulp.LpConstraintGE, x0)
+                model.add_row(
+                    "move_out",
+                    cell,
+                    pulp.LpAffineExpression([(x, 1.0), (rem, 1.0)]),
+                    pulp.LpConstraintGE,
+                    x0,
+                )
                 rem_terms.append((rem, -1.0))
         moves = prob.add_variable(f"moves_{m}_{t}", lowBound=0)
         z = prob.add_variable(f"move_side_{m}_{t}", cat="Binary")
-        model.add_row("move_rem", (m, t),
-                      pulp.LpAffineExpression([(moves, 1.0), *rem_terms, (z, current_total)]),
-                      pulp.LpConstraintGE, removed_fixed)
-        model.add_row("move_add", (m, t),
-                      pulp.LpAffineExpression([(moves, 1.0), *add_terms, (z, -bound)]),
-                      pulp.LpConstraintGE, -bound)
-        model.add_row("move_bound", (m, t), pulp.LpAffineExpression([(x, 1.0) for x in planned]),
-                      pulp.LpConstraintLE, bound)
+        model.add_row(
+            "move_rem",
+            (m, t),
+            pulp.LpAffineExpression([(moves, 1.0), *rem_terms, (z, current_total)]),
+            pulp.LpConstraintGE,
+            removed_fixed,
+        )
+        model.add_row(
+            "move_add",
+            (m, t),
+            pulp.LpAffineExpression([(moves, 1.0), *add_terms, (z, -bound)]),
+            pulp.LpConstraintGE,
+            -bound,
+        )
+        model.add_row(
+            "move_bound",
+            (m, t),
+            pulp.LpAffineExpression([(x, 1.0) for x in planned]),
+            pulp.LpConstraintLE,
+            bound,
+        )
         terms.moves[(m, t)] = moves
         terms.bound[(m, t)] = bound
         cost = options.cost_of(buckets[m])
@@ -209,8 +243,13 @@ def add_move_terms(
         for (_m, t), moves in terms.moves.items():
             by_quarter.setdefault(t, []).append((moves, 1.0))
         for t, row in sorted(by_quarter.items()):
-            model.add_row("move_cap", (t,), pulp.LpAffineExpression(row), pulp.LpConstraintLE,
-                          float(options.max_moves_per_quarter))
+            model.add_row(
+                "move_cap",
+                (t,),
+                pulp.LpAffineExpression(row),
+                pulp.LpConstraintLE,
+                float(options.max_moves_per_quarter),
+            )
     model.flush()
     if cost_terms:
         prob.setObjective(prob.objective + pulp.LpAffineExpression(cost_terms))
@@ -218,7 +257,9 @@ def add_move_terms(
 
 
 def plan_moves(
-    reference: dict[Cell, float], allocation: pd.DataFrame, fleet: Fleet,
+    reference: dict[Cell, float],
+    allocation: pd.DataFrame,
+    fleet: Fleet,
     options: MigrationOptions,
 ) -> pd.DataFrame:
     """Return the moves a plan makes against ``reference``, from the plan's table alone.
@@ -250,8 +291,17 @@ def plan_moves(
         while i < len(gone) and j < len(new):
             n = min(gone[i][1], new[j][1])
             bucket = buckets.get(m, "")
-            rows.append((t, m, bucket, *gone[i][0], *new[j][0], n,
-                         n * options.cost_of(bucket) if bucket else 0.0))
+            rows.append(
+                (
+                    t,
+                    m,
+                    bucket,
+                    *gone[i][0],
+                    *new[j][0],
+                    n,
+                    n * options.cost_of(bucket) if bucket else 0.0,
+                )
+            )
             gone[i][1] -= n
             new[j][1] -= n
             i += gone[i][1] <= ZERO
@@ -300,12 +350,14 @@ def make_stable_plan(
     if scenario is not None:
         planned = apply_scenario(fleet, scenario)
         check_fleet(planned)
-    if planned.settings.objective == "power" and (options.move_cost_usd > 0
-                                                  or options.bucket_move_cost_usd):
-        raise MigrationError("move costs are in USD and the objective is power (kW). Fix: set "
-                             "objective: tco (or capex), or use only --max-moves")
-    opts = {"solver": solver, "time_limit_s": time_limit_s, "mip_gap": mip_gap,
-            "threads": threads}
+    if planned.settings.objective == "power" and (
+        options.move_cost_usd > 0 or options.bucket_move_cost_usd
+    ):
+        raise MigrationError(
+            "move costs are in USD and the objective is power (kW). Fix: set "
+            "objective: tco (or capex), or use only --max-moves"
+        )
+    opts = {"solver": solver, "time_limit_s": time_limit_s, "mip_gap": mip_gap, "threads": threads}
     free = make_plan(fleet, scenario, **opts)
     reference = reference_allocation(current_replicas(current), planned.quarters)
     hint = current_replicas(free.allocation).groupby(["model_id", "quarter"])["replicas"].sum()
@@ -313,14 +365,21 @@ def make_stable_plan(
     terms = add_move_terms(model, reference, options, hint.to_dict())
     result = solve_model(model, **opts)
     if not result.has_solution:
-        raise SolverError(f"no plan that respects the move cap within the limits "
-                          f"({result.status}). Fix: raise --max-moves or the time limit")
+        raise SolverError(
+            f"no plan that respects the move cap within the limits "
+            f"({result.status}). Fix: raise --max-moves or the time limit"
+        )
     plan = extract_plan(model, result)
     moves = plan_moves(reference, plan.allocation, planned, options)
     free_moves = plan_moves(reference, free.allocation, planned, options)
-    within_cap = options.max_moves_per_quarter is None or free_moves.empty or (
-        free_moves.groupby("quarter")["replicas"].sum().max()
-        <= options.max_moves_per_quarter + ZERO)
+    within_cap = (
+        options.max_moves_per_quarter is None
+        or free_moves.empty
+        or (
+            free_moves.groupby("quarter")["replicas"].sum().max()
+            <= options.max_moves_per_quarter + ZERO
+        )
+    )
     stable_total = plan.total_cost_usd + moves["move_cost_usd"].sum()
     free_total = free.total_cost_usd + free_moves["move_cost_usd"].sum()
     source = "stable"
@@ -334,8 +393,11 @@ def make_stable_plan(
         raise SolverError(f"the migration-aware plan failed independent verification:\n{check}")
     summary = _migration_summary(plan, moves, free, free_moves, options, current_label, source)
     planned_x = current_replicas(plan.allocation).groupby(["model_id", "quarter"])["replicas"]
-    at_bound = [f"{m} Q{t}" for (m, t), n in planned_x.sum().items()
-                if n >= terms.bound.get((m, t), float("inf")) - 0.5]
+    at_bound = [
+        f"{m} Q{t}"
+        for (m, t), n in planned_x.sum().items()
+        if n >= terms.bound.get((m, t), float("inf")) - 0.5
+    ]
     if at_bound:
         summary["replica_bound_reached"] = at_bound
     plan.summary["migration"] = summary
@@ -343,12 +405,22 @@ def make_stable_plan(
 
 
 def _copy(plan: Plan) -> Plan:
-    return Plan(**{n: getattr(plan, n).copy() for n in Plan.TABLES}, summary=dict(plan.summary),
-                shortfalls=plan.shortfalls)
+    return Plan(
+        **{n: getattr(plan, n).copy() for n in Plan.TABLES},
+        summary=dict(plan.summary),
+        shortfalls=plan.shortfalls,
+    )
 
 
-def _migration_summary(plan: Plan, moves: pd.DataFrame, free: Plan, free_moves: pd.DataFrame,
-                       options: MigrationOptions, current_label: str, source: str) -> dict:
+def _migration_summary(
+    plan: Plan,
+    moves: pd.DataFrame,
+    free: Plan,
+    free_moves: pd.DataFrame,
+    options: MigrationOptions,
+    current_label: str,
+    source: str,
+) -> dict:
     """Return the migration part of a stable plan's summary (USD, replicas)."""
     by_quarter = moves.groupby("quarter")["replicas"].sum() if not moves.empty else pd.Series()
     return {
@@ -384,6 +456,8 @@ def moves_report(stable: StablePlan) -> list[str]:
         "USD",
     ]
     for m in stable.moves.itertuples(index=False):
-        lines.append(f"  Q{m.quarter} {m.model_id}: {m.replicas:,.0f} replicas "
-                     f"{m.from_platform}/{m.from_region} -> {m.to_platform}/{m.to_region}")
+        lines.append(
+            f"  Q{m.quarter} {m.model_id}: {m.replicas:,.0f} replicas "
+            f"{m.from_platform}/{m.from_region} -> {m.to_platform}/{m.to_region}"
+        )
     return lines

@@ -13,8 +13,16 @@ from planner.store.frames import case_settings, case_tables
 from planner.store.records import PlanStore, StoredPlan
 
 ZERO = 1e-6
-TOTALS = ("status", "gap", "total_cost_usd", "capex_usd", "energy_usd", "maintenance_usd",
-          "servers_purchased", "peak_power_kw")
+TOTALS = (
+    "status",
+    "gap",
+    "total_cost_usd",
+    "capex_usd",
+    "energy_usd",
+    "maintenance_usd",
+    "servers_purchased",
+    "peak_power_kw",
+)
 
 # (title, plan table, key columns, value column)
 PLAN_CHANGES = (
@@ -57,8 +65,9 @@ def input_changes(store: PlanStore, a: StoredPlan, b: StoredPlan) -> pd.DataFram
     if (a.scenario, a.scenario_yaml) != (b.scenario, b.scenario_yaml):
         rows.append(("scenario", f"{a.scenario or '(none)'} -> {b.scenario or '(none)'}"))
     if a.solver != b.solver:
-        keys = sorted(k for k in set(a.solver) | set(b.solver) if a.solver.get(k) !=
-                      b.solver.get(k))
+        keys = sorted(
+            k for k in set(a.solver) | set(b.solver) if a.solver.get(k) != b.solver.get(k)
+        )
         rows += [(f"solver {k}", f"{a.solver.get(k)!r} -> {b.solver.get(k)!r}") for k in keys]
     return pd.DataFrame(rows, columns=["input", "change"])
 
@@ -81,8 +90,9 @@ def _table_change(a: pd.DataFrame | None, b: pd.DataFrame | None) -> str:
     if len(gone) or len(new):
         ids = sorted(set(gone[columns[0]]) | set(new[columns[0]]))
         shown = ", ".join(ids[:8]) + (", ..." if len(ids) > 8 else "")
-        parts.append(f"{len(gone)} rows removed, {len(new)} added or changed ({columns[0]}: "
-                     f"{shown})")
+        parts.append(
+            f"{len(gone)} rows removed, {len(new)} added or changed ({columns[0]}: {shown})"
+        )
     extra = sorted(set(a.columns) ^ set(b.columns))
     if extra:
         parts.append(f"columns differ: {', '.join(extra)}")

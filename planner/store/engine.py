@@ -43,8 +43,10 @@ def store_url(store: str | Path | None) -> sa.URL:
     try:
         url = make_url(text)
     except sa.exc.ArgumentError as exc:
-        raise StoreError(f"--store '{text}' is not a database URL or a path ({exc}). Fix: "
-                         "pass a file path, sqlite:///PATH or postgresql://USER@HOST/DB") from None
+        raise StoreError(
+            f"--store '{text}' is not a database URL or a path ({exc}). Fix: "
+            "pass a file path, sqlite:///PATH or postgresql://USER@HOST/DB"
+        ) from None
     if url.drivername in ("postgresql", "postgres"):
         url = url.set(drivername="postgresql+psycopg")
     if url.get_backend_name() not in ("sqlite", "postgresql"):

@@ -43,18 +43,21 @@ def read_plan_folder(folder: str | Path) -> Plan:
     """
     folder = Path(folder)
     if not folder.is_dir():
-        raise PlanFolderError(f"{folder} is not a plan folder. Fix: pass the --out folder of "
-                              "`python -m planner plan` or a store id")
+        raise PlanFolderError(
+            f"{folder} is not a plan folder. Fix: pass the --out folder of "
+            "`python -m planner plan` or a store id"
+        )
     tables = {}
     for name in Plan.TABLES:
         frame = read_table(folder, name)
         if frame is None:
-            raise PlanFolderError(f"{folder}: {name}.csv (or .parquet/.json) is missing. Fix: "
-                                  "pass a folder written by `python -m planner plan --out`")
+            raise PlanFolderError(
+                f"{folder}: {name}.csv (or .parquet/.json) is missing. Fix: "
+                "pass a folder written by `python -m planner plan --out`"
+            )
         tables[name] = frame
     summary_path = folder / "summary.json"
-    summary = json.loads(summary_path.read_text(encoding="utf-8")) if summary_path.exists() \
-        else {}
+    summary = json.loads(summary_path.read_text(encoding="utf-8")) if summary_path.exists() else {}
     plan = Plan(**tables, summary=summary)
     for name, units in UNITS.items():
         getattr(plan, name).attrs["unit"] = units

@@ -105,8 +105,10 @@ class PlanStore:
             self.revision = upgrade(self.engine, revision)
         except sa.exc.OperationalError as exc:
             self.engine.dispose()
-            raise StoreError(f"cannot open the store {self.url}: {exc.orig}. Fix: check the "
-                             "path or URL and that the server is running") from None
+            raise StoreError(
+                f"cannot open the store {self.url}: {exc.orig}. Fix: check the "
+                "path or URL and that the server is running"
+            ) from None
 
     @property
     def url(self) -> str:
@@ -163,12 +165,15 @@ class PlanStore:
             # find it there (the content is the same, since the key is its hash).
             conn.execute(
                 self._insert(schema.cases)
-                .values(case_hash=digest, name=fleet.name, settings=case_settings(fleet),
-                        created_at=now)
+                .values(
+                    case_hash=digest, name=fleet.name, settings=case_settings(fleet), created_at=now
+                )
                 .on_conflict_do_nothing(index_elements=["case_hash"])
             )
-            rows = [{"case_hash": digest, "table_name": t, "data": to_parquet_bytes(f)}
-                    for t, f in case_tables(fleet).items()]
+            rows = [
+                {"case_hash": digest, "table_name": t, "data": to_parquet_bytes(f)}
+                for t, f in case_tables(fleet).items()
+            ]
             if rows:
                 conn.execute(
                     self._insert(schema.case_tables).on_conflict_do_nothing(
@@ -195,8 +200,10 @@ class PlanStore:
             ).scalar_one()
             conn.execute(
                 schema.plan_tables.insert(),
-                [{"plan_id": plan_id, "table_name": t, "data": to_parquet_bytes(f)}
-                 for t, f in tables.items()],
+                [
+                    {"plan_id": plan_id, "table_name": t, "data": to_parquet_bytes(f)}
+                    for t, f in tables.items()
+                ],
             )
         return int(plan_id)
 
@@ -212,8 +219,17 @@ class PlanStore:
         """
         p, c = schema.plans, schema.cases
         query = (
-            sa.select(p.c.id, p.c.created_at, p.c.name, c.c.name.label("case"), p.c.case_hash,
-                      p.c.scenario, p.c.command, p.c.summary, p.c.note)
+            sa.select(
+                p.c.id,
+                p.c.created_at,
+                p.c.name,
+                c.c.name.label("case"),
+                p.c.case_hash,
+                p.c.scenario,
+                p.c.command,
+                p.c.summary,
+                p.c.note,
+            )
             .join(c, c.c.case_hash == p.c.case_hash)
             .order_by(p.c.id)
         )
@@ -225,14 +241,30 @@ class PlanStore:
             rows = conn.execute(query).mappings().all()
         keys = ("status", "total_cost_usd", "gap", "servers_purchased", "peak_power_kw")
         records = [
-            {"id": r["id"], "created_at": _utc(r["created_at"]), "name": r["name"],
-             "case": r["case"], "case_hash": r["case_hash"], "scenario": r["scenario"],
-             "command": r["command"], **{k: (r["summary"] or {}).get(k) for k in keys},
-             "note": r["note"]}
+            {
+                "id": r["id"],
+                "created_at": _utc(r["created_at"]),
+                "name": r["name"],
+                "case": r["case"],
+                "case_hash": r["case_hash"],
+                "scenario": r["scenario"],
+                "command": r["command"],
+                **{k: (r["summary"] or {}).get(k) for k in keys},
+                "note": r["note"],
+            }
             for r in rows
         ]
-        columns = ["id", "created_at", "name", "case", "case_hash", "scenario", "command",
-                   *keys, "note"]
+        columns = [
+            "id",
+            "created_at",
+            "name",
+            "case",
+            "case_hash",
+            "scenario",
+            "command",
+            *keys,
+            "note",
+        ]
         return pd.DataFrame(records, columns=columns)
 
     def get(self, plan_id: int) -> StoredPlan:
@@ -243,14 +275,20 @@ class PlanStore:
         """
         p, c = schema.plans, schema.cases
         with self.engine.connect() as conn:
-            row = conn.execute(
-                sa.select(p, c.c.name.label("case_name"))
-                .join(c, c.c.case_hash == p.c.case_hash)
-                .where(p.c.id == int(plan_id))
-            ).mappings().first()
+            row = (
+                conn.execute(
+                    sa.select(p, c.c.name.label("case_name"))
+                    .join(c, c.c.case_hash == p.c.case_hash)
+                    .where(p.c.id == int(plan_id))
+                )
+                .mappings()
+                .first()
+            )
             if row is None:
-                raise StoreError(f"the store {self.url} has no plan {plan_id}. Fix: pick an id "
-                                 "that `python -m planner history` lists")
+                raise StoreError(
+                    f"the store {self.url} has no plan {plan_id}. Fix: pick an id "
+                    "that `python -m planner history` lists"
+                )
             tables = {
                 t.table_name: from_parquet_bytes(t.data)
                 for t in conn.execute(
@@ -260,20 +298,30 @@ class PlanStore:
         plan = _plan_from_tables(tables, dict(row["summary"]))
         extra = {k: v for k, v in tables.items() if k not in (*Plan.TABLES, "shortfalls")}
         return StoredPlan(
-            id=row["id"], case_hash=row["case_hash"], case_name=row["case_name"],
-            name=row["name"], note=row["note"], scenario=row["scenario"],
-            scenario_yaml=row["scenario_yaml"], command=row["command"],
-            current_plan=row["current_plan"], solver=dict(row["solver"]),
-            versions=dict(row["versions"]), created_at=_utc(row["created_at"]), plan=plan,
+            id=row["id"],
+            case_hash=row["case_hash"],
+            case_name=row["case_name"],
+            name=row["name"],
+            note=row["note"],
+            scenario=row["scenario"],
+            scenario_yaml=row["scenario_yaml"],
+            command=row["command"],
+            current_plan=row["current_plan"],
+            solver=dict(row["solver"]),
+            versions=dict(row["versions"]),
+            created_at=_utc(row["created_at"]),
+            plan=plan,
             extra=extra,
         )
 
     def case(self, digest: str) -> Fleet:
         """Return the stored case with content hash ``digest``, as a validated fleet."""
         with self.engine.connect() as conn:
-            row = conn.execute(
-                sa.select(schema.cases).where(schema.cases.c.case_hash == digest)
-            ).mappings().first()
+            row = (
+                conn.execute(sa.select(schema.cases).where(schema.cases.c.case_hash == digest))
+                .mappings()
+                .first()
+            )
             if row is None:
                 raise StoreError(f"the store {self.url} has no case {digest}")
             frames = {
@@ -290,8 +338,9 @@ class PlanStore:
         scenario = stored_scenario(record)
         return apply_scenario(fleet, scenario) if scenario is not None else fleet
 
-    def export(self, plan_id: int, out_dir: str | Path,
-               formats: tuple[str, ...] = ("csv",)) -> Path:
+    def export(
+        self, plan_id: int, out_dir: str | Path, formats: tuple[str, ...] = ("csv",)
+    ) -> Path:
         """Write record ``plan_id`` as a plan folder, exactly as ``plan --out`` writes one.
 
         The folder holds the plan's tables, ``summary.json`` and ``report.md`` (and, for a
@@ -321,8 +370,11 @@ def _utc(value: dt.datetime | None) -> dt.datetime | None:
 
 def _plan_from_tables(tables: dict[str, pd.DataFrame], summary: dict) -> Plan:
     """Return a :class:`Plan` from its stored tables, units attached as on a fresh plan."""
-    plan = Plan(**{name: tables[name] for name in Plan.TABLES}, summary=summary,
-                shortfalls=tables.get("shortfalls", pd.DataFrame()))
+    plan = Plan(
+        **{name: tables[name] for name in Plan.TABLES},
+        summary=summary,
+        shortfalls=tables.get("shortfalls", pd.DataFrame()),
+    )
     for name, units in UNITS.items():
         getattr(plan, name).attrs["unit"] = units
     return plan
@@ -336,9 +388,17 @@ def open_store(store: str | Path | None = None) -> PlanStore:
 def to_json(record: StoredPlan) -> str:
     """Return a record's metadata and summary as JSON text (``show --json``)."""
     data = {
-        "id": record.id, "name": record.name, "note": record.note, "case": record.case_name,
-        "case_hash": record.case_hash, "scenario": record.scenario, "command": record.command,
-        "current_plan": record.current_plan, "created_at": record.created_at.isoformat(),
-        "solver": record.solver, "versions": record.versions, "summary": record.summary,
+        "id": record.id,
+        "name": record.name,
+        "note": record.note,
+        "case": record.case_name,
+        "case_hash": record.case_hash,
+        "scenario": record.scenario,
+        "command": record.command,
+        "current_plan": record.current_plan,
+        "created_at": record.created_at.isoformat(),
+        "solver": record.solver,
+        "versions": record.versions,
+        "summary": record.summary,
     }
     return json.dumps(_plain(data), indent=2)

@@ -32,8 +32,9 @@ plans = sa.Table(
     "plans",
     metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("case_hash", sa.String(64), sa.ForeignKey("cases.case_hash"), nullable=False,
-              index=True),
+    sa.Column(
+        "case_hash", sa.String(64), sa.ForeignKey("cases.case_hash"), nullable=False, index=True
+    ),
     sa.Column("name", sa.String(200), index=True),
     sa.Column("note", sa.Text),
     sa.Column("scenario", sa.String(200)),

@@ -24,16 +24,14 @@ def upgrade() -> None:
     )
     op.create_table(
         "case_tables",
-        sa.Column("case_hash", sa.String(64), sa.ForeignKey("cases.case_hash"),
-                  primary_key=True),
+        sa.Column("case_hash", sa.String(64), sa.ForeignKey("cases.case_hash"), primary_key=True),
         sa.Column("table_name", sa.String(64), primary_key=True),
         sa.Column("data", sa.LargeBinary, nullable=False),
     )
     op.create_table(
         "plans",
         sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-        sa.Column("case_hash", sa.String(64), sa.ForeignKey("cases.case_hash"),
-                  nullable=False),
+        sa.Column("case_hash", sa.String(64), sa.ForeignKey("cases.case_hash"), nullable=False),
         sa.Column("name", sa.String(200)),
         sa.Column("note", sa.Text),
         sa.Column("scenario", sa.String(200)),

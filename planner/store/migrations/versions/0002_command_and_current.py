@@ -16,9 +16,7 @@ depends_on = None
 def upgrade() -> None:
     """Add plans.command (plans recorded before it came from ``plan``) and current_plan."""
     with op.batch_alter_table("plans") as batch:
-        batch.add_column(
-            sa.Column("command", sa.String(32), nullable=False, server_default="plan")
-        )
+        batch.add_column(sa.Column("command", sa.String(32), nullable=False, server_default="plan"))
         batch.add_column(sa.Column("current_plan", sa.String(500)))
     op.create_index("ix_plans_name", "plans", ["name"])
 
