@@ -376,3 +376,103 @@ def _describe_purchase(
             f"{obj_unit} at the margin{why}"
         )
     return f"{head}; 1 more server would pay for itself exactly at the margin"
+
+
+# ------------------------------------------------------------------------------------------
+# Why there is no plan: what demand cannot be served, then which caps would have to move
+
+_SHORT_WORDS = {
+    "demand": "peak demand not served",
+    "dr": "demand not covered after losing region",
+    "minrep": "replicas below minimum",
+}
+_CAP_WORDS = {
+    "power": "power cap",
+    "space": "rack space limit",
+    "supply": "supply of purchases",
+}
+EXPLAIN_LINES = 20  # per part of the message; the table has every row
+
+
+def explain_shortfalls(
+    fleet,
+    solver: str | None = None,
+    time_limit_s: float | None = None,
+    mip_gap: float | None = None,
+    threads: int | None = None,
+) -> pd.DataFrame:
+    """Return what falls short where in an infeasible fleet, demand first.
+
+    Two elastic re-solves (:func:`planner.model.build_model`):
+
+    1. caps hard, demand, disaster-recovery and minimum-replica rows elastic: the demand that
+       cannot be served under the caps as they are, by model, region and quarter (always
+       solvable: a plan may leave every server idle);
+    2. caps elastic too, unserved demand priced far above a moved cap: which power, space
+       and supply limits would have to move, and by how much, to serve it.
+
+    Returns:
+        Columns constraint, model_id, platform_id, region_id, quarter, amount, unit: the
+        demand rows of solve 1, then the cap rows of solve 2, each sorted by constraint,
+        region and quarter. Empty when neither solve found a plan.
+    """
+    from planner.model import CAP_FAMILIES, DEMAND_FAMILIES, ELASTIC_FAMILIES, build_model
+    from planner.results import extract_plan
+    from planner.solve import solve_model
+
+    opts = {"solver": solver, "time_limit_s": time_limit_s, "mip_gap": mip_gap,
+            "threads": threads}
+    parts = []
+    for families, keep in ((DEMAND_FAMILIES, DEMAND_FAMILIES), (ELASTIC_FAMILIES, CAP_FAMILIES)):
+        model = build_model(fleet, elastic=families)
+        result = solve_model(model, **opts)
+        if not result.has_solution:
+            continue
+        found = extract_plan(model, result).shortfalls
+        if not found.empty:
+            found = found[found["constraint"].isin(keep)]
+            parts.append(found.sort_values(["constraint", "region_id", "quarter"]))
+    if not parts:
+        return pd.DataFrame()
+    return pd.concat(parts, ignore_index=True)
+
+
+def infeasibility_message(name: str, shortfalls: pd.DataFrame | None) -> str:
+    """Return the message of an infeasible case: unserved demand first, then the caps.
+
+    Args:
+        name: The fleet case's name.
+        shortfalls: The table of :func:`explain_shortfalls` (or None when not explained).
+    """
+    head = f"No plan for '{name}' meets every constraint."
+    if shortfalls is None or shortfalls.empty:
+        return head
+    short = shortfalls[~shortfalls["constraint"].isin(_CAP_WORDS)]
+    caps = shortfalls[shortfalls["constraint"].isin(_CAP_WORDS)]
+    lines = [head]
+    if not short.empty:
+        lines.append("Demand that cannot be served under the caps:")
+        for s in short.head(EXPLAIN_LINES).itertuples(index=False):
+            lines.append(f"  - {_SHORT_WORDS[s.constraint]}: {s.model_id} {s.region_id} "
+                         f"Q{s.quarter} short by {s.amount:,.1f} {s.unit}")
+        lines += _more(len(short))
+    if not caps.empty:
+        lines.append("To serve it, these caps would have to move:" if not short.empty
+                     else "Caps that would have to move:")
+        for s in caps.head(EXPLAIN_LINES).itertuples(index=False):
+            where = s.platform_id if s.constraint == "supply" else s.region_id
+            verb = "rise" if s.constraint != "supply" else "grow"
+            lines.append(f"  - {_CAP_WORDS[s.constraint]}: {where} Q{s.quarter} would have "
+                         f"to {verb} by {s.amount:,.1f} {s.unit}")
+        lines += _more(len(caps))
+    elif not short.empty:
+        lines.append("No power, space or supply cap limits it: no server that can serve this "
+                     "demand can be in service there by then (inventory, lead times, "
+                     "availability or memory fit).")
+    return "\n".join(lines)
+
+
+def _more(n: int) -> list[str]:
+    if n <= EXPLAIN_LINES:
+        return []
+    return [f"  ... and {n - EXPLAIN_LINES} more (see the explanation table)"]

@@ -36,8 +36,15 @@ from planner.parameters import (
 from planner.topology import backups
 
 USD_SCALE = 1e-3  # objective in kUSD
-TIE_BREAK_USD_PER_SERVER = 0.01  # keeps allocated servers minimal among equal-cost plans
-ELASTIC_PENALTY_KUSD = 1e5  # per unit of slack: far above any real cost of a replica or a kW
+# Tie-breaks (secondary objectives) are scaled from the data so that they can never move the
+# primary objective by more than this relative amount: a tenth of the smallest gap the shipped
+# cases use, and large enough that HiGHS (optimality tolerance 1e-7) still sees them.
+TIE_BREAK_TOLERANCE = 1e-5
+# Elastic (explain-infeasibility) penalties, in kUSD per unit of slack. A cap may move only to
+# serve demand, never instead of spending money, so a cap's kW, RU or server is priced far
+# above any server; unserved demand (per largest replica's throughput) far above any cap move.
+CAP_PENALTY_KUSD = 1e4
+UNSERVED_PENALTY_KUSD = 1e8
 
 Key = tuple
 
@@ -56,7 +63,7 @@ class PlanningModel:
     slack: dict[tuple[str, Key], pulp.LpVariable] = field(default_factory=dict)
     rows: dict[str, tuple[str, Key]] = field(default_factory=dict)
     rhs_scale: dict[str, float] = field(default_factory=dict)
-    elastic: bool = False
+    elastic: frozenset[str] = frozenset()
     build_seconds: float = 0.0
     _pending: dict[str, pulp.LpConstraint] = field(default_factory=dict)
 
@@ -76,7 +83,7 @@ class PlanningModel:
     ) -> None:
         """Queue constraint ``expr (sense) rhs`` named ``<family>_<ids>``; elastic adds slack."""
         name = "_".join([family, *(str(k) for k in key)])
-        if self.elastic and family in ELASTIC_FAMILIES:
+        if family in self.elastic:
             s = self.prob.add_variable(f"slack_{name}", lowBound=0)
             self.slack[(family, key)] = s
             expr = pulp.LpAffineExpression([*expr.items(), (s, float(sense))])
@@ -90,12 +97,15 @@ class PlanningModel:
         self._pending = {}
 
 
-# Families whose rows get a penalised slack in the elastic (explain-infeasibility) model; a
+# Families whose rows can get a penalised slack in the elastic (explain-infeasibility) model; a
 # ">=" row gets +slack and a "<=" row gets -slack, so slack measures the shortfall or excess.
-ELASTIC_FAMILIES = {"demand", "dr", "power", "space", "supply", "minrep"}
+# Demand families say what cannot be served; cap families what would have to move.
+DEMAND_FAMILIES = frozenset({"demand", "dr", "minrep"})
+CAP_FAMILIES = frozenset({"power", "space", "supply"})
+ELASTIC_FAMILIES = DEMAND_FAMILIES | CAP_FAMILIES
 
 
-def build_model(fleet: Fleet, elastic: bool = False) -> PlanningModel:
+def build_model(fleet: Fleet, elastic: bool | frozenset[str] = False) -> PlanningModel:
     """Build the capacity-planning ILP of ``fleet``.
 
     Reads as a table of contents: each ``add_*`` function adds one family of variables or
@@ -103,12 +113,19 @@ def build_model(fleet: Fleet, elastic: bool = False) -> PlanningModel:
 
     Args:
         fleet: A checked fleet.
-        elastic: Add penalised slack to demand, DR, power, space, supply and minimum-replica
-            rows, so the model is always feasible and the slack shows what falls short.
+        elastic: Families whose rows get penalised slack (``True``: all of
+            :data:`ELASTIC_FAMILIES`), so the slack shows what falls short. Unserved demand
+            is priced far above a moved cap, and a moved cap far above any server, so with
+            only :data:`DEMAND_FAMILIES` the slack is the demand that cannot be served under
+            the caps, and with all families the caps that would have to move to serve it.
     """
     start = time.perf_counter()
     prob = pulp.LpProblem(f"fleet_{fleet.name}", pulp.LpMinimize)
-    model = PlanningModel(fleet, prob, candidates(fleet), peak_demand(fleet), elastic=elastic)
+    families = ELASTIC_FAMILIES if elastic is True else frozenset(elastic or ())
+    unknown = families - ELASTIC_FAMILIES
+    if unknown:
+        raise ValueError(f"no elastic rows for {sorted(unknown)}; use {sorted(ELASTIC_FAMILIES)}")
+    model = PlanningModel(fleet, prob, candidates(fleet), peak_demand(fleet), elastic=families)
     add_replica_variables(model)
     add_purchase_variables(model)
     add_in_service_variables(model)
@@ -384,31 +401,100 @@ def cost_coefficients(fleet: Fleet) -> dict[str, dict]:
     return {"capex": capex, "energy": energy, "maintenance": maint, "facility_kw": kw}
 
 
-def set_objective(model: PlanningModel) -> None:
-    """Minimise the settings' objective plus a tiny tie-break on allocated servers.
+@dataclass(frozen=True)
+class ObjectiveWeights:
+    """Objective coefficients in model units (kUSD for tco and capex, kW for power).
 
-    tco: sum capex * b + sum (energy + maintenance) * y; capex: sum capex * b (running cost
-    as a 0.1 % tie-break); power: sum facility kW * y over quarters (TCO as a tie-break).
+    Attributes:
+        purchase: Per server ordered, by platform.
+        in_service: Per server in service for a quarter, by (platform, region).
+        allocated: Per server that replicas occupy for a quarter, by (platform, region); a
+            replica's column costs ``servers_per_replica`` times this.
     """
-    fleet = model.fleet
+
+    purchase: dict[str, float]
+    in_service: dict[tuple[str, str], float]
+    allocated: dict[tuple[str, str], float]
+
+
+def objective_weights(fleet: Fleet) -> ObjectiveWeights:
+    """Return the objective's coefficients: the settings' objective plus scaled tie-breaks.
+
+    Tie-breaks are lexicographic in effect: each is scaled from the data so that it can never
+    move the primary objective by more than :data:`TIE_BREAK_TOLERANCE` (relative).
+
+    - Every objective breaks ties on servers: ``d[p,r]`` per in-service and per allocated
+      server-quarter keeps idle servers out of service and allocation minimal.
+      ``d = tol / 2 * running cost`` (or, for servers that cost nothing to run, ``tol / 2``
+      times the cheapest positive running or per-quarter capex cost), so on ``tco`` the
+      tie-break of any plan is at most ``tol`` times its running cost.
+    - ``power``: facility kW-quarters, then TCO weighted by ``tol / R`` with ``R`` the largest
+      TCO per kW-quarter of one server-quarter (its capex, running cost and ``2 d``, per
+      facility kW). A plan with least tie-break never buys a server it never runs, so its
+      TCO is at most ``R`` times its kW-quarters, and no tie-break can buy more than ``tol``
+      of the power objective.
+    - ``capex``: purchases, then running cost weighted so that the running cost of every
+      installed server and of every server the purchases can buy, over the horizon, is at
+      most ``tol / 2`` of the cheapest purchase.
+    """
     coef = cost_coefficients(fleet)
+    tol = TIE_BREAK_TOLERANCE
+    capex = {p: float(v) for p, v in coef["capex"].items()}
+    run = {k: float(coef["energy"][k] + coef["maintenance"][k]) for k in coef["energy"]}
+    kw = {k: float(v) for k, v in coef["facility_kw"].items()}
+    life = fleet.platforms.set_index("platform_id")["lifetime_quarters"].to_dict()
+    positive = [v for v in run.values() if v > 0] + [
+        capex[p] / max(int(life[p]), 1) for p in capex if capex[p] > 0
+    ]
+    free = min(positive, default=1.0)
+    tie = {k: tol / 2 * (v if v > 0 else free) for k, v in run.items()}
     objective = fleet.settings.objective
-    w_capex, w_run, w_kw = {
-        "tco": (1.0, 1.0, 0.0),
-        "capex": (1.0, 1e-3, 0.0),
-        "power": (1e-4, 1e-4, 1.0 / USD_SCALE),
-    }[objective]
+    if objective == "tco":
+        return ObjectiveWeights(
+            purchase={p: c * USD_SCALE for p, c in capex.items()},
+            in_service={k: (run[k] + tie[k]) * USD_SCALE for k in run},
+            allocated={k: tie[k] * USD_SCALE for k in run},
+        )
+    if objective == "power":
+        worst = max(((capex[p] + run[(p, r)] + 2 * tie[(p, r)]) / kw[(p, r)]
+                     for p, r in run if kw[(p, r)] > 0), default=1.0)
+        eps = tol / max(worst, 1e-12)  # kW per USD of tie-break
+        return ObjectiveWeights(
+            purchase={p: eps * c for p, c in capex.items()},
+            in_service={k: kw[k] + eps * (run[k] + tie[k]) for k in run},
+            allocated={k: eps * tie[k] for k in run},
+        )
+    # capex: the running cost of the most servers a plan can run, against the cheapest purchase
+    cheapest = min((c for c in capex.values() if c > 0), default=1.0)
+    inventory = float(inventory_by_quarter(fleet)["servers"].sum())
+    horizon = fleet.settings.horizon_quarters
+    most = max((run[k] + 2 * tie[k] for k in run), default=1.0)
+    eps = tol / 2 * cheapest / (max(most, 1e-12) * max(inventory, horizon, 1.0))
+    return ObjectiveWeights(
+        purchase={p: c * USD_SCALE for p, c in capex.items()},
+        in_service={k: eps * (run[k] + tie[k]) * USD_SCALE for k in run},
+        allocated={k: eps * tie[k] * USD_SCALE for k in run},
+    )
+
+
+def set_objective(model: PlanningModel) -> None:
+    """Minimise the settings' objective plus tie-breaks (:func:`objective_weights`).
+
+    Elastic slack is priced by :data:`UNSERVED_PENALTY_KUSD` (demand families) or
+    :data:`CAP_PENALTY_KUSD` (cap families).
+    """
+    weights = objective_weights(model.fleet)
     terms: list[tuple[pulp.LpVariable, float]] = []
     for (p, _r, _t), b in model.b.items():
-        terms.append((b, w_capex * coef["capex"][p] * USD_SCALE))
+        terms.append((b, weights.purchase[p]))
     for (p, r, _t), y in model.y.items():
-        run = coef["energy"][(p, r)] + coef["maintenance"][(p, r)]
-        terms.append((y, (w_run * run + w_kw * coef["facility_kw"][(p, r)]) * USD_SCALE))
+        terms.append((y, weights.in_service[(p, r)]))
     spr = model.candidates.set_index(["model_id", "platform_id"])["servers_per_replica"].to_dict()
-    for (m, p, _r, _t), x in model.x.items():
-        terms.append((x, TIE_BREAK_USD_PER_SERVER * spr[(m, p)] * USD_SCALE))
-    for (_family, _key), s in model.slack.items():
-        terms.append((s, ELASTIC_PENALTY_KUSD))
+    for (m, p, r, _t), x in model.x.items():
+        terms.append((x, weights.allocated[(p, r)] * spr[(m, p)]))
+    for (family, _key), s in model.slack.items():
+        price = UNSERVED_PENALTY_KUSD if family in DEMAND_FAMILIES else CAP_PENALTY_KUSD
+        terms.append((s, price))
     model.prob.setObjective(pulp.LpAffineExpression(terms))
 
 

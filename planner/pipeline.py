@@ -186,39 +186,18 @@ def _no_worse_than_greedy(fleet: Fleet, plan: Plan) -> Plan:
 
 
 def explain_infeasibility(fleet: Fleet, **opts) -> pd.DataFrame:
-    """Return what falls short where: an elastic re-solve with penalised slack.
+    """Return what falls short where: demand that cannot be served, then caps that would move.
 
-    Columns: constraint (demand, dr, power, space, supply, minrep), model_id, platform_id,
-    region_id, quarter, amount, unit. Sorted by constraint and key.
+    See :func:`planner.insight.explain_shortfalls` (two elastic re-solves). Columns:
+    constraint (demand, dr, minrep, power, space, supply), model_id, platform_id, region_id,
+    quarter, amount, unit.
     """
-    model = build_model(fleet, elastic=True)
-    result = solve_model(model, **{k: v for k, v in opts.items() if v is not None})
-    if not result.has_solution:
-        return pd.DataFrame()
-    plan = extract_plan(model, result)
-    return plan.shortfalls.sort_values(["constraint", "region_id", "quarter"], ignore_index=True)
+    from planner.insight import explain_shortfalls
+
+    return explain_shortfalls(fleet, **opts)
 
 
 def _infeasible_message(fleet: Fleet, shortfalls: pd.DataFrame | None) -> str:
-    head = f"No plan for '{fleet.name}' meets every constraint."
-    if shortfalls is None or shortfalls.empty:
-        return head
-    words = {
-        "demand": "peak demand not served",
-        "dr": "demand not covered after losing region",
-        "power": "power over cap",
-        "space": "rack space over limit",
-        "supply": "purchases over supply",
-        "minrep": "replicas below minimum",
-    }
-    lines = [head, "Smallest relaxation that makes it feasible:"]
-    for s in shortfalls.head(20).itertuples(index=False):
-        what = " ".join(str(v) for v in (s.model_id, s.platform_id) if isinstance(v, str))
-        where = f"{s.region_id} " if isinstance(s.region_id, str) else ""
-        lines.append(
-            f"  - {words[s.constraint]}: {what + ' ' if what else ''}{where}"
-            f"Q{s.quarter} short by {s.amount:,.1f} {s.unit}"
-        )
-    if len(shortfalls) > 20:
-        lines.append(f"  ... and {len(shortfalls) - 20} more (see the explanation table)")
-    return "\n".join(lines)
+    from planner.insight import infeasibility_message
+
+    return infeasibility_message(fleet.name, shortfalls)

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from planner.model import PlanningModel, cost_coefficients
+from planner.model import PlanningModel, cost_coefficients, objective_weights
 from planner.parameters import inventory_by_quarter, power_caps, serves_in
 from planner.solve import SolveResult
 
@@ -117,6 +117,20 @@ def plan_totals(plan: Plan) -> dict[str, float | int]:
         "servers_purchased": int(plan.purchases["servers"].sum()) if len(plan.purchases) else 0,
         "peak_power_kw": float(plan.power.groupby("quarter")["power_kw"].sum().max()),
     }
+
+
+def objective_value(fleet, plan: Plan) -> float:
+    """Return the model's objective of a plan (model units, tie-breaks included) from its tables.
+
+    What the solver minimised, recomputed from purchases and the fleet table: a check that a
+    reported objective belongs to the plan's values.
+    """
+    w = objective_weights(fleet)
+    total = sum(w.purchase[b.platform_id] * b.servers for b in plan.purchases.itertuples())
+    for f in plan.fleet.itertuples(index=False):
+        key = (f.platform_id, f.region_id)
+        total += w.in_service[key] * f.in_service_servers + w.allocated[key] * f.allocated_servers
+    return float(total)
 
 
 def plan_from_decisions(

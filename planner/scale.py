@@ -27,7 +27,7 @@ import scipy.sparse as sp
 
 from planner.demand import peak_demand
 from planner.fleet import Fleet
-from planner.model import TIE_BREAK_USD_PER_SERVER, USD_SCALE, cost_coefficients
+from planner.model import objective_weights
 from planner.parameters import candidates, inventory_by_quarter, power_caps
 from planner.results import Plan
 from planner.solve import HIGHS_OPTIONS
@@ -371,16 +371,15 @@ def build_matrix(fleet: Fleet) -> MatrixModel:
                      supply[upt // n_t])
 
     # ---- objective and bounds -------------------------------------------------------------
-    coef = cost_coefficients(fleet)
-    w_capex, w_run, w_kw = {"tco": (1.0, 1.0, 0.0), "capex": (1.0, 1e-3, 0.0),
-                            "power": (1e-4, 1e-4, 1.0 / USD_SCALE)}[s.objective]
-    capex = np.array([coef["capex"][p] for p in plat_ids])
-    run = np.array([[coef["energy"][(p, r)] + coef["maintenance"][(p, r)] for r in region_ids]
-                    for p in plat_ids])
+    weights = objective_weights(fleet)  # the PuLP model's coefficients, one definition
+    buy = np.array([weights.purchase[p] for p in plat_ids])
+    serve = np.array([[weights.in_service[(p, r)] for r in region_ids] for p in plat_ids])
+    occupy = np.array([[weights.allocated[(p, r)] for r in region_ids] for p in plat_ids])
     cost = np.concatenate([
-        TIE_BREAK_USD_PER_SERVER * x["spr"].to_numpy() * USD_SCALE,
-        w_capex * capex[b["p"].to_numpy()] * USD_SCALE if n_b else np.zeros(0),
-        (w_run * run[y["p"], y["r"]] + w_kw * kw[y["p"], y["r"]]) * USD_SCALE,
+        occupy[x["p"].to_numpy(), x["r"].to_numpy()] * x["spr"].to_numpy() if n_x
+        else np.zeros(0),
+        buy[b["p"].to_numpy()] if n_b else np.zeros(0),
+        serve[y["p"], y["r"]],
     ])
     lower = np.zeros(n_x + n_b + n_y)
     upper = np.full(n_x + n_b + n_y, INF)

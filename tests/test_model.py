@@ -620,18 +620,19 @@ def test_infeasible_demand_names_model_region_quarter_and_shortfall():
     pd.testing.assert_frame_equal(explain_infeasibility(fleet), explanation)
 
 
-def test_infeasible_power_cap_names_the_kw_shortfall():
+def test_infeasible_power_cap_names_the_unserved_demand_then_the_kw():
     fleet = one_model_fleet({0: 1000}, regions=[region("east", power_cap_kw=3)])
-    # 10 servers of 0.5 kW = 5 kW against a 3 kW cap: 2 kW over.
+    # Under 3 kW only 6 servers of 0.5 kW run: 600 of 1,000 qps, 400 short. Serving it
+    # needs 10 servers = 5 kW against the 3 kW cap: 2 kW over.
     with pytest.raises(InfeasiblePlanError) as exc:
         make_plan(fleet)
     explanation = exc.value.explanation
-    assert len(explanation) == 1
-    row = explanation.iloc[0]
-    assert (row["constraint"], row["region_id"], int(row["quarter"]), row["unit"]) == (
-        "power", "east", 0, "kW")
-    assert row["amount"] == pytest.approx(10 * 500 / 1000 - 3)
-    assert "power over cap" in str(exc.value)
+    assert explanation[["constraint", "region_id", "quarter", "unit"]].values.tolist() == [
+        ["demand", "east", 0, "queries/s"], ["power", "east", 0, "kW"]]
+    assert explanation["amount"].tolist() == pytest.approx([1000 - 6 * 100, 10 * 0.5 - 3])
+    message = str(exc.value)
+    assert message.index("rank east Q0 short by 400.0 queries/s") < message.index(
+        "power cap: east Q0 would have to rise by 2.0 kW")
 
 
 def test_infeasible_without_explanation():
