@@ -1,0 +1,71 @@
+"""The workload classes the profiler can build, read from the bundled ``configs.yaml``.
+
+The file carries the public configurations (DeepRecSys RMC1-3 and friends, ResNet-50's layer
+structure) with their sources, so profiling needs no download and never reads outside the
+package.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+
+import yaml
+
+from planner.errors import FleetDataError, Problem
+
+EMBEDDING_BYTES = 4  # float32 tables, as in DeepRecSys
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """One buildable workload class.
+
+    Attributes:
+        model_id: Identifier; the profile rows carry it as ``model_id``.
+        kind: ``dlrm`` (embedding tables + MLPs) or ``resnet`` (bottleneck CNN).
+        spec: The layer description from ``configs.yaml``.
+        source: Where the configuration comes from.
+    """
+
+    model_id: str
+    kind: str
+    spec: dict
+    source: str
+
+    @property
+    def embedding_bytes(self) -> int:
+        """Return the bytes of all embedding tables at full size (0 for a CNN)."""
+        if self.kind != "dlrm":
+            return 0
+        return sum(self.spec["tables"]) * self.spec["dim"] * EMBEDDING_BYTES
+
+    @property
+    def query_unit(self) -> str:
+        """Return what one item of a query is: a ranked candidate or an image."""
+        return "predictions" if self.kind == "dlrm" else "images"
+
+
+@cache
+def model_configs() -> dict[str, ModelConfig]:
+    """Return every bundled workload configuration by model id."""
+    text = resources.files("planner.profiler").joinpath("configs.yaml").read_text("utf-8")
+    raw = yaml.safe_load(text)["models"]
+    return {
+        name: ModelConfig(name, spec["kind"], {k: v for k, v in spec.items()
+                                               if k not in ("kind", "source")}, spec["source"])
+        for name, spec in raw.items()
+    }
+
+
+def model_config(model_id: str) -> ModelConfig:
+    """Return the configuration of ``model_id``, or raise a message listing the known ones."""
+    configs = model_configs()
+    if model_id not in configs:
+        raise FleetDataError(
+            [Problem("planner/profiler/configs.yaml", f"no workload '{model_id}'",
+                     f"use one of {', '.join(configs)}", column="--model", value=model_id)],
+            header="Unknown model to profile",
+        )
+    return configs[model_id]
