@@ -15,8 +15,8 @@ The dashboard is presentation only: it imports ``planner`` as ``pl`` and calls t
 
 from __future__ import annotations
 
-import inspect
 import json
+import logging
 import re
 import sys
 import uuid
@@ -35,21 +35,12 @@ import planner as pl  # noqa: E402
 from app import cases, charts, state  # noqa: E402
 
 ss = st.session_state
+LOG = logging.getLogger("fleet_planner.dashboard")
 BUNDLED, UPLOADED = "Bundled case", "Upload a zip"
 TABLE_FILES = {"platforms": "platforms.csv", "profiles": "profiles.csv"}
 
 
 # --------------------------------------------------------------------------- library access
-def optional(name: str) -> Any:
-    """Return ``pl.<name>`` when the library has it (features that are still being built)."""
-    return getattr(pl, name, None)
-
-
-def make_plan_accepts(parameter: str) -> bool:
-    """Return whether ``pl.make_plan`` takes keyword ``parameter`` (e.g. ``insight``)."""
-    return parameter in inspect.signature(pl.make_plan).parameters
-
-
 @st.cache_resource(show_spinner="Loading the fleet case…", max_entries=8)
 def load_case(path: str, stamp: str) -> tuple[pl.Fleet, dict[str, pl.Scenario]]:
     """Load a case folder and its named scenarios (cached on the path and file stamps)."""
@@ -65,8 +56,9 @@ def load_upload(digest: str, _data: bytes, name: str) -> cases.UploadedCase:
 
 
 @st.cache_resource(show_spinner="Checking the edited tables…", max_entries=16)
-def apply_edits(case_key: str, digest: str, _fleet: pl.Fleet, _platforms: pd.DataFrame,
-                _profiles: pd.DataFrame) -> pl.Fleet:
+def apply_edits(
+    case_key: str, digest: str, _fleet: pl.Fleet, _platforms: pd.DataFrame, _profiles: pd.DataFrame
+) -> pl.Fleet:
     """Return the fleet with edited platforms/profiles, validated like files on disk."""
     del case_key, digest
     frames = {name: _fleet.table(name) for name in pl.TABLES if not _fleet.table(name).empty}
@@ -82,15 +74,15 @@ def solve_options() -> dict[str, float]:
     return {"time_limit_s": float(ss[state.TIME_LIMIT]), "mip_gap": float(ss[state.GAP])}
 
 
-def start_solve(key: str, fleet: pl.Fleet, scenario: pl.Scenario,
-                meta: dict[str, Any]) -> state.SolveJob:
+def start_solve(
+    key: str, fleet: pl.Fleet, scenario: pl.Scenario, meta: dict[str, Any]
+) -> state.SolveJob:
     """Start planning in a worker thread (live progress, Stop improving); return the job."""
     options = solve_options()
     meta = {**meta, "objective": fleet.settings.objective, **options}
 
     def run(progress: Callable[[pl.Progress], None], should_stop: Callable[[], bool]) -> pl.Plan:
-        return pl.make_plan(fleet, scenario, progress=progress, should_stop=should_stop,
-                            **options)
+        return pl.make_plan(fleet, scenario, progress=progress, should_stop=should_stop, **options)
 
     job = state.SolveJob(key, run, meta)
     ss[state.JOB] = job  # stored before it starts: a rerun finds it whatever happens next
@@ -116,20 +108,21 @@ def harvest(job: state.SolveJob) -> None:
         ss.setdefault(state.PLANS, {})[job.key] = outcome
     if state.BASE not in ss and not outcome["changes"]:
         ss[state.BASE] = plan
-        save_plan("base", plan, pl.scenario_from_dict({}, "base"), outcome["case_label"],
-                  edited=False)
+        save_plan(
+            "base", plan, pl.scenario_from_dict({}, "base"), outcome["case_label"], edited=False
+        )
 
 
 @st.cache_data(show_spinner="Costing the baselines…", max_entries=32)
 def baselines(key: str, _fleet: pl.Fleet, _scenario: pl.Scenario, _plan: pl.Plan) -> pd.DataFrame:
     """Savings of the plan against the library's baselines (``pl.compare_to_baselines``)."""
     del key
-    return optional("compare_to_baselines")(pl.apply_scenario(_fleet, _scenario), _plan)
+    return pl.compare_to_baselines(pl.apply_scenario(_fleet, _scenario), _plan)
 
 
 def frontier(fleet: pl.Fleet, scenario: pl.Scenario) -> pd.DataFrame:
     """The cost–power frontier of the scenario (``pl.cost_power_frontier``)."""
-    return optional("cost_power_frontier")(pl.apply_scenario(fleet, scenario), points=6)
+    return pl.cost_power_frontier(pl.apply_scenario(fleet, scenario), points=6)
 
 
 @st.cache_data(show_spinner=False, max_entries=512)
@@ -156,8 +149,11 @@ def md(text: object) -> str:
 def show_problems(header: str, problems: list[str]) -> None:
     """Show a FleetDataError the way the CLI does: a header and one bullet per problem."""
     n = len(problems)
-    st.error(f"**{md(header)}**: {n} problem{'s' if n != 1 else ''} found\n\n"
-             + "\n".join(f"- {md(p)}" for p in problems), icon=":material/block:")
+    st.error(
+        f"**{md(header)}**: {n} problem{'s' if n != 1 else ''} found\n\n"
+        + "\n".join(f"- {md(p)}" for p in problems),
+        icon=":material/block:",
+    )
 
 
 def safe_name(text: str) -> str:
@@ -176,8 +172,15 @@ def usd(value: float) -> str:
 
 def csv_button(label: str, frame: pd.DataFrame, file_name: str, key: str) -> None:
     """A download button for a DataFrame as CSV."""
-    st.download_button(label, frame.to_csv(index=False).encode(), file_name=file_name,
-                       mime="text/csv", key=key, on_click="ignore", icon=":material/download:")
+    st.download_button(
+        label,
+        frame.to_csv(index=False).encode(),
+        file_name=file_name,
+        mime="text/csv",
+        key=key,
+        on_click="ignore",
+        icon=":material/download:",
+    )
 
 
 # --------------------------------------------------------------------------- case picking
@@ -191,8 +194,10 @@ def pick_case() -> tuple[pl.Fleet, dict[str, pl.Scenario], str, str, str] | None
     if ss[state.CASE_SOURCE] == BUNDLED:
         options = cases.bundled_cases()
         if not options:
-            st.sidebar.warning(f"No bundled case found: {cases.DEFAULT_CASE} is missing. "
-                               "Upload a zipped case instead.")
+            st.sidebar.warning(
+                f"No bundled case found: {cases.DEFAULT_CASE} is missing. "
+                "Upload a zipped case instead."
+            )
             return None
         label = st.sidebar.selectbox("Case folder", list(options), key=state.CASE_PICK)
         folder = options[label]
@@ -205,13 +210,17 @@ def pick_case() -> tuple[pl.Fleet, dict[str, pl.Scenario], str, str, str] | None
         return fleet, presets, f"dir:{folder}", f"dir:{folder}:{stamp}", str(label)
 
     upload = st.sidebar.file_uploader(
-        "Zipped case (CSV tables + settings.yaml)", type=["zip"], key=state.UPLOAD,
+        "Zipped case (CSV tables + settings.yaml)",
+        type=["zip"],
+        key=state.UPLOAD,
         max_upload_size=cases.MAX_ZIP_BYTES // (1024 * 1024),
-        help=f"Only .csv and .yaml files are read; at most {cases.MAX_MEMBERS} files and "
-             f"{cases.MAX_TOTAL_BYTES // 10**6} MB unpacked.")
+        help=f"Only .csv and .yaml files are read; {cases.caps_text()}.",
+    )
     if upload is None:
-        st.info("Upload a zip of a fleet case folder (its CSV tables and settings.yaml) in the "
-                "sidebar, or pick a bundled case.")
+        st.info(
+            "Upload a zip of a fleet case folder (its CSV tables and settings.yaml) in the "
+            "sidebar, or pick a bundled case."
+        )
         return None
     data = upload.getvalue()
     name = safe_name(Path(upload.name).stem).lower() or "uploaded"
@@ -227,8 +236,15 @@ def pick_case() -> tuple[pl.Fleet, dict[str, pl.Scenario], str, str, str] | None
 
 
 def on_preset(fleet: pl.Fleet, presets: dict[str, pl.Scenario]) -> None:
-    """Load a named scenario from the case's scenarios.yaml into the controls."""
-    state.reset_controls(ss, fleet, presets.get(ss[state.PRESET]))
+    """Load a named scenario from the case's scenarios.yaml into the controls.
+
+    A callback runs outside the page's error boundary: its error is kept for the page to show.
+    """
+    try:
+        state.reset_controls(ss, fleet, presets.get(ss[state.PRESET]))
+    except Exception as exc:
+        LOG.exception("loading preset %s failed", ss.get(state.PRESET))
+        ss[state.CALLBACK_ERROR] = unexpected_text(exc)
 
 
 # --------------------------------------------------------------------------- inputs
@@ -236,83 +252,164 @@ def sidebar_controls(fleet: pl.Fleet, presets: dict[str, pl.Scenario]) -> None:
     """Sidebar: preset, scenario name and the settings overrides."""
     sb = st.sidebar
     if presets:
-        sb.selectbox("Start from a scenario in scenarios.yaml", [state.NO_PRESET, *presets],
-                     key=state.PRESET, on_change=on_preset, args=(fleet, presets))
-    sb.text_input("Scenario name", key=state.SCENARIO_NAME,
-                  help="Used in the YAML download and when saving for comparison.")
+        sb.selectbox(
+            "Start from a scenario in scenarios.yaml",
+            [state.NO_PRESET, *presets],
+            key=state.PRESET,
+            on_change=on_preset,
+            args=(fleet, presets),
+        )
+    sb.text_input(
+        "Scenario name",
+        key=state.SCENARIO_NAME,
+        help="Used in the YAML download and when saving for comparison.",
+    )
     sb.number_input("Horizon (quarters)", min_value=1, max_value=40, step=1, key=state.HORIZON)
     sb.toggle("Disaster recovery (survive losing any one region)", key=state.DR)
-    sb.selectbox("Objective", state.OBJECTIVES, key=state.OBJECTIVE,
-                 format_func={"tco": "tco: capex + energy + maintenance",
-                              "power": "power: provisioned facility power",
-                              "capex": "capex: purchases only"}.get)
+    sb.selectbox(
+        "Objective",
+        state.OBJECTIVES,
+        key=state.OBJECTIVE,
+        format_func={
+            "tco": "tco: capex + energy + maintenance",
+            "power": "power: provisioned facility power",
+            "capex": "capex: purchases only",
+        }.get,
+    )
     with sb.expander("Solver"):
-        st.number_input("Time limit (s)", min_value=1.0, max_value=3600.0, step=5.0,
-                        key=state.TIME_LIMIT)
-        st.number_input("Relative MIP gap", min_value=0.0, max_value=0.5, step=0.001,
-                        format="%.4f", key=state.GAP)
+        st.number_input(
+            "Time limit (s)", min_value=1.0, max_value=3600.0, step=5.0, key=state.TIME_LIMIT
+        )
+        st.number_input(
+            "Relative MIP gap",
+            min_value=0.0,
+            max_value=0.5,
+            step=0.001,
+            format="%.4f",
+            key=state.GAP,
+        )
         st.caption("Not part of the scenario: the CLI takes `--time-limit` and `--gap`.")
 
 
-def whatif_tab(fleet: pl.Fleet) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The what-if controls; return the edited platform-change and SLO tables."""
+def whatif_tab(fleet: pl.Fleet) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """The what-if controls; return the edited platform-change, SLO and power-cap tables."""
     preset = ss.get(state.PRESET_OVERLAY)
     left, right = st.columns(2)
     with left:
         st.subheader("Demand growth")
         st.caption("Multipliers on peak demand (1.00 = as in the case; factors compound).")
         for b in state.buckets(fleet):
-            st.number_input(f"Bucket **{b}**", min_value=0.0, max_value=100.0, step=0.05,
-                            format="%.2f", key=state.bucket_key(b))
+            st.number_input(
+                f"Bucket **{b}**",
+                min_value=0.0,
+                max_value=100.0,
+                step=0.05,
+                format="%.2f",
+                key=state.bucket_key(b),
+            )
         if state.products(fleet):
             with st.expander(f"By product ({len(state.products(fleet))})"):
                 for p in state.products(fleet):
-                    st.number_input(f"Product {p}", min_value=0.0, max_value=100.0, step=0.05,
-                                    format="%.2f", key=state.product_key(p))
+                    st.number_input(
+                        f"Product {p}",
+                        min_value=0.0,
+                        max_value=100.0,
+                        step=0.05,
+                        format="%.2f",
+                        key=state.product_key(p),
+                    )
         with st.expander("By region"):
             for r in state.regions(fleet):
-                st.number_input(f"Region {r}", min_value=0.0, max_value=100.0, step=0.05,
-                                format="%.2f", key=state.region_key(r))
+                st.number_input(
+                    f"Region {r}",
+                    min_value=0.0,
+                    max_value=100.0,
+                    step=0.05,
+                    format="%.2f",
+                    key=state.region_key(r),
+                )
     with right:
         st.subheader("Power caps")
-        st.caption("Facility power available per region (kW), for the whole horizon.")
-        for r, cap in state.base_caps(fleet).items():
-            step = float(max(1.0, 10 ** (len(str(int(cap))) - 2)))
-            st.number_input(f"Region **{r}** (case: {cap:,.0f} kW)", min_value=0.0, step=step,
-                            format="%.1f", key=state.cap_key(r))
+        st.caption(
+            "Facility power available per region and quarter (kW), as the case "
+            "schedules it. Change a cell to change that quarter only; the last quarter's "
+            "cap holds for a longer horizon. The factor scales every cap."
+        )
+        st.number_input(
+            "Scale every cap by",
+            min_value=0.01,
+            max_value=10.0,
+            step=0.05,
+            format="%.2f",
+            key=state.CAP_SCALE,
+        )
+        quarters = {
+            q: st.column_config.NumberColumn(
+                q, min_value=0.001, step=1.0, format="%.1f", required=True
+            )
+            for q in state.quarter_columns(fleet)
+        }
+        power_caps = st.data_editor(
+            state.cap_frame(fleet, preset),
+            key=state.POWER_CAPS,
+            hide_index=True,
+            disabled=["region_id"],
+            width="stretch",
+            column_config={"region_id": st.column_config.TextColumn("region"), **quarters},
+        )
 
     st.subheader("Platforms")
-    st.caption("Untick *available* to stop buying a platform; multipliers scale its throughput "
-               "(all models), price and power.")
-    mult = {c: st.column_config.NumberColumn(c.replace("_", " "), min_value=0.01, step=0.05,
-                                             format="%.2f", required=True)
-            for c in state.PLATFORM_CHANGE_COLUMNS[1:]}
+    st.caption(
+        "Untick *available* to stop buying a platform; multipliers scale its throughput "
+        "(all models), price and power."
+    )
+    mult = {
+        c: st.column_config.NumberColumn(
+            c.replace("_", " "), min_value=0.01, step=0.05, format="%.2f", required=True
+        )
+        for c in state.PLATFORM_CHANGE_COLUMNS[1:]
+    }
     platform_changes = st.data_editor(
-        state.platform_change_frame(fleet, preset), key=state.PLATFORM_CHANGES, hide_index=True,
-        disabled=["platform_id", "platform_class"], width="stretch",
-        column_config={"available": st.column_config.CheckboxColumn("available"), **mult})
+        state.platform_change_frame(fleet, preset),
+        key=state.PLATFORM_CHANGES,
+        hide_index=True,
+        disabled=["platform_id", "platform_class"],
+        width="stretch",
+        column_config={"available": st.column_config.CheckboxColumn("available"), **mult},
+    )
 
     st.subheader("Latency SLOs")
-    st.caption("Give a new SLO for a model and the throughput it allows relative to today "
-               "(e.g. a looser SLO: 1.3× the queries per server). Blank = unchanged.")
+    st.caption(
+        "Give a new SLO for a model and the throughput it allows relative to today "
+        "(e.g. a looser SLO: 1.3× the queries per server). Blank = unchanged."
+    )
     slo_changes = st.data_editor(
-        state.slo_frame(fleet, preset), key=state.SLO_CHANGES, hide_index=True, placeholder="",
-        disabled=["model_id", "bucket", "latency_slo_ms"], width="stretch",
+        state.slo_frame(fleet, preset),
+        key=state.SLO_CHANGES,
+        hide_index=True,
+        placeholder="",
+        disabled=["model_id", "bucket", "latency_slo_ms"],
+        width="stretch",
         column_config={
             "latency_slo_ms": st.column_config.NumberColumn("current SLO (ms)", format="%g"),
-            "new_latency_slo_ms": st.column_config.NumberColumn("new SLO (ms)", min_value=0.1,
-                                                                format="%g"),
+            "new_latency_slo_ms": st.column_config.NumberColumn(
+                "new SLO (ms)", min_value=0.1, format="%g"
+            ),
             "throughput_multiplier": st.column_config.NumberColumn(
-                "throughput multiplier", min_value=0.01, step=0.05, format="%.2f"),
-        })
-    return platform_changes, slo_changes
+                "throughput multiplier", min_value=0.01, step=0.05, format="%.2f"
+            ),
+        },
+    )
+    return platform_changes, slo_changes, power_caps
 
 
 def data_tab(fleet: pl.Fleet, case_key: str) -> tuple[pl.Fleet | None, bool]:
     """Fleet description and editable platforms/profiles; return (edited fleet, edited?)."""
-    st.caption("Edits here change the case's data (not the scenario): they are checked like "
-               "files on disk. Download the edited CSVs to keep them; the scenario YAML does "
-               "not carry them.")
+    st.caption(
+        "Edits here change the case's data (not the scenario): they are checked like "
+        "files on disk. Download the edited CSVs to keep them; the scenario YAML does "
+        "not carry them."
+    )
     with st.expander("Case overview", expanded=False):
         c1, c2 = st.columns([1, 2])
         c1.dataframe(pl.table_rows(fleet), hide_index=True)
@@ -321,11 +418,21 @@ def data_tab(fleet: pl.Fleet, case_key: str) -> tuple[pl.Fleet | None, bool]:
         st.markdown("**Coverage: latency-bounded qps per server (blank: cannot run)**")
         st.dataframe(pl.coverage(fleet))
     st.subheader("platforms.csv")
-    platforms = st.data_editor(fleet.platforms, key=state.EDIT_PLATFORMS, num_rows="dynamic",
-                               hide_index=True, width="stretch")
+    platforms = st.data_editor(
+        fleet.platforms,
+        key=state.EDIT_PLATFORMS,
+        num_rows="dynamic",
+        hide_index=True,
+        width="stretch",
+    )
     st.subheader("profiles.csv")
-    profiles = st.data_editor(fleet.profiles, key=state.EDIT_PROFILES, num_rows="dynamic",
-                              hide_index=True, width="stretch")
+    profiles = st.data_editor(
+        fleet.profiles,
+        key=state.EDIT_PROFILES,
+        num_rows="dynamic",
+        hide_index=True,
+        width="stretch",
+    )
     edited = not (platforms.equals(fleet.platforms) and profiles.equals(fleet.profiles))
     if not edited:
         return fleet, False
@@ -335,13 +442,15 @@ def data_tab(fleet: pl.Fleet, case_key: str) -> tuple[pl.Fleet | None, bool]:
     with c2:
         csv_button("Edited profiles.csv", profiles, "profiles.csv", "dl_edit_profiles")
     try:
-        new = apply_edits(case_key, state.frame_digest(platforms, profiles), fleet, platforms,
-                          profiles)
+        new = apply_edits(
+            case_key, state.frame_digest(platforms, profiles), fleet, platforms, profiles
+        )
     except pl.FleetDataError as exc:
         show_problems(exc.header + " (edited tables)", [p.render() for p in exc.problems])
         return None, True
-    st.success("The edited tables pass every check; Solve uses them.",
-               icon=":material/check_circle:")
+    st.success(
+        "The edited tables pass every check; Solve uses them.", icon=":material/check_circle:"
+    )
     return new, True
 
 
@@ -363,17 +472,26 @@ def show_progress(steps: list[Any], objective: str) -> None:
     st.vega_lite_chart(spec=spec, width="stretch")
     money = state.objective_unit(objective) == "USD"
     number = st.column_config.NumberColumn(format="dollar" if money else "localized")
-    st.dataframe(frame, hide_index=True, width="stretch", column_config={
-        "seconds": st.column_config.NumberColumn(format="%.2f"),
-        "best plan": number, "bound": number,
-        "gap": st.column_config.NumberColumn(format="percent")})
+    st.dataframe(
+        frame,
+        hide_index=True,
+        width="stretch",
+        column_config={
+            "seconds": st.column_config.NumberColumn(format="%.2f"),
+            "best plan": number,
+            "bound": number,
+            "gap": st.column_config.NumberColumn(format="percent"),
+        },
+    )
 
 
 def live_line(job: state.SolveJob, steps: list[pl.Progress]) -> str:
     """One line on a running solve: time, stage, best plan, bound and gap so far."""
     objective = job.meta.get("objective", "tco")
-    parts = [f"**{'Stopping' if job.cancelled else 'Solving'}** scenario "
-             f"**{md(job.meta.get('scenario_name', ''))}** · {job.elapsed():.1f} s"]
+    parts = [
+        f"**{'Stopping' if job.cancelled else 'Solving'}** scenario "
+        f"**{md(job.meta.get('scenario_name', ''))}** · {job.elapsed():.1f} s"
+    ]
     last = steps[-1] if steps else None
     if last is None:
         parts.append("building the model…")
@@ -384,8 +502,9 @@ def live_line(job: state.SolveJob, steps: list[pl.Progress]) -> str:
         else:
             parts.append(f"best plan {objective_text(last.objective, objective)}")
         parts.append(f"bound {objective_text(last.bound, objective)}")
-        parts.append(f"gap {state.gap_text(last.gap)} "
-                     f"(target {state.gap_text(job.meta.get('mip_gap'))})")
+        parts.append(
+            f"gap {state.gap_text(last.gap)} (target {state.gap_text(job.meta.get('mip_gap'))})"
+        )
     return " · ".join(parts)
 
 
@@ -395,13 +514,20 @@ def running_panel(job: state.SolveJob) -> Any:
         slot = st.empty()
         left, right = st.columns([4, 1])
         limit = job.meta.get("time_limit_s")
-        left.caption("The first plan comes within seconds; it is then improved and proven "
-                     f"until the gap target or the time limit ({limit:g} s). **Stop improving** "
-                     "ends that at the next stage and keeps the best plan so far (a proof "
-                     "already running ends by the time limit).")
-        right.button("Stopping…" if job.cancelled else "Stop improving", key=state.CANCEL,
-                     on_click=job.cancel, disabled=job.cancelled, icon=":material/stop:",
-                     width="stretch")
+        left.caption(
+            "The first plan comes within seconds; it is then improved and proven "
+            f"until the gap target or the time limit ({limit:g} s). **Stop improving** "
+            "ends that at the next stage and keeps the best plan so far (a proof "
+            "already running ends by the time limit)."
+        )
+        right.button(
+            "Stopping…" if job.cancelled else "Stop improving",
+            key=state.CANCEL,
+            on_click=job.cancel,
+            disabled=job.cancelled,
+            icon=":material/stop:",
+            width="stretch",
+        )
     return slot
 
 
@@ -423,8 +549,9 @@ def watch(job: state.SolveJob, slot: Any) -> None:
         if len(steps) != shown:
             shown = len(steps)
             frame = state.progress_frame(steps, objective)
-            chart.vega_lite_chart(spec=charts.progress_spec(
-                frame, state.objective_unit(objective)), width="stretch")
+            chart.vega_lite_chart(
+                spec=charts.progress_spec(frame, state.objective_unit(objective)), width="stretch"
+            )
         if finished:
             return
 
@@ -438,80 +565,122 @@ def verdict(outcome: dict[str, Any], stale: bool, base: pl.Plan | None) -> None:
         s = plan.summary
         tick = "Verified" if s.get("verified") else "NOT verified"
         first = s.get("first_plan_seconds")
-        first_text = (f"first plan in {first:.2f} s (gap {state.gap_text(s.get('first_plan_gap'))})"
-                      if isinstance(first, int | float) else "")
+        first_text = (
+            f"first plan in {first:.2f} s (gap {state.gap_text(s.get('first_plan_gap'))})"
+            if isinstance(first, int | float)
+            else ""
+        )
         stopped = state.STOP_REASONS.get(s.get("stopped", ""), s.get("stopped", ""))
-        parts = [f"**{tick}** {state.status_line(s)} plan for scenario **{md(name)}**"
-                 f"{'' if outcome.get('changes', True) else ' (no changes: the case as it is)'}",
-                 first_text, stopped,
-                 f"{s.get('solver', '')} {s.get('solve_seconds', 0):.2f} s "
-                 f"({outcome['seconds']:.2f} s with building and verification)"]
+        parts = [
+            f"**{tick}** {state.status_line(s)} plan for scenario **{md(name)}**"
+            f"{'' if outcome.get('changes', True) else ' (no changes: the case as it is)'}",
+            first_text,
+            stopped,
+            f"{s.get('solver', '')} {s.get('solve_seconds', 0):.2f} s "
+            f"({outcome['seconds']:.2f} s with building and verification)",
+        ]
         if outcome.get("cached"):
             parts.append("as solved earlier in this session")
         if s.get("source"):
             parts.append(md(s["source"]))
         (st.success if s.get("verified") else st.error)(
             " · ".join(p for p in parts if p),
-            icon=":material/verified:" if s.get("verified") else ":material/error:")
+            icon=":material/verified:" if s.get("verified") else ":material/error:",
+        )
         deltas: dict[str, float] = {}
         if base is not None and base is not plan:
             totals = pl.compare_plans({"base": base, "this": plan})["Totals"]
             deltas = totals["this - base"].to_dict()
         cols = st.columns(5)
-        items = [("TCO", "total_cost_usd", usd), ("Capex", "capex_usd", usd),
-                 ("Energy", "energy_usd", usd), ("Servers bought", "servers_purchased",
-                                                 lambda v: f"{v:,.0f}"),
-                 ("Peak power", "peak_power_kw", lambda v: f"{v:,.0f} kW")]
+        items = [
+            ("TCO", "total_cost_usd", usd),
+            ("Capex", "capex_usd", usd),
+            ("Energy", "energy_usd", usd),
+            ("Servers bought", "servers_purchased", lambda v: f"{v:,.0f}"),
+            ("Peak power", "peak_power_kw", lambda v: f"{v:,.0f} kW"),
+        ]
         for col, (label, key, fmt) in zip(cols, items, strict=True):
             delta = deltas.get(key)
-            col.metric(label, fmt(s[key]),
-                       delta=None if not delta else f"{fmt(delta)} vs base",
-                       delta_color="inverse", help=f"plan.summary['{key}']")
+            col.metric(
+                label,
+                fmt(s[key]),
+                delta=None if not delta else f"{fmt(delta)} vs base",
+                delta_color="inverse",
+                help=f"plan.summary['{key}']",
+            )
         with cols[0]:
-            st.badge(state.status_line(s), color="green" if s.get("status") == "optimal"
-                     else "orange", icon=":material/verified:" if s.get("status") == "optimal"
-                     else ":material/hourglass_bottom:")
+            st.badge(
+                state.status_line(s),
+                color="green" if s.get("status") == "optimal" else "orange",
+                icon=":material/verified:"
+                if s.get("status") == "optimal"
+                else ":material/hourglass_bottom:",
+            )
         steps = s.get("stages") or outcome.get("progress") or []
-        with st.expander(f"Solve progress: {len(steps)} stages, "
-                         f"{first_text or 'no first-plan time'}, best bound "
-                         f"{objective_text(s.get('best_bound'), objective)}"):
+        with st.expander(
+            f"Solve progress: {len(steps)} stages, "
+            f"{first_text or 'no first-plan time'}, best bound "
+            f"{objective_text(s.get('best_bound'), objective)}"
+        ):
             show_progress(steps, objective)
     elif outcome["kind"] == "infeasible":
         explanation = outcome.get("explanation")
         lines = outcome["message"].splitlines()
-        st.error(f"**Infeasible scenario '{md(name)}'.** {md(lines[0])} The table shows the "
-                 "smallest relaxation that would make it feasible: which demand or limit, "
-                 "where, and by how much.", icon=":material/block:")
+        st.error(
+            f"**Infeasible scenario '{md(name)}'.** {md(lines[0])} The table shows the "
+            "smallest relaxation that would make it feasible: which demand or limit, "
+            "where, and by how much.",
+            icon=":material/block:",
+        )
         if isinstance(explanation, pd.DataFrame) and not explanation.empty:
-            st.dataframe(explanation, hide_index=True, width="stretch",
-                         column_config={"amount": st.column_config.NumberColumn(format="%.1f")})
-            csv_button("Shortfalls (CSV)", explanation, f"{name}_shortfalls.csv",
-                       "dl_shortfalls")
+            st.dataframe(
+                explanation,
+                hide_index=True,
+                width="stretch",
+                column_config={"amount": st.column_config.NumberColumn(format="%.1f")},
+            )
+            csv_button("Shortfalls (CSV)", explanation, f"{name}_shortfalls.csv", "dl_shortfalls")
         else:
             st.code("\n".join(lines[1:]) or "(no explanation available)")
     elif outcome["kind"] == "invalid":
         show_problems(outcome["header"], outcome["problems"])
     else:
-        st.error(f"**The solver found no plan.** {md(outcome['message'])} Nothing was kept: "
-                 "**Solve** tries again.", icon=":material/warning:")
+        st.error(
+            f"**The solver found no plan.** {md(outcome['message'])} Nothing was kept: "
+            "**Solve** tries again.",
+            icon=":material/warning:",
+        )
     if outcome["kind"] != "ok" and outcome.get("progress"):
         with st.expander("Solve progress"):
             show_progress(outcome["progress"], objective)
     if stale:
-        st.info("The inputs changed since this result was computed: press **Solve**.",
-                icon=":material/refresh:")
+        st.info(
+            "The inputs changed since this result was computed: press **Solve**.",
+            icon=":material/refresh:",
+        )
 
 
 def plan_tab(plan: pl.Plan, label: charts.Label, name: str, key: str) -> None:
     """Charts and tables of one plan."""
     c1, c2 = st.columns(2)
     with c1:
-        show_chart(f"{key}|class", lambda: charts.stacked_servers(
-            plan.by("platform_class"), label, "in_service_servers", "platform_class",
-            "Servers in service by platform class"))
+        show_chart(
+            f"{key}|class",
+            lambda: charts.stacked_servers(
+                plan.by("platform_class"),
+                label,
+                "in_service_servers",
+                "platform_class",
+                "Servers in service by platform class",
+            ),
+        )
     with c2:
-        show_chart(f"{key}|bucket", lambda: charts.stacked_servers(
-            plan.by("bucket"), label, "servers", "bucket", "Servers allocated by bucket"))
+        show_chart(
+            f"{key}|bucket",
+            lambda: charts.stacked_servers(
+                plan.by("bucket"), label, "servers", "bucket", "Servers allocated by bucket"
+            ),
+        )
     c1, c2 = st.columns(2)
     with c1:
         show_chart(f"{key}|purchases", lambda: charts.purchases(plan.purchases, label))
@@ -519,11 +688,16 @@ def plan_tab(plan: pl.Plan, label: charts.Label, name: str, key: str) -> None:
         show_chart(f"{key}|tco", lambda: charts.tco_breakdown(plan.costs, label))
     show_chart(f"{key}|power", lambda: charts.power_vs_cap(plan.power, label), width="content")
     many = plan.allocation["model_id"].nunique() > 25
-    rows = st.segmented_control("Utilisation rows", ["bucket", "model"],
-                                default="bucket" if many else "model", key="heatmap_rows")
+    rows = st.segmented_control(
+        "Utilisation rows",
+        ["bucket", "model"],
+        default="bucket" if many else "model",
+        key="heatmap_rows",
+    )
     rows = "model_id" if (rows or "model") == "model" else "bucket"
-    show_chart(f"{key}|utilisation|{rows}",
-               lambda: charts.utilisation_heatmap(plan.allocation, rows))
+    show_chart(
+        f"{key}|utilisation|{rows}", lambda: charts.utilisation_heatmap(plan.allocation, rows)
+    )
 
     st.subheader("Tables")
     tables = plan.tables()
@@ -538,43 +712,35 @@ def plan_tab(plan: pl.Plan, label: charts.Label, name: str, key: str) -> None:
         with col:
             csv_button(f"{table}.csv", frame, f"{name}_{table}.csv", f"dl_{table}")
     with cols[-1]:
-        st.download_button("summary.json", json.dumps(plan.summary, indent=2, default=str),
-                           file_name=f"{name}_summary.json", mime="application/json",
-                           key="dl_summary", on_click="ignore", icon=":material/download:")
+        st.download_button(
+            "summary.json",
+            json.dumps(plan.summary, indent=2, default=str),
+            file_name=f"{name}_summary.json",
+            mime="application/json",
+            key="dl_summary",
+            on_click="ignore",
+            icon=":material/download:",
+        )
 
 
-def insight_tab(outcome: dict[str, Any], fleet: pl.Fleet, scenario: pl.Scenario,
-                view: str) -> None:
+def insight_tab(outcome: dict[str, Any], fleet: pl.Fleet, scenario: pl.Scenario, view: str) -> None:
     """Savings against baselines, binding constraints and shadow prices, the frontier.
 
     ``view`` names the plan shown (solve key and plan token) for the caches of its views.
     """
     plan: pl.Plan = outcome["plan"]
     st.subheader("Savings against simple baselines")
-    if optional("compare_to_baselines") is None:
-        st.info("Unavailable: this version of the planner has no `compare_to_baselines` "
-                "(greedy, CPU-only and best-single-platform baselines).",
-                icon=":material/info:")
+    try:
+        table = baselines(view, fleet, scenario, plan)
+    except (pl.PlannerError, ValueError) as exc:
+        st.warning(f"Baselines could not be costed: {md(exc)}")
     else:
-        try:
-            table = baselines(view, fleet, scenario, plan)
-        except (pl.PlannerError, ValueError) as exc:
-            st.warning(f"Baselines could not be costed: {md(exc)}")
-        else:
-            show_baselines(table, outcome["scenario_name"], view)
+        show_baselines(table, outcome["scenario_name"], view)
 
     st.subheader("Binding constraints and shadow prices")
-    if not make_plan_accepts("insight"):
-        st.info("Unavailable: this version of `make_plan` has no `insight=True` (binding "
-                "constraints and shadow prices).", icon=":material/info:")
-    else:
-        insight_section(outcome, fleet, scenario)
+    insight_section(outcome, fleet, scenario)
 
     st.subheader("Cost–power frontier")
-    if optional("cost_power_frontier") is None:
-        st.info("Unavailable: this version of the planner has no `cost_power_frontier`.",
-                icon=":material/info:")
-        return
     store = ss.setdefault(state.FRONTIERS, {})
     if st.button("Compute the frontier (several solves)", key=state.FRONTIER):
         with st.spinner("Solving along the frontier…"):
@@ -587,8 +753,9 @@ def insight_tab(outcome: dict[str, Any], fleet: pl.Fleet, scenario: pl.Scenario,
         if {"tco_usd", "power_kw"} <= set(result.columns):
             show_chart(f"{outcome['key']}|frontier", lambda: charts.frontier(result))
         st.dataframe(result, hide_index=True, width="stretch")
-        csv_button("frontier.csv", result, f"{outcome['scenario_name']}_frontier.csv",
-                   "dl_frontier")
+        csv_button(
+            "frontier.csv", result, f"{outcome['scenario_name']}_frontier.csv", "dl_frontier"
+        )
     elif isinstance(result, str):
         st.warning(f"The frontier could not be computed: {md(result)}")
 
@@ -599,28 +766,38 @@ def insight_section(outcome: dict[str, Any], fleet: pl.Fleet, scenario: pl.Scena
     store: dict[str, pl.Plan] = ss.setdefault(state.INSIGHTS, {})
     found = plan if plan.insight else store.get(outcome["key"])
     if found is None:
-        st.caption("Shadow prices come from the PuLP model around the plan: the planner "
-                   "re-plans the scenario with `insight=True`, which takes longer than Solve "
-                   "(about 20 s on fleet_data/default).")
-        if st.button("Compute binding constraints and shadow prices", key=state.INSIGHT,
-                     icon=":material/insights:"):
+        st.caption(
+            "Shadow prices come from the PuLP model around the plan: the planner "
+            "re-plans the scenario with `insight=True`, which takes longer than Solve "
+            "(about 20 s on fleet_data/default)."
+        )
+        if st.button(
+            "Compute binding constraints and shadow prices",
+            key=state.INSIGHT,
+            icon=":material/insights:",
+        ):
             options = {k: outcome[k] for k in ("time_limit_s", "mip_gap") if k in outcome}
             with st.spinner("Re-planning with insight…"):
                 result = state.plan_outcome(
-                    lambda: pl.make_plan(fleet, scenario, insight=True, **options))
+                    lambda: pl.make_plan(fleet, scenario, insight=True, **options)
+                )
             if result["kind"] == "ok":
                 found = store[outcome["key"]] = result["plan"]
             else:  # shown, not kept: the button tries again
-                st.warning("The insight re-plan failed: "
-                           f"{md(result.get('message') or result.get('header', ''))}")
+                st.warning(
+                    "The insight re-plan failed: "
+                    f"{md(result.get('message') or result.get('header', ''))}"
+                )
     if found is None:
         return
     if not found.insight:
         st.info("The solver returned no insight for this plan.")
         return
     if found is not plan:
-        st.caption(f"From a re-plan with insight: {state.status_line(found.summary)}, TCO "
-                   f"{usd(found.total_cost_usd)} (the plan shown: {usd(plan.total_cost_usd)}).")
+        st.caption(
+            f"From a re-plan with insight: {state.status_line(found.summary)}, TCO "
+            f"{usd(found.total_cost_usd)} (the plan shown: {usd(plan.total_cost_usd)})."
+        )
     show_insight(found.insight, outcome["scenario_name"], f"{outcome['key']}|insight")
 
 
@@ -632,11 +809,15 @@ def show_baselines(table: pd.DataFrame, name: str, key: str) -> None:
         cols = st.columns(max(1, len(totals)))
         for col, row in zip(cols, totals.to_dict("records"), strict=False):
             pct = row.get("savings_pct")
-            col.metric(f"Saved vs {row['baseline']}", usd(row["savings_usd"]),
-                       delta=None if pct is None or pd.isna(pct) else f"{pct:.1f}%",
-                       help="Baseline TCO minus the optimised plan's TCO over the horizon.")
-        show_chart(f"{key}|savings", lambda: charts.savings_by_bucket(
-            table[table["bucket"] != "total"]))
+            col.metric(
+                f"Saved vs {row['baseline']}",
+                usd(row["savings_usd"]),
+                delta=None if pct is None or pd.isna(pct) else f"{pct:.1f}%",
+                help="Baseline TCO minus the optimised plan's TCO over the horizon.",
+            )
+        show_chart(
+            f"{key}|savings", lambda: charts.savings_by_bucket(table[table["bucket"] != "total"])
+        )
     with st.expander("Baseline table", expanded=not has):
         st.dataframe(table, hide_index=True, width="stretch")
     csv_button("baselines.csv", table, f"{name}_baselines.csv", "dl_baselines")
@@ -646,8 +827,14 @@ def show_insight(insight: dict[str, pd.DataFrame], name: str, key: str) -> None:
     """Binding constraints (chart + table) and the shadow prices of every row."""
     binding = insight.get("binding")
     prices = insight.get("shadow_prices")
-    note = next((f.attrs.get("note") for f in (binding, prices)
-                 if isinstance(f, pd.DataFrame) and f.attrs.get("note")), None)
+    note = next(
+        (
+            f.attrs.get("note")
+            for f in (binding, prices)
+            if isinstance(f, pd.DataFrame) and f.attrs.get("note")
+        ),
+        None,
+    )
     if note:
         st.caption(md(note))
     if isinstance(binding, pd.DataFrame):
@@ -655,44 +842,72 @@ def show_insight(insight: dict[str, pd.DataFrame], name: str, key: str) -> None:
         if {"description", "shadow_price"} <= set(binding.columns) and not binding.empty:
             show_chart(f"{key}|binding", lambda: charts.shadow_prices(binding.head(15)))
         first = [c for c in ("description", "shadow_price", "unit") if c in binding.columns]
-        st.dataframe(binding, hide_index=True, width="stretch",
-                     column_order=[*first, *[c for c in binding.columns if c not in first]])
+        st.dataframe(
+            binding,
+            hide_index=True,
+            width="stretch",
+            column_order=[*first, *[c for c in binding.columns if c not in first]],
+        )
         csv_button("binding.csv", binding, f"{name}_binding.csv", "dl_binding")
     if isinstance(prices, pd.DataFrame):
         st.markdown("**Shadow prices**")
         shown = prices
         if "shadow_price" in prices.columns and not st.toggle(
-                "Show zero prices too", key="show_zero_prices"):
+            "Show zero prices too", key="show_zero_prices"
+        ):
             shown = prices[prices["shadow_price"] != 0]
         first = [c for c in ("description", "shadow_price", "unit") if c in shown.columns]
-        st.dataframe(shown, hide_index=True, width="stretch",
-                     column_order=[*first, *[c for c in shown.columns if c not in first]])
-        csv_button("shadow_prices.csv", prices, f"{name}_shadow_prices.csv",
-                   "dl_shadow_prices")
+        st.dataframe(
+            shown,
+            hide_index=True,
+            width="stretch",
+            column_order=[*first, *[c for c in shown.columns if c not in first]],
+        )
+        csv_button("shadow_prices.csv", prices, f"{name}_shadow_prices.csv", "dl_shadow_prices")
 
 
 def compare_tab() -> None:
     """Side-by-side comparison of saved scenarios (``pl.compare_plans``)."""
     saved: dict[str, dict[str, Any]] = ss.setdefault(state.SAVED, {})
     if not saved:
-        st.info("Solve, then **Save for comparison** in the sidebar; the plan of the case as "
-                "it is (solved with no changes) is saved as *base* automatically.")
+        st.info(
+            "Solve, then **Save for comparison** in the sidebar; the plan of the case as "
+            "it is (solved with no changes) is saved as *base* automatically."
+        )
         return
-    st.dataframe(pd.DataFrame([{"scenario": n, "case": e["case"], "edited data": e["edited"],
-                                "TCO (USD)": e["plan"].total_cost_usd,
-                                "status": state.status_line(e["plan"].summary),
-                                "first plan (s)": e["plan"].summary.get("first_plan_seconds")}
-                               for n, e in saved.items()]), hide_index=True,
-                 column_config={"TCO (USD)": st.column_config.NumberColumn(format="dollar"),
-                                "first plan (s)": st.column_config.NumberColumn(
-                                    format="%.2f")})
-    st.download_button("All saved scenarios (scenarios.yaml)",
-                       state.merged_yaml([e["scenario"] for e in saved.values()]),
-                       file_name="scenarios.yaml", mime="application/x-yaml",
-                       key="dl_saved_yaml", on_click="ignore", icon=":material/download:")
+    st.dataframe(
+        pd.DataFrame(
+            [
+                {
+                    "scenario": n,
+                    "case": e["case"],
+                    "edited data": e["edited"],
+                    "TCO (USD)": e["plan"].total_cost_usd,
+                    "status": state.status_line(e["plan"].summary),
+                    "first plan (s)": e["plan"].summary.get("first_plan_seconds"),
+                }
+                for n, e in saved.items()
+            ]
+        ),
+        hide_index=True,
+        column_config={
+            "TCO (USD)": st.column_config.NumberColumn(format="dollar"),
+            "first plan (s)": st.column_config.NumberColumn(format="%.2f"),
+        },
+    )
+    st.download_button(
+        "All saved scenarios (scenarios.yaml)",
+        state.merged_yaml([e["scenario"] for e in saved.values()]),
+        file_name="scenarios.yaml",
+        mime="application/x-yaml",
+        key="dl_saved_yaml",
+        on_click="ignore",
+        icon=":material/download:",
+    )
     ss[state.COMPARE_PICK] = [n for n in ss.get(state.COMPARE_PICK, []) if n in saved]
-    names = st.multiselect("Compare (the first is the reference)", list(saved),
-                           key=state.COMPARE_PICK)
+    names = st.multiselect(
+        "Compare (the first is the reference)", list(saved), key=state.COMPARE_PICK
+    )
     if len(names) < 2:
         st.info("Pick two or more saved scenarios to compare.")
         return
@@ -705,19 +920,31 @@ def compare_tab() -> None:
     show_chart(f"{key}|totals", lambda: charts.compare_totals(totals, names), width="content")
     for i, (title, frame) in enumerate(tables.items()):
         st.markdown(f"**{title}**")
-        numeric = [c for c in frame.columns if pd.api.types.is_numeric_dtype(frame[c])
-                   and not pd.api.types.is_bool_dtype(frame[c])]
-        shown = frame if all(frame[c].dtype != object for c in frame.columns) \
-            else frame.astype(str)  # mixed tables (status and gap) as text
-        st.dataframe(shown, width="stretch", column_config={
-            c: st.column_config.NumberColumn(format="localized") for c in numeric})
-        csv_button(f"{title} (CSV)", frame.reset_index(names="item"),
-                   f"compare_{re.sub(r'[^a-z0-9]+', '_', title.lower()).strip('_')}.csv",
-                   f"dl_compare_{i}")
+        numeric = [
+            c
+            for c in frame.columns
+            if pd.api.types.is_numeric_dtype(frame[c]) and not pd.api.types.is_bool_dtype(frame[c])
+        ]
+        shown = (
+            frame if all(frame[c].dtype != object for c in frame.columns) else frame.astype(str)
+        )  # mixed tables (status and gap) as text
+        st.dataframe(
+            shown,
+            width="stretch",
+            column_config={c: st.column_config.NumberColumn(format="localized") for c in numeric},
+        )
+        csv_button(
+            f"{title} (CSV)",
+            frame.reset_index(names="item"),
+            f"compare_{re.sub(r'[^a-z0-9]+', '_', title.lower()).strip('_')}.csv",
+            f"dl_compare_{i}",
+        )
     by_class = next((t for t in tables if t.startswith("TCO") and "class" in t), None)
     if by_class:
-        show_chart(f"{key}|by_class", lambda: charts.compare_breakdown(
-            tables[by_class], names, by_class, "platform_class"))
+        show_chart(
+            f"{key}|by_class",
+            lambda: charts.compare_breakdown(tables[by_class], names, by_class, "platform_class"),
+        )
 
 
 def show_gap_notes(plans: dict[str, pl.Plan], tables: dict[str, pd.DataFrame]) -> None:
@@ -741,12 +968,16 @@ def show_gap_notes(plans: dict[str, pl.Plan], tables: dict[str, pd.DataFrame]) -
             within = state.within_gaps(a, b)
         gaps = f"gaps {state.gap_text(a.get('gap'))} and {state.gap_text(b.get('gap'))}"
         if within is None:
-            note = (f"cannot be weighed against the {gaps} (a gap is unknown, or an objective "
-                    "other than tco)")
+            note = (
+                f"cannot be weighed against the {gaps} (a gap is unknown, or an objective "
+                "other than tco)"
+            )
         elif within:
-            note = (f"**within the plans' {gaps}**: the optimal costs of the two scenarios "
-                    "could be equal or the other way round; raise the time limit or lower the "
-                    "gap to tell them apart")
+            note = (
+                f"**within the plans' {gaps}**: the optimal costs of the two scenarios "
+                "could be equal or the other way round; raise the time limit or lower the "
+                "gap to tell them apart"
+            )
         else:
             note = f"larger than the plans' {gaps}: a real difference"
         lines.append(f"- **{md(name)}** − {md(ref_name)}: TCO {usd(diff)} ({pct:+.2%}), {note}.")
@@ -755,20 +986,58 @@ def show_gap_notes(plans: dict[str, pl.Plan], tables: dict[str, pd.DataFrame]) -
 
 def save_plan(name: str, plan: pl.Plan, scenario: pl.Scenario, case: str, edited: bool) -> None:
     """Keep a solved scenario for comparison and tick it in the comparison picker."""
-    ss.setdefault(state.SAVED, {})[name] = {"plan": plan, "scenario": scenario, "case": case,
-                                            "edited": edited, "token": uuid.uuid4().hex}
+    ss.setdefault(state.SAVED, {})[name] = {
+        "plan": plan,
+        "scenario": scenario,
+        "case": case,
+        "edited": edited,
+        "token": uuid.uuid4().hex,
+    }
     ss[state.COMPARE_PICK] = list(dict.fromkeys([*ss.get(state.COMPARE_PICK, []), name]))
 
 
 # --------------------------------------------------------------------------- page
+def unexpected_text(exc: BaseException) -> str:
+    """The message of an error the page did not expect: what, where to look, what to do."""
+    detail = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else "no details"
+    return (
+        f"**The page stopped on an unexpected error** ({type(exc).__name__}: {md(detail)}). "
+        "Nothing was planned or kept from this step. Change the input or reload the page; "
+        "if it happens again, report it with the server's log, which has the details."
+    )
+
+
 def main() -> None:
-    """Lay out the page: sidebar inputs, verdict strip, then tabs."""
-    st.set_page_config(page_title="Fleet planner · what-if", page_icon=":material/dns:",
-                       layout="wide")
+    """The page: its title, then everything else inside one error boundary.
+
+    Every exception of the page ends here as a message under the title (never a traceback in
+    the browser); the traceback goes to the server's log. Streamlit's own rerun and stop
+    signals are BaseExceptions and pass through.
+    """
+    st.set_page_config(
+        page_title="Fleet planner · what-if", page_icon=":material/dns:", layout="wide"
+    )
     st.sidebar.title("Fleet planner")
+    st.title("Fleet planner: what-if")
+    alerts = st.container()
+    try:
+        page()
+    except pl.FleetDataError as exc:
+        with alerts:
+            show_problems(exc.header, [p.render() for p in exc.problems])
+    except Exception as exc:
+        LOG.exception("the dashboard page failed")
+        with alerts:
+            st.error(unexpected_text(exc), icon=":material/error:")
+
+
+def page() -> None:
+    """Lay out the page below its title: sidebar inputs, verdict strip, then tabs."""
+    callback_error = ss.pop(state.CALLBACK_ERROR, None)
+    if callback_error:
+        st.error(callback_error, icon=":material/error:")
     picked = pick_case()
     if picked is None:
-        st.title("Fleet planner: what-if")
         return
     fleet, presets, identity, case_key, case_label = picked
     job: state.SolveJob | None = ss.get(state.JOB)
@@ -788,27 +1057,35 @@ def main() -> None:
     if job is not None and job.done():
         harvest(job)
     sidebar_controls(fleet, presets)
-    solve_clicked = st.sidebar.button("Solve", type="primary", key=state.SOLVE,
-                                      icon=":material/play_arrow:", width="stretch",
-                                      disabled=ss.get(state.JOB) is not None,
-                                      help="Plan the scenario: a first plan within seconds, "
-                                           "then improvement and proof, shown live.")
+    solve_clicked = st.sidebar.button(
+        "Solve",
+        type="primary",
+        key=state.SOLVE,
+        icon=":material/play_arrow:",
+        width="stretch",
+        disabled=ss.get(state.JOB) is not None,
+        help="Plan the scenario: a first plan within seconds, "
+        "then improvement and proof, shown live.",
+    )
     save_slot = st.sidebar.container()
 
-    st.title("Fleet planner: what-if")
     s = fleet.settings
-    st.caption(f"Case **{md(case_label)}** · {len(fleet.platforms)} platforms · "
-               f"{len(fleet.models)} models · {len(fleet.regions)} regions · "
-               f"{s.horizon_quarters} quarters from {s.first_quarter} · objective {s.objective}")
+    st.caption(
+        f"Case **{md(case_label)}** · {len(fleet.platforms)} platforms · "
+        f"{len(fleet.models)} models · {len(fleet.regions)} regions · "
+        f"{s.horizon_quarters} quarters from {s.first_quarter} · objective {s.objective}"
+    )
     top = st.container()
     tabs = st.tabs(["What-if", "Plan", "Insight", "Compare", "Fleet data"])
     with tabs[0]:
-        platform_changes, slo_changes = whatif_tab(fleet)
+        platform_changes, slo_changes, power_caps = whatif_tab(fleet)
     with tabs[4]:
         planned_fleet, edited = data_tab(fleet, case_key)
 
     name = safe_name(ss[state.SCENARIO_NAME])
-    body = state.build_overrides(fleet, ss, platform_changes, slo_changes, ss.get(state.EXTRAS))
+    body = state.build_overrides(
+        fleet, ss, platform_changes, slo_changes, ss.get(state.EXTRAS), power_caps
+    )
     scenario: pl.Scenario | None = None
     with tabs[0]:
         try:
@@ -818,18 +1095,28 @@ def main() -> None:
         else:
             text = pl.scenario_to_yaml(scenario)
             st.subheader("Scenario")
-            st.caption("Add this to the case's scenarios.yaml, then "
-                       f"`python -m planner plan <case> --scenario {name}` reproduces the plan"
-                       + (" (table edits from *Fleet data* are not included)." if edited
-                          else "."))
+            st.caption(
+                "Add this to the case's scenarios.yaml, then "
+                f"`python -m planner plan <case> --scenario {name}` reproduces the plan"
+                + (" (table edits from *Fleet data* are not included)." if edited else ".")
+            )
             st.code(text, language="yaml")
-            st.download_button("Scenario YAML", text, file_name=f"{name}.yaml",
-                               mime="application/x-yaml", key="dl_scenario", on_click="ignore",
-                               icon=":material/download:")
+            st.download_button(
+                "Scenario YAML",
+                text,
+                file_name=f"{name}.yaml",
+                mime="application/x-yaml",
+                key="dl_scenario",
+                on_click="ignore",
+                icon=":material/download:",
+            )
 
     ready = scenario is not None and planned_fleet is not None
-    edits = (state.frame_digest(planned_fleet.platforms, planned_fleet.profiles)
-             if edited and planned_fleet is not None else "as-is")
+    edits = (
+        state.frame_digest(planned_fleet.platforms, planned_fleet.profiles)
+        if edited and planned_fleet is not None
+        else "as-is"
+    )
     scenario_text = pl.scenario_to_yaml(scenario) if scenario is not None else repr(body)
     key = f"{case_key}|{edits}|{ss[state.TIME_LIMIT]}|{ss[state.GAP]}|{scenario_text}"
     job: state.SolveJob | None = ss.get(state.JOB)
@@ -838,21 +1125,42 @@ def main() -> None:
         if cached is not None:  # the same inputs solved before: no second solve
             ss[state.CURRENT] = {**cached, "cached": True}
         else:
-            job = start_solve(key, planned_fleet, scenario, {
-                "scenario_name": name, "scenario": scenario, "fleet": planned_fleet,
-                "changes": bool(body) or edited, "edited": edited, "case_label": case_label,
-                "token": uuid.uuid4().hex})
+            job = start_solve(
+                key,
+                planned_fleet,
+                scenario,
+                {
+                    "scenario_name": name,
+                    "scenario": scenario,
+                    "fleet": planned_fleet,
+                    "changes": bool(body) or edited,
+                    "edited": edited,
+                    "case_label": case_label,
+                    "token": uuid.uuid4().hex,
+                },
+            )
     elif solve_clicked and not ready:
         top.error("Fix the problems shown before solving.", icon=":material/block:")
 
     current = ss.get(state.CURRENT)
     with save_slot:
-        can_save = (job is None and bool(current) and current["kind"] == "ok"
-                    and current["key"] == key)
-        if st.button("Save for comparison", key=state.SAVE, disabled=not can_save,
-                     icon=":material/bookmark_add:", width="stretch"):
-            save_plan(current["scenario_name"], current["plan"], current["scenario"],
-                      case_label, edited=current["edited"])
+        can_save = (
+            job is None and bool(current) and current["kind"] == "ok" and current["key"] == key
+        )
+        if st.button(
+            "Save for comparison",
+            key=state.SAVE,
+            disabled=not can_save,
+            icon=":material/bookmark_add:",
+            width="stretch",
+        ):
+            save_plan(
+                current["scenario_name"],
+                current["plan"],
+                current["scenario"],
+                case_label,
+                edited=current["edited"],
+            )
             st.toast(f"Saved '{current['scenario_name']}'")
         saved = ss.get(state.SAVED, {})
         if saved:
@@ -865,9 +1173,12 @@ def main() -> None:
             slot = running_panel(job)
         if current is None:
             if job is None:
-                st.info("Press **Solve** to plan this case. Opening the page plans nothing: "
-                        "the first plan comes within seconds of **Solve**, then it improves "
-                        "live.", icon=":material/play_arrow:")
+                st.info(
+                    "Press **Solve** to plan this case. Opening the page plans nothing: "
+                    "the first plan comes within seconds of **Solve**, then it improves "
+                    "live.",
+                    icon=":material/play_arrow:",
+                )
         else:
             verdict(current, stale=current["key"] != key, base=ss.get(state.BASE))
     ok = current is not None and current["kind"] == "ok"

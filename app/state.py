@@ -41,13 +41,15 @@ PLATFORM_CHANGES = "platform_changes"
 SLO_CHANGES = "slo_changes"
 EDIT_PLATFORMS = "edit_platforms"
 EDIT_PROFILES = "edit_profiles"
+POWER_CAPS = "power_caps"  # the region × quarter editor of power caps (kW)
+CAP_SCALE = "cap_scale"  # one factor on every cap of every quarter
 SOLVE = "solve"
 CANCEL = "cancel"
 SAVE = "save"
 INSIGHT = "insight"
 FRONTIER = "frontier"
 COMPARE_PICK = "compare_pick"
-EDITORS = (PLATFORM_CHANGES, SLO_CHANGES, EDIT_PLATFORMS, EDIT_PROFILES)
+EDITORS = (PLATFORM_CHANGES, SLO_CHANGES, EDIT_PLATFORMS, EDIT_PROFILES, POWER_CAPS)
 
 # Keys holding app data rather than widget values.
 ACTIVE_CASE = "_active_case"
@@ -62,9 +64,14 @@ FRONTIERS = "_frontiers"
 JOB = "_job"  # the SolveJob running now (at most one per session)
 PLANS = "_plans"  # successful outcomes by solve key; failures are never kept here
 INSIGHTS = "_insights"  # insight re-plans by solve key (successful ones only)
+CALLBACK_ERROR = "_callback_error"  # an error of a widget callback, shown by the next run
 
-PLATFORM_CHANGE_COLUMNS = ("available", "throughput_multiplier", "capex_multiplier",
-                           "power_multiplier")
+PLATFORM_CHANGE_COLUMNS = (
+    "available",
+    "throughput_multiplier",
+    "capex_multiplier",
+    "power_multiplier",
+)
 OBJECTIVES = ("tco", "power", "capex")
 
 
@@ -81,11 +88,6 @@ def product_key(product: str) -> str:
 def region_key(region: str) -> str:
     """Return the widget key of a region's demand multiplier."""
     return f"dm_region__{region}"
-
-
-def cap_key(region: str) -> str:
-    """Return the widget key of a region's power cap (kW)."""
-    return f"cap__{region}"
 
 
 def buckets(fleet: pl.Fleet) -> list[str]:
@@ -105,8 +107,86 @@ def products(fleet: pl.Fleet) -> list[str]:
 
 def base_caps(fleet: pl.Fleet) -> dict[str, float]:
     """Return the case's own power cap per region (kW), as written in regions.csv."""
-    return {r: float(c) for r, c in zip(fleet.regions["region_id"],
-                                        fleet.regions["power_cap_kw"], strict=True)}
+    return {
+        r: float(c)
+        for r, c in zip(fleet.regions["region_id"], fleet.regions["power_cap_kw"], strict=True)
+    }
+
+
+def quarter_columns(fleet: pl.Fleet) -> list[str]:
+    """Return the column names of the power-cap editor: one calendar label per quarter."""
+    return [fleet.settings.quarter_label(q) for q in fleet.quarters]
+
+
+def case_cap_schedule(fleet: pl.Fleet) -> dict[str, list[float]]:
+    """Return the case's power cap per region and quarter (kW): regions.csv and its schedule."""
+    caps = pl.power_caps(fleet)
+    return {
+        r: [float(v) for v in caps.loc[caps["region_id"] == r].sort_values("quarter")["cap_kw"]]
+        for r in regions(fleet)
+    }
+
+
+def schedule_of(spec: float | Mapping[int, float], before: float, n: int) -> list[float]:
+    """Return ``n`` quarters of caps from a scenario's ``power_cap_kw`` entry of one region.
+
+    A number holds for every quarter; a ``{quarter: kW}`` schedule holds each cap from its
+    quarter on, with ``before`` (the region's regions.csv cap) until its first quarter.
+    """
+    if not isinstance(spec, Mapping):
+        return [float(spec)] * n
+    out, cap = [], float(before)
+    for q in range(n):
+        cap = float(spec.get(q, cap))
+        out.append(cap)
+    return out
+
+
+def cap_frame(fleet: pl.Fleet, preset: pl.Scenario | None = None) -> pd.DataFrame:
+    """Return the editable power caps: one row per region, one column per quarter (kW).
+
+    The values are the case's schedule, or a preset scenario's caps where it sets them.
+    """
+    schedule, before, n = case_cap_schedule(fleet), base_caps(fleet), len(fleet.quarters)
+    rows = []
+    for r in regions(fleet):
+        spec = preset.power_cap_kw.get(r) if preset else None
+        values = schedule[r] if spec is None else schedule_of(spec, before[r], n)
+        rows.append({"region_id": r, **dict(zip(quarter_columns(fleet), values, strict=True))})
+    return pd.DataFrame(rows, columns=["region_id", *quarter_columns(fleet)])
+
+
+def cap_overrides(
+    fleet: pl.Fleet, frame: pd.DataFrame | None, scale: float = 1.0
+) -> dict[str, float | dict[int, float]]:
+    """Turn the edited power caps (and a factor on all of them) into ``power_cap_kw``.
+
+    Only regions whose caps differ from the case's in some quarter are written: one number
+    when every quarter has the same cap, else a ``{quarter: kW}`` schedule of the quarters
+    where the cap changes. Each quarter gets exactly the cap shown for it, so lowering one
+    quarter never raises another (one number used to replace the whole schedule). A blank cell
+    means the case's cap of that quarter.
+    """
+    schedule, before, columns = case_cap_schedule(fleet), base_caps(fleet), quarter_columns(fleet)
+    shown = {} if frame is None else {row["region_id"]: row for row in frame.to_dict("records")}
+    out: dict[str, float | dict[int, float]] = {}
+    for r in regions(fleet):
+        row = shown.get(r, {})
+        values = []
+        for q, col in enumerate(columns):
+            v = row.get(col)
+            values.append(float(scale) * (schedule[r][q] if v is None or pd.isna(v) else float(v)))
+        if not any(_changed(v, c) for v, c in zip(values, schedule[r], strict=True)):
+            continue
+        if not any(_changed(v, values[0]) for v in values):
+            out[r] = values[0]
+            continue
+        steps, cap = {}, before[r]
+        for q, v in enumerate(values):
+            if _changed(v, cap):
+                steps[q] = cap = v
+        out[r] = steps
+    return out
 
 
 def solver_time_limit(fleet: pl.Fleet) -> float:
@@ -128,22 +208,25 @@ def control_defaults(fleet: pl.Fleet, preset: pl.Scenario | None = None) -> dict
     s = fleet.settings
     values: dict[str, Any] = {
         SCENARIO_NAME: preset.name if preset else DEFAULT_SCENARIO_NAME,
-        HORIZON: int(preset.horizon_quarters if preset and preset.horizon_quarters
-                     else s.horizon_quarters),
-        DR: bool(s.disaster_recovery.enabled if not preset or preset.disaster_recovery is None
-                 else preset.disaster_recovery),
+        HORIZON: int(
+            preset.horizon_quarters if preset and preset.horizon_quarters else s.horizon_quarters
+        ),
+        DR: bool(
+            s.disaster_recovery.enabled
+            if not preset or preset.disaster_recovery is None
+            else preset.disaster_recovery
+        ),
         OBJECTIVE: preset.objective if preset and preset.objective else s.objective,
         TIME_LIMIT: solver_time_limit(fleet),
         GAP: float(s.solver.mip_gap),
+        CAP_SCALE: 1.0,
     }
     for b in buckets(fleet):
         values[bucket_key(b)] = float(dm.bucket.get(b, 1.0)) if dm else 1.0
     for p in products(fleet):
         values[product_key(p)] = float(dm.product.get(p, 1.0)) if dm else 1.0
-    caps = base_caps(fleet)
     for r in regions(fleet):
         values[region_key(r)] = float(dm.region.get(r, 1.0)) if dm else 1.0
-        values[cap_key(r)] = float(preset.power_cap_kw.get(r, caps[r]) if preset else caps[r])
     return values
 
 
@@ -159,19 +242,22 @@ def preset_extras(preset: pl.Scenario | None) -> dict[str, Any]:
     model_dm = body.get("demand_multiplier", {}).get("model")
     if model_dm:
         extras["demand_multiplier"] = {"model": model_dm}
-    hidden = {pid: {k: v for k, v in change.items() if k not in PLATFORM_CHANGE_COLUMNS}
-              for pid, change in body.get("platform_changes", {}).items()}
+    hidden = {
+        pid: {k: v for k, v in change.items() if k not in PLATFORM_CHANGE_COLUMNS}
+        for pid, change in body.get("platform_changes", {}).items()
+    }
     hidden = {pid: change for pid, change in hidden.items() if change}
     if hidden:
         extras["platform_changes"] = hidden
     return extras
 
 
-def reset_controls(state: MutableMapping[str, Any], fleet: pl.Fleet,
-                   preset: pl.Scenario | None = None) -> None:
+def reset_controls(
+    state: MutableMapping[str, Any], fleet: pl.Fleet, preset: pl.Scenario | None = None
+) -> None:
     """Set every control to the case's values (or a preset's) and forget table edits."""
     for key in list(state.keys()):
-        if str(key).startswith(("dm_", "cap__")) or key in EDITORS:
+        if str(key).startswith("dm_") or key in EDITORS:
             del state[key]
     state.update(control_defaults(fleet, preset))
     state[DEFAULTS] = control_defaults(fleet)
@@ -196,28 +282,42 @@ def follow_data(state: MutableMapping[str, Any], fleet: pl.Fleet) -> None:
 def platform_change_frame(fleet: pl.Fleet, preset: pl.Scenario | None = None) -> pd.DataFrame:
     """Return the editable platform-change table: one row per platform, neutral values."""
     rows = []
-    for pid, cls in zip(fleet.platforms["platform_id"], fleet.platforms["platform_class"],
-                        strict=True):
+    for pid, cls in zip(
+        fleet.platforms["platform_id"], fleet.platforms["platform_class"], strict=True
+    ):
         change = preset.platform_changes.get(pid) if preset else None
-        rows.append({
-            "platform_id": pid, "platform_class": cls,
-            "available": change.available if change else True,
-            "throughput_multiplier": change.throughput_multiplier if change else 1.0,
-            "capex_multiplier": change.capex_multiplier if change else 1.0,
-            "power_multiplier": change.power_multiplier if change else 1.0,
-        })
+        rows.append(
+            {
+                "platform_id": pid,
+                "platform_class": cls,
+                "available": change.available if change else True,
+                "throughput_multiplier": change.throughput_multiplier if change else 1.0,
+                "capex_multiplier": change.capex_multiplier if change else 1.0,
+                "power_multiplier": change.power_multiplier if change else 1.0,
+            }
+        )
     return pd.DataFrame(rows)
 
 
 def slo_frame(fleet: pl.Fleet, preset: pl.Scenario | None = None) -> pd.DataFrame:
     """Return the editable SLO table: one row per model; blank new SLO means unchanged."""
     rows = []
-    for mid, bucket, slo in zip(fleet.models["model_id"], fleet.models["bucket"],
-                                fleet.models["latency_slo_ms"], strict=True):
+    for mid, bucket, slo in zip(
+        fleet.models["model_id"],
+        fleet.models["bucket"],
+        fleet.models["latency_slo_ms"],
+        strict=True,
+    ):
         change = preset.slo_changes.get(mid) if preset else None
-        rows.append({"model_id": mid, "bucket": bucket, "latency_slo_ms": float(slo),
-                     "new_latency_slo_ms": change.latency_slo_ms if change else None,
-                     "throughput_multiplier": change.throughput_multiplier if change else 1.0})
+        rows.append(
+            {
+                "model_id": mid,
+                "bucket": bucket,
+                "latency_slo_ms": float(slo),
+                "new_latency_slo_ms": change.latency_slo_ms if change else None,
+                "throughput_multiplier": change.throughput_multiplier if change else 1.0,
+            }
+        )
     return pd.DataFrame(rows).astype({"new_latency_slo_ms": "float64"})
 
 
@@ -225,29 +325,37 @@ def _changed(a: float, b: float) -> bool:
     return abs(float(a) - float(b)) > 1e-12
 
 
-def build_overrides(fleet: pl.Fleet, values: Mapping[str, Any],
-                    platform_changes: pd.DataFrame | None = None,
-                    slo_changes: pd.DataFrame | None = None,
-                    extras: Mapping[str, Any] | None = None) -> dict[str, Any]:
+def build_overrides(
+    fleet: pl.Fleet,
+    values: Mapping[str, Any],
+    platform_changes: pd.DataFrame | None = None,
+    slo_changes: pd.DataFrame | None = None,
+    extras: Mapping[str, Any] | None = None,
+    power_caps: pd.DataFrame | None = None,
+) -> dict[str, Any]:
     """Turn control values into a scenario body (the vocabulary of ``pl.Scenario``).
 
-    Only values that differ from the case itself are written.
+    Only values that differ from the case itself are written. ``power_caps`` is the
+    region × quarter editor (:func:`cap_frame`), scaled by the ``CAP_SCALE`` control.
     """
     body: dict[str, Any] = copy.deepcopy(dict(extras or {}))
     dm = body.setdefault("demand_multiplier", {})
-    for kind, names, key in (("bucket", buckets(fleet), bucket_key),
-                             ("product", products(fleet), product_key),
-                             ("region", regions(fleet), region_key)):
-        factors = {n: float(values[key(n)]) for n in names
-                   if key(n) in values and _changed(values[key(n)], 1.0)}
+    for kind, names, key in (
+        ("bucket", buckets(fleet), bucket_key),
+        ("product", products(fleet), product_key),
+        ("region", regions(fleet), region_key),
+    ):
+        factors = {
+            n: float(values[key(n)])
+            for n in names
+            if key(n) in values and _changed(values[key(n)], 1.0)
+        }
         if factors:
             dm[kind] = factors
     if not dm:
         body.pop("demand_multiplier")
 
-    caps = base_caps(fleet)
-    new_caps = {r: float(values[cap_key(r)]) for r in regions(fleet)
-                if cap_key(r) in values and _changed(values[cap_key(r)], caps[r])}
+    new_caps = cap_overrides(fleet, power_caps, float(values.get(CAP_SCALE, 1.0)))
     if new_caps:
         body["power_cap_kw"] = new_caps
 
@@ -273,9 +381,10 @@ def build_overrides(fleet: pl.Fleet, values: Mapping[str, Any],
             if new is None or pd.isna(new):
                 continue
             tput = row.get("throughput_multiplier")
-            slo[row["model_id"]] = {"latency_slo_ms": float(new),
-                                    "throughput_multiplier": 1.0 if tput is None or pd.isna(tput)
-                                    else float(tput)}
+            slo[row["model_id"]] = {
+                "latency_slo_ms": float(new),
+                "throughput_multiplier": 1.0 if tput is None or pd.isna(tput) else float(tput),
+            }
         if slo:
             body["slo_changes"] = slo
 
@@ -311,9 +420,12 @@ def merged_yaml(scenarios: list[pl.Scenario]) -> str:
 
 
 # --------------------------------------------------------------------------- solving
-STOP_REASONS = {"gap": "proven within the gap", "time": "stopped by the time limit",
-                "cancelled": "stopped early (Stop improving)",
-                "exhausted": "nothing left to try"}
+STOP_REASONS = {
+    "gap": "proven within the gap",
+    "time": "stopped by the time limit",
+    "cancelled": "stopped early (Stop improving)",
+    "exhausted": "nothing left to try",
+}
 
 
 def plan_outcome(make: Callable[[], pl.Plan]) -> dict[str, Any]:
@@ -328,8 +440,11 @@ def plan_outcome(make: Callable[[], pl.Plan]) -> dict[str, Any]:
     except pl.InfeasiblePlanError as exc:
         outcome = {"kind": "infeasible", "message": str(exc), "explanation": exc.explanation}
     except pl.FleetDataError as exc:
-        outcome = {"kind": "invalid", "header": exc.header,
-                   "problems": [p.render() for p in exc.problems]}
+        outcome = {
+            "kind": "invalid",
+            "header": exc.header,
+            "problems": [p.render() for p in exc.problems],
+        }
     except pl.PlannerError as exc:
         outcome = {"kind": "error", "message": str(exc)}
     except Exception as exc:  # a bug must not leave the page waiting for a dead thread
@@ -347,9 +462,12 @@ class SolveJob:
     its next stage and returns the best plan so far.
     """
 
-    def __init__(self, key: str, solve: Callable[[Callable[[pl.Progress], None],
-                                                  Callable[[], bool]], pl.Plan],
-                 meta: Mapping[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        key: str,
+        solve: Callable[[Callable[[pl.Progress], None], Callable[[], bool]], pl.Plan],
+        meta: Mapping[str, Any] | None = None,
+    ) -> None:
         self.key = key
         self.meta = dict(meta or {})
         self.started = time.perf_counter()
@@ -359,8 +477,7 @@ class SolveJob:
         self._stop = threading.Event()
         self._done = threading.Event()
         self._outcome: dict[str, Any] | None = None
-        self._thread = threading.Thread(target=self._run, name=f"solve-{key[:24]}",
-                                        daemon=True)
+        self._thread = threading.Thread(target=self._run, name=f"solve-{key[:24]}", daemon=True)
 
     def start(self) -> SolveJob:
         """Start the worker thread; return self."""
@@ -436,8 +553,11 @@ def within_gaps(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool | None:
     slack = 0.0
     for s in (a, b):
         gap, cost = s.get("gap"), s.get("total_cost_usd")
-        if s.get("objective", "tco") != "tco" or not isinstance(gap, int | float) \
-                or not isinstance(cost, int | float):
+        if (
+            s.get("objective", "tco") != "tco"
+            or not isinstance(gap, int | float)
+            or not isinstance(cost, int | float)
+        ):
             return None
         slack += max(0.0, gap) * abs(cost)
     diff = abs(a["total_cost_usd"] - b["total_cost_usd"])
@@ -460,10 +580,16 @@ def progress_frame(steps: list[Any], objective: str = "tco") -> pd.DataFrame:
     for step in steps:
         get = step.get if isinstance(step, Mapping) else lambda k, s=step: getattr(s, k, None)
         objective_value, bound = get("objective"), get("bound")
-        rows.append({"stage": str(get("stage")), "seconds": float(get("seconds") or 0.0),
-                     "best plan": None if objective_value is None else objective_value * scale,
-                     "bound": None if bound is None else bound * scale,
-                     "gap": get("gap")})
+        rows.append(
+            {
+                "stage": str(get("stage")),
+                "seconds": float(get("seconds") or 0.0),
+                "best plan": None if objective_value is None else objective_value * scale,
+                "bound": None if bound is None else bound * scale,
+                "gap": get("gap"),
+            }
+        )
     columns = ["stage", "seconds", "best plan", "bound", "gap"]
     return pd.DataFrame(rows, columns=columns).astype(
-        {"seconds": "float64", "best plan": "float64", "bound": "float64", "gap": "float64"})
+        {"seconds": "float64", "best plan": "float64", "bound": "float64", "gap": "float64"}
+    )

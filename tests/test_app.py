@@ -33,26 +33,67 @@ from app import cases, state  # noqa: E402
 
 APP = str(REPO_ROOT / "app" / "dashboard.py")
 DEFAULT_CASE = REPO_ROOT / "fleet_data" / "default"
-TIMEOUT = 60
+# AppTest waits this long for one run of the page (a solve included). Solves are capped far
+# below it (TEST_TIME_LIMIT_S, or the tiny case's instant proof), so no test races the clock:
+# they assert outcomes (verified, status and gap), never how fast a plan came.
+TIMEOUT = 300
 
 _SRC = {"source": "x", "source_kind": "estimate"}
 # The tiny case (2 models, 2 platforms, 2 regions, 2 quarters): CPU and an inference ASIC.
 TINY_TABLES: dict[str, list[dict[str, object]]] = {
     "platforms": [
-        {"platform_id": "cpu", "platform_class": "cpu", "family": "tp", "generation": "skl",
-         "power_w": 500, "capex_usd": 10000, "host_memory_gb": 256, "accel_memory_gb": 0,
-         "accelerators": 0, "lead_time_quarters": 0, "lifetime_quarters": 16,
-         "rack_units": 1, **_SRC},
-        {"platform_id": "asic", "platform_class": "inference_asic", "family": "yv2",
-         "generation": "gp", "power_w": 400, "capex_usd": 12000, "host_memory_gb": 64,
-         "accel_memory_gb": 32, "accelerators": 4, "lead_time_quarters": 0,
-         "lifetime_quarters": 16, "rack_units": 1, **_SRC},
+        {
+            "platform_id": "cpu",
+            "platform_class": "cpu",
+            "family": "tp",
+            "generation": "skl",
+            "power_w": 500,
+            "capex_usd": 10000,
+            "host_memory_gb": 256,
+            "accel_memory_gb": 0,
+            "accelerators": 0,
+            "lead_time_quarters": 0,
+            "lifetime_quarters": 16,
+            "rack_units": 1,
+            **_SRC,
+        },
+        {
+            "platform_id": "asic",
+            "platform_class": "inference_asic",
+            "family": "yv2",
+            "generation": "gp",
+            "power_w": 400,
+            "capex_usd": 12000,
+            "host_memory_gb": 64,
+            "accel_memory_gb": 32,
+            "accelerators": 4,
+            "lead_time_quarters": 0,
+            "lifetime_quarters": 16,
+            "rack_units": 1,
+            **_SRC,
+        },
     ],
     "models": [
-        {"model_id": "rank", "bucket": "ranking", "phase": "inference", "latency_slo_ms": 100,
-         "latency_percentile": 95, "memory_gb": 10, "min_replicas": 1, **_SRC},
-        {"model_id": "vision", "bucket": "cv", "phase": "inference", "latency_slo_ms": 15,
-         "latency_percentile": 99, "memory_gb": 1, "min_replicas": 1, **_SRC},
+        {
+            "model_id": "rank",
+            "bucket": "ranking",
+            "phase": "inference",
+            "latency_slo_ms": 100,
+            "latency_percentile": 95,
+            "memory_gb": 10,
+            "min_replicas": 1,
+            **_SRC,
+        },
+        {
+            "model_id": "vision",
+            "bucket": "cv",
+            "phase": "inference",
+            "latency_slo_ms": 15,
+            "latency_percentile": 99,
+            "memory_gb": 1,
+            "min_replicas": 1,
+            **_SRC,
+        },
     ],
     "profiles": [
         {"model_id": "rank", "platform_id": "cpu", "qps_per_server": 100, **_SRC},
@@ -60,10 +101,20 @@ TINY_TABLES: dict[str, list[dict[str, object]]] = {
         {"model_id": "vision", "platform_id": "cpu", "qps_per_server": 50, **_SRC},
     ],
     "regions": [
-        {"region_id": "east", "power_cap_kw": 100, "pue": 1.0, "electricity_usd_per_kwh": 0.0,
-         **_SRC},
-        {"region_id": "west", "power_cap_kw": 100, "pue": 1.0, "electricity_usd_per_kwh": 0.0,
-         **_SRC},
+        {
+            "region_id": "east",
+            "power_cap_kw": 100,
+            "pue": 1.0,
+            "electricity_usd_per_kwh": 0.0,
+            **_SRC,
+        },
+        {
+            "region_id": "west",
+            "power_cap_kw": 100,
+            "pue": 1.0,
+            "electricity_usd_per_kwh": 0.0,
+            **_SRC,
+        },
     ],
     "demand": [
         {"model_id": "rank", "region_id": "east", "quarter": 0, "peak_qps": 1000, **_SRC},
@@ -72,19 +123,28 @@ TINY_TABLES: dict[str, list[dict[str, object]]] = {
         {"model_id": "vision", "region_id": "west", "quarter": 1, "peak_qps": 300, **_SRC},
     ],
 }
-TINY_SETTINGS = {"horizon_quarters": 2, "target_utilization": 1.0, "energy_load_factor": 1.0,
-                 "disaster_recovery": {"enabled": False}}
-TINY_SCENARIOS = {"scenarios": {"growth": {
-    "description": "ranking grows half again; cheaper ASICs with limited supply",
-    "demand_multiplier": {"bucket": {"ranking": 1.5}},
-    "platform_changes": {"asic": {"capex_multiplier": 0.8, "supply_per_quarter": 100}},
-}}}
+TINY_SETTINGS = {
+    "horizon_quarters": 2,
+    "target_utilization": 1.0,
+    "energy_load_factor": 1.0,
+    "disaster_recovery": {"enabled": False},
+}
+TINY_SCENARIOS = {
+    "scenarios": {
+        "growth": {
+            "description": "ranking grows half again; cheaper ASICs with limited supply",
+            "demand_multiplier": {"bucket": {"ranking": 1.5}},
+            "platform_changes": {"asic": {"capex_multiplier": 0.8, "supply_per_quarter": 100}},
+        }
+    }
+}
 
 
 def tiny_case_files() -> dict[str, str]:
     """Return the tiny case as ``{file name: text}``."""
-    files = {f"{name}.csv": pd.DataFrame(rows).to_csv(index=False)
-             for name, rows in TINY_TABLES.items()}
+    files = {
+        f"{name}.csv": pd.DataFrame(rows).to_csv(index=False) for name, rows in TINY_TABLES.items()
+    }
     files["settings.yaml"] = yaml.safe_dump(TINY_SETTINGS)
     files["scenarios.yaml"] = yaml.safe_dump(TINY_SCENARIOS)
     return files
@@ -112,13 +172,20 @@ def tiny_case(tmp_path: Path) -> Path:
     return write_tiny_case(tmp_path / "tiny")
 
 
-CASES = ["tiny", *([pytest.param("default", marks=pytest.mark.slow)]
-                   if (DEFAULT_CASE / "settings.yaml").is_file() else [])]
+CASES = [
+    "tiny",
+    *(
+        [pytest.param("default", marks=pytest.mark.slow)]
+        if (DEFAULT_CASE / "settings.yaml").is_file()
+        else []
+    ),
+]
 
 
-# fleet_data/default is proven within its gap in ~2-3 s on a quiet machine (first plan < 1 s);
-# on a busy one improvement can take longer: tests cap it (the app reads the cap from this
-# variable) and take the verified plan there is by then.
+# fleet_data/default: the anytime path has a verified first plan in < 1 s and proves the gap in
+# ~2-3 s on a quiet machine; on a busy one improvement can take longer. Tests cap it (the app
+# reads the cap from this variable) at 15× below the AppTest timeout and accept the verified
+# plan there is by then ("optimal" or "feasible" with its gap): the outcome, not the speed.
 TEST_TIME_LIMIT_S = "20"
 
 
@@ -152,8 +219,9 @@ def started() -> AppTest:
     return solve(opened())
 
 
-def count_make_plan(monkeypatch: pytest.MonkeyPatch,
-                    before: Callable[[int], None] | None = None) -> list[dict]:
+def count_make_plan(
+    monkeypatch: pytest.MonkeyPatch, before: Callable[[int], None] | None = None
+) -> list[dict]:
     """Wrap ``pl.make_plan`` (which the app calls) to record its calls; return the record.
 
     ``before(n)`` runs before the n-th call (1-based) and may raise to make it fail.
@@ -197,6 +265,18 @@ def scenario_yaml(at: AppTest) -> dict:
     return yaml.safe_load(at.code[0].value)
 
 
+def set_caps(at: AppTest, fleet: pl.Fleet, caps: dict[str, dict[int, float]]) -> AppTest:
+    """Type caps into the region × quarter editor: ``{region: {quarter: kW}}``."""
+    rows, columns = state.regions(fleet), state.quarter_columns(fleet)
+    edits = {rows.index(r): {columns[q]: kw for q, kw in by_q.items()} for r, by_q in caps.items()}
+    return edit(at, state.POWER_CAPS, edits)
+
+
+def every_cap(fleet: pl.Fleet, kw: float) -> dict[str, dict[int, float]]:
+    """The editor input that sets every region's cap to ``kw`` in every quarter."""
+    return {r: dict.fromkeys(fleet.quarters, kw) for r in state.regions(fleet)}
+
+
 def fleet_of(folder: Path) -> pl.Fleet:
     return pl.load_fleet(folder)
 
@@ -214,25 +294,29 @@ def test_app_imports_only_public_planner_names():
                     if root in ("pulp", "highspy") or alias.name.startswith("planner."):
                         offending.append(f"{path.name}:{node.lineno} import {alias.name}")
                     if alias.name == "planner" and alias.asname != "pl":
-                        offending.append(f"{path.name}:{node.lineno} import planner without "
-                                         "'as pl'")
+                        offending.append(
+                            f"{path.name}:{node.lineno} import planner without 'as pl'"
+                        )
             elif isinstance(node, ast.ImportFrom):
                 module = node.module or ""
                 if module.split(".")[0] in ("planner", "pulp", "highspy"):
                     offending.append(f"{path.name}:{node.lineno} from {module} import ...")
-            elif (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name)
-                  and node.value.id == "pl" and node.attr not in public):
+            elif (
+                isinstance(node, ast.Attribute)
+                and isinstance(node.value, ast.Name)
+                and node.value.id == "pl"
+                and node.attr not in public
+            ):
                 offending.append(f"{path.name}:{node.lineno} pl.{node.attr} is not exported")
-    assert not offending, "app/ must use only `import planner as pl` and pl.<exported name>:\n" \
-        + "\n".join(offending)
+    assert not offending, (
+        "app/ must use only `import planner as pl` and pl.<exported name>:\n" + "\n".join(offending)
+    )
 
 
 # --------------------------------------------------------------------------- load and solve
 def test_opening_the_page_solves_nothing(case: Path, monkeypatch: pytest.MonkeyPatch):
     calls = count_make_plan(monkeypatch)
-    began = time.perf_counter()
     at = opened()
-    assert time.perf_counter() - began < 30
     assert calls == []
     assert not at.metric and not at.success
     assert at.session_state[state.CURRENT] is None
@@ -293,8 +377,13 @@ def test_demand_multiplier_changes_cost_and_yaml_reproduces(case: Path):
         assert after < before
     assert "vs base" in (at.metric[0].delta or "")
     text = at.code[0].value
-    assert yaml.safe_load(text) == {"scenarios": {"half_demand": {"demand_multiplier": {
-        "bucket": dict.fromkeys(state.buckets(fleet), 0.5)}}}}
+    assert yaml.safe_load(text) == {
+        "scenarios": {
+            "half_demand": {
+                "demand_multiplier": {"bucket": dict.fromkeys(state.buckets(fleet), 0.5)}
+            }
+        }
+    }
     # The downloaded YAML is exactly the scenario that was planned, as the CLI reads it ...
     scenario = pl.parse_scenarios(yaml.safe_load(text))["half_demand"]
     assert scenario == current(at)["scenario"]
@@ -304,9 +393,11 @@ def test_demand_multiplier_changes_cost_and_yaml_reproduces(case: Path):
 
 def test_power_cap_too_low_shows_explanation_not_traceback(case: Path):
     at = started()
-    for region in state.regions(fleet_of(case)):
-        at.number_input(key=state.cap_key(region)).set_value(0.001)
-    at.run()
+    fleet = fleet_of(case)
+    set_caps(at, fleet, every_cap(fleet, 0.001))
+    assert scenario_yaml(at)["scenarios"]["what_if"]["power_cap_kw"] == dict.fromkeys(
+        state.regions(fleet), 0.001
+    )
     solve(at)
     assert current(at)["kind"] == "infeasible"
     assert any("Infeasible scenario" in e.value for e in at.error)
@@ -329,23 +420,26 @@ def test_failed_solve_is_not_cached(tiny_app: AppTest, monkeypatch: pytest.Monke
     assert current(at)["kind"] == "error"
     assert any("found no plan" in e.value and "simulated" in e.value for e in at.error)
     assert state.PLANS not in at.session_state or not any(
-        "ranking: 1.2" in k for k in at.session_state[state.PLANS])
+        "ranking: 1.2" in k for k in at.session_state[state.PLANS]
+    )
     solve(at)  # the same inputs: solved again, not the remembered failure
     assert len(calls) == 2 and current(at)["kind"] == "ok"
     assert "Verified" in verdict_text(at)
 
 
 def test_infeasible_then_fixed_then_infeasible_again_solves_each_time(
-        tiny_app: AppTest, monkeypatch: pytest.MonkeyPatch):
+    tiny_app: AppTest, tiny_case: Path, monkeypatch: pytest.MonkeyPatch
+):
     calls = count_make_plan(monkeypatch)
     at = tiny_app
-    at.number_input(key=state.cap_key("east")).set_value(0.001).run()
+    fleet = fleet_of(tiny_case)
+    set_caps(at, fleet, {"east": {0: 0.001, 1: 0.001}})
     solve(at)
     assert current(at)["kind"] == "infeasible" and len(calls) == 1
-    at.number_input(key=state.cap_key("east")).set_value(100.0).run()  # fixed: the case again
+    set_caps(at, fleet, {"east": {0: 100.0, 1: 100.0}})  # fixed: the case again
     solve(at)
     assert current(at)["kind"] == "ok" and "Verified" in verdict_text(at)
-    at.number_input(key=state.cap_key("east")).set_value(0.001).run()
+    set_caps(at, fleet, {"east": {0: 0.001, 1: 0.001}})
     solve(at)  # the failure was not kept: planned again
     assert current(at)["kind"] == "infeasible" and len(calls) == 2
 
@@ -358,6 +452,7 @@ def test_solve_job_stop_keeps_the_best_plan_so_far(tiny_case: Path):
         def report(step):
             seen.append(step)
             progress(step)
+
         return pl.make_plan(fleet, progress=report, should_stop=should_stop)
 
     job = state.SolveJob("k", run, {"scenario_name": "x"})
@@ -376,8 +471,12 @@ def test_solve_job_stop_keeps_the_best_plan_so_far(tiny_case: Path):
 @pytest.mark.skipif(not (DEFAULT_CASE / "settings.yaml").is_file(), reason="no default case")
 def test_solve_job_stop_on_the_default_case_returns_the_first_plan():
     fleet = fleet_of(DEFAULT_CASE)
-    job = state.SolveJob("k", lambda progress, should_stop: pl.make_plan(
-        fleet, mip_gap=0.0, time_limit_s=60, progress=progress, should_stop=should_stop))
+    job = state.SolveJob(
+        "k",
+        lambda progress, should_stop: pl.make_plan(
+            fleet, mip_gap=0.0, time_limit_s=600, progress=progress, should_stop=should_stop
+        ),
+    )
     job.cancel()
     began = time.perf_counter()
     job.start()
@@ -385,7 +484,8 @@ def test_solve_job_stop_on_the_default_case_returns_the_first_plan():
     s = job.outcome()["plan"].summary
     assert s["stopped"] == "cancelled" and s["status"] == "feasible"
     assert s["objective_value"] == pytest.approx(s["first_plan_objective"])
-    assert time.perf_counter() - began < 30  # far below the 60 s limit
+    # Stopped, not timed out: far below the 600 s limit (measured ~1 s: the first plan).
+    assert time.perf_counter() - began < 300
     assert "not proven" in state.status_line(s)
 
 
@@ -416,8 +516,12 @@ def test_settings_overrides_go_into_the_scenario(tiny_app: AppTest, tiny_case: P
     at.selectbox(key=state.OBJECTIVE).set_value("capex")
     at.number_input(key=state.region_key("east")).set_value(1.5).run()
     body = scenario_yaml(at)["scenarios"]["what_if"]
-    assert body == {"demand_multiplier": {"region": {"east": 1.5}}, "horizon_quarters": 4,
-                    "disaster_recovery": True, "objective": "capex"}
+    assert body == {
+        "demand_multiplier": {"region": {"east": 1.5}},
+        "horizon_quarters": 4,
+        "disaster_recovery": True,
+        "objective": "capex",
+    }
     solve(at)
     s = current(at)["plan"].summary
     assert s["verified"] and s["horizon_quarters"] == 4 and s["objective"] == "capex"
@@ -432,16 +536,28 @@ def test_shorter_horizon_than_the_data_plans_the_shorter_horizon(tiny_app: AppTe
     assert set(current(at)["plan"].allocation["quarter"]) == {0}
 
 
-def test_product_multiplier_on_a_case_with_products(tmp_path: Path,
-                                                   monkeypatch: pytest.MonkeyPatch):
+def test_product_multiplier_on_a_case_with_products(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
     folder = write_tiny_case(tmp_path / "tiny_products")
     (folder / "demand.csv").unlink()  # demand comes from products and their calls instead
-    pd.DataFrame([{"product_id": "feed", "daily_requests": 1e7, "peak_to_average": 2.0,
-                   "growth_per_quarter": 0.1, **_SRC}]).to_csv(folder / "products.csv",
-                                                               index=False)
-    pd.DataFrame([{"caller_id": "feed", "model_id": "rank", "items_per_request": 5, **_SRC},
-                  {"caller_id": "feed", "model_id": "vision", "items_per_request": 0.5,
-                   **_SRC}]).to_csv(folder / "calls.csv", index=False)
+    pd.DataFrame(
+        [
+            {
+                "product_id": "feed",
+                "daily_requests": 1e7,
+                "peak_to_average": 2.0,
+                "growth_per_quarter": 0.1,
+                **_SRC,
+            }
+        ]
+    ).to_csv(folder / "products.csv", index=False)
+    pd.DataFrame(
+        [
+            {"caller_id": "feed", "model_id": "rank", "items_per_request": 5, **_SRC},
+            {"caller_id": "feed", "model_id": "vision", "items_per_request": 0.5, **_SRC},
+        ]
+    ).to_csv(folder / "calls.csv", index=False)
     regions = pd.DataFrame(TINY_TABLES["regions"]).assign(demand_share=[0.5, 0.5])
     regions.to_csv(folder / "regions.csv", index=False)
     monkeypatch.setenv(cases.CASE_ENV, str(folder))
@@ -449,7 +565,8 @@ def test_product_multiplier_on_a_case_with_products(tmp_path: Path,
     before = current(at)["plan"].total_cost_usd
     at.number_input(key=state.product_key("feed")).set_value(1.5).run()
     assert scenario_yaml(at)["scenarios"]["what_if"] == {
-        "demand_multiplier": {"product": {"feed": 1.5}}}
+        "demand_multiplier": {"product": {"feed": 1.5}}
+    }
     solve(at)
     assert current(at)["plan"].total_cost_usd > before
 
@@ -460,10 +577,10 @@ def test_platform_and_slo_editors_build_overrides(tiny_app: AppTest):
     edit(at, state.PLATFORM_CHANGES, {1: {"available": False}, 0: {"capex_multiplier": 1.5}})
     edit(at, state.SLO_CHANGES, {1: {"new_latency_slo_ms": 30.0, "throughput_multiplier": 2.0}})
     body = scenario_yaml(at)["scenarios"]["what_if"]
-    assert body == {"platform_changes": {"cpu": {"capex_multiplier": 1.5},
-                                         "asic": {"available": False}},
-                    "slo_changes": {"vision": {"latency_slo_ms": 30.0,
-                                               "throughput_multiplier": 2.0}}}
+    assert body == {
+        "platform_changes": {"cpu": {"capex_multiplier": 1.5}, "asic": {"available": False}},
+        "slo_changes": {"vision": {"latency_slo_ms": 30.0, "throughput_multiplier": 2.0}},
+    }
     solve(at)
     plan = current(at)["plan"]
     assert plan.summary["verified"]
@@ -482,8 +599,9 @@ def test_preset_from_scenarios_yaml_fills_the_controls(tiny_app: AppTest):
     assert current(at)["plan"].summary["scenario"] == "growth"
 
 
-def test_case_files_changing_on_disk_reload_and_keep_user_changes(tiny_app: AppTest,
-                                                                    tiny_case: Path):
+def test_case_files_changing_on_disk_reload_and_keep_user_changes(
+    tiny_app: AppTest, tiny_case: Path
+):
     at = tiny_app
     at.number_input(key=state.bucket_key("ranking")).set_value(1.5).run()
     regions = pd.DataFrame(TINY_TABLES["regions"]).assign(power_cap_kw=[150, 100])
@@ -491,13 +609,15 @@ def test_case_files_changing_on_disk_reload_and_keep_user_changes(tiny_app: AppT
     os.utime(tiny_case / "regions.csv", ns=(1, 1))  # a different stamp even within one tick
     at.run()
     assert at.number_input(key=state.bucket_key("ranking")).value == 1.5
-    assert at.number_input(key=state.cap_key("east")).value == 150  # untouched: follows
-    assert "case: 150 kW" in at.number_input(key=state.cap_key("east")).label
+    caps = at.data_editor(key=state.POWER_CAPS).value.set_index("region_id")
+    assert set(caps.loc["east"]) == {150.0}  # untouched caps follow the file
     assert scenario_yaml(at)["scenarios"]["what_if"] == {
-        "demand_multiplier": {"bucket": {"ranking": 1.5}}}
+        "demand_multiplier": {"bucket": {"ranking": 1.5}}
+    }
     assert any("press **Solve**" in i.value for i in at.info)
     solve(at)
     assert "Verified" in verdict_text(at)
+    assert set(current(at)["plan"].power.query("region_id == 'east'")["cap_kw"]) == {150.0}
 
 
 # --------------------------------------------------------------------------- data editors
@@ -548,8 +668,9 @@ def test_save_two_scenarios_and_compare(tiny_app: AppTest):
     assert len(compare.get("vega_lite_chart")) >= 1
     keys = {b.key for b in compare.download_button}
     assert "dl_saved_yaml" in keys and "dl_compare_0" in keys
-    saved_yaml = yaml.safe_load(state.merged_yaml(
-        [e["scenario"] for e in at.session_state[state.SAVED].values()]))
+    saved_yaml = yaml.safe_load(
+        state.merged_yaml([e["scenario"] for e in at.session_state[state.SAVED].values()])
+    )
     assert set(saved_yaml["scenarios"]) == {"base", "rank_x2", "cv_x3"}
 
     at.multiselect(key=state.COMPARE_PICK).set_value(["cv_x3"]).run()
@@ -561,8 +682,10 @@ def test_insight_sections_render_or_say_unavailable(tiny_app: AppTest):
     at = tiny_app
     tab = at.tabs[2]
     infos = " ".join(i.value for i in tab.info)
-    for name, section in (("compare_to_baselines", "compare_to_baselines"),
-                          ("cost_power_frontier", "cost_power_frontier")):
+    for name, section in (
+        ("compare_to_baselines", "compare_to_baselines"),
+        ("cost_power_frontier", "cost_power_frontier"),
+    ):
         if hasattr(pl, name):
             assert f"no `{section}`" not in infos
         else:
@@ -590,14 +713,18 @@ def test_insight_sections_render_or_say_unavailable(tiny_app: AppTest):
 
 # --------------------------------------------------------------------------- upload
 def test_load_uploaded_case_reads_a_zipped_folder():
-    data = zip_of({f"mycase/{n}": t for n, t in tiny_case_files().items()}
-                  | {"mycase/README.md": "notes", "__MACOSX/._x": "junk"})
+    data = zip_of(
+        {f"mycase/{n}": t for n, t in tiny_case_files().items()}
+        | {"mycase/README.md": "notes", "__MACOSX/._x": "junk"}
+    )
     uploaded = cases.read_uploaded_case(data)
     assert len(uploaded.fleet.platforms) == 2
     assert set(uploaded.scenarios) == {"growth"}
     assert uploaded.skipped == ("mycase/README.md",)
-    assert cases.load_uploaded_case(zip_of(tiny_case_files())).models["model_id"].tolist() == \
-        ["rank", "vision"]
+    assert cases.load_uploaded_case(zip_of(tiny_case_files())).models["model_id"].tolist() == [
+        "rank",
+        "vision",
+    ]
 
 
 def test_load_uploaded_case_bad_value_names_file_row_column():
@@ -610,12 +737,15 @@ def test_load_uploaded_case_bad_value_names_file_row_column():
     assert "uploaded zip" in exc.value.render() and "fleet_upload_" not in exc.value.render()
 
 
-@pytest.mark.parametrize(("files", "expected"), [
-    ({"../evil.csv": "x", "settings.yaml": ""}, "absolute path or '..'"),
-    ({"/etc/evil.csv": "x", "settings.yaml": ""}, "absolute path or '..'"),
-    ({"platforms.csv": "x"}, "no settings.yaml"),
-    ({"a/settings.yaml": "", "b/settings.yaml": ""}, "2 folders with a settings.yaml"),
-])
+@pytest.mark.parametrize(
+    ("files", "expected"),
+    [
+        ({"../evil.csv": "x", "settings.yaml": ""}, "absolute path or '..'"),
+        ({"/etc/evil.csv": "x", "settings.yaml": ""}, "absolute path or '..'"),
+        ({"platforms.csv": "x"}, "no settings.yaml"),
+        ({"a/settings.yaml": "", "b/settings.yaml": ""}, "2 folders with a settings.yaml"),
+    ],
+)
 def test_load_uploaded_case_rejects_unsafe_or_odd_archives(files, expected):
     with pytest.raises(pl.FleetDataError, match=expected):
         cases.load_uploaded_case(zip_of(files))
@@ -642,7 +772,8 @@ def test_upload_in_the_ui_shows_error_bullets(tiny_app: AppTest):
     text = " ".join(e.value for e in at.error)
     assert "platforms.csv, row 1 (line 2), column 'power_w'" in text and "lots" in text
     at.file_uploader(key=state.UPLOAD).set_value(
-        ("good.zip", zip_of(tiny_case_files()), "application/zip")).run()
+        ("good.zip", zip_of(tiny_case_files()), "application/zip")
+    ).run()
     assert not at.exception and not at.metric  # a new case: nothing planned until Solve
     solve(at)
     assert "Verified" in verdict_text(at)

@@ -22,8 +22,14 @@ import pytest
 from test_app import DEFAULT_CASE, REPO_ROOT, TEST_TIME_LIMIT_S, write_tiny_case
 
 CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 START_TIMEOUT_S = 60
 UI_TIMEOUT_MS = 45_000
 
@@ -74,10 +80,26 @@ def start_server(tmp_path: Path, default_case: bool) -> Iterator[str]:
     port = free_port()
     log = (tmp_path / "streamlit.log").open("wb")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app/dashboard.py",
-         "--server.address", "127.0.0.1", "--server.port", str(port),
-         "--server.headless", "true", "--browser.gatherUsageStats", "false"],
-        cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+        [
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            "app/dashboard.py",
+            "--server.address",
+            "127.0.0.1",
+            "--server.port",
+            str(port),
+            "--server.headless",
+            "true",
+            "--browser.gatherUsageStats",
+            "false",
+        ],
+        cwd=REPO_ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     try:
         url = f"http://127.0.0.1:{port}"
         wait_until_up(url, proc)
@@ -155,8 +177,11 @@ def test_dashboard_in_chromium(server: str, tmp_path: Path):
             expect(verdict.first).to_be_visible()
             expect(verdict.first).to_contain_text(re.compile(r"(optimal|feasible).*gap"))
             expect(verdict.first).to_contain_text("first plan in")
-            badge = page.get_by_role("paragraph").filter(has=page.get_by_role("img")).filter(
-                has_text=re.compile(r"optimal \(gap|feasible, gap"))
+            badge = (
+                page.get_by_role("paragraph")
+                .filter(has=page.get_by_role("img"))
+                .filter(has_text=re.compile(r"optimal \(gap|feasible, gap"))
+            )
             expect(badge.first).to_be_visible()  # the status badge under the TCO metric
             before = tco_text(page)
             screenshot(page, shots / "whatif.png")
@@ -177,8 +202,9 @@ def test_dashboard_in_chromium(server: str, tmp_path: Path):
             # The plan's charts render as Vega embeds.
             page.get_by_role("tab", name="Plan").click()
             expect(page.locator(".vega-embed:visible").first).to_be_visible()
-            expect(page.locator(".vega-embed canvas:visible, .vega-embed svg:visible").first
-                   ).to_be_visible()
+            expect(
+                page.locator(".vega-embed canvas:visible, .vega-embed svg:visible").first
+            ).to_be_visible()
             screenshot(page, shots / "plan.png")
 
             # Save the scenario and compare it with the base plan.
@@ -233,10 +259,12 @@ def test_solve_live_progress_and_stop_in_chromium(default_server: str):
             expect(verdict.first).to_be_visible()
             # Stopped at the next stage, or (when the click came during the proof) by the
             # time limit: either way the best plan so far, not proven at gap 0.
-            expect(verdict.first).to_contain_text(re.compile(
-                r"feasible, gap .* not proven.*(stopped early|stopped by the time limit)"))
-            expect(page.get_by_role("button", name=re.compile("Stop improving"))
-                   ).to_have_count(0)
+            expect(verdict.first).to_contain_text(
+                re.compile(
+                    r"feasible, gap .* not proven.*(stopped early|stopped by the time limit)"
+                )
+            )
+            expect(page.get_by_role("button", name=re.compile("Stop improving"))).to_have_count(0)
             assert tco_text(page).startswith("$")
             # The page is whole: Solve again is served from nothing cached (a stopped plan is
             # not the full answer), and the app shows no exception.
