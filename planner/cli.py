@@ -1,6 +1,7 @@
 """The batch command line: ``python -m planner COMMAND``, one command per planner task.
 
-Commands: check, plan, compare, explain, frontier, sensitivity, synthetic and reference.
+Commands: check, plan, compare, explain, frontier, sensitivity, synthetic, sweep,
+sweep-report and reference.
 
 Every command that plans says how good each plan is: its solver status (``optimal`` only when
 proven within the gap), gap and best bound, and where two plans are compared, whether their
@@ -14,11 +15,14 @@ tracebacks.
 from __future__ import annotations
 
 import json
+import math
+import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
+import click
 import pandas as pd
 import typer
 from rich.console import Console
@@ -26,6 +30,8 @@ from rich.console import Console
 from planner.errors import FleetDataError, InfeasiblePlanError, PlannerError
 from planner.fleet import Fleet, load_fleet
 from planner.scenarios import Scenario, load_scenarios
+from planner.settings import machine_cores
+from planner.store.commands import StoreOpt, add_store_commands
 
 app = typer.Typer(
     add_completion=False,
@@ -38,16 +44,73 @@ out = Console(highlight=False, width=200)
 
 CaseArg = Annotated[Path, typer.Argument(help="Folder of a fleet case, e.g. fleet_data/default.")]
 DebugOpt = Annotated[bool, typer.Option("--debug", help="Show tracebacks.")]
+SOLVERS = ("highs", "cbc")
+INTERRUPTED = "interrupted; no output was written"
+
+
+def _check_solver(value: str | None) -> str | None:
+    """Refuse a solver the planner cannot run (usage error, exit 2), listing the choices."""
+    if value is not None and value not in SOLVERS:
+        raise typer.BadParameter(f"'{value}' is not available; choose one of {', '.join(SOLVERS)}")
+    return value
+
+
+def _check_time_limit(value: float | None) -> float | None:
+    """Refuse a time limit that is not a finite number of seconds above 0 (-1 meant no limit)."""
+    if value is not None and not (math.isfinite(value) and value > 0):
+        raise typer.BadParameter(f"{value:g} is not a time limit; give seconds > 0, e.g. 60")
+    return value
+
+
+def _check_gap(value: float | None) -> float | None:
+    """Refuse a relative gap outside [0, 1)."""
+    if value is not None and not (math.isfinite(value) and 0 <= value < 1):
+        raise typer.BadParameter(f"{value:g} is not a relative gap; give 0 <= gap < 1, e.g. 0.001")
+    return value
+
+
+def _check_threads(value: int | None) -> int | None:
+    """Refuse fewer than 1 or more threads than the machine has cores."""
+    cores = machine_cores()
+    if value is not None and not 1 <= value <= cores:
+        raise typer.BadParameter(f"{value} threads; give 1 to {cores} (the cores of this machine)")
+    return value
+
+
 SolverOpt = Annotated[
-    str | None, typer.Option(help="MIP solver: highs or cbc (default: settings).")
+    str | None,
+    typer.Option(help="MIP solver: highs or cbc (default: settings).", callback=_check_solver),
 ]
-TimeOpt = Annotated[float | None, typer.Option("--time-limit", help="Solver time limit in s.")]
-GapOpt = Annotated[float | None, typer.Option("--gap", help="Relative MIP gap, e.g. 0.001.")]
-ThreadsOpt = Annotated[int | None, typer.Option(help="Solver threads.")]
+TimeOpt = Annotated[
+    float | None,
+    typer.Option("--time-limit", help="Solver time limit in s (> 0).", callback=_check_time_limit),
+]
+GapOpt = Annotated[
+    float | None,
+    typer.Option("--gap", help="Relative MIP gap, e.g. 0.001.", callback=_check_gap),
+]
+ThreadsOpt = Annotated[
+    int | None, typer.Option(help="Solver threads (1 to the cores).", callback=_check_threads)
+]
+
+
+class _UsageError(PlannerError):
+    """A command-line value that names nothing in the case (exit 2, like click's)."""
+
+    exit_code = 2
+
+
+_interrupt_reported = False
 
 
 def _run(debug: bool, action: Callable[[], None]) -> None:
-    """Run ``action``, turning planner errors into messages and exit codes."""
+    """Run ``action``, turning every error into one message and an exit code.
+
+    Planner errors keep their code (2 usage, 3 data, 4 no plan); Ctrl-C exits 130; anything
+    unexpected becomes one line naming the exception and ``--debug`` (exit 1). With
+    ``--debug`` the traceback is shown instead.
+    """
+    global _interrupt_reported
     try:
         action()
     except PlannerError as exc:
@@ -57,26 +120,63 @@ def _run(debug: bool, action: Callable[[], None]) -> None:
         err.print(str(exc), markup=False, soft_wrap=True)
         raise typer.Exit(exc.exit_code) from None
     except KeyboardInterrupt:
-        err.print("interrupted; no output was written")
+        if debug:
+            raise
+        _interrupt_reported = True
+        err.print(INTERRUPTED)
         raise typer.Exit(130) from None
+    except (typer.Exit, click.exceptions.ClickException, click.exceptions.Abort):
+        raise
+    except Exception as exc:
+        if debug:
+            raise
+        err.print(_unexpected(exc), markup=False, soft_wrap=True)
+        raise typer.Exit(1) from None
+
+
+def _unexpected(exc: BaseException) -> str:
+    """Return the one line shown for an exception the planner did not expect."""
+    text = (str(exc).strip().splitlines() or [""])[0][:200]
+    return (
+        f"error: unexpected {type(exc).__name__}{': ' + text if text else ''}. This is a bug in "
+        "the planner, not in your data; run the command again with --debug to see the traceback"
+    )
 
 
 def _load(case: Path) -> Fleet:
+    """Load and check a case (``FleetDataError``, exit 3, on any problem)."""
     with err.status(f"loading {case}"):
         return load_fleet(case)
 
 
+def _check_scenarios(case: Path, fleet: Fleet) -> int:
+    """Validate ``scenarios.yaml`` against the case: every scenario must resolve.
+
+    Returns:
+        The number of scenarios.
+
+    Raises:
+        FleetDataError: Listing every problem of every scenario at once.
+    """
+    from planner.scenarios import scenario_problems
+
+    scenarios = load_scenarios(case)
+    problems = scenario_problems(fleet, scenarios)
+    if problems:
+        raise FleetDataError(problems, header=f"Invalid scenarios in {case / 'scenarios.yaml'}")
+    return len(scenarios)
+
+
 def _scenario(case: Path, name: str | None) -> Scenario | None:
+    """Return the scenario called ``name``; an unknown name is a usage error listing the names."""
     if name is None:
         return None
     scenarios = load_scenarios(case)
     if name not in scenarios:
-        raise FleetDataError(
-            [
-                f"scenarios.yaml: no scenario '{name}'. Fix: use one of "
-                f"{', '.join(scenarios) or '(none defined)'}"
-            ],
-            header=f"Unknown scenario in {case}",
+        raise _UsageError(
+            f"unknown --scenario '{name}'; {case} has "
+            + (f"these scenarios: {', '.join(scenarios)}" if scenarios else "no scenarios.yaml")
+            + (" (or 'base' for the case itself, in compare)" if scenarios else "")
         )
     return scenarios[name]
 
@@ -134,7 +234,10 @@ def check(case: CaseArg, debug: DebugOpt = False) -> None:
 
     def action() -> None:
         fleet = _load(case)
+        n_scenarios = _check_scenarios(case, fleet)
         out.print(f"{case}: valid fleet case '{fleet.name}'")
+        if n_scenarios:
+            out.print(f"{n_scenarios} scenarios in scenarios.yaml, all valid for this case")
         _print_frame("Rows per table:", table_rows(fleet).set_index("file"))
         _print_frame("Peak demand (queries/s) by bucket and quarter:", demand_by_bucket(fleet))
         cov = coverage(fleet)
@@ -160,25 +263,65 @@ def plan(
     time_limit: TimeOpt = None,
     gap: GapOpt = None,
     threads: ThreadsOpt = None,
+    store: StoreOpt = None,
+    name: Annotated[str | None, typer.Option(help="Record under this name (in --store).")] = None,
+    note: Annotated[str | None, typer.Option(help="Record with this note (in --store).")] = None,
+    current: Annotated[
+        str | None,
+        typer.Option(help="Keep close to this allocation: a plan folder or a store id."),
+    ] = None,
+    move_cost: Annotated[
+        float, typer.Option("--move-cost", help="With --current: USD per replica moved.")
+    ] = 0.0,
+    bucket_move_cost: Annotated[
+        list[str] | None,
+        typer.Option("--bucket-move-cost", help="BUCKET=USD override of --move-cost; repeat."),
+    ] = None,
+    max_moves: Annotated[
+        float | None,
+        typer.Option("--max-moves", help="With --current: at most this many moves per quarter."),
+    ] = None,
+    robust: Annotated[
+        Path | None,
+        typer.Option("--robust", help="Sweep file: choose first-stage purchases that hold in "
+                     "all its futures (two-stage) and compare them with the mean forecast's."),
+    ] = None,
     debug: DebugOpt = False,
 ) -> None:
-    """Plan a fleet case, verify the plan and write its tables, summary.json and report.md."""
+    """Plan a fleet case, verify the plan and write its tables, summary.json and report.md.
+
+    With --store (or --name/--note) the plan is also recorded in the plan store. With
+    --current the plan is kept close to an existing allocation (see README, "Migration").
+    """
     from planner.output import FORMATS, write_plan
     from planner.pipeline import make_plan
 
+    if robust is not None:
+        _plan_robust(case, robust, out_dir, scenario, debug)
+        return
     fmt = fmt or ["csv"]
     bad = [f for f in fmt if f not in FORMATS]
     if bad:
         err.print(f"error: unknown --format {', '.join(bad)}; use {', '.join(FORMATS)}")
         raise typer.Exit(2)
 
+    from planner.store.commands import parse_bucket_costs, record_plan, stable_plan
+
+    bucket_costs = parse_bucket_costs(bucket_move_cost)
+
     def action() -> None:
         fleet = _load(case)
         chosen = _scenario(case, scenario)
         opts = {"solver": solver, "time_limit_s": time_limit, "mip_gap": gap, "threads": threads}
+        stable, extra = None, None
         try:
             with err.status("planning"):
-                result = make_plan(fleet, chosen, **opts)
+                if current is None:
+                    result = make_plan(fleet, chosen, **opts)
+                else:
+                    stable = stable_plan(fleet, chosen, current, store, move_cost,
+                                         bucket_costs, max_moves, opts)
+                    result, extra = stable.plan, {"moves": stable.moves}
         except InfeasiblePlanError as exc:
             if isinstance(exc.explanation, pd.DataFrame) and not exc.explanation.empty:
                 from planner.output import write_text_atomic
@@ -187,10 +330,19 @@ def plan(
                 write_text_atomic(path, exc.explanation.to_csv(index=False))
                 err.print(f"shortfalls written to {path}")
             raise
-        write_plan(result, out_dir, fleet, formats=fmt)
+        write_plan(result, out_dir, fleet, formats=fmt, extra=extra)
         s = result.summary
         err.print(f"[green]{s['status']}[/] plan, verified, written to {out_dir}", markup=True)
         err.print(f"  {_plan_line(s)}", markup=False, soft_wrap=True)
+        if stable is not None:
+            from planner.migration import moves_report
+
+            for text in moves_report(stable):
+                err.print(text, markup=False, soft_wrap=True)
+        if store is not None or name is not None or note is not None:
+            record_plan(err, store, fleet, result, scenario=chosen, name=name, note=note,
+                        command="plan", solver=opts, extra=extra,
+                        current_plan=s.get("migration", {}).get("current"))
         keys = ("status", "total_cost_usd", "gap", "first_plan_seconds",
                 "first_plan_gap", "stopped", "servers_purchased", "peak_power_kw")
         # summary keys of the anytime path only (first plan, stopped) are left out for CBC
@@ -206,6 +358,150 @@ def plan(
 
 
 @app.command()
+def verify(
+    case: CaseArg,
+    plan_dir: Annotated[
+        Path, typer.Argument(help="Plan folder written by `plan --out`, possibly edited.")
+    ],
+    scenario: Annotated[
+        str | None,
+        typer.Option(help="Scenario the plan is for ('base': none); default: the one in "
+                     "its summary.json."),
+    ] = None,
+    debug: DebugOpt = False,
+) -> None:
+    """Re-check a plan folder against its case and print every violation with its table row.
+
+    Exit codes: 0 the plan is valid, 3 invalid data (case or plan folder unreadable), 5 the
+    plan violates the case (each violation is printed on stdout).
+    """
+    from planner.plan_io import plan_files, read_plan
+    from planner.scenarios import apply_scenario
+    from planner.verify import verify_plan
+
+    def action() -> None:
+        fleet = _load(case)
+        plan = read_plan(plan_dir)
+        name = scenario if scenario is not None else plan.summary.get("scenario")
+        if scenario is None and name:
+            err.print(f"checking against scenario '{name}' (from {plan_dir}/summary.json)",
+                      markup=False, soft_wrap=True)
+        chosen = None if name in (None, "base") else _scenario(case, name)
+        planned = apply_scenario(fleet, chosen) if chosen is not None else fleet
+        result = verify_plan(planned, plan)
+        if result.ok:
+            err.print(f"{plan_dir}: {result}", markup=False, soft_wrap=True)
+            return
+        for line in result.lines(plan_files(plan)):
+            out.print(f"{plan_dir}/{line}", markup=False, soft_wrap=True)
+        n = len(result.violations)
+        err.print(f"{plan_dir}: the plan violates {case}: {n} violation{'s' if n != 1 else ''}",
+                  markup=False, soft_wrap=True)
+        raise typer.Exit(EXIT_PLAN_INVALID)
+
+    _run(debug, action)
+
+
+EXIT_PLAN_INVALID = 5  # verify: the plan violates its case
+
+
+def _plan_robust(case: Path, sweep_file: Path, out_dir: Path, scenario: str | None,
+                 debug: bool) -> None:
+    """``plan --robust``: the two-stage plan over a sweep's futures (planner.sweeps.robust)."""
+    from planner.sweeps.robust import robust_plan, robust_report, write_robust
+    from planner.sweeps.spec import load_sweep
+    from planner.sweeps.worker import base_scenario
+
+    def action() -> None:
+        fleet = _load(case)
+        spec = load_sweep(sweep_file)
+        base = base_scenario(str(case), scenario or spec.base)
+        with err.status(f"planning robust purchases over the futures of {sweep_file}"):
+            result = robust_plan(fleet, spec, base, folder=sweep_file.parent)
+        write_robust(result, out_dir)
+        err.print(f"robust plan ({result.summary['status']}), every future verified, written "
+                  f"to {out_dir}", markup=False, soft_wrap=True)
+        out.print(robust_report(result), markup=False, soft_wrap=True)
+
+    _run(debug, action)
+
+
+@app.command()
+def sweep(
+    case: CaseArg,
+    sweep_file: Annotated[Path, typer.Argument(help="Sweep file (YAML): base, grid or samples.")],
+    out_dir: Annotated[Path, typer.Option("--out", help="Results folder (resumable).")],
+    workers: Annotated[
+        int | None, typer.Option(help="Worker processes (default: the machine's cores).")
+    ] = None,
+    scheduler: Annotated[
+        str | None,
+        typer.Option(help="Dask: a scheduler address (tcp://host:8786) or 'local' for a "
+                     "LocalCluster; default: a local process pool."),
+    ] = None,
+    debug: DebugOpt = False,
+) -> None:
+    """Plan every scenario of a sweep file; one row per scenario in results.parquet/.csv.
+
+    A re-run with the same --out skips finished scenarios. Failed scenarios are rows with
+    their status and message.
+    """
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from planner.sweeps.run import run_sweep
+
+    if workers is not None and workers < 1:
+        err.print("error: --workers must be at least 1")
+        raise typer.Exit(2)
+
+    def action() -> None:
+        columns = (TextColumn("sweep"), BarColumn(),
+                   TextColumn("{task.completed}/{task.total} done, {task.fields[running]} "
+                              "running, {task.fields[failed]} failed, ETA"),
+                   TimeRemainingColumn())
+        with Progress(*columns, console=err) as bar:
+            task = None
+
+            def show(p) -> None:
+                nonlocal task
+                if task is None:  # skipped scenarios count as done, not towards the ETA
+                    task = bar.add_task("sweep", total=p.total, completed=p.done,
+                                        running=0, failed=p.failed)
+                bar.update(task, completed=p.done, running=p.running, failed=p.failed)
+
+            result = run_sweep(case, sweep_file, out_dir, workers=workers,
+                               scheduler=scheduler, progress=show)
+        err.print(f"{len(result.results)} scenarios in {out_dir}/results.parquet "
+                  f"({result.planned} planned now, {result.skipped} already done, "
+                  f"{result.failed} failed) on {result.executor} in {result.seconds:.1f} s",
+                  markup=False, soft_wrap=True)
+
+    _run(debug, action)
+
+
+@app.command("sweep-report")
+def sweep_report(
+    sweep_dir: Annotated[Path, typer.Argument(help="Folder written by `sweep --out`.")],
+    debug: DebugOpt = False,
+) -> None:
+    """Summarise a sweep: cost and power quantiles, what moves the cost, common purchases."""
+    from planner.sweeps.report import write_sweep_report
+
+    if not (sweep_dir / "results.parquet").exists() and not (sweep_dir / "results.csv").exists():
+        err.print(f"error: {sweep_dir} holds no sweep results; run `python -m planner sweep "
+                  f"CASE SWEEP.yaml --out {sweep_dir}` first", markup=False, soft_wrap=True)
+        raise typer.Exit(2)
+
+    def action() -> None:
+        files = write_sweep_report(sweep_dir)
+        out.print(files["report"].read_text(encoding="utf-8"), markup=False, soft_wrap=True)
+        err.print(f"report written to {sweep_dir}: {', '.join(p.name for p in files.values())}",
+                  markup=False, soft_wrap=True)
+
+    _run(debug, action)
+
+
+@app.command()
 def compare(
     case: CaseArg,
     scenario: Annotated[
@@ -214,9 +510,13 @@ def compare(
     solver: SolverOpt = None,
     time_limit: TimeOpt = None,
     gap: GapOpt = None,
+    store: StoreOpt = None,
+    note: Annotated[str | None, typer.Option(help="Record with this note (in --store).")] = None,
     debug: DebugOpt = False,
 ) -> None:
     """Plan several scenarios and print side by side what changes.
+
+    With --store each scenario's plan is recorded, named after its scenario.
 
     Each plan's status and gap are shown, and whether each difference of total cost is
     within the plans' gaps (then it may be solver slack).
@@ -233,6 +533,12 @@ def compare(
                 plans[name] = make_plan(
                     fleet, chosen, solver=solver, time_limit_s=time_limit, mip_gap=gap
                 )
+            if store is not None:
+                from planner.store.commands import record_plan
+
+                record_plan(err, store, fleet, plans[name], scenario=chosen, name=name,
+                            note=note, command="compare",
+                            solver={"solver": solver, "time_limit_s": time_limit, "mip_gap": gap})
         tables = compare_plans(plans)
         for title, frame in tables.items():
             if title == STATUS_TABLE:
@@ -444,10 +750,30 @@ def reference(
     err.print(f"data reference written to {write}")
 
 
+add_store_commands(app, _run, out, err)  # history, show, diff, export
+
+
 def main() -> None:
-    """Entry point of ``python -m planner``."""
+    """Entry point of ``python -m planner``: never a traceback without ``--debug``.
+
+    Ctrl-C anywhere prints one line and exits 130 (typer turns it into a silent exit 130
+    outside :func:`_run`); an unexpected exception outside :func:`_run` ends as one line and
+    exit 1.
+    """
+    # planner/__init__.py quiets Ctrl-C during the imports; from here on it raises again.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         app()
     except SystemExit as exc:
         # click's usage errors already exit 2; keep any other code as is
+        if exc.code == 130 and not _interrupt_reported:
+            err.print(INTERRUPTED)
         sys.exit(exc.code)
+    except KeyboardInterrupt:
+        err.print(INTERRUPTED)
+        sys.exit(130)
+    except Exception as exc:
+        if "--debug" in sys.argv:
+            raise
+        err.print(_unexpected(exc), markup=False, soft_wrap=True)
+        sys.exit(1)
