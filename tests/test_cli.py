@@ -33,18 +33,32 @@ from planner.cli import app
 from planner.schema import TABLES
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-PLAN_FILES = {"allocation.csv", "purchases.csv", "fleet.csv", "power.csv", "costs.csv",
-              "summary.json", "report.md"}
-SCENARIOS = {"growth": {"description": "ranking doubles",
-                        "demand_multiplier": {"bucket": {"ranking": 2}}},
-             "cheap_asic": {"platform_changes": {"asic": {"capex_multiplier": 0.5}}}}
+PLAN_FILES = {
+    "allocation.csv",
+    "purchases.csv",
+    "fleet.csv",
+    "power.csv",
+    "costs.csv",
+    "summary.json",
+    "report.md",
+}
+SCENARIOS = {
+    "growth": {"description": "ranking doubles", "demand_multiplier": {"bucket": {"ranking": 2}}},
+    "cheap_asic": {"platform_changes": {"asic": {"capex_multiplier": 0.5}}},
+}
 
 
 def run(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     """Run ``python -m planner ARGS`` the way a user would."""
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "COLUMNS": "200"}
-    return subprocess.run([sys.executable, "-m", "planner", *args], capture_output=True,
-                          text=True, cwd=cwd, env=env, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "planner", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=env,
+        timeout=300,
+    )
 
 
 def invoke(*args: str):
@@ -67,8 +81,11 @@ def infeasible_case(tmp_path: Path) -> Path:
         profiles=[profile("rank", "slow", 100)],
         regions=[region("east")],
         inventory=[inventory("slow", "east", 3)],
-        demand=[demand("rank", "east", 0, 200), demand("rank", "east", 1, 400),
-                demand("rank", "east", 2, 800)],
+        demand=[
+            demand("rank", "east", 0, 200),
+            demand("rank", "east", 1, 400),
+            demand("rank", "east", 2, 800),
+        ],
         settings={"horizon_quarters": 3, "target_utilization": 0.8},
     )
     return write_fleet(fleet, tmp_path / "short")
@@ -101,8 +118,9 @@ def test_check_invalid_case_lists_every_problem_without_traceback(broken_case, t
     text = result.stderr
     assert "Traceback" not in text and "Traceback" not in result.stdout
     assert "2 problems found" in text
-    assert "  - profiles.csv, row 1 (line 2), column 'qps_per_server': must be greater than 0" \
-        in text
+    assert (
+        "  - profiles.csv, row 1 (line 2), column 'qps_per_server': must be greater than 0" in text
+    )
     assert "  - models.csv, row 2 (line 3), column 'phase': is not an allowed value" in text
     assert "Fix:" in text
 
@@ -131,8 +149,9 @@ def test_missing_argument_is_a_usage_error(tmp_path):
     assert "Traceback" not in result.stderr
 
 
-@pytest.mark.parametrize("args", [["plan"], ["check"], ["frobnicate"], ["compare", "x"],
-                                  ["plan", "x", "--bogus"]])
+@pytest.mark.parametrize(
+    "args", [["plan"], ["check"], ["frobnicate"], ["compare", "x"], ["plan", "x", "--bogus"]]
+)
 def test_usage_errors_exit_2(args):
     assert invoke(*args).exit_code == 2
 
@@ -154,8 +173,15 @@ def test_plan_writes_tables_summary_and_report(tiny_case, tmp_path):
     assert result.returncode == 0, result.stderr
     assert {p.name for p in out.iterdir()} == PLAN_FILES
     summary = json.loads((out / "summary.json").read_text())
-    for key in ("status", "objective_value", "best_bound", "gap", "build_seconds",
-                "solve_seconds", "total_cost_usd"):
+    for key in (
+        "status",
+        "objective_value",
+        "best_bound",
+        "gap",
+        "build_seconds",
+        "solve_seconds",
+        "total_cost_usd",
+    ):
         assert key in summary
     assert summary["status"] == "optimal"
     assert summary["verified"] is True
@@ -180,9 +206,11 @@ def test_plan_formats_parquet_and_json(tiny_case, tmp_path):
     for table in ("allocation", "purchases", "fleet", "power", "costs"):
         assert {f"{table}.parquet", f"{table}.json"} <= names
         assert f"{table}.csv" not in names
-        pd.testing.assert_frame_equal(pd.read_json(out / f"{table}.json", orient="records"),
-                                      pd.read_parquet(out / f"{table}.parquet"),
-                                      check_dtype=False)
+        pd.testing.assert_frame_equal(
+            pd.read_json(out / f"{table}.json", orient="records"),
+            pd.read_parquet(out / f"{table}.parquet"),
+            check_dtype=False,
+        )
     alloc = pd.read_parquet(out / "allocation.parquet")
     assert alloc["servers"].sum() == 4 + 5 + 6 + 6
     records = json.loads((out / "purchases.json").read_text())
@@ -192,8 +220,20 @@ def test_plan_formats_parquet_and_json(tiny_case, tmp_path):
 
 def test_plan_with_scenario_and_solver_options(tiny_case, tmp_path):
     out = tmp_path / "out"
-    result = invoke("plan", tiny_case, "--out", out, "--scenario", "cheap_asic",
-                    "--solver", "cbc", "--time-limit", "60", "--gap", "0")
+    result = invoke(
+        "plan",
+        tiny_case,
+        "--out",
+        out,
+        "--scenario",
+        "cheap_asic",
+        "--solver",
+        "cbc",
+        "--time-limit",
+        "60",
+        "--gap",
+        "0",
+    )
     assert result.exit_code == 0, result.output
     summary = json.loads((out / "summary.json").read_text())
     assert summary["scenario"] == "cheap_asic"
@@ -228,7 +268,8 @@ def test_infeasible_plan_exits_4_and_says_what_falls_short(infeasible_case, tmp_
     assert not out.exists()
     shortfalls = pd.read_csv(tmp_path / "out_infeasible.csv")
     assert shortfalls[["constraint", "model_id", "region_id", "quarter"]].values.tolist() == [
-        ["demand", "rank", "east", 1]]
+        ["demand", "rank", "east", 1]
+    ]
     assert shortfalls["amount"].tolist() == pytest.approx([400 - 3 * 100 * 0.8])
 
 
@@ -308,13 +349,19 @@ def test_failed_swap_keeps_the_previous_plan(tiny_case, tmp_path, monkeypatch):
 
 
 def test_compare_prints_side_by_side_tables(tiny_case, tmp_path):
-    result = run("compare", str(tiny_case), "--scenario", "base", "--scenario", "growth",
-                 cwd=tmp_path)
+    result = run(
+        "compare", str(tiny_case), "--scenario", "base", "--scenario", "growth", cwd=tmp_path
+    )
     assert result.returncode == 0, result.stderr
     text = result.stdout
-    for title in ("Totals", "Servers in service, last quarter, by platform class",
-                  "Servers purchased by platform class", "Peak facility power (kW) by region",
-                  "TCO (USD) by bucket", "TCO (USD) by platform class"):
+    for title in (
+        "Totals",
+        "Servers in service, last quarter, by platform class",
+        "Servers purchased by platform class",
+        "Peak facility power (kW) by region",
+        "TCO (USD) by bucket",
+        "TCO (USD) by platform class",
+    ):
         assert title in text
     assert "growth - base" in text
     totals = text.split("Totals")[1].split("Servers in service")[0]
@@ -378,8 +425,10 @@ def tradeoff_case(tmp_path: Path) -> Path:
     is capex: ``hot`` 1,000 USD at 1,000 W, ``cool`` 3,000 USD at 250 W.
     """
     fleet = make_fleet(
-        platforms=[platform("hot", power_w=1000, capex_usd=1_000),
-                   platform("cool", power_w=250, capex_usd=3_000)],
+        platforms=[
+            platform("hot", power_w=1000, capex_usd=1_000),
+            platform("cool", power_w=250, capex_usd=3_000),
+        ],
         models=[model("rank")],
         profiles=[profile("rank", "hot", 100), profile("rank", "cool", 100)],
         regions=[region("east")],
@@ -426,8 +475,7 @@ def test_plan_prints_status_gap_bound_and_first_plan(tiny_case, tmp_path):
     assert "- Stopped because the gap target was reached" in report
     stages = report.split("## Solver stages")[1].split("## Purchases")[0]
     rows = [line for line in stages.splitlines() if line.startswith("| ")][1:]
-    assert [r.split(" | ")[0].lstrip("| ") for r in rows] == [
-        s["stage"] for s in summary["stages"]]
+    assert [r.split(" | ")[0].lstrip("| ") for r in rows] == [s["stage"] for s in summary["stages"]]
 
 
 def test_cbc_plan_report_has_no_anytime_lines(tiny_case, tmp_path):
@@ -448,8 +496,9 @@ def same_case(tmp_path: Path) -> Path:
 
 
 def test_compare_prints_status_gap_and_whether_differences_are_within_gaps(same_case):
-    result = invoke("compare", same_case, "--scenario", "base", "--scenario", "same",
-                    "--scenario", "growth")
+    result = invoke(
+        "compare", same_case, "--scenario", "base", "--scenario", "same", "--scenario", "growth"
+    )
     assert result.exit_code == 0, result.output
     text = result.stdout
     status = text.split("Status and gap")[1].split("Total cost differences")[0]
@@ -477,31 +526,46 @@ def test_frontier_prints_and_writes_status_and_gap(tiny_case, tmp_path):
     assert result.exit_code == 0, result.output
     frontier = pd.read_csv(target)
     assert {"status", "gap", "best_bound_usd", "within_gaps_of_previous", "note"} <= set(
-        frontier.columns)
+        frontier.columns
+    )
     assert (frontier["status"] == "optimal").all()
     assert "0.000 %" in result.stdout and "optimal" in result.stdout
 
 
 def test_sensitivity_command_prints_status_gap_and_notes(tiny_case, tmp_path):
     target = tmp_path / "sweep.csv"
-    result = invoke("sensitivity", tiny_case, "--parameter", "capex:asic", "--values",
-                    "1,1,0.5", "--out", target)
+    result = invoke(
+        "sensitivity",
+        tiny_case,
+        "--parameter",
+        "capex:asic",
+        "--values",
+        "1,1,0.5",
+        "--out",
+        target,
+    )
     assert result.exit_code == 0, result.output
     sweep = pd.read_csv(target)
     assert sweep["status"].tolist() == ["optimal"] * 3
     # 120,000 twice, then 5 ASICs at 6,000: 90,000
     assert sweep["tco_usd"].tolist() == pytest.approx([120_000, 120_000, 90_000])
     assert sweep["note"].fillna("").tolist() == [
-        "", "not significant: within the solver gaps of value 1.0", ""]
+        "",
+        "not significant: within the solver gaps of value 1.0",
+        "",
+    ]
     assert "Sensitivity to capex:asic" in result.stdout
     assert "not significant: within the solver gaps of value 1.0" in result.stdout
 
 
-@pytest.mark.parametrize(("args", "code", "message"), [
-    (["--parameter", "capex:asic", "--values", "1,x"], 2, "comma-separated numbers"),
-    (["--parameter", "latency:asic", "--values", "1"], 2, "kind one of"),
-    (["--parameter", "capex:tpu", "--values", "1"], 3, "unknown platform 'tpu'"),
-])
+@pytest.mark.parametrize(
+    ("args", "code", "message"),
+    [
+        (["--parameter", "capex:asic", "--values", "1,x"], 2, "comma-separated numbers"),
+        (["--parameter", "latency:asic", "--values", "1"], 2, "kind one of"),
+        (["--parameter", "capex:tpu", "--values", "1"], 3, "unknown platform 'tpu'"),
+    ],
+)
 def test_sensitivity_command_errors(tiny_case, args, code, message):
     result = invoke("sensitivity", tiny_case, *args)
     assert result.exit_code == code, result.output
@@ -523,12 +587,19 @@ def test_synthetic_writes_a_case_that_plan_plans(tmp_path):
     assert result.exit_code == 0, result.output
     assert "written to" in result.stderr
     assert [p.name for p in case.parent.iterdir()] == ["xs"]  # no temporary folder left
-    assert {p.name for p in case.iterdir()} >= {"platforms.csv", "models.csv", "profiles.csv",
-                                               "regions.csv", "demand.csv", "settings.yaml"}
+    assert {p.name for p in case.iterdir()} >= {
+        "platforms.csv",
+        "models.csv",
+        "profiles.csv",
+        "regions.csv",
+        "demand.csv",
+        "settings.yaml",
+    }
     loaded, generated = load_fleet(case), synthetic_fleet("XS", 4)
     for name in TABLES:
-        pd.testing.assert_frame_equal(loaded.table(name), generated.table(name),
-                                      check_like=True, obj=name)
+        pd.testing.assert_frame_equal(
+            loaded.table(name), generated.table(name), check_like=True, obj=name
+        )
     assert loaded.settings == generated.settings
     assert make_plan(loaded).summary["verified"]
     planned = invoke("plan", case, "--out", tmp_path / "plan")
