@@ -1,16 +1,24 @@
-"""The independent verifier catches each kind of violation in a tampered plan.
+"""The independent verifier: tampered plans, its independence from the model side, and agreement.
 
-A valid plan is made once per module; each test deep-copies it, changes one thing in its
-tables, and asserts which checks :func:`verify_plan` reports.
+A valid plan is made once per module; each tamper test deep-copies it, changes one cell or row
+of one table, and asserts exactly which checks :func:`verify_plan` reports (a changed cell
+breaks the constraint it is in and every table derived from it). Then: ``verify.py`` imports
+nothing from the model side (AST), its own recomputation of demand, inventory, power caps and
+backups agrees with the model side's on several cases and with hand-worked numbers, and a bug
+planted in a model-side helper makes ``make_plan`` refuse the plan.
 """
 
 from __future__ import annotations
 
+import ast
 import copy
+from pathlib import Path
 
 import pandas as pd
 import pytest
 from cases import (
+    backup,
+    call,
     demand,
     inventory,
     make_fleet,
@@ -18,12 +26,33 @@ from cases import (
     plan_verified,
     platform,
     power_cap,
+    product,
     profile,
     region,
+    tiny_fleet,
 )
 
-from planner.verify import verify_plan
+import planner.baselines
+import planner.demand
+import planner.model
+import planner.parameters
+import planner.results
+import planner.scale
+import planner.topology
+from planner.errors import SolverError
+from planner.fleet import load_fleet
+from planner.pipeline import make_plan
+from planner.scenarios import apply_scenario, load_scenarios
+from planner.synthetic import synthetic_fleet
+from planner.verify import (
+    backups_from_inputs,
+    demand_from_inputs,
+    inventory_from_inputs,
+    power_caps_from_inputs,
+    verify_plan,
+)
 
+REPO_ROOT = Path(__file__).resolve().parents[1]
 ENERGY = 500 / 1000 * 1.0 * 1.0 * 2190 * 0.1  # USD per server-quarter: kW * PUE * load * h * price
 
 
@@ -35,10 +64,11 @@ def fleet():
     from Q1; ``gpu`` has no profile. The cap is 6 kW in Q0 and 20 kW from Q1.
     """
     return make_fleet(
-        platforms=[platform("cpu", capex_usd=10_000),
-                   platform("late", capex_usd=5_000, available_from_quarter=1,
-                            supply_per_quarter=10),
-                   platform("gpu", platform_class="accelerator_fabric", capex_usd=1_000)],
+        platforms=[
+            platform("cpu", capex_usd=10_000),
+            platform("late", capex_usd=5_000, available_from_quarter=1, supply_per_quarter=10),
+            platform("gpu", platform_class="accelerator_fabric", capex_usd=1_000),
+        ],
         models=[model("rank")],
         profiles=[profile("rank", "cpu", 100), profile("rank", "late", 100)],
         regions=[region("east", power_cap_kw=6, electricity_usd_per_kwh=0.1)],
@@ -96,34 +126,40 @@ def test_untampered_plan_is_valid(fleet, plan):
     assert "verified" in str(result)
 
 
+# ----------------------------------------------------------------------------------------------
+# Constraints
+
+
 def test_dropping_a_server_breaks_demand(fleet, plan):
     bad = tamper(plan)
     m = rows(bad.allocation, platform_id="cpu", quarter=1)
     bad.allocation.loc[m, ["replicas", "servers"]] -= 1
-    assert checks(fleet, bad) == {"demand"}
+    # the row's capacity_qps and the fleet's allocated_servers no longer match it either
+    assert checks(fleet, bad) == {"demand", "allocation_table", "fleet_table"}
     assert "demand" in str(verify_plan(fleet, bad))
 
 
 def test_dropping_a_whole_cell_breaks_min_replicas(fleet, plan):
     bad = tamper(plan)
     bad.allocation = bad.allocation[bad.allocation["quarter"] != 0].reset_index(drop=True)
-    assert checks(fleet, bad) == {"demand", "min_replicas"}
+    assert checks(fleet, bad) == {"demand", "min_replicas", "fleet_table"}
 
 
 def test_in_service_beyond_installed(fleet, plan):
     bad = tamper(plan)
     m = rows(bad.fleet, platform_id="cpu", quarter=1)
     bad.fleet.loc[m, "in_service_servers"] = 22  # only 20 installed
-    assert checks(fleet, bad, check_cost=False) == {"installed"}
-    # the extra servers also cost energy the plan does not report
-    assert checks(fleet, bad) == {"installed", "cost"}
+    # facility_kw of the row and power_kw of east Q1 were derived from the old count
+    assert checks(fleet, bad, check_cost=False) == {"installed", "fleet_table", "power_table"}
+    # the extra servers also cost energy the cost table and the summary do not report
+    assert checks(fleet, bad) == {"installed", "fleet_table", "power_table", "cost", "summary"}
 
 
 def test_allocation_beyond_in_service(fleet, plan):
     bad = tamper(plan)
     m = rows(bad.allocation, platform_id="cpu", quarter=0)
     bad.allocation.loc[m, ["replicas", "servers"]] += 1
-    assert checks(fleet, bad) == {"capacity"}
+    assert checks(fleet, bad) == {"capacity", "allocation_table", "fleet_table"}
 
 
 def test_allocation_on_a_platform_without_profile(fleet, plan):
@@ -132,7 +168,7 @@ def test_allocation_on_a_platform_without_profile(fleet, plan):
     bad.allocation.loc[m, "platform_id"] = "gpu"
     found = checks(fleet, bad)
     assert "profile" in found
-    assert found <= {"profile", "demand"}
+    assert found <= {"profile", "demand", "fleet_table", "allocation_table"}
 
 
 def test_fractional_replicas_in_dedicated_allocation(fleet, plan):
@@ -154,7 +190,8 @@ def test_purchase_before_available_from_quarter(fleet, plan):
     bad = tamper(plan)
     m = rows(bad.purchases, platform_id="late")
     bad.purchases.loc[m, ["order_quarter", "arrival_quarter"]] = 0
-    assert checks(fleet, bad) == {"availability"}
+    # arriving in Q0, the servers are installed there (no fleet row) and cost capex in Q0
+    assert checks(fleet, bad) == {"availability", "fleet_table", "cost"}
 
 
 def test_wrong_arrival_quarter(fleet, plan):
@@ -168,20 +205,132 @@ def test_purchases_over_supply(fleet, plan):
     bad = tamper(plan)
     m = rows(bad.purchases, platform_id="late")
     bad.purchases.loc[m, "servers"] = 12  # supply is 10 per quarter
-    assert checks(fleet, bad, check_cost=False) == {"supply"}
+    assert checks(fleet, bad, check_cost=False) == {"supply", "purchases_table", "fleet_table"}
 
 
 def test_power_over_cap(fleet, plan):
     bad = tamper(plan)
     m = rows(bad.fleet, platform_id="cpu", quarter=0)
     bad.fleet.loc[m, "in_service_servers"] = 20  # 20 * 0.5 kW = 10 kW > 6 kW in Q0
-    assert checks(fleet, bad, check_cost=False) == {"power"}
+    assert checks(fleet, bad, check_cost=False) == {"power", "fleet_table", "power_table"}
 
 
 def test_space_over_limit(fleet, plan):
     regions = fleet.regions.copy()
     regions["space_limit_ru"] = 25.0  # Q1 runs 30 servers of 1 RU
     assert checks(fleet.replace(regions=regions), plan) == {"space"}
+
+
+def test_dr_plan_is_valid(dr_fleet, dr_plan):
+    assert verify_plan(dr_fleet, dr_plan).ok
+    assert dr_plan.allocation.groupby("region_id")["servers"].sum().to_dict() == {
+        "east": 9,
+        "west": 10,
+    }
+
+
+def test_dr_shortfall(dr_fleet, dr_plan):
+    bad = tamper(dr_plan)
+    m = rows(bad.allocation, region_id="west")
+    bad.allocation.loc[m, ["replicas", "servers"]] -= 1  # 9 * 100 * 0.9 = 810 < 900
+    result = verify_plan(dr_fleet, bad)
+    assert set(result.violations["check"]) == {
+        "disaster_recovery",
+        "allocation_table",
+        "fleet_table",
+    }
+    assert "losing east" in str(result)
+
+
+# ----------------------------------------------------------------------------------------------
+# Every table a plan writes is cross-checked: one edited cell, one named row.
+
+
+def only(fleet, plan, table: str, check: str) -> pd.DataFrame:
+    """Assert that the violations are all ``check`` in ``table``; return them."""
+    v = verify_plan(fleet, plan).violations
+    assert not v.empty
+    assert set(v["check"]) == {check}, v.to_string()
+    assert set(v["table"]) == {table}, v.to_string()
+    return v
+
+
+def test_edited_power_kw_is_caught_on_its_row(fleet, plan):
+    bad = tamper(plan)
+    m = rows(bad.power, quarter=1)
+    bad.power.loc[m, "power_kw"] -= 5  # hides 5 kW (and keeps headroom consistent)
+    bad.power.loc[m, "headroom_kw"] += 5
+    v = only(fleet, bad, "power", "power_table")
+    assert list(v["row"].dropna()) == [int(m.to_numpy().nonzero()[0][0]) + 1] * 2
+
+
+def test_edited_cap_and_missing_power_row(fleet, plan):
+    bad = tamper(plan)
+    bad.power.loc[rows(bad.power, quarter=0), "cap_kw"] = 60.0
+    only(fleet, bad, "power", "power_table")
+    gone = tamper(plan)
+    gone.power = gone.power[gone.power["quarter"] != 1].reset_index(drop=True)
+    v = only(fleet, gone, "power", "power_table")
+    assert "no row" in v["detail"].iloc[0]
+
+
+@pytest.mark.parametrize("column", ["allocated_servers", "available_servers", "facility_kw"])
+def test_edited_fleet_column_is_caught(fleet, plan, column):
+    bad = tamper(plan)
+    m = rows(bad.fleet, platform_id="late", quarter=1)
+    bad.fleet.loc[m, column] += 3
+    v = only(fleet, bad, "fleet", "fleet_table")
+    assert v["detail"].str.startswith(column).all()
+    assert list(v["row"]) == [int(m.to_numpy().nonzero()[0][0]) + 1]
+
+
+def test_edited_purchase_capex(fleet, plan):
+    bad = tamper(plan)
+    bad.purchases.loc[rows(bad.purchases, platform_id="late"), "capex_usd"] = 40_000
+    only(fleet, bad, "purchases", "purchases_table")
+
+
+def test_edited_cost_cell_and_missing_cost_row(fleet, plan):
+    bad = tamper(plan)
+    m = rows(bad.costs, platform_id="cpu", quarter=0)
+    bad.costs.loc[m, ["energy_usd", "total_usd"]] -= 100  # consistent row, wrong energy
+    bad.costs.loc[rows(bad.costs, platform_id="late", quarter=1), "total_usd"] += 100  # same sum
+    v = only(fleet, bad, "costs", "cost")
+    assert v["row"].notna().all()
+    gone = tamper(plan)
+    gone.costs = gone.costs[gone.costs["platform_id"] != "late"].reset_index(drop=True)
+    assert "no cost row" in " ".join(only(fleet, gone, "costs", "cost")["detail"])
+
+
+@pytest.mark.parametrize(
+    "key", ["total_cost_usd", "energy_usd", "servers_purchased", "peak_power_kw"]
+)
+def test_edited_summary_total(fleet, plan, key):
+    bad = tamper(plan)
+    bad.summary[key] = bad.summary[key] + 7
+    v = only(fleet, bad, "summary", "summary")
+    assert list(v["where"]) == [key]
+
+
+@pytest.mark.parametrize(
+    ("column", "delta"), [("capacity_qps", 50.0), ("served_qps", 50.0), ("utilization", 0.1)]
+)
+def test_edited_allocation_column(fleet, plan, column, delta):
+    bad = tamper(plan)
+    bad.allocation.loc[rows(bad.allocation, platform_id="cpu", quarter=0), column] += delta
+    only(fleet, bad, "allocation", "allocation_table")
+
+
+def test_wrong_labels_unknown_ids_and_duplicates(fleet, plan):
+    bad = tamper(plan)
+    bad.fleet.loc[rows(bad.fleet, platform_id="cpu", quarter=0), "platform_class"] = "gpu"
+    only(fleet, bad, "fleet", "label")
+    unknown = tamper(plan)
+    unknown.costs.loc[rows(unknown.costs, platform_id="cpu", quarter=0), "region_id"] = "mars"
+    assert "unknown" in checks(fleet, unknown)
+    dup = tamper(plan)
+    dup.power = pd.concat([dup.power, dup.power.iloc[[0]]], ignore_index=True)
+    assert "duplicate" in checks(fleet, dup)
 
 
 def test_changed_costs_are_a_cost_mismatch(fleet, plan):
@@ -195,20 +344,253 @@ def test_cost_mismatch_against_other_prices(fleet, plan):
     regions = fleet.regions.copy()
     regions["electricity_usd_per_kwh"] = 0.2
     result = verify_plan(fleet.replace(regions=regions), plan)
-    assert set(result.violations["check"]) == {"cost"}
+    assert set(result.violations["check"]) == {"cost", "summary"}
     assert result.recomputed_cost_usd == pytest.approx(10 * 5_000 + (10 + 30) * 2 * ENERGY)
 
 
-def test_dr_plan_is_valid(dr_fleet, dr_plan):
-    assert verify_plan(dr_fleet, dr_plan).ok
-    assert dr_plan.allocation.groupby("region_id")["servers"].sum().to_dict() == {
-        "east": 9, "west": 10}
+def test_missing_columns_are_one_violation_each_table(fleet, plan):
+    bad = tamper(plan)
+    bad.power = bad.power.drop(columns=["cap_kw"])
+    v = verify_plan(fleet, bad).violations
+    assert list(v["check"]) == ["columns"] and "cap_kw" in v["detail"].iloc[0]
 
 
-def test_dr_shortfall(dr_fleet, dr_plan):
-    bad = tamper(dr_plan)
-    m = rows(bad.allocation, region_id="west")
-    bad.allocation.loc[m, ["replicas", "servers"]] -= 1  # 9 * 100 * 0.9 = 810 < 900
-    result = verify_plan(dr_fleet, bad)
-    assert set(result.violations["check"]) == {"disaster_recovery"}
-    assert "losing east" in str(result)
+# ----------------------------------------------------------------------------------------------
+# Independence: verify.py recomputes the inputs itself.
+
+ALLOWED_IMPORTS = {
+    "planner.fleet": None,
+    "planner.results": {"Plan"},
+    "planner.schema": None,
+    "planner.errors": None,
+}
+
+
+def test_verify_imports_nothing_from_the_model_side():
+    """Only the loaded tables (fleet), the Plan class, schema constants and errors."""
+    tree = ast.parse((REPO_ROOT / "planner" / "verify.py").read_text(encoding="utf-8"))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+            assert not [n for n in names if n.split(".")[0] == "planner"], names
+        elif isinstance(node, ast.ImportFrom):
+            module = ("." * node.level) + (node.module or "")
+            if node.level or module.split(".")[0] == "planner":
+                assert module in ALLOWED_IMPORTS, f"verify.py imports {module}"
+                allowed = ALLOWED_IMPORTS[module]
+                imported = {a.name for a in node.names}
+                assert allowed is None or imported <= allowed, f"{module}: {imported}"
+                if module == "planner.schema":  # constants only, no functions
+                    assert all(a.name.isupper() for a in node.names), imported
+
+
+def graph_fleet():
+    """Every input shape the recomputation reads: a call graph with two paths, growth, shares,
+    plain demand on top, a scenario multiplier, a retiring inventory row, a cap schedule and
+    a topology.
+
+    Product ``feed`` has 8,640,000 daily requests (100/s mean), peak-to-average 2 and 10 %
+    growth; each request calls ``rank`` twice and ``embed`` once, and each ``rank`` query calls
+    ``embed`` three times. Regions: east 75 %, west 25 %, south none.
+    """
+    return make_fleet(
+        platforms=[platform("cpu")],
+        models=[model("rank"), model("embed")],
+        profiles=[profile("rank", "cpu", 100), profile("embed", "cpu", 100)],
+        regions=[
+            region("east", demand_share=0.75, power_cap_kw=50),
+            region("west", demand_share=0.25, power_cap_kw=40),
+            region("south", demand_share=0.0, power_cap_kw=30),
+        ],
+        products=[product("feed", 8_640_000, peak_to_average=2, growth_per_quarter=0.1)],
+        calls=[call("feed", "rank", 2), call("feed", "embed", 1), call("rank", "embed", 3)],
+        demand=[demand("rank", "south", 1, 50)],
+        inventory=[
+            inventory("cpu", "east", 10, retire_quarter=2),
+            inventory("cpu", "east", 4),
+            inventory("cpu", "west", 6, retire_quarter=0),
+        ],
+        region_power_caps=[
+            power_cap("east", 1, 45),
+            power_cap("east", 2, 42),
+            power_cap("west", 2, 35),
+        ],
+        topology=[
+            backup("east", "west"),
+            backup("west", "east"),
+            backup("south", "east"),
+            backup("south", "west"),
+        ],
+        settings={"horizon_quarters": 3},
+    )
+
+
+def test_recomputed_inputs_match_hand_worked_numbers():
+    fleet = graph_fleet()
+    peak = demand_from_inputs(fleet)
+    # feed peak 200/s; rank gets 2 per request, embed 1 + 2 * 3 = 7.
+    assert peak[("rank", "east", 0)] == pytest.approx(200 * 2 * 0.75)
+    assert peak[("embed", "west", 2)] == pytest.approx(200 * 1.1**2 * 7 * 0.25)
+    assert peak[("rank", "south", 1)] == pytest.approx(50)  # plain demand row only
+    assert ("embed", "south", 0) not in peak  # zero share: no demand
+    assert len(peak) == 2 * 2 * 3 + 1
+    assert inventory_from_inputs(fleet) == {
+        ("cpu", "east", 0): 14,
+        ("cpu", "east", 1): 14,
+        ("cpu", "east", 2): 4,
+    }
+    caps = power_caps_from_inputs(fleet)
+    assert [caps[("east", t)] for t in range(3)] == [50, 45, 42]
+    assert [caps[("west", t)] for t in range(3)] == [40, 40, 35]
+    assert backups_from_inputs(fleet) == {
+        "east": ["west"],
+        "south": ["east", "west"],
+        "west": ["east"],
+    }
+    scaled = fleet.replace(
+        demand_adjustments=pd.DataFrame(
+            [
+                {"model_id": "rank", "region_id": None, "multiplier": 2.0},
+                {"model_id": None, "region_id": "west", "multiplier": 3.0},
+            ]
+        )
+    )
+    again = demand_from_inputs(scaled)
+    assert again[("rank", "west", 0)] == pytest.approx(peak[("rank", "west", 0)] * 6)
+    assert again[("embed", "east", 0)] == pytest.approx(peak[("embed", "east", 0)])
+
+
+def _default_fleets():
+    base = load_fleet(REPO_ROOT / "fleet_data" / "default")
+    scenarios = load_scenarios(REPO_ROOT / "fleet_data" / "default")
+    return [base, *(apply_scenario(base, s) for s in scenarios.values())]
+
+
+def _agreement_cases():
+    from conftest import VALID_SETTINGS, VALID_TABLES
+
+    from planner.fleet import fleet_from_frames
+
+    valid = fleet_from_frames(
+        "valid", VALID_SETTINGS, **{k: pd.DataFrame(v) for k, v in VALID_TABLES.items()}
+    )
+    return [tiny_fleet(), graph_fleet(), valid, synthetic_fleet("XS", 0), *_default_fleets()]
+
+
+def test_model_side_and_verifier_agree_on_the_inputs():
+    """peak_demand, inventory_by_quarter, power_caps and backups equal the verifier's own."""
+    for fleet in _agreement_cases():
+        model_peak = {
+            (d.model_id, d.region_id, int(d.quarter)): d.peak_qps
+            for d in planner.demand.peak_demand(fleet).itertuples(index=False)
+        }
+        assert model_peak == pytest.approx(demand_from_inputs(fleet)), fleet.name
+        inv = planner.parameters.inventory_by_quarter(fleet)
+        model_inv = {
+            (i.platform_id, i.region_id, int(i.quarter)): i.servers
+            for i in inv.itertuples(index=False)
+            if i.servers
+        }
+        assert model_inv == inventory_from_inputs(fleet), fleet.name
+        caps = planner.parameters.power_caps(fleet)
+        assert {
+            (c.region_id, int(c.quarter)): c.cap_kw for c in caps.itertuples(index=False)
+        } == power_caps_from_inputs(fleet), fleet.name
+        assert planner.topology.backups(fleet) == backups_from_inputs(fleet), fleet.name
+
+
+# ----------------------------------------------------------------------------------------------
+# A bug planted in a model-side helper is caught: make_plan refuses the plan.
+
+_peak, _inventory = planner.demand.peak_demand, planner.parameters.inventory_by_quarter
+_caps, _backups = planner.parameters.power_caps, planner.topology.backups
+
+
+def _no_growth(fleet):  # forgets product growth
+    return _peak(fleet.replace(products=fleet.products.assign(growth_per_quarter=0.0)))
+
+
+def _retire_late(fleet):  # keeps servers one quarter past retire_quarter
+    return _inventory(
+        fleet.replace(
+            inventory=fleet.inventory.assign(retire_quarter=fleet.inventory["retire_quarter"] + 1)
+        )
+    )
+
+
+def _no_schedule(fleet):  # ignores region_power_caps.csv
+    return _caps(fleet.replace(region_power_caps=fleet.region_power_caps.iloc[0:0]))
+
+
+def _self_backup(fleet):  # lets a lost region back itself up
+    return {r: sorted({*b, r}) for r, b in _backups(fleet).items()}
+
+
+def _bug_cases():
+    cpu = [platform("cpu", capex_usd=1_000)]
+    rank = ([model("rank")], [profile("rank", "cpu", 100)])
+    growth = make_fleet(
+        platforms=cpu,
+        models=rank[0],
+        profiles=rank[1],
+        regions=[region("east", demand_share=1.0)],
+        products=[product("feed", 8_640_000, growth_per_quarter=1.0)],
+        calls=[call("feed", "rank", 1)],
+        settings={"horizon_quarters": 2},
+    )
+    retiring = make_fleet(
+        platforms=cpu,
+        models=rank[0],
+        profiles=rank[1],
+        regions=[region("east")],
+        inventory=[inventory("cpu", "east", 10, retire_quarter=1)],
+        demand=[demand("rank", "east", t, 1000) for t in (0, 1)],
+        settings={"horizon_quarters": 2},
+    )
+    capped = make_fleet(
+        platforms=[
+            platform("hot", power_w=1000, capex_usd=1_000),
+            platform("cool", power_w=100, capex_usd=5_000),
+        ],
+        models=rank[0],
+        profiles=[profile("rank", "hot", 100), profile("rank", "cool", 100)],
+        regions=[region("east", power_cap_kw=100)],
+        region_power_caps=[power_cap("east", 1, 2)],
+        demand=[demand("rank", "east", t, 1000) for t in (0, 1)],
+        settings={"horizon_quarters": 2},
+    )
+    dr = make_fleet(
+        platforms=cpu,
+        models=rank[0],
+        profiles=rank[1],
+        regions=[region("east"), region("west")],
+        demand=[demand("rank", "east", 0, 900)],
+        settings={"disaster_recovery": {"enabled": True, "emergency_utilization": 0.9}},
+    )
+    return [
+        ("peak_demand", _no_growth, growth, "demand"),
+        ("inventory_by_quarter", _retire_late, retiring, "installed"),
+        ("power_caps", _no_schedule, capped, "power"),
+        ("backups", _self_backup, dr, "disaster_recovery"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("name", "buggy", "fleet", "check"), _bug_cases(), ids=[c[0] for c in _bug_cases()]
+)
+def test_a_bug_in_a_model_side_helper_is_caught(monkeypatch, name, buggy, fleet, check):
+    plan_verified(fleet)  # without the bug the case plans and verifies
+    for module in (
+        planner.demand,
+        planner.parameters,
+        planner.topology,
+        planner.model,
+        planner.scale,
+        planner.results,
+        planner.baselines,
+    ):
+        if hasattr(module, name):
+            monkeypatch.setattr(module, name, buggy)
+    with pytest.raises(SolverError, match="failed independent verification") as exc:
+        make_plan(fleet)
+    assert f" {check} " in str(exc.value)
