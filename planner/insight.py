@@ -453,8 +453,11 @@ def infeasibility_message(name: str, shortfalls: pd.DataFrame | None) -> str:
     if not short.empty:
         lines.append("Demand that cannot be served under the caps:")
         for s in short.head(EXPLAIN_LINES).itertuples(index=False):
-            lines.append(f"  - {_SHORT_WORDS[s.constraint]}: {s.model_id} {s.region_id} "
-                         f"Q{s.quarter} short by {s.amount:,.1f} {s.unit}")
+            if s.constraint == "dr":  # the row's region is the one lost
+                what = f"{_SHORT_WORDS['dr']} {s.region_id}: {s.model_id}"
+            else:
+                what = f"{_SHORT_WORDS[s.constraint]}: {s.model_id} {s.region_id}"
+            lines.append(f"  - {what} Q{s.quarter} short by {s.amount:,.1f} {s.unit}")
         lines += _more(len(short))
     if not caps.empty:
         lines.append("To serve it, these caps would have to move:" if not short.empty

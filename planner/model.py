@@ -178,12 +178,14 @@ def add_replica_variables(model: PlanningModel) -> None:
 def add_purchase_variables(model: PlanningModel) -> None:
     """Add purchases b[p,r,t] >= 0 integer, ordered in t, only where they can arrive in time.
 
-    Upper bound: the platform's supply per quarter (the shared limit is a constraint).
+    Upper bound: the platform's supply per quarter (the shared limit is a constraint), except
+    where supply rows are elastic: there the bound would hide what the supply has to grow by.
     """
     fleet = model.fleet
     horizon = fleet.settings.horizon_quarters
     for p in fleet.platforms.itertuples(index=False):
-        upper = None if pd.isna(p.supply_per_quarter) else float(p.supply_per_quarter)
+        bounded = not pd.isna(p.supply_per_quarter) and "supply" not in model.elastic
+        upper = float(p.supply_per_quarter) if bounded else None
         for t in order_quarters(p, horizon):
             for r in fleet.regions["region_id"]:
                 model.b[(p.platform_id, r, t)] = model.prob.add_variable(

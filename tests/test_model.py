@@ -518,6 +518,63 @@ def test_objective_capex_ignores_energy():
 
 
 # ------------------------------------------------------------------------------------------
+# Tie-breaks are lexicographic in effect: they never outweigh the primary objective
+
+
+@pytest.mark.parametrize("solver", ["highs", "cbc"])
+def test_power_tie_break_never_outweighs_half_a_watt(solver):
+    def fleet(new_w: float):
+        return one_model_fleet(
+            {0: 100},
+            platforms=[platform("old", power_w=400, capex_usd=10_000),
+                       platform("new", power_w=new_w, capex_usd=10_000)],
+            profiles=[profile("rank", "old", 100), profile("rank", "new", 100)],
+            inventory=[inventory("old", "east", 1)],
+            settings={"objective": "power"},
+        )
+
+    # The installed 400 W server is free; a 399.5 W one costs 10,000 USD. Least power is
+    # the purchase (0.3995 kW < 0.4 kW) whatever it costs: the old server leaves service.
+    plan = plan_verified(fleet(399.5), solver=solver)
+    assert plan.power["power_kw"].sum() == pytest.approx(0.3995)
+    assert plan.purchases["platform_id"].tolist() == ["new"]
+    assert in_service(plan, platform_id="old") == 0
+    # At equal power the tie-break (TCO) still decides: keep the free server.
+    plan = plan_verified(fleet(400), solver=solver)
+    assert plan.purchases.empty and in_service(plan, platform_id="old") == 1
+
+
+@pytest.mark.parametrize("solver", ["highs", "cbc"])
+def test_idle_servers_leave_service_with_pooled_allocation_and_free_running(solver):
+    # fleet_data/tiny with pooled allocation and nothing to pay for running a server
+    # (electricity 0, maintenance 0): only the tie-break keeps idle servers out of service.
+    fleet = make_fleet(
+        platforms=[platform("cpu", power_w=1_000, capex_usd=5_000, lead_time_quarters=1),
+                   platform("asic", platform_class="inference_asic", power_w=500,
+                            capex_usd=8_000, accel_memory_gb=32, accelerators=4,
+                            lead_time_quarters=1)],
+        models=[model("rank"), model("vision", bucket="cv")],
+        profiles=[profile("rank", "cpu", 100), profile("rank", "asic", 250),
+                  profile("vision", "cpu", 50), profile("vision", "asic", 500)],
+        regions=[region("east", power_cap_kw=6), region("west", power_cap_kw=5)],
+        inventory=[inventory("cpu", "east", 5), inventory("cpu", "west", 4)],
+        demand=[demand("rank", "east", 0, 300), demand("rank", "east", 1, 400),
+                demand("rank", "west", 0, 200), demand("rank", "west", 1, 300),
+                demand("vision", "east", 0, 100), demand("vision", "east", 1, 1_000),
+                demand("vision", "west", 0, 100), demand("vision", "west", 1, 500)],
+        settings={"horizon_quarters": 2, "allocation": "pooled"},
+    )
+    plan = plan_verified(fleet, solver=solver)
+    # Q0: every installed cpu serves (east 3 + 2, west 2 + 2). Q1: vision on ASICs (east 2,
+    # west 1, bought in Q0: 3 * 8,000 USD), rank on 4 of 5 cpu in east and 3 of 4 in west.
+    assert plan.total_cost_usd == pytest.approx(3 * 8_000)
+    q1 = plan.fleet[plan.fleet["quarter"] == 1].set_index(["platform_id", "region_id"])
+    assert q1["in_service_servers"].to_dict() == {
+        ("asic", "east"): 2, ("asic", "west"): 1, ("cpu", "east"): 4, ("cpu", "west"): 3}
+    assert plan.power["power_kw"].tolist() == pytest.approx([5, 4 + 1, 4, 3 + 0.5])
+
+
+# ------------------------------------------------------------------------------------------
 # Pooled against dedicated allocation
 
 
