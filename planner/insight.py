@@ -420,8 +420,7 @@ def explain_shortfalls(
     from planner.results import extract_plan
     from planner.solve import solve_model
 
-    opts = {"solver": solver, "time_limit_s": time_limit_s, "mip_gap": mip_gap,
-            "threads": threads}
+    opts = {"solver": solver, "time_limit_s": time_limit_s, "mip_gap": mip_gap, "threads": threads}
     parts = []
     for families, keep in ((DEMAND_FAMILIES, DEMAND_FAMILIES), (ELASTIC_FAMILIES, CAP_FAMILIES)):
         model = build_model(fleet, elastic=families)
@@ -460,18 +459,25 @@ def infeasibility_message(name: str, shortfalls: pd.DataFrame | None) -> str:
             lines.append(f"  - {what} Q{s.quarter} short by {s.amount:,.1f} {s.unit}")
         lines += _more(len(short))
     if not caps.empty:
-        lines.append("To serve it, these caps would have to move:" if not short.empty
-                     else "Caps that would have to move:")
+        lines.append(
+            "To serve it, these caps would have to move:"
+            if not short.empty
+            else "Caps that would have to move:"
+        )
         for s in caps.head(EXPLAIN_LINES).itertuples(index=False):
             where = s.platform_id if s.constraint == "supply" else s.region_id
             verb = "rise" if s.constraint != "supply" else "grow"
-            lines.append(f"  - {_CAP_WORDS[s.constraint]}: {where} Q{s.quarter} would have "
-                         f"to {verb} by {s.amount:,.1f} {s.unit}")
+            lines.append(
+                f"  - {_CAP_WORDS[s.constraint]}: {where} Q{s.quarter} would have "
+                f"to {verb} by {s.amount:,.1f} {s.unit}"
+            )
         lines += _more(len(caps))
     elif not short.empty:
-        lines.append("No power, space or supply cap limits it: no server that can serve this "
-                     "demand can be in service there by then (inventory, lead times, "
-                     "availability or memory fit).")
+        lines.append(
+            "No power, space or supply cap limits it: no server that can serve this "
+            "demand can be in service there by then (inventory, lead times, "
+            "availability or memory fit)."
+        )
     return "\n".join(lines)
 
 

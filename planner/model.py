@@ -458,8 +458,14 @@ def objective_weights(fleet: Fleet) -> ObjectiveWeights:
             allocated={k: tie[k] * USD_SCALE for k in run},
         )
     if objective == "power":
-        worst = max(((capex[p] + run[(p, r)] + 2 * tie[(p, r)]) / kw[(p, r)]
-                     for p, r in run if kw[(p, r)] > 0), default=1.0)
+        worst = max(
+            (
+                (capex[p] + run[(p, r)] + 2 * tie[(p, r)]) / kw[(p, r)]
+                for p, r in run
+                if kw[(p, r)] > 0
+            ),
+            default=1.0,
+        )
         eps = tol / max(worst, 1e-12)  # kW per USD of tie-break
         return ObjectiveWeights(
             purchase={p: eps * c for p, c in capex.items()},

@@ -37,8 +37,16 @@ def _in_order(message: str, *parts: str) -> None:
 def asic_under_power_cap():
     """One ASIC (450 W, 6,000 qps) fits under a 500 W cap; demand is 12,000 qps."""
     return make_fleet(
-        platforms=[platform("asic", platform_class="inference_asic", power_w=450,
-                            capex_usd=12_000, accel_memory_gb=32, accelerators=4)],
+        platforms=[
+            platform(
+                "asic",
+                platform_class="inference_asic",
+                power_w=450,
+                capex_usd=12_000,
+                accel_memory_gb=32,
+                accelerators=4,
+            )
+        ],
         models=[model("rank")],
         profiles=[profile("rank", "asic", 6_000)],
         regions=[region("east", power_cap_kw=0.5)],
@@ -56,10 +64,13 @@ def test_power_cap_case_says_the_unserved_qps_first():
     ]
     assert error.explanation["amount"].tolist() == pytest.approx([12_000 - 6_000, 2 * 0.45 - 0.5])
     message = str(error)
-    _in_order(message, "Demand that cannot be served under the caps:",
-              "peak demand not served: rank east Q0 short by 6,000.0 queries/s",
-              "To serve it, these caps would have to move:",
-              "power cap: east Q0 would have to rise by 0.4 kW")
+    _in_order(
+        message,
+        "Demand that cannot be served under the caps:",
+        "peak demand not served: rank east Q0 short by 6,000.0 queries/s",
+        "To serve it, these caps would have to move:",
+        "power cap: east Q0 would have to rise by 0.4 kW",
+    )
 
 
 def test_disaster_recovery_shortfall_names_the_lost_region():
@@ -81,8 +92,11 @@ def test_disaster_recovery_shortfall_names_the_lost_region():
         ["power", None, None, "west", 0, "kW"],
     ]
     assert error.explanation["amount"].tolist() == pytest.approx([300 - 0.9 * 100, 4 * 0.5 - 0.5])
-    _in_order(str(error), "demand not covered after losing region east: rank Q0 short by 210.0",
-              "power cap: west Q0 would have to rise by 1.5 kW")
+    _in_order(
+        str(error),
+        "demand not covered after losing region east: rank Q0 short by 210.0",
+        "power cap: west Q0 would have to rise by 1.5 kW",
+    )
 
 
 def test_supply_shortfall_says_how_many_more_servers():
@@ -101,8 +115,11 @@ def test_supply_shortfall_says_how_many_more_servers():
         ["supply", None, "cpu", None, 0, "servers"],
     ]
     assert error.explanation["amount"].tolist() == pytest.approx([500 - 2 * 100, 5 - 2])
-    _in_order(str(error), "rank east Q0 short by 300.0 queries/s",
-              "supply of purchases: cpu Q0 would have to grow by 3.0 servers")
+    _in_order(
+        str(error),
+        "rank east Q0 short by 300.0 queries/s",
+        "supply of purchases: cpu Q0 would have to grow by 3.0 servers",
+    )
 
 
 def test_space_shortfall_says_how_many_more_rack_units():
@@ -122,8 +139,11 @@ def test_space_shortfall_says_how_many_more_rack_units():
         ["space", None, None, "east", 0, "RU"],
     ]
     assert error.explanation["amount"].tolist() == pytest.approx([500 - 2 * 100, 5 - 2])
-    _in_order(str(error), "rank east Q0 short by 300.0 queries/s",
-              "rack space limit: east Q0 would have to rise by 3.0 RU")
+    _in_order(
+        str(error),
+        "rank east Q0 short by 300.0 queries/s",
+        "rack space limit: east Q0 would have to rise by 3.0 RU",
+    )
 
 
 def test_shortfall_no_cap_can_fix_says_so():
