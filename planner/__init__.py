@@ -4,11 +4,25 @@ The flow is load → check → scenario → build → solve → verify → repor
 
     from planner import load_fleet, load_scenarios, make_plan, verify_plan
     fleet = load_fleet("fleet_data/default")
-    plan = make_plan(fleet, load_scenarios("fleet_data/default")["ranking_growth_40"])
+    plan = make_plan(fleet, load_scenarios("fleet_data/default")["ranking_growth_15"])
     plan.allocation.head()
 
 The app and notebooks use only the names exported here.
 """
+
+import sys as _sys
+
+if _sys.argv[:1] == ["-m"] and "planner" in getattr(_sys, "orig_argv", []):
+    # `python -m planner` is importing: Ctrl-C now ends with one line, exit 130, and no
+    # traceback; planner.cli.main restores the normal KeyboardInterrupt once imports are done.
+    import os as _os
+    import signal as _signal
+
+    def _interrupted_while_starting(signum: int, frame: object) -> None:
+        _sys.stderr.write("interrupted; no output was written\n")
+        _os._exit(130)
+
+    _signal.signal(_signal.SIGINT, _interrupted_while_starting)
 
 from planner.baselines import (
     baseline_plans,

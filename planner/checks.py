@@ -17,6 +17,7 @@ from typing import Any
 import networkx as nx
 import pandas as pd
 
+from planner.demand import peak_demand
 from planner.errors import FleetDataError, Problem
 from planner.fleet import Fleet
 from planner.parameters import order_quarters, servers_per_replica
@@ -455,6 +456,40 @@ CHECKS: tuple[Callable[[Fleet], list[Problem]], ...] = (
 )
 
 
+def check_peak_demand(fleet: Fleet) -> list[Problem]:
+    """Report derived peak demand beyond the plausible range of ``demand.csv`` ``peak_qps``.
+
+    Each input can be in range while their product is not: requests x items per request x
+    compound growth over the horizon x scenario multipliers. Needs an acyclic call graph, so
+    :func:`fleet_problems` runs it only on an otherwise consistent fleet.
+
+    Args:
+        fleet: The fleet.
+
+    Returns:
+        One problem per model with implausible demand, naming its largest cell.
+    """
+    limit = TABLES["demand"].column("peak_qps")
+    demand = peak_demand(fleet)
+    high = demand[~(demand["peak_qps"] <= limit.maximum)]  # NaN and inf count as too high
+    source = "products.csv and calls.csv" if not fleet.products.empty else "demand.csv"
+    file = "products.csv" if not fleet.products.empty else "demand.csv"
+    problems = []
+    for model_id, group in high.groupby("model_id", sort=False):
+        top = group.loc[group["peak_qps"].fillna(float("inf")).idxmax()]
+        problems.append(Problem(
+            file,
+            f"model '{model_id}' gets a peak demand of {top['peak_qps']:.3g} queries/s in region "
+            f"'{top['region_id']}', quarter {int(top['quarter'])}, above the plausible "
+            f"{limit.range_text()} (derived from {source}"
+            f"{' and the scenario multipliers' if fleet.demand_adjustments is not None else ''})",
+            "check daily_requests, peak_to_average, growth_per_quarter and items_per_request "
+            "(growth compounds every quarter) and the scenario's demand multipliers",
+            column="peak_qps" if file == "demand.csv" else "daily_requests",
+            value=model_id))
+    return _limit(problems)
+
+
 def fleet_problems(fleet: Fleet) -> list[Problem]:
     """Return every cross-table problem of ``fleet`` (empty when it is consistent).
 
@@ -462,9 +497,11 @@ def fleet_problems(fleet: Fleet) -> list[Problem]:
         fleet: The fleet.
 
     Returns:
-        Problems from all :data:`CHECKS`, in order.
+        Problems from all :data:`CHECKS`, in order; when there are none, those of
+        :func:`check_peak_demand`, which needs a consistent fleet.
     """
-    return [p for check in CHECKS for p in check(fleet)]
+    problems = [p for check in CHECKS for p in check(fleet)]
+    return problems or check_peak_demand(fleet)
 
 
 def check_fleet(fleet: Fleet) -> None:

@@ -1,7 +1,7 @@
 """The batch command line: ``python -m planner COMMAND``, one command per planner task.
 
 Commands: check, plan, compare, explain, frontier, sensitivity, synthetic, sweep,
-sweep-report and reference.
+sweep-report, profile, latency and reference.
 
 Every command that plans says how good each plan is: its solver status (``optimal`` only when
 proven within the gap), gap and best bound, and where two plans are compared, whether their
@@ -286,6 +286,11 @@ def plan(
         typer.Option("--robust", help="Sweep file: choose first-stage purchases that hold in "
                      "all its futures (two-stage) and compare them with the mean forecast's."),
     ] = None,
+    wait: Annotated[
+        float,
+        typer.Option("--wait", help="Seconds to wait while another run writes the same --out "
+                     "(then exit 2)."),
+    ] = 10.0,
     debug: DebugOpt = False,
 ) -> None:
     """Plan a fleet case, verify the plan and write its tables, summary.json and report.md.
@@ -354,7 +359,15 @@ def plan(
         # one line, never wrapped: scripts parse the last line of stdout as JSON
         out.print(json.dumps(line), markup=False, soft_wrap=True)
 
-    _run(debug, action)
+    def locked() -> None:
+        from planner.output import output_lock
+
+        # Held from loading to writing, so a second run to the same --out waits (at most
+        # --wait seconds, then exit 2) instead of solving in parallel and overwriting.
+        with output_lock(out_dir, wait):
+            action()
+
+    _run(debug, locked)
 
 
 @app.command()
@@ -724,6 +737,141 @@ def synthetic(
                   f"platforms, {spec.regions} regions, {spec.quarters} quarters, seed {seed}) "
                   f"written to {out_dir}; plan it with: python -m planner plan {out_dir}",
                   markup=False, soft_wrap=True)
+
+    _run(debug, action)
+
+
+@app.command()
+def profile(
+    model: Annotated[list[str], typer.Option("--model", help="Workload to profile (repeat): "
+                                             "rmc1, rmc2, rmc3, wnd, ncf, resnet50, ...")],
+    platform: Annotated[str, typer.Option("--platform", help="Platform id the rows belong to "
+                                          "(this machine as a server type).")],
+    out_file: Annotated[Path, typer.Option("--out", help="CSV file of curve rows.")],
+    bounds: Annotated[str, typer.Option(help="Latency bounds in ms, comma-separated.")] = (
+        "10,25,50,100,200"),
+    percentiles: Annotated[str, typer.Option(help="Percentiles, comma-separated.")] = "95,99",
+    embedding_scale: Annotated[float | None, typer.Option(
+        "--embedding-scale", help="Divide embedding rows by F (default: fit --budget-mb).")
+    ] = None,
+    budget_mb: Annotated[float, typer.Option(help="Memory for one model's tables.")] = 256.0,
+    queries: Annotated[int, typer.Option(help="Queries per rate point.")] = 20_000,
+    sizes: Annotated[str, typer.Option(help="Query sizes: lognormal, mlperf or fixed:N.")] = (
+        "lognormal"),
+    max_batch: Annotated[int, typer.Option(help="Most queries per batch (1: none).")] = 1,
+    batch_timeout_ms: Annotated[float, typer.Option(help="Batching timeout.")] = 0.0,
+    replicas_per_server: Annotated[int | None, typer.Option(
+        help="One-thread replicas per server (default: this machine's cores).")] = None,
+    repeats: Annotated[int, typer.Option(help="Timed runs per batch size.")] = 5,
+    seed: Annotated[int, typer.Option(help="Seed of weights, inputs and arrivals.")] = 0,
+    debug: DebugOpt = False,
+) -> None:
+    """Measure latency-bounded throughput curves of workloads on this machine (ONNX Runtime)."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from planner.profiler import (
+        ProfileSettings,
+        QuerySizes,
+        model_config,
+        profile_models,
+        write_curves,
+    )
+
+    try:
+        settings = ProfileSettings(
+            platform_id=platform, bounds_ms=tuple(float(b) for b in bounds.split(",")),
+            percentiles=tuple(float(p) for p in percentiles.split(",")), queries=queries,
+            sizes=QuerySizes(sizes), max_batch=max_batch, batch_timeout_ms=batch_timeout_ms,
+            embedding_scale=embedding_scale, budget_mb=budget_mb,
+            replicas_per_server=replicas_per_server, repeats=repeats, seed=seed,
+            command="python -m planner profile " + " ".join(sys.argv[2:]))
+        settings.check()
+        for m in model:
+            model_config(m)
+    except (ValueError, FleetDataError) as exc:
+        err.print(f"error: {exc}", markup=False, soft_wrap=True)
+        raise typer.Exit(2) from None
+
+    def action() -> None:
+        columns = (TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn())
+        with Progress(*columns, console=err, transient=False) as bar:
+            tasks = {m: bar.add_task(m, total=1.0) for m in model}
+
+            def step(what: str, done: float) -> None:
+                task = tasks[what.split(":", 1)[0]]
+                bar.update(task, completed=done, description=what)
+
+            curves, notes = profile_models(model, settings, step)
+        write_curves(curves, out_file)
+        for line in notes:
+            err.print(f"  {line}", markup=False, soft_wrap=True)
+        err.print(f"{len(curves)} measured rows ({', '.join(model)} on {platform}) written to "
+                  f"{out_file}", markup=False, soft_wrap=True)
+        shown = curves.pivot_table(index=["model_id", "percentile"], columns="latency_ms",
+                                   values="qps_per_server")
+        _print_frame("qps per server by latency bound (ms):", shown)
+
+    _run(debug, action)
+
+
+@app.command()
+def latency(
+    case: CaseArg,
+    plan_dir: Annotated[Path, typer.Argument(help="Folder of a plan written by `plan`.")],
+    scenario: Annotated[str | None, typer.Option(help="Scenario the plan was made for.")] = None,
+    service_fraction: Annotated[float, typer.Option(
+        help="Mean service time of a request as a fraction of its SLO.")] = 0.25,
+    service_cv: Annotated[float, typer.Option(
+        help="Coefficient of variation of service times (0 deterministic, 1 exponential).")
+    ] = 0.5,
+    queries: Annotated[int, typer.Option(help="Queries per replication.")] = 2000,
+    reps: Annotated[int, typer.Option(help="Replications per queue.")] = 5,
+    seed: Annotated[int, typer.Option(help="Simulation seed.")] = 0,
+    debug: DebugOpt = False,
+) -> None:
+    """Simulate every cell of a plan at peak demand; report p95/p99 against each SLO."""
+    from planner.latency import (
+        ServiceModel,
+        SimulationSettings,
+        check_latency,
+        read_allocation,
+        write_latency,
+    )
+    from planner.scenarios import apply_scenario
+
+    try:
+        sim = SimulationSettings(queries=queries, reps=reps, seed=seed,
+                                 service=ServiceModel(service_fraction, service_cv))
+    except ValueError as exc:
+        err.print(f"error: {exc}", markup=False, soft_wrap=True)
+        raise typer.Exit(2) from None
+
+    def action() -> None:
+        allocation = read_allocation(plan_dir)
+        fleet = _load(case)
+        chosen = _scenario(case, scenario)
+        if chosen is not None:
+            fleet = apply_scenario(fleet, chosen)
+        with err.status("simulating cells") as status:
+            result = check_latency(fleet, allocation, sim,
+                                   lambda what, _done: status.update(f"simulating {what}"))
+        write_latency(result, plan_dir)
+        s = result.summary
+        if s["all_cells_meet_slo"]:
+            err.print(f"[green]all {s['cells']} cells meet their SLO[/]", markup=True)
+        else:
+            err.print(f"[red]{s['cells_missing_slo']} of {s['cells']} cells miss their SLO[/] "
+                      f"({', '.join(s['models_missing_slo'])})", markup=True)
+            miss = result.cells[~result.cells["meets_slo"]]
+            cols = ["model_id", "platform_id", "region_id", "quarter", "utilization", "slo_ms",
+                    "latency_ms", "ci_low_ms", "ci_high_ms", "miss_pct", "max_utilization"]
+            _print_frame("Cells that miss (latency at the SLO's percentile, ms):",
+                         miss[cols].head(30).set_index(["model_id", "platform_id"]))
+        err.print(f"{s['service_model']}; {s['simulation']}; {s['queues_simulated']} queues "
+                  f"in {s['seconds']:.1f} s; written to {plan_dir / 'latency.csv'} and "
+                  "summary.json", markup=False, soft_wrap=True)
+        out.print(json.dumps({k: s[k] for k in ("all_cells_meet_slo", "cells",
+                                                "cells_missing_slo")}), markup=False)
 
     _run(debug, action)
 

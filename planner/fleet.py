@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import dataclasses
 import difflib
 import io
@@ -10,13 +11,13 @@ from pathlib import Path
 
 import pandas as pd
 import pandera.pandas as pa
-import yaml
 from pandera.errors import SchemaErrors
 from pydantic import ValidationError
 
 from planner.errors import FleetDataError, Problem
 from planner.schema import ID_PATTERN, ID_RULE, TABLES, Column, Table
-from planner.settings import Settings
+from planner.settings import REQUIRED_KEYS, Settings
+from planner.yaml_safe import YamlDocument, load_yaml
 
 SETTINGS_FILE = "settings.yaml"
 _PANDAS_DTYPE = {"str": "str", "int": "int64", "float": "float64"}
@@ -123,12 +124,19 @@ def _fix_for(column: Column, check: str) -> tuple[str, str]:
 
 def _parse_table(table: Table, text: str) -> tuple[pd.DataFrame | None, list[Problem]]:
     """Parse one CSV text against its declaration; return the typed frame and problems."""
-    problems: list[Problem] = []
+    problems = _shape_problems(table, text)
+    if problems:
+        return None, problems
     try:
+        # index_col=False: a first row with an extra field must not turn column 1 into the index
         raw = pd.read_csv(
-            io.StringIO(text), dtype=str, keep_default_na=False, skipinitialspace=True
+            io.StringIO(text),
+            dtype=str,
+            keep_default_na=False,
+            skipinitialspace=True,
+            index_col=False,
         )
-    except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as exc:
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else "no header row"
         return None, [
             Problem(
@@ -239,6 +247,63 @@ def _parse_table(table: Table, text: str) -> tuple[pd.DataFrame | None, list[Pro
     return typed, problems
 
 
+def _shape_problems(table: Table, text: str) -> list[Problem]:
+    """Report a header with repeated or blank names and rows with more fields than the header.
+
+    pandas would silently rename a repeated column (``x.1``), or take the first column as the
+    index when the first data row has an extra field, so the shape is checked with :mod:`csv`.
+    """
+    fix = "remove the extra field, or quote a value that contains a comma"
+    problems: list[Problem] = []
+    try:
+        records = [r for r in csv.reader(io.StringIO(text), skipinitialspace=True) if r]
+    except csv.Error as exc:
+        return [
+            Problem(
+                table.file,
+                f"cannot be read as CSV: {exc}",
+                "save it as comma-separated UTF-8 text with a header row",
+            )
+        ]
+    if not records:
+        return problems
+    header = [h.strip() for h in records[0]]
+    for name in dict.fromkeys(h for h in header if header.count(h) > 1):
+        problems.append(
+            Problem(
+                table.file,
+                f"the header names column '{name}' {header.count(name)} times",
+                "keep one column of that name",
+                column=name,
+            )
+        )
+    if "" in header:
+        problems.append(
+            Problem(
+                table.file,
+                f"the header has a blank column name (field {header.index('') + 1})",
+                "name the column or delete it (a trailing comma on the header line adds one)",
+            )
+        )
+    wide = [(n, len(r)) for n, r in enumerate(records[1:], start=1) if len(r) > len(header)]
+    for n, width in wide[:_MAX_PROBLEMS_PER_COLUMN]:
+        problems.append(
+            Problem(
+                table.file,
+                f"has {width} fields but the header has {len(header)}",
+                fix,
+                row=n,
+            )
+        )
+    if len(wide) > _MAX_PROBLEMS_PER_COLUMN:
+        problems.append(
+            Problem(
+                table.file, f"{len(wide) - _MAX_PROBLEMS_PER_COLUMN} more rows have extra fields"
+            )
+        )
+    return problems
+
+
 def _coerce_numeric(table: Table, frame: pd.DataFrame, column: Column) -> list[Problem]:
     """Convert ``column`` of ``frame`` to numbers in place; report cells that are not numbers."""
     text = frame[column.name]
@@ -268,10 +333,53 @@ def _coerce_numeric(table: Table, frame: pd.DataFrame, column: Column) -> list[P
                 value=str(text[idx]),
             )
         )
+    problems += _range_problems(table, frame, column, numeric.where(~bad))
+    # Out-of-range cells are reported above and blanked, so a 1e300 never reaches the int cast.
+    numeric = numeric.where(~bad & numeric.map(lambda v: pd.isna(v) or _plausible(column, v)))
     if column.dtype == "int":
         frame[column.name] = numeric.round().astype("Int64")
     else:
         frame[column.name] = numeric.astype("float64")
+    return problems
+
+
+def _plausible(column: Column, value: float) -> bool:
+    """Return whether ``value`` is in range, or breaks a sign rule pandera reports itself."""
+    if column.positive and value <= 0:
+        return True  # "must be greater than 0", with its column-specific fix
+    if not column.positive and column.minimum is not None and value < column.minimum:
+        return True  # "must be at least ..."
+    return column.in_range(value)
+
+
+def _range_problems(
+    table: Table, frame: pd.DataFrame, column: Column, numeric: pd.Series
+) -> list[Problem]:
+    """Report finite numbers outside the column's plausible range, with the range."""
+    out = numeric.notna() & ~numeric.map(lambda v: pd.isna(v) or _plausible(column, v))
+    problems = []
+    for n, idx in enumerate(frame.index[out]):
+        if n == _MAX_PROBLEMS_PER_COLUMN:
+            problems.append(
+                Problem(
+                    table.file,
+                    f"{int(out.sum()) - n} more rows are outside the plausible range",
+                    column=column.name,
+                )
+            )
+            break
+        side = "above" if column.maximum is not None and numeric[idx] > column.maximum else "below"
+        problems.append(
+            Problem(
+                table.file,
+                f"is {side} the plausible range ({column.range_text()})",
+                f"give a value {column.range_text()}; the ranges are declared in "
+                "planner/schema.py (data reference: python -m planner reference)",
+                row=int(idx) + 1,
+                column=column.name,
+                value=str(frame[column.name][idx]),
+            )
+        )
     return problems
 
 
@@ -287,51 +395,78 @@ def _read_text(path: Path) -> tuple[str | None, Problem | None]:
 
 
 def parse_settings(
-    data: object, file: str = SETTINGS_FILE
+    data: object,
+    file: str = SETTINGS_FILE,
+    *,
+    lines: YamlDocument | None = None,
+    required: tuple[str, ...] = (),
 ) -> tuple[Settings | None, list[Problem]]:
-    """Validate a settings mapping; return the settings and any problems, one per bad key."""
-    if data is None:
+    """Validate a settings mapping; return the settings and any problems, one per bad key.
+
+    Args:
+        data: The parsed mapping (``None`` for an empty file).
+        file: File name for messages.
+        lines: The parsed document, so problems can name the line of each key.
+        required: Keys that must be present (a ``settings.yaml`` file needs
+            :data:`planner.settings.REQUIRED_KEYS`; in-memory settings may rely on defaults).
+
+    Returns:
+        The settings (``None`` when invalid) and the problems.
+    """
+    see = "see the settings reference in fleet_data/README.md"
+    if data is None or data == {}:
+        if required:
+            return None, [
+                Problem(
+                    file,
+                    f"is empty, but a case needs at least {', '.join(required)}",
+                    f"add {', '.join(f'{k}: ...' for k in required)} (and any other settings: "
+                    f"{see})",
+                )
+            ]
         data = {}
     if not isinstance(data, dict):
-        return None, [
-            Problem(
-                file,
-                "must be a mapping of keys to values",
-                "see the settings reference in fleet_data/README.md",
-            )
-        ]
+        return None, [Problem(file, "must be a mapping of keys to values", see)]
+    problems = [
+        Problem(file, f"missing required key '{key}'", f"add '{key}: ...' ({see})")
+        for key in required
+        if key not in data
+    ]
     try:
-        return Settings.model_validate(data), []
+        settings = Settings.model_validate(data)
     except ValidationError as exc:
-        problems = []
         for err in exc.errors():
-            key = ".".join(str(p) for p in err["loc"])
+            loc = tuple(err["loc"])
+            key = ".".join(str(p) for p in loc)
+            line = lines.line_of(loc) if lines is not None else None
+            at = f" (line {line})" if line is not None else ""
             if err["type"] == "extra_forbidden":
                 problems.append(
                     Problem(
                         file,
-                        f"unknown key '{key}'",
-                        "remove it or fix its spelling (see the settings "
-                        "reference in fleet_data/README.md)",
+                        f"unknown key '{key}'{at}",
+                        f"remove it or fix its spelling ({see})",
                     )
                 )
             else:
                 problems.append(
                     Problem(
                         file,
-                        f"key '{key}': {err['msg']}",
-                        "see the settings reference in fleet_data/README.md",
-                        value=err.get("input"),
+                        f"key '{key}'{at}: {err['msg']}",
+                        see,
+                        value=short_value(err.get("input")),
                     )
                 )
         return None, problems
+    return (None, problems) if problems else (settings, [])
 
 
-def _yaml_reason(exc: yaml.YAMLError) -> str:
-    """Return a one-line YAML error with its line number."""
-    mark = getattr(exc, "problem_mark", None)
-    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-    return f"{problem} at line {mark.line + 1}" if mark is not None else problem
+def short_value(value: object, limit: int = 60) -> object:
+    """Return ``value`` for a message: scalars as they are, anything long cut short."""
+    if isinstance(value, bool | int | float) and len(repr(value)) <= limit:
+        return value
+    text = repr(value) if not isinstance(value, str) else value
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def load_fleet(case_dir: str | Path, check: bool = True) -> Fleet:
@@ -400,11 +535,12 @@ def load_fleet(case_dir: str | Path, check: bool = True) -> Fleet:
             problems.append(problem)
         else:
             try:
-                settings, found = parse_settings(yaml.safe_load(text or ""))
+                doc = load_yaml(text or "", SETTINGS_FILE)
+            except FleetDataError as exc:
+                problems += exc.problems
+            else:
+                settings, found = parse_settings(doc.data, lines=doc, required=REQUIRED_KEYS)
                 problems += found
-            except yaml.YAMLError as exc:
-                problems.append(Problem(SETTINGS_FILE, f"is not valid YAML: {_yaml_reason(exc)}",
-                                        "fix the YAML syntax"))
     if problems:
         raise FleetDataError(problems, header=f"Invalid fleet data in {folder}")
     fleet = Fleet(name=folder.name, settings=settings, **tables)  # type: ignore[arg-type]

@@ -8,6 +8,7 @@ dashboard use the same function, and :func:`scenario_to_yaml` writes a scenario 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
 import pandas as pd
 import yaml
@@ -15,40 +16,53 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    NonNegativeFloat,
-    NonNegativeInt,
-    PositiveFloat,
     ValidationError,
 )
 
+from planner.checks import fleet_problems
 from planner.errors import FleetDataError, Problem
-from planner.fleet import Fleet, validate_rows
-from planner.schema import PLATFORMS, PROFILES
+from planner.fleet import Fleet, short_value, validate_rows
+from planner.schema import MODELS, PLATFORMS, PROFILES, REGION_POWER_CAPS, REGIONS, TABLES
+from planner.yaml_safe import YamlDocument, load_yaml
 
 SCENARIOS_FILE = "scenarios.yaml"
+# Plausible multipliers of a what-if: a 1e300 demand factor passed validation and then broke
+# the solver. Values are range-checked again after applying (scenario_problems).
+MIN_MULTIPLIER = 1e-3
+MAX_MULTIPLIER = 1_000.0
+
+Factor = Annotated[float, Field(ge=0, le=MAX_MULTIPLIER)]
+Multiplier = Annotated[float, Field(ge=MIN_MULTIPLIER, le=MAX_MULTIPLIER)]
+_CAP = REGIONS.column("power_cap_kw")
+PowerCap = Annotated[float, Field(gt=0, ge=_CAP.minimum, le=_CAP.maximum)]
+Quarter = Annotated[int, Field(ge=0, le=REGION_POWER_CAPS.column("quarter").maximum)]
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class DemandMultiplier(_Strict):
     """Multiply peak demand; factors of matching keys compound."""
 
-    bucket: dict[str, NonNegativeFloat] = Field(default_factory=dict, description="bucket -> x")
-    product: dict[str, NonNegativeFloat] = Field(default_factory=dict, description="product -> x")
-    region: dict[str, NonNegativeFloat] = Field(default_factory=dict, description="region -> x")
-    model: dict[str, NonNegativeFloat] = Field(default_factory=dict, description="model -> x")
+    bucket: dict[str, Factor] = Field(default_factory=dict, description="bucket -> x")
+    product: dict[str, Factor] = Field(default_factory=dict, description="product -> x")
+    region: dict[str, Factor] = Field(default_factory=dict, description="region -> x")
+    model: dict[str, Factor] = Field(default_factory=dict, description="model -> x")
 
 
 class PlatformChange(_Strict):
     """Change an existing platform."""
 
-    throughput_multiplier: float = Field(1.0, gt=0)
-    capex_multiplier: float = Field(1.0, gt=0)
-    power_multiplier: float = Field(1.0, gt=0)
-    supply_per_quarter: float | None = Field(None, ge=0)
-    available_from_quarter: int | None = Field(None, ge=0)
+    throughput_multiplier: Multiplier = 1.0
+    capex_multiplier: Multiplier = 1.0
+    power_multiplier: Multiplier = 1.0
+    supply_per_quarter: float | None = Field(
+        None, ge=0, le=PLATFORMS.column("supply_per_quarter").maximum
+    )
+    available_from_quarter: int | None = Field(
+        None, ge=0, le=PLATFORMS.column("available_from_quarter").maximum
+    )
     available: bool = Field(True, description="False: no new purchases of this platform.")
 
 
@@ -56,7 +70,7 @@ class ProfilesFrom(_Strict):
     """Copy another platform's profiles, scaled."""
 
     platform_id: str
-    throughput_multiplier: float = Field(1.0, gt=0)
+    throughput_multiplier: Multiplier = 1.0
 
 
 class NewPlatform(_Strict):
@@ -70,8 +84,12 @@ class NewPlatform(_Strict):
 class SloChange(_Strict):
     """A new latency bound, with the throughput it allows relative to today's."""
 
-    latency_slo_ms: float = Field(gt=0)
-    throughput_multiplier: float = Field(1.0, gt=0)
+    latency_slo_ms: float = Field(
+        gt=0,
+        ge=MODELS.column("latency_slo_ms").minimum,
+        le=MODELS.column("latency_slo_ms").maximum,
+    )
+    throughput_multiplier: Multiplier = 1.0
 
 
 class Scenario(_Strict):
@@ -82,7 +100,7 @@ class Scenario(_Strict):
     demand_multiplier: DemandMultiplier = Field(default_factory=DemandMultiplier)
     platform_changes: dict[str, PlatformChange] = Field(default_factory=dict)
     new_platforms: list[NewPlatform] = Field(default_factory=list)
-    power_cap_kw: dict[str, PositiveFloat | dict[NonNegativeInt, PositiveFloat]] = Field(
+    power_cap_kw: dict[str, PowerCap | dict[Quarter, PowerCap]] = Field(
         default_factory=dict,
         description="region -> kW for the whole horizon, or {quarter: kW} from each quarter on",
     )
@@ -92,23 +110,44 @@ class Scenario(_Strict):
     objective: str | None = Field(None, pattern="^(tco|power|capex)$")
 
 
-def _problems(exc: ValidationError, file: str, name: str) -> list[Problem]:
+def _problems(
+    exc: ValidationError, file: str, name: str, doc: YamlDocument | None
+) -> list[Problem]:
     out = []
     for err in exc.errors():
-        key = ".".join(str(p) for p in err["loc"])
+        loc = tuple(err["loc"])
+        key = ".".join(str(p) for p in loc)
+        line = doc.line_of(("scenarios", name, *loc)) if doc is not None else None
+        at = f" (line {line})" if line is not None else ""
         msg = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
+        value = None if err["type"] == "extra_forbidden" else short_value(err.get("input"))
         out.append(
             Problem(
                 file,
-                f"scenario '{name}', key '{key}': {msg}",
+                f"scenario '{name}', key '{key}'{at}: {msg}",
                 "see the scenario vocabulary in planner/scenarios.py and the README",
+                value=value,
             )
         )
     return out
 
 
-def parse_scenarios(data: object, file: str = SCENARIOS_FILE) -> dict[str, Scenario]:
-    """Validate a ``{"scenarios": {name: overrides}}`` mapping; raise one error for all problems."""
+def parse_scenarios(
+    data: object, file: str = SCENARIOS_FILE, *, lines: YamlDocument | None = None
+) -> dict[str, Scenario]:
+    """Validate a ``{"scenarios": {name: overrides}}`` mapping; raise one error for all problems.
+
+    Args:
+        data: The parsed mapping.
+        file: File name for messages.
+        lines: The parsed document, so problems can name the line of each key.
+
+    Returns:
+        The scenarios by name.
+
+    Raises:
+        FleetDataError: Listing every invalid key of every scenario.
+    """
     if (
         not isinstance(data, dict)
         or set(data) != {"scenarios"}
@@ -125,10 +164,21 @@ def parse_scenarios(data: object, file: str = SCENARIOS_FILE) -> dict[str, Scena
         )
     out, problems = {}, []
     for name, body in data["scenarios"].items():
+        if body is not None and not isinstance(body, dict):
+            line = lines.line_of(("scenarios", name)) if lines is not None else None
+            at = f" (line {line})" if line is not None else ""
+            problems.append(
+                Problem(
+                    file,
+                    f"scenario '{name}'{at} must be a mapping of overrides",
+                    "indent its keys (description, demand_multiplier, ...) below its name",
+                )
+            )
+            continue
         try:
             out[str(name)] = Scenario.model_validate({**(body or {}), "name": str(name)})
         except ValidationError as exc:
-            problems += _problems(exc, file, str(name))
+            problems += _problems(exc, file, str(name), lines)
     if problems:
         raise FleetDataError(problems, header=f"Invalid scenarios in {file}")
     return out
@@ -140,18 +190,20 @@ def load_scenarios(case_dir: str | Path) -> dict[str, Scenario]:
     if not path.exists():
         return {}
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        text = path.read_bytes().decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
         raise FleetDataError(
             [
                 Problem(
                     SCENARIOS_FILE,
-                    f"cannot be read: {exc}".splitlines()[0],
-                    "fix the YAML syntax (UTF-8)",
+                    f"is not UTF-8 text (bad byte at position {exc.start})",
+                    "re-save the file with UTF-8 encoding",
                 )
-            ]
+            ],
+            header=f"Invalid scenarios in {case_dir}",
         ) from None
-    return parse_scenarios(data)
+    doc = load_yaml(text, SCENARIOS_FILE)
+    return parse_scenarios(doc.data, lines=doc)
 
 
 def scenario_from_dict(data: dict, name: str = "custom") -> Scenario:
@@ -299,9 +351,13 @@ def _add_platforms(
             factor = item.profiles_from.throughput_multiplier
             note = f"scenario {scenario.name}: {factor}x {item.profiles_from.platform_id}"
             new_profiles += [
-                {"model_id": p.model_id, "platform_id": pid,
-                 "qps_per_server": p.qps_per_server * factor, "source": note,
-                 "source_kind": "estimate"}
+                {
+                    "model_id": p.model_id,
+                    "platform_id": pid,
+                    "qps_per_server": p.qps_per_server * factor,
+                    "source": note,
+                    "source_kind": "estimate",
+                }
                 for p in src.itertuples(index=False)
             ]
     problems: list[Problem] = []
@@ -309,8 +365,12 @@ def _add_platforms(
         if not rows:
             continue
         frame, found = validate_rows(table, pd.DataFrame(rows))
-        problems += [Problem(SCENARIOS_FILE, f"scenario '{scenario.name}', new {table.name} "
-                                             f"entry: {p.render()}") for p in found]
+        problems += [
+            Problem(
+                SCENARIOS_FILE, f"scenario '{scenario.name}', new {table.name} entry: {p.render()}"
+            )
+            for p in found
+        ]
         if frame is not None and table is PLATFORMS:
             platforms = pd.concat([platforms, frame], ignore_index=True)
         elif frame is not None:
@@ -331,3 +391,61 @@ def _demand_adjustments(fleet: Fleet, scenario: Scenario) -> pd.DataFrame:
     rows += [{"model_id": m, "region_id": None, "multiplier": f} for m, f in dm.model.items()]
     rows += [{"model_id": None, "region_id": r, "multiplier": f} for r, f in dm.region.items()]
     return pd.DataFrame(rows, columns=["model_id", "region_id", "multiplier"])
+
+
+def _out_of_range(fleet: Fleet, name: str) -> list[Problem]:
+    """Report numbers a scenario's multipliers pushed outside the schema's plausible range."""
+    problems = []
+    for table in TABLES.values():
+        frame = fleet.table(table.name)
+        for column in table.columns:
+            if column.dtype == "str" or frame.empty or column.name not in frame:
+                continue
+            values = pd.to_numeric(frame[column.name], errors="coerce").dropna()
+            bad = values[~values.astype(float).map(column.in_range)]
+            for idx, value in bad.head(3).items():
+                problems.append(
+                    Problem(
+                        SCENARIOS_FILE,
+                        f"scenario '{name}' makes {table.file} row {int(idx) + 1} "
+                        f"{column.name} = {value:.4g}, outside the plausible "
+                        f"{column.range_text()}",
+                        "use a smaller multiplier or value in the scenario",
+                    )
+                )
+    return problems
+
+
+def scenario_problems(fleet: Fleet, scenarios: dict[str, Scenario]) -> list[Problem]:
+    """Return every problem of resolving each scenario against ``fleet`` (empty when all do).
+
+    Each scenario must name only ids the fleet has, add valid platforms and profiles, keep
+    every number within the schema's plausible range once applied, and leave a fleet that
+    passes :func:`planner.checks.fleet_problems`.
+
+    Args:
+        fleet: The checked fleet of the case.
+        scenarios: The scenarios of its ``scenarios.yaml``.
+
+    Returns:
+        The problems of all scenarios, each naming its scenario.
+    """
+    problems: list[Problem] = []
+    for name, scenario in scenarios.items():
+        try:
+            applied = apply_scenario(fleet, scenario)
+        except FleetDataError as exc:
+            problems += exc.problems
+            continue
+        found = _out_of_range(applied, name)
+        if not found:
+            found = [
+                Problem(
+                    SCENARIOS_FILE,
+                    f"scenario '{name}': {p.render()}",
+                    "change the scenario so the case it makes is valid",
+                )
+                for p in fleet_problems(applied)
+            ]
+        problems += found
+    return problems

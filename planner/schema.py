@@ -37,9 +37,12 @@ class Column:
         default: Value used when an optional column is absent or a cell is blank.
         nullable: Whether a blank cell is allowed (it then means "no limit" or the default).
         allowed: Closed vocabulary for labels.
-        minimum: Smallest allowed value (inclusive) for numbers.
+        minimum: Smallest allowed value (inclusive) for numbers; with ``positive`` the smallest
+            plausible one (a value such as 1e-300 passes "> 0" but plans nonsense).
         positive: Whether the value must be strictly greater than zero.
-        maximum: Largest allowed value (inclusive) for numbers.
+        maximum: Largest plausible value (inclusive) for numbers. Every numeric column has one:
+            magnitudes like 1e300 or 1e12 servers pass every other rule and then break the
+            solver, so values outside the range are rejected with the range in the message.
         is_id: Whether the value is an identifier that must match :data:`ID_PATTERN`.
         ref: ``"table.column"`` that the value must exist in.
     """
@@ -65,17 +68,42 @@ class Column:
             parts.append("one of " + ", ".join(self.allowed))
         if self.is_id:
             parts.append("snake_case id")
-        if self.positive:
-            parts.append("> 0")
-        elif self.minimum is not None:
-            parts.append(f">= {self.minimum:g}")
-        if self.maximum is not None:
-            parts.append(f"<= {self.maximum:g}")
+        if self.dtype != "str":
+            parts.append(self.range_text())
         if self.ref:
             parts.append(f"must exist in {self.ref}")
         if self.nullable:
             parts.append("blank allowed")
         return "; ".join(parts)
+
+    def range_text(self) -> str:
+        """Return the allowed range in words, e.g. ``from 0.001 to 1e+10 queries/s``."""
+        unit = f" {self.unit}" if self.unit else ""
+        if self.minimum is not None:
+            low = f"from {format_number(self.minimum)}"
+        elif self.positive and self.dtype == "int":
+            low = "from 1"
+        else:
+            low = "greater than 0" if self.positive else "any value"
+        if self.maximum is None:
+            return f"{low}{unit}"
+        joiner = " and up to " if self.minimum is None else " to "
+        return f"{low}{joiner}{format_number(self.maximum)}{unit}"
+
+    def in_range(self, value: float) -> bool:
+        """Return whether a finite number lies in the declared range."""
+        if self.positive and not value > 0:
+            return False
+        if self.minimum is not None and value < self.minimum:
+            return False
+        return self.maximum is None or value <= self.maximum
+
+
+def format_number(value: float) -> str:
+    """Return a range bound readably: ``10,000``, ``0.001`` or ``1e+12``."""
+    if float(value).is_integer() and abs(value) < 1e7:
+        return f"{int(value):,}"
+    return f"{value:g}"
 
 
 @dataclass(frozen=True)
@@ -132,9 +160,25 @@ PLATFORMS = Table(
         ),
         Column("family", "str", "Hardware family, e.g. tioga_pass, yosemite_v2, zion."),
         Column("generation", "str", "CPU or accelerator generation, e.g. skylake, glacier_point."),
-        Column("power_w", "float", "Provisioned (nameplate) power per server.", "W", positive=True),
-        Column("capex_usd", "float", "Purchase price per server.", "USD", minimum=0),
-        Column("host_memory_gb", "float", "Host DRAM per server.", "GB", positive=True),
+        Column(
+            "power_w",
+            "float",
+            "Provisioned (nameplate) power per server.",
+            "W",
+            positive=True,
+            minimum=1,
+            maximum=100_000,
+        ),
+        Column("capex_usd", "float", "Purchase price per server.", "USD", minimum=0, maximum=1e8),
+        Column(
+            "host_memory_gb",
+            "float",
+            "Host DRAM per server.",
+            "GB",
+            positive=True,
+            minimum=0.01,
+            maximum=1e6,
+        ),
         Column(
             "accel_memory_gb",
             "float",
@@ -143,6 +187,7 @@ PLATFORMS = Table(
             required=False,
             default=0.0,
             minimum=0,
+            maximum=1e6,
         ),
         Column(
             "accelerators",
@@ -151,6 +196,7 @@ PLATFORMS = Table(
             required=False,
             default=0,
             minimum=0,
+            maximum=1_024,
         ),
         Column(
             "lead_time_quarters",
@@ -158,6 +204,7 @@ PLATFORMS = Table(
             "Quarters between ordering and the server serving traffic.",
             "quarters",
             minimum=0,
+            maximum=40,
         ),
         Column(
             "lifetime_quarters",
@@ -165,8 +212,17 @@ PLATFORMS = Table(
             "Quarters a bought server stays in service.",
             "quarters",
             positive=True,
+            maximum=200,
         ),
-        Column("rack_units", "float", "Rack space per server.", "RU", positive=True),
+        Column(
+            "rack_units",
+            "float",
+            "Rack space per server.",
+            "RU",
+            positive=True,
+            minimum=0.01,
+            maximum=100,
+        ),
         Column(
             "supply_per_quarter",
             "float",
@@ -176,6 +232,7 @@ PLATFORMS = Table(
             required=False,
             nullable=True,
             minimum=0,
+            maximum=1e7,
         ),
         Column(
             "available_from_quarter",
@@ -185,6 +242,7 @@ PLATFORMS = Table(
             required=False,
             default=0,
             minimum=0,
+            maximum=1_000,
         ),
         Column(
             "maintenance_usd_per_quarter",
@@ -194,6 +252,7 @@ PLATFORMS = Table(
             required=False,
             default=0.0,
             minimum=0,
+            maximum=1e7,
         ),
         *_source_columns(),
     ),
@@ -213,6 +272,8 @@ MODELS = Table(
             "Latency bound at which profiles' throughput is measured.",
             "ms",
             positive=True,
+            minimum=1e-3,
+            maximum=1e9,
         ),
         Column(
             "latency_percentile",
@@ -221,6 +282,7 @@ MODELS = Table(
             "%",
             positive=True,
             maximum=100,
+            minimum=1,
         ),
         Column(
             "memory_gb",
@@ -228,6 +290,8 @@ MODELS = Table(
             "Memory footprint of one replica: weights plus embedding tables.",
             "GB",
             positive=True,
+            minimum=1e-6,
+            maximum=1e7,
         ),
         Column(
             "min_replicas",
@@ -237,6 +301,7 @@ MODELS = Table(
             required=False,
             default=1,
             minimum=0,
+            maximum=10_000,
         ),
         Column(
             "max_shards",
@@ -246,6 +311,7 @@ MODELS = Table(
             required=False,
             default=1,
             positive=True,
+            maximum=1_024,
         ),
         Column(
             "unit",
@@ -272,6 +338,8 @@ PROFILES = Table(
             "Throughput of one server at the model's latency SLO.",
             "queries/s",
             positive=True,
+            minimum=1e-3,
+            maximum=1e10,
         ),
         Column(
             "power_w_at_load",
@@ -281,6 +349,8 @@ PROFILES = Table(
             required=False,
             nullable=True,
             positive=True,
+            minimum=1,
+            maximum=100_000,
         ),
         *_source_columns(),
     ),
@@ -298,14 +368,17 @@ REGIONS = Table(
             "Facility power available to the ML fleet (IT power times PUE).",
             "kW",
             positive=True,
+            minimum=1e-3,
+            maximum=1e7,
         ),
-        Column("pue", "float", "Power usage effectiveness.", minimum=1.0),
+        Column("pue", "float", "Power usage effectiveness.", minimum=1.0, maximum=5),
         Column(
             "electricity_usd_per_kwh",
             "float",
             "Electricity price.",
             "USD/kWh",
             minimum=0,
+            maximum=10,
         ),
         Column(
             "space_limit_ru",
@@ -315,6 +388,7 @@ REGIONS = Table(
             required=False,
             nullable=True,
             minimum=0,
+            maximum=1e8,
         ),
         Column(
             "demand_share",
@@ -336,8 +410,23 @@ REGION_POWER_CAPS = Table(
     "Power caps that change over the horizon; override regions.power_cap_kw from a quarter on.",
     (
         Column("region_id", "str", "Region.", is_id=True, ref="regions.region_id"),
-        Column("quarter", "int", "First quarter (0-based) of the new cap.", "quarter", minimum=0),
-        Column("power_cap_kw", "float", "Facility power cap.", "kW", positive=True),
+        Column(
+            "quarter",
+            "int",
+            "First quarter (0-based) of the new cap.",
+            "quarter",
+            minimum=0,
+            maximum=1_000,
+        ),
+        Column(
+            "power_cap_kw",
+            "float",
+            "Facility power cap.",
+            "kW",
+            positive=True,
+            minimum=1e-3,
+            maximum=1e7,
+        ),
         *_source_columns(),
     ),
     key=("region_id", "quarter"),
@@ -369,7 +458,7 @@ INVENTORY = Table(
     (
         Column("platform_id", "str", "Platform.", is_id=True, ref="platforms.platform_id"),
         Column("region_id", "str", "Region.", is_id=True, ref="regions.region_id"),
-        Column("servers", "int", "Installed servers.", "servers", minimum=0),
+        Column("servers", "int", "Installed servers.", "servers", minimum=0, maximum=1e7),
         Column(
             "retire_quarter",
             "int",
@@ -378,6 +467,7 @@ INVENTORY = Table(
             required=False,
             nullable=True,
             minimum=0,
+            maximum=1_000,
         ),
         *_source_columns(),
     ),
@@ -391,7 +481,12 @@ PRODUCTS = Table(
     (
         Column("product_id", "str", "Identifier of the product.", is_id=True),
         Column(
-            "daily_requests", "float", "Requests per day in quarter 0.", "requests/day", minimum=0
+            "daily_requests",
+            "float",
+            "Requests per day in quarter 0.",
+            "requests/day",
+            minimum=0,
+            maximum=1e15,
         ),
         Column(
             "peak_to_average",
@@ -399,6 +494,7 @@ PRODUCTS = Table(
             "Peak-hour request rate divided by the daily mean.",
             "ratio",
             minimum=1.0,
+            maximum=1_000,
         ),
         Column(
             "growth_per_quarter",
@@ -406,6 +502,7 @@ PRODUCTS = Table(
             "Compound growth of requests per quarter (0.1 = +10 % per quarter).",
             "fraction",
             minimum=-0.99,
+            maximum=1,
         ),
         *_source_columns(),
     ),
@@ -426,6 +523,8 @@ CALLS = Table(
             "Model queries per caller request (e.g. candidate items ranked).",
             "queries/request",
             positive=True,
+            minimum=1e-6,
+            maximum=1e6,
         ),
         *_source_columns(),
     ),
@@ -439,9 +538,14 @@ DEMAND = Table(
     (
         Column("model_id", "str", "Model.", is_id=True, ref="models.model_id"),
         Column("region_id", "str", "Region.", is_id=True, ref="regions.region_id"),
-        Column("quarter", "int", "Quarter (0-based).", "quarter", minimum=0),
+        Column("quarter", "int", "Quarter (0-based).", "quarter", minimum=0, maximum=1_000),
         Column(
-            "peak_qps", "float", "Peak throughput to serve within the SLO.", "queries/s", minimum=0
+            "peak_qps",
+            "float",
+            "Peak throughput to serve within the SLO.",
+            "queries/s",
+            minimum=0,
+            maximum=1e12,
         ),
         *_source_columns(),
     ),

@@ -2,13 +2,26 @@
 
 from __future__ import annotations
 
+import os
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+# A settings.yaml must say what it plans; every other key has a documented default. (An empty
+# file used to mean "all defaults" silently, an 8-quarter plan nobody asked for.)
+REQUIRED_KEYS: tuple[str, ...] = ("horizon_quarters",)
+MAX_TIME_LIMIT_S = 7 * 24 * 3600.0  # a week: beyond that a limit is a typo, not a plan
+
+
+def machine_cores() -> int:
+    """Return the cores of this machine (``os.cpu_count()``), the most solver threads allowed."""
+    return os.cpu_count() or 1
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # allow_inf_nan=False: .inf and .nan are never meaningful settings (a .inf time limit
+    # meant "no limit" and hid a hang)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class DisasterRecovery(_Strict):
@@ -31,9 +44,22 @@ class SolverOptions(_Strict):
     """How the integer program is solved."""
 
     name: Literal["highs", "cbc"] = Field("highs", description="MIP solver.")
-    time_limit_s: float = Field(120.0, gt=0, description="Wall-clock limit of one solve.")
+    time_limit_s: float = Field(
+        120.0, gt=0, le=MAX_TIME_LIMIT_S, description="Wall-clock limit of one solve (finite)."
+    )
     mip_gap: float = Field(0.001, ge=0, lt=1, description="Relative optimality gap to stop at.")
-    threads: int = Field(1, ge=1, description="Solver threads.")
+    threads: int = Field(
+        1, ge=1, description="Solver threads, from 1 to the machine's cores (os.cpu_count())."
+    )
+
+    @field_validator("threads")
+    @classmethod
+    def _at_most_cores(cls, value: int) -> int:
+        """Refuse more threads than cores (a million threads once took 4.7 GB)."""
+        cores = machine_cores()
+        if value > cores:
+            raise ValueError(f"must be at most {cores}, the cores of this machine")
+        return value
 
 
 class Settings(_Strict):
@@ -74,7 +100,12 @@ class Settings(_Strict):
 
 def settings_reference_markdown() -> list[str]:
     """Return Markdown lines documenting every settings key, from the pydantic models."""
-    out = ["### `settings.yaml` (required)", "", "Unknown keys are errors.", ""]
+    out = ["### `settings.yaml` (required)", ""]
+    out += [
+        f"Required keys: {', '.join(REQUIRED_KEYS)}. Unknown keys, repeated keys, YAML "
+        "aliases and anchors, and .inf/.nan values are errors.",
+        "",
+    ]
     out += ["| key | default | description |", "|---|---|---|"]
 
     def walk(model: type[BaseModel], prefix: str) -> None:

@@ -241,10 +241,10 @@ def test_plan_with_scenario_and_solver_options(tiny_case, tmp_path):
     assert summary["total_cost_usd"] == pytest.approx(5 * 6_000 + 6 * 10_000)
 
 
-def test_plan_unknown_scenario_is_a_data_error(tiny_case, tmp_path):
+def test_plan_unknown_scenario_is_a_usage_error(tiny_case, tmp_path):
     result = invoke("plan", tiny_case, "--out", tmp_path / "out", "--scenario", "nosuch")
-    assert result.exit_code == 3
-    assert "no scenario 'nosuch'" in result.stderr
+    assert result.exit_code == 2
+    assert "unknown --scenario 'nosuch'" in result.stderr
     assert "growth" in result.stderr
     assert not (tmp_path / "out").exists()
 
@@ -372,8 +372,8 @@ def test_compare_prints_side_by_side_tables(tiny_case, tmp_path):
 
 def test_compare_unknown_scenario(tiny_case):
     result = invoke("compare", tiny_case, "--scenario", "base", "--scenario", "nosuch")
-    assert result.exit_code == 3
-    assert "no scenario 'nosuch'" in result.stderr
+    assert result.exit_code == 2
+    assert "unknown --scenario 'nosuch'" in result.stderr
 
 
 def test_reference_prints_every_table():

@@ -140,8 +140,9 @@ def test_value_out_of_range(case_dir, mutate):
     mutate(case_dir, "models.csv", 1, "latency_percentile", 101)
     problems, _ = problems_of(case_dir)
     assert only(problems, file="regions.csv", row=2, column="pue").fix == "give a value >= 1"
-    assert only(problems, file="models.csv", row=1, column="latency_percentile").fix == (
-        "give a value <= 100")
+    p = only(problems, file="models.csv", row=1, column="latency_percentile")
+    assert p.message == "is above the plausible range (from 1 to 100 %)"
+    assert p.fix.startswith("give a value from 1 to 100 %")
 
 
 def test_label_not_allowed(case_dir, mutate):
@@ -207,15 +208,16 @@ def test_utf8_with_bom_is_fine(case_dir, read_table, write_case):
 @pytest.mark.parametrize(
     ("settings", "key"),
     [
-        ({"horizon_quartrs": 4}, "horizon_quartrs"),
-        ({"disaster_recovery": {"enable": False}}, "disaster_recovery.enable"),
+        ({"horizon_quarters": 2, "horizon_quartrs": 4}, "horizon_quartrs"),
+        ({"horizon_quarters": 2, "disaster_recovery": {"enable": False}},
+         "disaster_recovery.enable"),
     ],
 )
 def test_unknown_settings_key(case_dir, write_case, settings, key):
     write_case(case_dir, settings=settings)
     problems, _ = problems_of(case_dir)
     p = only(problems, file="settings.yaml")
-    assert p.message == f"unknown key '{key}'"
+    assert p.message.startswith(f"unknown key '{key}' (line ")
     assert "spelling" in p.fix
 
 
@@ -241,9 +243,20 @@ def test_settings_not_a_mapping(case_dir, write_case):
     assert only(problems, file="settings.yaml").message == "must be a mapping of keys to values"
 
 
-def test_empty_settings_use_defaults(case_dir, write_case):
-    write_case(case_dir, settings="")
-    assert load_fleet(case_dir, check=False).settings.horizon_quarters == 8
+@pytest.mark.parametrize("text", ["", "# nothing set\n", "{}\n"])
+def test_empty_settings_name_the_required_keys(case_dir, write_case, text):
+    write_case(case_dir, settings=text)
+    problems, _ = problems_of(case_dir)
+    p = only(problems, file="settings.yaml")
+    assert p.message == "is empty, but a case needs at least horizon_quarters"
+    assert "horizon_quarters: ..." in p.fix
+
+
+def test_settings_without_horizon_is_an_error(case_dir, write_case):
+    write_case(case_dir, settings={"objective": "tco"})
+    problems, _ = problems_of(case_dir)
+    assert only(problems, file="settings.yaml").message == (
+        "missing required key 'horizon_quarters'")
 
 
 def test_all_problems_are_collected(case_dir, mutate, write_case):
@@ -251,7 +264,7 @@ def test_all_problems_are_collected(case_dir, mutate, write_case):
     mutate(case_dir, "models.csv", 3, "bucket", "audio")
     mutate(case_dir, "platforms.csv", 2, "power_w", "n/a")
     (case_dir / "regions.csv").unlink()
-    write_case(case_dir, settings={"horizon": 3})
+    write_case(case_dir, settings={"horizon": 3, "horizon_quarters": 2})
     problems, text = problems_of(case_dir)
     assert {p.file for p in problems} == {"profiles.csv", "models.csv", "platforms.csv",
                                           "regions.csv", "settings.yaml"}
