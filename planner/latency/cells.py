@@ -26,7 +26,7 @@ Assumptions (all stated in ``latency.csv``'s columns and the README):
 Cells are grouped for simulation: the queue in units of its service time depends only on
 (c, rho), so c is rounded up to a geometric grid and capped at :data:`MAX_WORKERS` (more
 workers at equal utilisation only wait less, so the cap errs on the safe side) and rho is
-rounded up to steps of :data:`RHO_STEP`; every group is simulated once.
+rounded up to :data:`RHO_GRID`; every group is simulated once.
 """
 
 from __future__ import annotations
@@ -38,8 +38,14 @@ import pandas as pd
 
 WORKER_GRID = (1, 2, 3, 4, 5, 6, 8, 10, 12, 16, 20, 24, 32, 48, 64, 96, 128)
 MAX_WORKERS = WORKER_GRID[-1]
-RHO_STEP = 0.05
 RHO_MAX = 0.995  # a simulated queue must be stable; at or above this a cell is saturated
+RHO_GRID = (
+    *(round(0.05 * k, 2) for k in range(1, 18)),
+    *(round(0.01 * k, 2) for k in range(90, 100)),
+    RHO_MAX,
+)
+"""Utilisations simulated: steps of 0.05 to 0.85, of 0.01 from 0.90 (where latency turns
+steep), then :data:`RHO_MAX`; a cell is simulated at the next grid value at or above its own."""
 
 
 @dataclass(frozen=True)
@@ -79,6 +85,13 @@ def grid_workers(raw: np.ndarray) -> np.ndarray:
     return grid[np.minimum(idx, len(grid) - 1)]
 
 
+def grid_rho(rho: np.ndarray) -> np.ndarray:
+    """Round utilisations up to :data:`RHO_GRID` (:data:`RHO_MAX` at or above it)."""
+    grid = np.asarray(RHO_GRID)
+    idx = np.searchsorted(grid, np.asarray(rho) - 1e-9, side="left")
+    return grid[np.minimum(idx, len(grid) - 1)]
+
+
 def cell_queues(fleet, allocation: pd.DataFrame, service: ServiceModel) -> pd.DataFrame:
     """Return one row per inference cell with its queue: workers, service time, utilisation.
 
@@ -107,8 +120,9 @@ def cell_queues(fleet, allocation: pd.DataFrame, service: ServiceModel) -> pd.Da
     cells["sim_workers"] = grid_workers(cells["workers"].to_numpy())
     # service time at the grid's c (longer service at equal capacity: conservative)
     cells["sim_service_ms"] = np.where(
-        cells["workers"] > MAX_WORKERS, cells["service_ms"],
-        cells["sim_workers"] / per_replica * 1e3)
-    cells["sim_rho"] = np.minimum(np.ceil(cells["rho"] / RHO_STEP - 1e-9) * RHO_STEP, RHO_MAX)
-    cells.loc[cells["rho"] >= RHO_MAX, "sim_rho"] = RHO_MAX
+        cells["workers"] > MAX_WORKERS,
+        cells["service_ms"],
+        cells["sim_workers"] / per_replica * 1e3,
+    )
+    cells["sim_rho"] = grid_rho(cells["rho"].to_numpy())
     return cells.reset_index(drop=True)

@@ -33,10 +33,27 @@ from planner.latency.simulate import (
 
 REPORT_PERCENTILES = (95.0, 99.0)
 RESULT_COLUMNS = [
-    "model_id", "platform_id", "region_id", "quarter", "replicas", "utilization",
-    "slo_ms", "slo_percentile", "request_items", "workers", "service_ms", "p95_ms", "p99_ms",
-    "latency_ms", "ci_low_ms", "ci_high_ms", "meets_slo", "miss_ms", "miss_pct",
-    "max_utilization", "method",
+    "model_id",
+    "platform_id",
+    "region_id",
+    "quarter",
+    "replicas",
+    "utilization",
+    "slo_ms",
+    "slo_percentile",
+    "request_items",
+    "workers",
+    "service_ms",
+    "p95_ms",
+    "p99_ms",
+    "latency_ms",
+    "ci_low_ms",
+    "ci_high_ms",
+    "meets_slo",
+    "miss_ms",
+    "miss_pct",
+    "max_utilization",
+    "method",
 ]
 
 
@@ -68,26 +85,44 @@ class LatencyResult:
 
 
 @functools.lru_cache(maxsize=4096)
-def _queue(workers: int, rho: float, pcts: tuple[float, ...],
-           sim: SimulationSettings) -> tuple[QueueStats, str]:
+def _queue(
+    workers: int, rho: float, pcts: tuple[float, ...], sim: SimulationSettings
+) -> tuple[QueueStats, str]:
     """Return the queue's statistics and how they were obtained (cached: seeded, so pure)."""
     cv = sim.service.service_cv
     if rho >= RHO_MAX:
         inf = tuple(math.inf for _ in pcts)
-        return QueueStats(workers, rho, cv, pcts, inf, tuple((math.inf, math.inf) for _ in pcts),
-                          inf, tuple((math.inf, math.inf) for _ in pcts),
-                          (math.inf, math.inf, math.inf), 0, sim.confidence), "saturated"
+        return QueueStats(
+            workers,
+            rho,
+            cv,
+            pcts,
+            inf,
+            tuple((math.inf, math.inf) for _ in pcts),
+            inf,
+            tuple((math.inf, math.inf) for _ in pcts),
+            (math.inf, math.inf, math.inf),
+            0,
+            sim.confidence,
+        ), "saturated"
     tail = 1 - min(pcts) / 100
     # M/M/c's wait probability, scaled by (1 + cv^2) / 2 for the service variability
     if erlang_c(workers, rho) * max(1.0, (1 + cv**2) / 2) < NO_WAIT_SHARE * tail:
         return no_wait_stats(workers, rho, cv, pcts, sim.confidence), "no wait (Erlang C)"
-    seed = sim.seed + 7919 * workers + int(round(rho * 1e4))
+    seed = sim.seed + 7919 * workers + round(rho * 1e4)
     stats = simulate_queue(workers, rho, cv, pcts, sim.queries, sim.reps, seed, sim.confidence)
     return stats, "simulated"
 
 
-def max_utilization(workers: int, bound: float, percentile: float, pcts: tuple[float, ...],
-                    sim: SimulationSettings, hi: float, step: float = 0.01) -> float:
+def max_utilization(
+    workers: int,
+    bound: float,
+    percentile: float,
+    pcts: tuple[float, ...],
+    sim: SimulationSettings,
+    hi: float,
+    step: float = 0.01,
+) -> float:
     """Return the highest utilisation (to ``step``) whose percentile sojourn is within ``bound``.
 
     ``bound`` is in units of the mean service time; 0 when even a nearly idle replica misses
@@ -106,8 +141,12 @@ def max_utilization(workers: int, bound: float, percentile: float, pcts: tuple[f
     return round(lo, 6)
 
 
-def check_latency(fleet, allocation: pd.DataFrame, sim: SimulationSettings | None = None,
-                  progress: Callable[[str, float], None] | None = None) -> LatencyResult:
+def check_latency(
+    fleet,
+    allocation: pd.DataFrame,
+    sim: SimulationSettings | None = None,
+    progress: Callable[[str, float], None] | None = None,
+) -> LatencyResult:
     """Check every inference cell of a plan against its model's tail-latency SLO.
 
     Args:
@@ -136,10 +175,24 @@ def check_latency(fleet, allocation: pd.DataFrame, sim: SimulationSettings | Non
         stats, method = results[(int(cell.sim_workers), float(cell.sim_rho))]
         scale = cell.sim_service_ms
         est, low, high = stats.at(float(cell.slo_percentile))
-        rows.append((est * scale, low * scale, high * scale, stats.at(95.0)[0] * scale,
-                     stats.at(99.0)[0] * scale, method))
-    out = cells.assign(**{name: [r[i] for r in rows] for i, name in enumerate(
-        ("latency_ms", "ci_low_ms", "ci_high_ms", "p95_ms", "p99_ms", "method"))})
+        rows.append(
+            (
+                est * scale,
+                low * scale,
+                high * scale,
+                stats.at(95.0)[0] * scale,
+                stats.at(99.0)[0] * scale,
+                method,
+            )
+        )
+    out = cells.assign(
+        **{
+            name: [r[i] for r in rows]
+            for i, name in enumerate(
+                ("latency_ms", "ci_low_ms", "ci_high_ms", "p95_ms", "p99_ms", "method")
+            )
+        }
+    )
     out["meets_slo"] = out["latency_ms"] <= out["slo_ms"]
     out["miss_ms"] = np.where(out["meets_slo"], 0.0, out["latency_ms"] - out["slo_ms"])
     out["miss_pct"] = 100 * out["miss_ms"] / out["slo_ms"]
@@ -152,43 +205,59 @@ def check_latency(fleet, allocation: pd.DataFrame, sim: SimulationSettings | Non
         bound = float(row["slo_ms"] / row["sim_service_ms"])
         key = (int(row["sim_workers"]), round(bound, 3), float(row["slo_percentile"]))
         if key not in cache:
-            note(f"utilisation that meets {row['model_id']} on {row['platform_id']}",
-                 k / max(1, len(misses)))
-            cache[key] = max_utilization(key[0], bound, key[2], pcts, sim,
-                                         float(row["sim_rho"]))
+            note(
+                f"utilisation that meets {row['model_id']} on {row['platform_id']}",
+                k / max(1, len(misses)),
+            )
+            cache[key] = max_utilization(key[0], bound, key[2], pcts, sim, float(row["sim_rho"]))
         out.at[i, "max_utilization"] = cache[key]
     out["utilization"] = out["rho"].round(6)
     out["service_ms"] = out["sim_service_ms"]
     out = out[RESULT_COLUMNS].sort_values(
         ["meets_slo", "miss_pct", "model_id", "platform_id", "region_id", "quarter"],
-        ascending=[True, False, True, True, True, True], ignore_index=True)
+        ascending=[True, False, True, True, True, True],
+        ignore_index=True,
+    )
     summary = _summary(out, sim, time.perf_counter() - start, len(groups))
     summary["seconds_cells"] = round(seconds_cells, 2)
     return LatencyResult(out, summary)
 
 
-def _summary(out: pd.DataFrame, sim: SimulationSettings, seconds: float,
-             queues: int) -> dict:
+def _summary(out: pd.DataFrame, sim: SimulationSettings, seconds: float, queues: int) -> dict:
     miss = out[~out["meets_slo"]]
     worst = None
     if not miss.empty:
         w = miss.iloc[0]
-        worst = {k: (w[k].item() if hasattr(w[k], "item") else w[k]) for k in (
-            "model_id", "platform_id", "region_id", "quarter", "latency_ms", "slo_ms",
-            "utilization", "max_utilization")}
+        worst = {
+            k: (w[k].item() if hasattr(w[k], "item") else w[k])
+            for k in (
+                "model_id",
+                "platform_id",
+                "region_id",
+                "quarter",
+                "latency_ms",
+                "slo_ms",
+                "utilization",
+                "max_utilization",
+            )
+        }
         worst["latency_ms"] = None if math.isinf(worst["latency_ms"]) else worst["latency_ms"]
     return {
         "all_cells_meet_slo": bool(miss.empty),
-        "cells": int(len(out)),
-        "cells_missing_slo": int(len(miss)),
+        "cells": len(out),
+        "cells_missing_slo": len(miss),
         "models_missing_slo": sorted(miss["model_id"].unique().tolist()),
         "worst_miss": worst,
         "queues_simulated": queues,
-        "service_model": (f"M/G/c per replica; mean service {sim.service.service_fraction:g} x "
-                          f"SLO; gamma service, cv {sim.service.service_cv:g}; capacity = "
-                          "profile qps_per_server; Poisson arrivals at peak served qps"),
-        "simulation": (f"SimPy, {sim.reps} replications x {sim.queries} queries, seed "
-                       f"{sim.seed}, {sim.confidence:.0%} t-intervals"),
+        "service_model": (
+            f"M/G/c per replica; mean service {sim.service.service_fraction:g} x "
+            f"SLO; gamma service, cv {sim.service.service_cv:g}; capacity = "
+            "profile qps_per_server; Poisson arrivals at peak served qps"
+        ),
+        "simulation": (
+            f"SimPy, {sim.reps} replications x {sim.queries} queries, seed "
+            f"{sim.seed}, {sim.confidence:.0%} t-intervals"
+        ),
         "seconds": round(seconds, 2),
     }
 
@@ -198,17 +267,38 @@ def read_allocation(plan_dir: str | Path) -> pd.DataFrame:
     path = Path(plan_dir) / "allocation.csv"
     if not path.is_file():
         raise FleetDataError(
-            [Problem(str(path), "no allocation.csv in the plan folder",
-                     "pass a folder written by `python -m planner plan CASE --out DIR`")],
-            header="Not a plan folder")
+            [
+                Problem(
+                    str(path),
+                    "no allocation.csv in the plan folder",
+                    "pass a folder written by `python -m planner plan CASE --out DIR`",
+                )
+            ],
+            header="Not a plan folder",
+        )
     frame = pd.read_csv(path)
-    need = {"model_id", "platform_id", "region_id", "quarter", "phase", "replicas",
-            "capacity_qps", "served_qps"}
+    need = {
+        "model_id",
+        "platform_id",
+        "region_id",
+        "quarter",
+        "phase",
+        "replicas",
+        "capacity_qps",
+        "served_qps",
+    }
     lacking = sorted(need - set(frame.columns))
     if lacking:
-        raise FleetDataError([Problem(str(path), f"missing columns {', '.join(lacking)}",
-                                      "re-write the plan with this version of the planner")],
-                             header="Not a plan folder")
+        raise FleetDataError(
+            [
+                Problem(
+                    str(path),
+                    f"missing columns {', '.join(lacking)}",
+                    "re-write the plan with this version of the planner",
+                )
+            ],
+            header="Not a plan folder",
+        )
     return frame
 
 

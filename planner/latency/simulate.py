@@ -58,8 +58,9 @@ class QueueStats:
         return self.sojourn[i], *self.sojourn_ci[i]
 
 
-def _one_run(workers: int, rho: float, cv: float, queries: int, warmup: int,
-             rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+def _one_run(
+    workers: int, rho: float, cv: float, queries: int, warmup: int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
     """Return (sojourn, wait) of the measured queries of one replication."""
     total = queries + warmup
     gaps = rng.exponential(1.0 / (rho * workers), total)
@@ -91,9 +92,16 @@ def _one_run(workers: int, rho: float, cv: float, queries: int, warmup: int,
     return sojourn[warmup:], wait[warmup:]
 
 
-def simulate_queue(workers: int, rho: float, cv: float = 1.0,
-                   percentiles: tuple[float, ...] = (95.0, 99.0), queries: int = 3000,
-                   reps: int = 5, seed: int = 0, confidence: float = 0.95) -> QueueStats:
+def simulate_queue(
+    workers: int,
+    rho: float,
+    cv: float = 1.0,
+    percentiles: tuple[float, ...] = (95.0, 99.0),
+    queries: int = 3000,
+    reps: int = 5,
+    seed: int = 0,
+    confidence: float = 0.95,
+) -> QueueStats:
     """Simulate an M/G/c queue and estimate sojourn and wait percentiles.
 
     Args:
@@ -126,11 +134,18 @@ def simulate_queue(workers: int, rho: float, cv: float = 1.0,
     means = np.array([r[1].mean() for r in runs])
     half = t * means.std(ddof=1) / np.sqrt(reps)
     return QueueStats(
-        workers, rho, cv, tuple(percentiles), tuple(s[0] for s in soj),
-        tuple((s[1], s[2]) for s in soj), tuple(w[0] for w in wt),
+        workers,
+        rho,
+        cv,
+        tuple(percentiles),
+        tuple(s[0] for s in soj),
+        tuple((s[1], s[2]) for s in soj),
+        tuple(w[0] for w in wt),
         tuple((w[1], w[2]) for w in wt),
         (float(means.mean()), float(means.mean() - half), float(means.mean() + half)),
-        queries * reps, confidence)
+        queries * reps,
+        confidence,
+    )
 
 
 def erlang_c(workers: int, rho: float) -> float:
@@ -142,8 +157,9 @@ def erlang_c(workers: int, rho: float) -> float:
     return blocked / (1.0 - rho * (1.0 - blocked))
 
 
-def no_wait_stats(workers: int, rho: float, cv: float, percentiles: tuple[float, ...],
-                  confidence: float = 0.95) -> QueueStats:
+def no_wait_stats(
+    workers: int, rho: float, cv: float, percentiles: tuple[float, ...], confidence: float = 0.95
+) -> QueueStats:
     """Return the statistics of a queue where waiting is negligible: service alone.
 
     Used where Erlang C says fewer than :data:`NO_WAIT_SHARE` of the tail's queries wait, so
@@ -151,13 +167,23 @@ def no_wait_stats(workers: int, rho: float, cv: float, percentiles: tuple[float,
     """
     if cv > 0:
         shape = 1.0 / cv**2
-        soj = tuple(float(stats.gamma.ppf(q / 100, shape, scale=1.0 / shape))
-                    for q in percentiles)
+        soj = tuple(float(stats.gamma.ppf(q / 100, shape, scale=1.0 / shape)) for q in percentiles)
     else:
         soj = tuple(1.0 for _ in percentiles)
     zero = tuple((0.0, 0.0) for _ in percentiles)
-    return QueueStats(workers, rho, cv, tuple(percentiles), soj, tuple((s, s) for s in soj),
-                      tuple(0.0 for _ in percentiles), zero, (0.0, 0.0, 0.0), 0, confidence)
+    return QueueStats(
+        workers,
+        rho,
+        cv,
+        tuple(percentiles),
+        soj,
+        tuple((s, s) for s in soj),
+        tuple(0.0 for _ in percentiles),
+        zero,
+        (0.0, 0.0, 0.0),
+        0,
+        confidence,
+    )
 
 
 NO_WAIT_SHARE = 0.01

@@ -53,8 +53,12 @@ def model_configs() -> dict[str, ModelConfig]:
     text = resources.files("planner.profiler").joinpath("configs.yaml").read_text("utf-8")
     raw = yaml.safe_load(text)["models"]
     return {
-        name: ModelConfig(name, spec["kind"], {k: v for k, v in spec.items()
-                                               if k not in ("kind", "source")}, spec["source"])
+        name: ModelConfig(
+            name,
+            spec["kind"],
+            {k: v for k, v in spec.items() if k not in ("kind", "source")},
+            spec["source"],
+        )
         for name, spec in raw.items()
     }
 
@@ -64,8 +68,15 @@ def model_config(model_id: str) -> ModelConfig:
     configs = model_configs()
     if model_id not in configs:
         raise FleetDataError(
-            [Problem("planner/profiler/configs.yaml", f"no workload '{model_id}'",
-                     f"use one of {', '.join(configs)}", column="--model", value=model_id)],
+            [
+                Problem(
+                    "planner/profiler/configs.yaml",
+                    f"no workload '{model_id}'",
+                    f"use one of {', '.join(configs)}",
+                    column="--model",
+                    value=model_id,
+                )
+            ],
             header="Unknown model to profile",
         )
     return configs[model_id]

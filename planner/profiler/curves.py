@@ -30,34 +30,119 @@ PROFILE_CURVES = Table(
         Column("model_id", "str", "Model.", is_id=True),
         Column("platform_id", "str", "Platform (server type) measured.", is_id=True),
         Column("latency_ms", "float", "Latency bound.", "ms", positive=True),
-        Column("percentile", "float", "Percentile of the latency bound, e.g. 99.", "%",
-               positive=True, maximum=100),
-        Column("qps_per_server", "float",
-               "Highest throughput of one server meeting the bound, in the model's unit.",
-               "queries/s", positive=True),
-        Column("power_w_at_load", "float", "Wall power of one server at that load, where "
-               "measured.", "W", required=False, nullable=True, positive=True),
+        Column(
+            "percentile",
+            "float",
+            "Percentile of the latency bound, e.g. 99.",
+            "%",
+            positive=True,
+            maximum=100,
+        ),
+        Column(
+            "qps_per_server",
+            "float",
+            "Highest throughput of one server meeting the bound, in the model's unit.",
+            "queries/s",
+            positive=True,
+        ),
+        Column(
+            "power_w_at_load",
+            "float",
+            "Wall power of one server at that load, where measured.",
+            "W",
+            required=False,
+            nullable=True,
+            positive=True,
+        ),
         *_source_columns(),
-        Column("qps_per_replica", "float", "Throughput of one replica (one core) at the bound.",
-               "queries/s", required=False, nullable=True, positive=True),
-        Column("replicas_per_server", "int", "Replicas (one intra-op thread each) per server.",
-               "replicas", required=False, nullable=True, positive=True),
-        Column("latency_at_rate_ms", "float", "Measured percentile latency at that rate.", "ms",
-               required=False, nullable=True, positive=True),
-        Column("queries_per_point", "int", "Queries per rate point of the search.", "queries",
-               required=False, nullable=True, positive=True),
-        Column("search_steps", "int", "Bisection steps taken.", required=False, nullable=True,
-               minimum=0),
-        Column("resolution", "float", "Width of the final bisection bracket over its upper end.",
-               "fraction", required=False, nullable=True, minimum=0),
-        Column("embedding_scale", "float", "Factor the embedding tables' rows were divided by "
-               "(1 = full size).", required=False, nullable=True, minimum=1),
-        Column("mean_query_items", "float", "Mean items (candidates or images) per query.",
-               "items", required=False, nullable=True, positive=True),
-        Column("max_batch", "int", "Most queries per batch (1 = no batching).", "queries",
-               required=False, nullable=True, positive=True),
-        Column("batch_timeout_ms", "float", "Batching timeout.", "ms", required=False,
-               nullable=True, minimum=0),
+        Column(
+            "qps_per_replica",
+            "float",
+            "Throughput of one replica (one core) at the bound.",
+            "queries/s",
+            required=False,
+            nullable=True,
+            positive=True,
+        ),
+        Column(
+            "replicas_per_server",
+            "int",
+            "Replicas (one intra-op thread each) per server.",
+            "replicas",
+            required=False,
+            nullable=True,
+            positive=True,
+        ),
+        Column(
+            "latency_at_rate_ms",
+            "float",
+            "Measured percentile latency at that rate.",
+            "ms",
+            required=False,
+            nullable=True,
+            positive=True,
+        ),
+        Column(
+            "queries_per_point",
+            "int",
+            "Queries per rate point of the search.",
+            "queries",
+            required=False,
+            nullable=True,
+            positive=True,
+        ),
+        Column(
+            "search_steps",
+            "int",
+            "Bisection steps taken.",
+            required=False,
+            nullable=True,
+            minimum=0,
+        ),
+        Column(
+            "resolution",
+            "float",
+            "Width of the final bisection bracket over its upper end.",
+            "fraction",
+            required=False,
+            nullable=True,
+            minimum=0,
+        ),
+        Column(
+            "embedding_scale",
+            "float",
+            "Factor the embedding tables' rows were divided by (1 = full size).",
+            required=False,
+            nullable=True,
+            minimum=1,
+        ),
+        Column(
+            "mean_query_items",
+            "float",
+            "Mean items (candidates or images) per query.",
+            "items",
+            required=False,
+            nullable=True,
+            positive=True,
+        ),
+        Column(
+            "max_batch",
+            "int",
+            "Most queries per batch (1 = no batching).",
+            "queries",
+            required=False,
+            nullable=True,
+            positive=True,
+        ),
+        Column(
+            "batch_timeout_ms",
+            "float",
+            "Batching timeout.",
+            "ms",
+            required=False,
+            nullable=True,
+            minimum=0,
+        ),
     ),
     key=CURVE_KEY,
     required=False,
@@ -79,9 +164,15 @@ def validate_curves(frame: pd.DataFrame, file: str = "profile_curves.csv") -> pd
     if typed is not None:
         problems += _monotone_problems(typed, file)
         dup = typed.duplicated(list(CURVE_KEY), keep=False)
-        problems += [Problem(file, "duplicate key " + ", ".join(map(str, typed.loc[i, list(
-            CURVE_KEY)])), "keep one row per (model, platform, bound, percentile)", row=int(i))
-            for i in typed.index[dup]]
+        problems += [
+            Problem(
+                file,
+                "duplicate key " + ", ".join(map(str, typed.loc[i, list(CURVE_KEY)])),
+                "keep one row per (model, platform, bound, percentile)",
+                row=int(i),
+            )
+            for i in typed.index[dup]
+        ]
     if problems:
         raise FleetDataError(problems, header=f"Invalid profile curves in {file}")
     return typed
@@ -93,10 +184,16 @@ def _monotone_problems(curves: pd.DataFrame, file: str) -> list[Problem]:
         g = group.sort_values("latency_ms")
         drops = g.index[g["qps_per_server"].diff() < 0]
         for i in drops:
-            problems.append(Problem(
-                file, f"throughput falls as the bound loosens on curve {keys}",
-                "a looser bound can never allow less throughput: re-measure the curve",
-                row=int(i), column="qps_per_server", value=float(curves.at[i, "qps_per_server"])))
+            problems.append(
+                Problem(
+                    file,
+                    f"throughput falls as the bound loosens on curve {keys}",
+                    "a looser bound can never allow less throughput: re-measure the curve",
+                    row=int(i),
+                    column="qps_per_server",
+                    value=float(curves.at[i, "qps_per_server"]),
+                )
+            )
     return problems
 
 
@@ -130,11 +227,25 @@ def read_at_slo(curves: pd.DataFrame, models: pd.DataFrame) -> pd.DataFrame:
         # a value between two measured bounds is interpolated, so no longer itself measured
         exact = bool(np.isclose(g["latency_ms"], bound).any()) or bound >= g["latency_ms"].max()
         how = "at" if exact else "interpolated linearly at"
-        rows.append({"model_id": m, "platform_id": p, "qps_per_server": qps,
-                     "power_w_at_load": None,
-                     "source": f"curve {g['latency_ms'].min():g}-{g['latency_ms'].max():g} ms "
-                               f"read {how} the SLO {bound:g} ms p{pct:g}; "
-                               + str(first["source"]),
-                     "source_kind": first["source_kind"] if exact else "derived"})
-    return pd.DataFrame(rows, columns=["model_id", "platform_id", "qps_per_server",
-                                       "power_w_at_load", "source", "source_kind"])
+        rows.append(
+            {
+                "model_id": m,
+                "platform_id": p,
+                "qps_per_server": qps,
+                "power_w_at_load": None,
+                "source": f"curve {g['latency_ms'].min():g}-{g['latency_ms'].max():g} ms "
+                f"read {how} the SLO {bound:g} ms p{pct:g}; " + str(first["source"]),
+                "source_kind": first["source_kind"] if exact else "derived",
+            }
+        )
+    return pd.DataFrame(
+        rows,
+        columns=[
+            "model_id",
+            "platform_id",
+            "qps_per_server",
+            "power_w_at_load",
+            "source",
+            "source_kind",
+        ],
+    )

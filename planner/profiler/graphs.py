@@ -13,6 +13,7 @@ and the factor is returned so that every profile row records it.
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass
 
@@ -85,10 +86,12 @@ def build_graph(config: ModelConfig, embedding_scale: int = 1, seed: int = 0) ->
         inputs, output = _resnet(builder, config.spec)
     else:
         raise ValueError(f"unknown model kind {config.kind!r}")
-    graph = helper.make_graph(builder.nodes, config.model_id, inputs, [output],
-                              initializer=builder.weights)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)],
-                              producer_name="planner.profiler")
+    graph = helper.make_graph(
+        builder.nodes, config.model_id, inputs, [output], initializer=builder.weights
+    )
+    model = helper.make_model(
+        graph, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="planner.profiler"
+    )
     model.ir_version = 8  # readable by every ONNX Runtime of the last years
     onnx.checker.check_model(model)
     nbytes = sum(int(np.prod(w.dims)) * 4 for w in builder.weights)
@@ -136,7 +139,7 @@ class _Builder:
 
 def _mlp(b: _Builder, x: str, sizes: list[int], last: str = "Relu") -> str:
     """Dense layers ``sizes[0] -> sizes[1] -> ...``; ReLU between, ``last`` after the last."""
-    for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=False)):
+    for i, (n_in, n_out) in enumerate(itertools.pairwise(sizes)):
         x = b.node("MatMul", [x, b.weight((n_in, n_out), n_in)])
         x = b.node("Add", [x, b.weight((n_out,), n_in, "b")])
         act = last if i == len(sizes) - 2 else "Relu"
@@ -166,8 +169,13 @@ def _dlrm(b: _Builder, spec: dict, rows: tuple[int, ...]):
 def _conv(b: _Builder, x: str, c_in: int, c_out: int, k: int, stride: int, relu: bool) -> str:
     w = b.weight((c_out, c_in, k, k), c_in * k * k)
     pad = k // 2
-    y = b.node("Conv", [x, w, b.weight((c_out,), c_in * k * k, "b")], kernel_shape=[k, k],
-               strides=[stride, stride], pads=[pad, pad, pad, pad])
+    y = b.node(
+        "Conv",
+        [x, w, b.weight((c_out,), c_in * k * k, "b")],
+        kernel_shape=[k, k],
+        strides=[stride, stride],
+        pads=[pad, pad, pad, pad],
+    )
     return b.node("Relu", [y]) if relu else y
 
 
@@ -188,8 +196,10 @@ def _resnet(b: _Builder, spec: dict):
             x = b.node("Relu", [b.node("Add", [y, short])])
             c_in = planes * 4
     x = b.node("Flatten", [b.node("GlobalAveragePool", [x])], axis=1)
-    x = b.node("Gemm", [x, b.weight((c_in, spec["classes"]), c_in),
-                        b.weight((spec["classes"],), c_in, "b")])
+    x = b.node(
+        "Gemm",
+        [x, b.weight((c_in, spec["classes"]), c_in), b.weight((spec["classes"],), c_in, "b")],
+    )
     output = helper.make_tensor_value_info(x, TensorProto.FLOAT, ["n", spec["classes"]])
     return inputs, output
 

@@ -23,6 +23,9 @@ from dataclasses import dataclass
 import numpy as np
 
 WARMUP_FRACTION = 0.05  # the first queries see an empty replica: not steady state
+MAX_BUSY = 0.98
+"""A rate at which the replica is busy for more than this share of the run is unstable:
+its latency only grows with the run's length, so no finite run measures it (infeasible)."""
 
 
 @dataclass(frozen=True)
@@ -55,9 +58,14 @@ class Load:
         return self.base_s(self.sizes.astype(float)) * self.noise
 
 
-def make_load(sizes: np.ndarray, base_s: Callable[[np.ndarray], np.ndarray],
-              noise: np.ndarray, rng: np.random.Generator, max_batch: int = 1,
-              timeout_s: float = 0.0) -> Load:
+def make_load(
+    sizes: np.ndarray,
+    base_s: Callable[[np.ndarray], np.ndarray],
+    noise: np.ndarray,
+    rng: np.random.Generator,
+    max_batch: int = 1,
+    timeout_s: float = 0.0,
+) -> Load:
     """Return a Poisson load over the given query sizes, with one noise draw per query.
 
     Args:
@@ -71,12 +79,22 @@ def make_load(sizes: np.ndarray, base_s: Callable[[np.ndarray], np.ndarray],
     if max_batch < 1:
         raise ValueError("max_batch must be >= 1")
     n = len(sizes)
-    return Load(rng.exponential(1.0, n), np.asarray(sizes), base_s,
-                rng.choice(np.asarray(noise), size=n), max_batch, timeout_s)
+    return Load(
+        rng.exponential(1.0, n),
+        np.asarray(sizes),
+        base_s,
+        rng.choice(np.asarray(noise), size=n),
+        max_batch,
+        timeout_s,
+    )
 
 
-def latencies(load: Load, rate: float) -> np.ndarray:
-    """Return every query's latency (s) at ``rate`` queries/s, warm-up queries dropped."""
+def latencies(load: Load, rate: float) -> tuple[np.ndarray, float]:
+    """Return every query's latency (s) at ``rate`` queries/s, warm-up queries dropped.
+
+    Returns:
+        The latencies and the share of the run the replica was busy.
+    """
     arrive = np.cumsum(load.gaps) / rate
     n = len(arrive)
     if load.max_batch == 1:
@@ -85,9 +103,11 @@ def latencies(load: Load, rate: float) -> np.ndarray:
         service = load.single_service_s()
         total = np.cumsum(service)
         done = total + np.maximum.accumulate(arrive - (total - service))
+        busy = float(total[-1])
     else:
         done = np.empty(n)
         free = 0.0
+        busy = 0.0
         i = 0
         while i < n:
             deadline = max(free, arrive[i] + load.timeout_s)
@@ -96,16 +116,20 @@ def latencies(load: Load, rate: float) -> np.ndarray:
             full = j - i == load.max_batch
             start = max(free, arrive[j - 1]) if full else deadline
             items = float(load.sizes[i:j].sum())
-            free = start + float(load.base_s(np.asarray([items]))[0]) * load.noise[i]
+            took = float(load.base_s(np.asarray([items]))[0]) * load.noise[i]
+            free, busy = start + took, busy + took
             done[i:j] = free
             i = j
     lat = done - arrive
-    return lat[int(WARMUP_FRACTION * n):]
+    return lat[int(WARMUP_FRACTION * n) :], busy / float(done[-1])
 
 
 def percentile_ms(load: Load, rate: float, percentile: float) -> float:
-    """Return the ``percentile`` latency in ms at ``rate`` queries/s."""
-    return float(np.percentile(latencies(load, rate), percentile)) * 1e3
+    """Return the ``percentile`` latency in ms at ``rate`` queries/s (inf when unstable)."""
+    lat, busy = latencies(load, rate)
+    if busy > MAX_BUSY:
+        return float("inf")
+    return float(np.percentile(lat, percentile)) * 1e3
 
 
 @dataclass(frozen=True)
@@ -134,9 +158,15 @@ class SearchResult:
         return self.rate > 0
 
 
-def max_rate(load: Load, bound_ms: float, percentile: float, lo: float = 0.0,
-             rtol: float = 0.01, max_iter: int = 60,
-             on_step: Callable[[float, float], None] | None = None) -> SearchResult:
+def max_rate(
+    load: Load,
+    bound_ms: float,
+    percentile: float,
+    lo: float = 0.0,
+    rtol: float = 0.01,
+    max_iter: int = 60,
+    on_step: Callable[[float, float], None] | None = None,
+) -> SearchResult:
     """Find the highest rate whose ``percentile`` latency is within ``bound_ms``, by bisection.
 
     Args:
@@ -148,7 +178,9 @@ def max_rate(load: Load, bound_ms: float, percentile: float, lo: float = 0.0,
         max_iter: Most bisection steps.
         on_step: Called with (rate tried, latency ms) at each step.
     """
-    trickle = 1e-9  # queries so far apart that each finds the replica idle
+    # queries so far apart that each finds the replica idle (not so far that float
+    # arrival times lose the service time's precision)
+    trickle = 1e-4 / max(float(np.mean(load.single_service_s())), 1e-12)
     lat_lo = percentile_ms(load, max(lo, trickle), percentile)
     if lat_lo > bound_ms:
         return SearchResult(bound_ms, percentile, 0.0, lat_lo, 0, (0.0, trickle))
@@ -168,5 +200,6 @@ def max_rate(load: Load, bound_ms: float, percentile: float, lo: float = 0.0,
         else:
             hi = mid
         steps += 1
-    return SearchResult(bound_ms, percentile, lo, percentile_ms(load, lo, percentile), steps,
-                        (lo, hi))
+    return SearchResult(
+        bound_ms, percentile, lo, percentile_ms(load, lo, percentile), steps, (lo, hi)
+    )

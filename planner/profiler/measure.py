@@ -34,8 +34,9 @@ def make_session(built: BuiltGraph) -> ort.InferenceSession:
     options.inter_op_num_threads = 1
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    return ort.InferenceSession(built.model.SerializeToString(), options,
-                                providers=["CPUExecutionProvider"])
+    return ort.InferenceSession(
+        built.model.SerializeToString(), options, providers=["CPUExecutionProvider"]
+    )
 
 
 @dataclass(frozen=True)
@@ -59,8 +60,7 @@ class ServiceTimes:
         items = np.asarray(items, dtype=float)
         base = np.interp(items, self.sizes, self.median_s)
         # beyond the largest size measured, time grows linearly with items
-        return np.where(items > self.sizes[-1], self.median_s[-1] * items / self.sizes[-1],
-                        base)
+        return np.where(items > self.sizes[-1], self.median_s[-1] * items / self.sizes[-1], base)
 
 
 def size_grid(max_items: int) -> np.ndarray:
@@ -71,8 +71,13 @@ def size_grid(max_items: int) -> np.ndarray:
     return np.asarray(sizes)
 
 
-def measure_service_times(built: BuiltGraph, max_items: int, repeats: int = 5, seed: int = 0,
-                          on_size: Callable[[int], None] | None = None) -> ServiceTimes:
+def measure_service_times(
+    built: BuiltGraph,
+    max_items: int,
+    repeats: int = 5,
+    seed: int = 0,
+    on_size: Callable[[int], None] | None = None,
+) -> ServiceTimes:
     """Time ``repeats`` runs of the model at each batch size of :func:`size_grid`.
 
     Args:

@@ -71,8 +71,10 @@ class ProfileSettings:
         top = max(self.percentiles)
         need = int(np.ceil(100 / (1 - top / 100))) if top < 100 else None
         if need is None or self.queries < need:
-            raise ValueError(f"--queries {self.queries} is too few for p{top:g}: use at least "
-                             f"{need or 'a percentile below 100'} (100 queries beyond it)")
+            raise ValueError(
+                f"--queries {self.queries} is too few for p{top:g}: use at least "
+                f"{need or 'a percentile below 100'} (100 queries beyond it)"
+            )
         if not self.bounds_ms or min(self.bounds_ms) <= 0:
             raise ValueError("--bounds must be positive milliseconds, e.g. 10,25,50,100,200")
         if self.embedding_scale is not None and self.embedding_scale < 1:
@@ -93,32 +95,40 @@ def machine_info() -> dict[str, object]:
     except (ValueError, OSError, AttributeError):
         memory = float("nan")
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    return {"cpu": cpu, "cores": os.cpu_count() or 1, "memory_gb": round(memory, 1),
-            "load_avg_1m": round(load, 2)}
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count() or 1,
+        "memory_gb": round(memory, 1),
+        "load_avg_1m": round(load, 2),
+    }
 
 
-def _source(info: dict, settings: ProfileSettings, scale: float, load_after: float,
-            kind: str) -> str:
+def _source(
+    info: dict, settings: ProfileSettings, scale: float, load_after: float, kind: str
+) -> str:
     import onnx
     import onnxruntime as ort
 
-    date = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%MZ")
+    date = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%MZ")
     sizes = settings.sizes.describe() if kind == "dlrm" else "one image per query"
-    return (f"measured on {info['cpu']}, {info['cores']} cores, {info['memory_gb']:g} GB; "
-            f"load average {info['load_avg_1m']:g} before, {load_after:g} after (shared "
-            f"machine: timings are noisy); ONNX Runtime {ort.__version__} CPU, "
-            f"{INTRA_OP_THREADS} intra-op thread per replica, onnx {onnx.__version__}, Python "
-            f"{pyplatform.python_version()}; {date}; Poisson arrivals, "
-            f"{sizes}, max batch {settings.max_batch}, timeout "
-            f"{settings.batch_timeout_ms:g} ms, measured service times replayed; embedding "
-            f"tables 1/{scale:g}; command: {settings.command or ' '.join(sys.argv)}")
+    return (
+        f"measured on {info['cpu']}, {info['cores']} cores, {info['memory_gb']:g} GB; "
+        f"load average {info['load_avg_1m']:g} before, {load_after:g} after (shared "
+        f"machine: timings are noisy); ONNX Runtime {ort.__version__} CPU, "
+        f"{INTRA_OP_THREADS} intra-op thread per replica, onnx {onnx.__version__}, Python "
+        f"{pyplatform.python_version()}; {date}; Poisson arrivals, "
+        f"{sizes}, max batch {settings.max_batch}, timeout "
+        f"{settings.batch_timeout_ms:g} ms, measured service times replayed; embedding "
+        f"tables 1/{scale:g}; command: {settings.command or ' '.join(sys.argv)}"
+    )
 
 
 Progress = Callable[[str, float], None]
 
 
-def profile_model(model_id: str, settings: ProfileSettings,
-                  progress: Progress | None = None) -> tuple[pd.DataFrame, list[str]]:
+def profile_model(
+    model_id: str, settings: ProfileSettings, progress: Progress | None = None
+) -> tuple[pd.DataFrame, list[str]]:
     """Profile one model; return its curve rows and notes on bounds it cannot meet.
 
     Args:
@@ -143,10 +153,20 @@ def profile_model(model_id: str, settings: ProfileSettings,
     grid_top = largest * settings.max_batch
     note(f"{model_id}: measuring service times up to {grid_top} items", 0.05)
     service = measure_service_times(
-        built, grid_top, settings.repeats, settings.seed,
-        on_size=lambda n: note(f"{model_id}: measured batch of {n}", 0.05 + 0.45 * n / grid_top))
-    load = make_load(sizes, service.base_s, service.noise, rng, settings.max_batch,
-                     settings.batch_timeout_ms / 1e3)
+        built,
+        grid_top,
+        settings.repeats,
+        settings.seed,
+        on_size=lambda n: note(f"{model_id}: measured batch of {n}", 0.05 + 0.45 * n / grid_top),
+    )
+    load = make_load(
+        sizes,
+        service.base_s,
+        service.noise,
+        rng,
+        settings.max_batch,
+        settings.batch_timeout_ms / 1e3,
+    )
     replicas = settings.replicas_per_server or int(info["cores"])
     mean_items = float(np.mean(sizes))
     source = _source(info, settings, scale, machine_info()["load_avg_1m"], config.kind)
@@ -159,37 +179,53 @@ def profile_model(model_id: str, settings: ProfileSettings,
             note(f"{model_id}: p{pct:g} <= {bound:g} ms", done)
             found = max_rate(load, bound, pct, lo=lo)
             if not found.feasible:
-                notes.append(f"{model_id} p{pct:g} <= {bound:g} ms: not met even at a trickle "
-                             f"(p{pct:g} {found.latency_ms:.1f} ms with an idle replica)")
+                notes.append(
+                    f"{model_id} p{pct:g} <= {bound:g} ms: not met even at a trickle "
+                    f"(p{pct:g} {found.latency_ms:.1f} ms with an idle replica)"
+                )
                 continue
             lo = found.rate
             qps_replica = found.rate * mean_items
-            rows.append({
-                "model_id": model_id, "platform_id": settings.platform_id,
-                "latency_ms": float(bound), "percentile": float(pct),
-                "qps_per_server": qps_replica * replicas, "power_w_at_load": None,
-                "source": source, "source_kind": "measured",
-                "qps_per_replica": qps_replica, "replicas_per_server": replicas,
-                "latency_at_rate_ms": found.latency_ms, "queries_per_point": load.queries,
-                "search_steps": found.iterations,
-                "resolution": (found.bracket[1] - found.bracket[0]) / found.bracket[1],
-                "embedding_scale": float(scale), "mean_query_items": mean_items,
-                "max_batch": settings.max_batch, "batch_timeout_ms": settings.batch_timeout_ms,
-            })
+            rows.append(
+                {
+                    "model_id": model_id,
+                    "platform_id": settings.platform_id,
+                    "latency_ms": float(bound),
+                    "percentile": float(pct),
+                    "qps_per_server": qps_replica * replicas,
+                    "power_w_at_load": None,
+                    "source": source,
+                    "source_kind": "measured",
+                    "qps_per_replica": qps_replica,
+                    "replicas_per_server": replicas,
+                    "latency_at_rate_ms": found.latency_ms,
+                    "queries_per_point": load.queries,
+                    "search_steps": found.iterations,
+                    "resolution": (found.bracket[1] - found.bracket[0]) / found.bracket[1],
+                    "embedding_scale": float(scale),
+                    "mean_query_items": mean_items,
+                    "max_batch": settings.max_batch,
+                    "batch_timeout_ms": settings.batch_timeout_ms,
+                }
+            )
     note(f"{model_id}: done", 1.0)
     return pd.DataFrame(rows, columns=PROFILE_CURVES.column_names), notes
 
 
-def profile_models(model_ids: Sequence[str], settings: ProfileSettings,
-                   progress: Progress | None = None) -> tuple[pd.DataFrame, list[str]]:
+def profile_models(
+    model_ids: Sequence[str], settings: ProfileSettings, progress: Progress | None = None
+) -> tuple[pd.DataFrame, list[str]]:
     """Profile several models; return validated curve rows and notes on unmet bounds."""
     frames, notes = [], []
     for m in model_ids:
         rows, found = profile_model(m, settings, progress)
         frames.append(rows)
         notes += found
-    curves = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
-        columns=PROFILE_CURVES.column_names)
+    curves = (
+        pd.concat(frames, ignore_index=True)
+        if frames
+        else pd.DataFrame(columns=PROFILE_CURVES.column_names)
+    )
     return validate_curves(curves), notes
 
 

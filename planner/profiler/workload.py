@@ -34,8 +34,10 @@ class QuerySizes:
 
     def __post_init__(self) -> None:
         if self.name not in ("lognormal", "mlperf") and not self._fixed():
-            raise ValueError(f"unknown query-size distribution {self.name!r}; use lognormal, "
-                             "mlperf or fixed:N (N a positive integer)")
+            raise ValueError(
+                f"unknown query-size distribution {self.name!r}; use lognormal, "
+                "mlperf or fixed:N (N a positive integer)"
+            )
 
     def _fixed(self) -> int | None:
         head, _, tail = self.name.partition(":")
@@ -68,5 +70,7 @@ class QuerySizes:
             return f"fixed {fixed} items/query"
         if self.name == "mlperf":
             return "MLPerf DLRM sample sizes 100-700 (dist_quantile, mean 270)"
-        return (f"log-normal sizes, mean {LOGNORMAL_MEAN:g}, sigma {LOGNORMAL_SIGMA:g}, "
-                f"1-{MAX_ITEMS} items (heavy-tailed; DeepRecSys mean and cap)")
+        return (
+            f"log-normal sizes, mean {LOGNORMAL_MEAN:g}, sigma {LOGNORMAL_SIGMA:g}, "
+            f"1-{MAX_ITEMS} items (heavy-tailed; DeepRecSys mean and cap)"
+        )
