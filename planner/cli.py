@@ -574,11 +574,18 @@ def explain(
         Path | None, typer.Option("--out", help="Also write savings/shadow prices/binding CSVs.")
     ] = None,
     solver: SolverOpt = None,
+    time_limit: TimeOpt = None,
+    gap: GapOpt = None,
     debug: DebugOpt = False,
 ) -> None:
-    """Explain a plan: savings versus baselines, binding constraints and their shadow prices."""
-    from planner.baselines import compare_to_baselines
+    """Explain a plan: savings versus baselines, binding constraints and their shadow prices.
+
+    A baseline the verifier rejects is marked "infeasible (n violations)" and its saving is
+    not comparable. Savings per bucket are in savings.csv with --out.
+    """
+    from planner.baselines import compare_to_baselines, savings_overview
     from planner.compare import cost_gap_usd
+    from planner.describe import savings_table
     from planner.output import write_plan
     from planner.pipeline import make_plan
     from planner.scenarios import apply_scenario
@@ -587,7 +594,9 @@ def explain(
         fleet = _load(case)
         chosen = _scenario(case, scenario)
         with err.status("planning"):
-            result = make_plan(fleet, chosen, solver=solver, insight=True)
+            result = make_plan(
+                fleet, chosen, solver=solver, time_limit_s=time_limit, mip_gap=gap, insight=True
+            )
         planned = apply_scenario(fleet, chosen) if chosen else fleet
         with err.status("planning baselines"):
             savings = compare_to_baselines(planned, result)
@@ -595,7 +604,9 @@ def explain(
         binding = result.insight["binding"].head(top)
         out.print(f"Plan: {_plan_line(result.summary)}; TCO {result.total_cost_usd:,.0f} "
                   f"USD, verified {result.summary['verified']}", markup=False)
-        _print_frame("Savings of the optimised plan versus baselines:", savings)
+        out.print("\nSavings of the optimised plan versus baselines (total TCO over the horizon):")
+        # sized to the terminal (COLUMNS), unlike `out`, so that it never wraps
+        Console(highlight=False).print(savings_table(savings_overview(savings)))
         if gap_usd:
             out.print(f"(The plan is proven within {gap_usd:,.0f} USD of the best plan there "
                       "is: savings smaller than that may be solver slack.)", markup=False)

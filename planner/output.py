@@ -1,22 +1,48 @@
-"""Writing plans to disk atomically, and the human-readable plan report."""
+"""Writing plans to disk atomically and safely, and the human-readable plan report.
+
+A plan (or case) folder is written into a hidden temporary sibling (``.OUT.tmp-xxxxxxxx``) and
+swapped into place, so no reader ever sees a half-written folder. Writers to one folder take
+its lock (``.OUT.lock`` next to it while held), so two runs never interleave; under the lock, what a
+killed run left behind is recovered first: a previous plan parked as ``.OUT.old`` is put back
+when OUT is missing (a kill between the two renames of the swap), and leftover temporary
+folders are removed (a kill during the write). Folders and files get the permissions of the
+user's umask, like any other file the user creates.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import json
 import os
+import re
+import secrets
 import shutil
-import tempfile
+import threading
+import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import pandas as pd
 
+try:
+    import fcntl
+except ImportError:  # Windows: no flock; output folders are not locked there
+    fcntl = None  # type: ignore[assignment]
+
 from planner.compare import bound_usd
+from planner.errors import PlannerError
 from planner.fleet import Fleet
 from planner.results import Plan
 
 FORMATS = ("csv", "parquet", "json")
+LOCK_TIMEOUT_S = 10.0  # how long a second writer of one folder waits before giving up
+_TEMP_SUFFIX = re.compile(r"tmp-[0-9a-f]{8}|[a-z0-9_]{8}")  # ours; the second: older mkdtemp
+
+
+class OutputLockedError(PlannerError):
+    """Another run holds the lock of the output folder (a usage error: pick another one)."""
+
+    exit_code = 2
 
 
 def write_plan(
@@ -25,14 +51,18 @@ def write_plan(
     fleet: Fleet,
     formats: Iterable[str] = ("csv",),
     extra: dict[str, pd.DataFrame] | None = None,
+    lock_timeout_s: float = LOCK_TIMEOUT_S,
 ) -> Path:
     """Write the plan's tables, ``summary.json`` and ``report.md`` into ``out_dir``.
 
     Everything is written into a temporary sibling folder first and then renamed into place,
     so a killed run never leaves a half-written plan; an existing ``out_dir`` is replaced.
+
+    Raises:
+        OutputLockedError: When another run holds ``out_dir``'s lock for ``lock_timeout_s``.
     """
     out = Path(out_dir)
-    with staged_folder(out) as tmp:
+    with staged_folder(out, lock_timeout_s=lock_timeout_s) as tmp:
         tables = plan.tables() | (extra or {})
         for name, frame in tables.items():
             for fmt in formats:
@@ -44,21 +74,145 @@ def write_plan(
     return out
 
 
+def lock_file(out: str | Path) -> Path:
+    """Return the lock file of output folder ``out``: ``.NAME.lock`` next to it."""
+    out = Path(out).absolute()
+    return out.with_name(f".{out.name}.lock")
+
+
 @contextlib.contextmanager
-def staged_folder(out: Path) -> Iterator[Path]:
+def output_lock(out: str | Path, timeout_s: float = LOCK_TIMEOUT_S) -> Iterator[Path]:
+    """Hold the lock of output folder ``out`` (re-entrant within a thread).
+
+    The lock is an exclusive ``flock`` on ``.NAME.lock`` next to the folder; the holder
+    removes the file before letting go, so nothing is left beside the folder, and a waiter
+    that locked a removed file tries again (see :func:`_acquire`). A killed holder's lock
+    ends with its process. (Without ``fcntl``, on Windows, folders are not locked.)
+
+    Args:
+        out: The folder that will be written.
+        timeout_s: Seconds to wait for another holder before giving up.
+
+    Yields:
+        The lock file.
+
+    Raises:
+        OutputLockedError: When another process or thread holds the lock for ``timeout_s``.
+    """
+    path = lock_file(out)
+    held = _held.__dict__.setdefault("paths", {})
+    if path in held or fcntl is None:  # this thread holds it already: nested writer
+        yield path
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = _acquire(path, out, timeout_s)
+    held[path] = fd
+    try:
+        yield path
+    finally:
+        del held[path]
+        # Remove the file while still holding it: a waiter that then locks it sees that
+        # it was removed and starts again on a new file, so two holders never coexist.
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+        os.close(fd)  # closing the descriptor releases the lock
+
+
+_held = threading.local()  # lock files this thread holds (the lock is re-entrant per thread)
+
+
+def _acquire(path: Path, out: str | Path, timeout_s: float) -> int:
+    """Return a descriptor holding ``path``'s exclusive lock, polling until ``timeout_s``."""
+    deadline = time.monotonic() + max(0.0, timeout_s)
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            if time.monotonic() >= deadline:
+                raise OutputLockedError(
+                    f"another run is writing {out} (it holds {path} and did not finish within "
+                    f"{timeout_s:g} s). Fix: wait for it to finish, or pick another output "
+                    "folder"
+                ) from None
+            time.sleep(0.05)
+            continue
+        try:
+            current = os.stat(path)
+        except FileNotFoundError:
+            current = None
+        if current is not None and os.path.samestat(os.fstat(fd), current):
+            return fd
+        os.close(fd)  # the previous holder removed this file meanwhile: lock the new one
+
+
+def recover_output(out: str | Path) -> list[str]:
+    """Repair what a killed writer of ``out`` left behind; call it holding ``out``'s lock.
+
+    A previous folder parked as ``.NAME.old`` is renamed back when ``out`` is missing (the
+    writer died between its two renames), else removed; temporary ``.NAME.tmp-*`` folders of
+    a writer that died while writing are removed.
+
+    Returns:
+        What was done, one sentence each (empty when nothing was left behind).
+    """
+    out = Path(out)
+    done = []
+    old = out.with_name(f".{out.name}.old")
+    if old.is_dir() and not out.exists():
+        os.replace(old, out)
+        done.append(f"restored {out} from {old.name} (a run was killed while replacing it)")
+    elif old.exists():
+        shutil.rmtree(old, ignore_errors=True)
+        done.append(f"removed {old.name}")
+    prefix = f".{out.name}."
+    if out.parent.is_dir():
+        for path in out.parent.iterdir():
+            name = path.name
+            if (name.startswith(prefix) and path.is_dir() and not path.is_symlink()
+                    and _TEMP_SUFFIX.fullmatch(name[len(prefix):])):
+                shutil.rmtree(path, ignore_errors=True)
+                done.append(f"removed {name} (left by a killed run)")
+    return done
+
+
+@contextlib.contextmanager
+def staged_folder(out: Path, lock_timeout_s: float = LOCK_TIMEOUT_S) -> Iterator[Path]:
     """Yield a temporary sibling of ``out`` to fill; on success it replaces ``out`` whole.
 
-    A failure (or a kill) inside the block removes the temporary folder and leaves any
-    previous ``out`` as it was, so no reader ever sees a half-written folder.
+    The block runs holding ``out``'s lock, after :func:`recover_output`. A failure inside the
+    block removes the temporary folder and leaves any previous ``out`` as it was, so no reader
+    ever sees a half-written folder; a kill leaves debris that the next writer cleans.
+
+    Raises:
+        OutputLockedError: When another run holds ``out``'s lock for ``lock_timeout_s``.
     """
+    out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
-        yield tmp
-        _replace_dir(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+    with output_lock(out, lock_timeout_s):
+        recover_output(out)
+        tmp = _new_folder(out)
+        try:
+            yield tmp
+            _replace_dir(tmp, out)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+
+
+def _new_folder(out: Path) -> Path:
+    """Create an empty hidden sibling of ``out``; mode 0o777 minus the umask, like ``mkdir``.
+
+    ``tempfile.mkdtemp`` would make it 0o700, and the folder keeps that mode once renamed.
+    """
+    while True:
+        tmp = out.with_name(f".{out.name}.tmp-{secrets.token_hex(4)}")
+        try:
+            tmp.mkdir(mode=0o777)
+            return tmp
+        except FileExistsError:  # a name taken by chance: draw another
+            continue
 
 
 def _replace_dir(tmp: Path, out: Path) -> None:
@@ -99,16 +253,23 @@ def _jsonable(data: object) -> object:
 
 
 def write_text_atomic(path: str | Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file and a rename."""
+    """Write ``text`` to ``path`` through a temporary file and a rename (mode from the umask)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    while True:
+        tmp = path.with_name(f".{path.name}.tmp-{secrets.token_hex(4)}")
+        try:
+            # 0o666 minus the umask, like open(); mkstemp would make it 0o600
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+            break
+        except FileExistsError:
+            continue
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(text)
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
 
 
