@@ -395,7 +395,9 @@ def compare_to_baselines(
         One row per (bucket, baseline) with bucket ``total`` last: servers, power_kw and
         tco_usd of the optimised plan and the baseline, savings_usd and savings_pct
         (baseline minus optimised, relative to the baseline), power_savings_kw, and the
-        baseline's verification (baseline_verified, baseline_violations).
+        baseline's verification (baseline_verified, baseline_violations, baseline_status:
+        ``feasible`` or ``infeasible (n violations)``; comparable: whether its saving means
+        anything, i.e. the verifier accepts the baseline).
     """
     baselines = baseline_plans(fleet) if baselines is None else baselines
     ours = bucket_breakdown(plan)
@@ -414,6 +416,9 @@ def compare_to_baselines(
         merged["power_savings_kw"] = merged["power_kw_baseline"] - merged["power_kw_optimised"]
         merged["baseline_verified"] = check.ok
         merged["baseline_violations"] = len(check.violations)
+        # a baseline that breaks constraints is cheaper for it: its saving means nothing
+        merged["comparable"] = check.ok
+        merged["baseline_status"] = baseline_status(len(check.violations))
         merged["_o"] = merged["bucket"].eq(TOTAL)
         frames.append(merged.sort_values(["_o", "bucket"]).drop(columns="_o"))
     out = pd.concat(frames, ignore_index=True)
@@ -431,8 +436,35 @@ def compare_to_baselines(
         "power_savings_kw",
         "baseline_verified",
         "baseline_violations",
+        "baseline_status",
+        "comparable",
     ]
     return out[columns]
+
+
+def baseline_status(violations: int) -> str:
+    """Return ``feasible`` or ``infeasible (n violations)`` for a baseline."""
+    if violations == 0:
+        return "feasible"
+    return f"infeasible ({violations} violation{'s' if violations != 1 else ''})"
+
+
+def savings_overview(savings: pd.DataFrame) -> pd.DataFrame:
+    """Return one row per baseline (its ``total`` bucket) of :func:`compare_to_baselines`.
+
+    A baseline the verifier rejects is not a plan: its saving is reported as not comparable
+    (NaN), whatever its cost.
+
+    Returns:
+        Columns baseline, baseline_status, tco_usd_baseline, savings_usd, savings_pct,
+        comparable.
+    """
+    totals = savings[savings["bucket"] == TOTAL]
+    out = totals[["baseline", "baseline_status", "tco_usd_baseline", "savings_usd",
+                  "savings_pct", "comparable"]].reset_index(drop=True)
+    bad = ~out["comparable"].astype(bool)
+    out.loc[bad, ["savings_usd", "savings_pct"]] = math.nan
+    return out
 
 
 def bucket_breakdown(plan: Plan) -> pd.DataFrame:

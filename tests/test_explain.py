@@ -5,12 +5,31 @@ Every expected number is worked out by hand in the test from the tiny fleet's da
 
 from __future__ import annotations
 
+import math
+from pathlib import Path
+
 import pandas as pd
 import pytest
-from cases import backup, demand, inventory, make_fleet, model, platform, profile, region
+from cases import (
+    backup,
+    demand,
+    inventory,
+    make_fleet,
+    model,
+    platform,
+    profile,
+    region,
+    tiny_fleet,
+    write_fleet,
+)
+from typer.testing import CliRunner
 
+from planner.baselines import compare_to_baselines, cpu_only_plan, savings_overview
+from planner.cli import app
 from planner.errors import InfeasiblePlanError
+from planner.optimization.anytime import AnytimeResult
 from planner.pipeline import make_plan
+from planner.verify import verify_plan
 
 
 def _infeasible(fleet) -> InfeasiblePlanError:
@@ -161,3 +180,100 @@ def test_shortfall_no_cap_can_fix_says_so():
     assert _rows(error.explanation) == [["demand", "rank", None, "east", 0, "queries/s"]]
     assert error.explanation["amount"].tolist() == pytest.approx([150])
     assert "No power, space or supply cap limits it" in str(error)
+
+
+# ------------------------------------------------------------------------------------------
+# Exit codes: infeasible and "no plan within the limits" are both 4, with different words
+
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def _invoke(*args: object, env: dict | None = None):
+    return CliRunner().invoke(app, [str(a) for a in args], env=env)
+
+
+def test_readme_documents_exit_code_4_for_both():
+    readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
+    assert "4 infeasible or no plan within the" in " ".join(readme.split())
+
+
+def test_infeasible_case_exits_4_with_the_demand_first(tmp_path):
+    case = write_fleet(asic_under_power_cap(), tmp_path / "capped")
+    result = _invoke("plan", case, "--out", tmp_path / "out")
+    assert result.exit_code == 4
+    assert "Traceback" not in result.stderr
+    _in_order(
+        " ".join(result.stderr.split()),
+        "rank east Q0 short by 6,000.0 queries/s",
+        "power cap: east Q0 would have to rise by 0.4 kW",
+    )
+    assert not (tmp_path / "out").exists()
+
+
+def test_no_plan_within_the_limits_exits_4_and_is_not_called_infeasible(tmp_path, monkeypatch):
+    import planner.pipeline
+
+    def out_of_time(*_args, **_kwargs) -> AnytimeResult:
+        # the time limit ran out before any plan: no values, no infeasibility proof
+        return AnytimeResult("feasible", None, None, 10.0, None, None, None, 10.0, stopped="time")
+
+    monkeypatch.setattr(planner.pipeline, "solve_anytime", out_of_time)
+    case = write_fleet(tiny_fleet(), tmp_path / "tiny")
+    result = _invoke("plan", case, "--out", tmp_path / "out", "--time-limit", "1")
+    assert result.exit_code == 4
+    assert "found no plan" in result.stderr
+    assert "meets every constraint" not in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+# ------------------------------------------------------------------------------------------
+# explain: baselines that break constraints are marked, and the table fits the terminal
+
+
+def capped_tiny():
+    """tiny_fleet with a 4 kW cap in east: CPU-only needs 10 then 12 CPUs (5, then 6 kW)."""
+    fleet = tiny_fleet()
+    regions = fleet.regions.copy()
+    regions.loc[regions["region_id"] == "east", "power_cap_kw"] = 4.0
+    return make_fleet(
+        platforms=fleet.platforms.to_dict("records"),
+        models=fleet.models.to_dict("records"),
+        profiles=fleet.profiles.to_dict("records"),
+        regions=regions.to_dict("records"),
+        demand=fleet.demand.to_dict("records"),
+        settings={"horizon_quarters": 2},
+    )
+
+
+def test_baseline_breaking_constraints_is_infeasible_and_not_comparable():
+    fleet = capped_tiny()
+    plan = make_plan(fleet)
+    violations = len(verify_plan(fleet, cpu_only_plan(fleet)).violations)
+    assert violations >= 2  # east over its 4 kW cap in both quarters
+    overview = savings_overview(compare_to_baselines(fleet, plan)).set_index("baseline")
+    assert overview.at["cpu_only", "baseline_status"] == f"infeasible ({violations} violations)"
+    assert not overview.at["cpu_only", "comparable"]
+    assert math.isnan(overview.at["cpu_only", "savings_usd"])
+    # greedy by cost picks the ASIC for rank (250 qps per 12,000 USD beats 100 per 10,000):
+    # 5 ASIC = 2 kW fits, so it is a plan and its saving counts.
+    assert overview.at["greedy_cost", "baseline_status"] == "feasible"
+    assert overview.at["greedy_cost", "savings_usd"] >= -1e-6
+
+
+@pytest.mark.parametrize("width", [80, 120])
+def test_explain_table_fits_the_terminal(tmp_path, width):
+    case = write_fleet(capped_tiny(), tmp_path / "capped")
+    result = _invoke(
+        "explain", case, "--time-limit", "60", "--gap", "0", env={"COLUMNS": str(width)}
+    )
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("Savings of"))
+    table = lines[start + 1 : lines.index("", start + 1)]
+    assert all(len(line) <= width for line in table), table
+    assert table[0].split() == ["baseline", "status", "TCO,", "USD", "saving,", "USD"]
+    rows = {line.split()[0]: line for line in table[2:]}
+    assert set(rows) == {"greedy_cost", "greedy_power", "cpu_only", "single_platform"}
+    assert "infeasible (" in rows["cpu_only"] and "not comparable" in rows["cpu_only"]
+    assert "…" not in result.stdout  # nothing cut
