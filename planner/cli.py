@@ -1,15 +1,16 @@
 """The batch command line: ``python -m planner COMMAND``, one command per planner task.
 
-Commands: check, plan, compare, explain, frontier, sensitivity, synthetic, sweep,
+Commands: check, plan, verify, compare, explain, frontier, sensitivity, synthetic, sweep,
 sweep-report, profile, latency and reference.
 
 Every command that plans says how good each plan is: its solver status (``optimal`` only when
 proven within the gap), gap and best bound, and where two plans are compared, whether their
 difference is within their gaps (then it may be solver slack, not an effect).
 
-Exit codes: 0 success, 2 usage error, 3 invalid input data, 4 infeasible or no plan within
-limits. Data goes to stdout or files; progress and messages go to stderr. ``--debug`` shows
-tracebacks.
+Exit codes: 0 success, 2 usage error (or another run holds the output folder), 3 invalid
+input data, 4 infeasible or no plan within limits, 5 a plan folder violates its case
+(``verify``). Data goes to stdout or files; progress and messages go to stderr. ``--debug``
+shows tracebacks.
 """
 
 from __future__ import annotations

@@ -37,8 +37,9 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 def child(code: str, **kwargs) -> subprocess.Popen:
     """Start ``python -c code`` with the repository importable."""
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
-    return subprocess.Popen([sys.executable, "-c", textwrap.dedent(code)], env=env,
-                            text=True, **kwargs)
+    return subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(code)], env=env, text=True, **kwargs
+    )
 
 
 def write(out: Path, text: str) -> None:
@@ -60,9 +61,10 @@ def umask():
     os.umask(before)
 
 
-@pytest.mark.parametrize(("mask", "folder", "file"), [(0o022, 0o755, 0o644),
-                                                       (0o077, 0o700, 0o600),
-                                                       (0o002, 0o775, 0o664)])
+@pytest.mark.parametrize(
+    ("mask", "folder", "file"),
+    [(0o022, 0o755, 0o644), (0o077, 0o700, 0o600), (0o002, 0o775, 0o664)],
+)
 def test_permissions_follow_the_umask(tmp_path, umask, mask, folder, file):
     umask(mask)
     out = tmp_path / "plan"
@@ -125,8 +127,13 @@ def test_kill_between_the_two_renames_is_recovered(tmp_path):
 
 def test_recovery_removes_only_what_a_writer_leaves(tmp_path):
     out = tmp_path / "plan"
-    for name in (".plan.tmp-0123abcd", ".plan.k3j4h5g6", ".plan.old", ".plan.backup",
-                 ".other.tmp-0123abcd"):
+    for name in (
+        ".plan.tmp-0123abcd",
+        ".plan.k3j4h5g6",
+        ".plan.old",
+        ".plan.backup",
+        ".other.tmp-0123abcd",
+    ):
         (tmp_path / name).mkdir()
     write(out, "new")
     # an older mkdtemp folder (8 characters) and ours go; a user's .plan.backup stays
@@ -139,13 +146,17 @@ def hold_lock(out: Path) -> subprocess.Popen:
     The child takes the lock the way every writer does (an exclusive flock on the lock file)
     with the standard library only, so it starts fast.
     """
-    proc = child(f"""
+    proc = child(
+        f"""
         import fcntl, os, sys
         fd = os.open({str(lock_file(out))!r}, os.O_RDWR | os.O_CREAT, 0o666)
         fcntl.flock(fd, fcntl.LOCK_EX)
         print("held", flush=True)
         sys.stdin.readline()
-    """, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    """,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+    )
     assert proc.stdout.readline().strip() == "held"
     return proc
 

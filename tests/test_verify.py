@@ -594,3 +594,120 @@ def test_a_bug_in_a_model_side_helper_is_caught(monkeypatch, name, buggy, fleet,
     with pytest.raises(SolverError, match="failed independent verification") as exc:
         make_plan(fleet)
     assert f" {check} " in str(exc.value)
+
+
+# ----------------------------------------------------------------------------------------------
+# Reading a plan folder back, and `python -m planner verify`
+
+
+def invoke(*args: object):
+    from typer.testing import CliRunner
+
+    from planner.cli import app
+
+    return CliRunner().invoke(app, [str(a) for a in args])
+
+
+@pytest.fixture(scope="module")
+def tiny_plan_folder(tmp_path_factory):
+    """The tiny case and its plan written in every format (the plan is 120,000 USD)."""
+    from cases import write_fleet
+
+    root = tmp_path_factory.mktemp("tiny")
+    case = write_fleet(
+        tiny_fleet(),
+        root / "case",
+        scenarios={"growth": {"demand_multiplier": {"bucket": {"ranking": 2}}}},
+    )
+    result = invoke(
+        "plan",
+        case,
+        "--out",
+        root / "plan",
+        "--format",
+        "csv",
+        "--format",
+        "parquet",
+        "--format",
+        "json",
+    )
+    assert result.exit_code == 0, result.output
+    return case, root / "plan"
+
+
+def copy_plan(folder: Path, dest: Path, fmt: str = "csv") -> Path:
+    """Copy a plan folder keeping one format of the tables (plus summary.json)."""
+    import shutil
+
+    dest.mkdir()
+    for path in folder.iterdir():
+        if path.suffix in (f".{fmt}", ".md") or path.name == "summary.json":
+            shutil.copy(path, dest / path.name)
+    return dest
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet", "json"])
+def test_read_plan_round_trips_every_format(tiny_plan_folder, tmp_path, fmt):
+    from planner.plan_io import PLAN_COLUMNS, read_plan
+
+    case, folder = tiny_plan_folder
+    plan = read_plan(copy_plan(folder, tmp_path / fmt, fmt))
+    fleet = load_fleet(case)
+    result = verify_plan(fleet, plan)
+    assert result.ok, str(result)
+    assert result.recomputed_cost_usd == pytest.approx(120_000)
+    assert plan.summary["total_cost_usd"] == pytest.approx(120_000)
+    for name, columns in PLAN_COLUMNS.items():
+        # the declared columns are exactly those `plan` writes (no drift between the two)
+        written = pd.read_csv(folder / f"{name}.csv")
+        assert list(written.columns) == list(columns), name
+        assert (
+            getattr(plan, name)["quarter" if "quarter" in columns else "order_quarter"].dtype
+            == "int64"
+        )
+
+
+def test_verify_command_accepts_the_plan_and_names_the_edited_row(tiny_plan_folder, tmp_path):
+    case, folder = tiny_plan_folder
+    assert invoke("verify", case, folder).exit_code == 0
+    edited = copy_plan(folder, tmp_path / "edited")
+    fleet_csv = pd.read_csv(edited / "fleet.csv")
+    fleet_csv.loc[2, "allocated_servers"] += 1  # data row 3, line 4
+    fleet_csv.to_csv(edited / "fleet.csv", index=False)
+    power = pd.read_csv(edited / "power.csv")
+    power.loc[0, "power_kw"] = 0.5
+    power.to_csv(edited / "power.csv", index=False)
+    result = invoke("verify", case, edited)
+    assert result.exit_code == 5, result.output
+    assert "fleet.csv row 3 (line 4): fleet_table" in result.stdout
+    assert "allocated_servers" in result.stdout
+    assert "power.csv row 1 (line 2): power_table" in result.stdout
+    assert "Traceback" not in result.output
+
+
+def test_verify_command_reports_unreadable_plans_as_data_errors(tiny_plan_folder, tmp_path):
+    case, folder = tiny_plan_folder
+    bad = copy_plan(folder, tmp_path / "bad")
+    alloc = pd.read_csv(bad / "allocation.csv", dtype=str)
+    alloc.loc[1, "servers"] = "lots"
+    alloc.to_csv(bad / "allocation.csv", index=False)
+    (bad / "costs.csv").unlink()
+    result = invoke("verify", case, bad)
+    assert result.exit_code == 3, result.output
+    assert "allocation.csv, row 2 (line 3), column 'servers'" in result.output
+    assert "costs.csv: file missing" in result.output
+    assert invoke("verify", case, tmp_path / "nowhere").exit_code == 3
+
+
+def test_verify_command_uses_the_plans_scenario(tiny_plan_folder, tmp_path):
+    case, _ = tiny_plan_folder
+    out = tmp_path / "growth"
+    assert invoke("plan", case, "--scenario", "growth", "--out", out).exit_code == 0
+    result = invoke("verify", case, out)  # the scenario is read from summary.json
+    assert result.exit_code == 0, result.output
+    assert "scenario 'growth'" in result.output
+    # against the base case the growth plan serves twice the ranking demand there is
+    against_base = invoke("verify", case, out, "--scenario", "base")
+    assert against_base.exit_code == 5
+    assert "served_qps" in against_base.stdout
+    assert invoke("verify", case, out, "--scenario", "nope").exit_code in (2, 3)
