@@ -5,7 +5,7 @@ from __future__ import annotations
 import planner.store  # noqa: F401 (preloaded once by the fork server)
 
 
-def write_records(url: str, fleet, plan, writer: int, count: int, start) -> None:  # noqa: ANN001
+def write_records(url: str, fleet, plan, writer: int, count: int, start) -> None:
     """Open the store at ``url`` when ``start`` is set, then record ``plan`` ``count`` times."""
     from planner.store import PlanStore
 
