@@ -7,14 +7,17 @@ every cell with the same worker count and utilisation. Arrivals are Poisson at r
 first come, first served (a ``simpy.Resource`` of capacity ``c``).
 
 Each simulation runs ``reps`` independent replications (seeds spawned from one
-``numpy.random.SeedSequence``); each drops its first queries as warm-up (the queue starts
-empty) and estimates the percentile on the rest. The estimate is the mean over replications,
-its confidence interval the Student-t interval of that mean (replications are independent,
-unlike the queries within one).
+``numpy.random.SeedSequence``); each starts with a queue drawn from the M/M/c stationary
+distribution (exact for exponential service, a close start otherwise), drops its first
+queries as warm-up, and estimates the percentile on the rest. The estimate is the mean over
+replications, its confidence interval the Student-t interval of that mean (replications are
+independent, unlike the queries within one). Near saturation the interval is wide: a queue at
+99 % utilisation relaxes over far more queries than a run has, and the interval says so.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -58,17 +61,38 @@ class QueueStats:
         return self.sojourn[i], *self.sojourn_ci[i]
 
 
+def initial_queue(workers: int, rho: float, rng: np.random.Generator) -> int:
+    """Draw the number of queries present at time 0 from the M/M/c stationary distribution.
+
+    Starting each replication in (approximately, for non-exponential service) steady state
+    matters near saturation, where an empty start would take far longer than the run to
+    fill the queue and the tail would be underestimated.
+    """
+    offered = workers * rho
+    if rng.random() < erlang_c(workers, rho):
+        return workers + int(rng.geometric(1.0 - rho)) - 1  # all busy, a geometric queue
+    # not all busy: P(n) ~ a^n / n! for n < c
+    weights = np.array(
+        [
+            math.exp(k * math.log(offered) - math.lgamma(k + 1)) if offered > 0 else float(k == 0)
+            for k in range(workers)
+        ]
+    )
+    return int(rng.choice(workers, p=weights / weights.sum()))
+
+
 def _one_run(
     workers: int, rho: float, cv: float, queries: int, warmup: int, rng: np.random.Generator
 ) -> tuple[np.ndarray, np.ndarray]:
     """Return (sojourn, wait) of the measured queries of one replication."""
+    present = initial_queue(workers, rho, rng)
     total = queries + warmup
     gaps = rng.exponential(1.0 / (rho * workers), total)
     if cv > 0:
         shape = 1.0 / cv**2
-        service = rng.gamma(shape, 1.0 / shape, total)
+        service = rng.gamma(shape, 1.0 / shape, total + present)
     else:
-        service = np.ones(total)
+        service = np.ones(total + present)
     env = simpy.Environment()
     pool = simpy.Resource(env, capacity=workers)
     sojourn = np.empty(total)
@@ -78,15 +102,19 @@ def _one_run(
         arrived = env.now
         with pool.request() as turn:
             yield turn
-            wait[i] = env.now - arrived
-            yield env.timeout(service[i])
-        sojourn[i] = env.now - arrived
+            if i >= 0:
+                wait[i] = env.now - arrived
+            yield env.timeout(service[i + present])
+        if i >= 0:
+            sojourn[i] = env.now - arrived
 
     def arrivals():
         for i in range(total):
             yield env.timeout(gaps[i])
             env.process(query(i))
 
+    for k in range(present):  # the queries already there at time 0 (not measured)
+        env.process(query(k - present))
     env.process(arrivals())
     env.run()
     return sojourn[warmup:], wait[warmup:]
