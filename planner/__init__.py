@@ -45,6 +45,7 @@ from planner.errors import (
 from planner.fleet import Fleet, fleet_from_frames, load_fleet
 from planner.frontier import cost_power_frontier, sensitivity
 from planner.insight import binding_constraints, shadow_prices
+from planner.migration import MigrationOptions, StablePlan, make_stable_plan
 from planner.model import PlanningModel, build_model
 from planner.optimization import AnytimeResult, Progress, solve_anytime
 from planner.output import plan_report, write_plan
@@ -62,6 +63,7 @@ from planner.scenarios import (
 from planner.schema import TABLES, data_reference_markdown
 from planner.settings import Settings
 from planner.solve import SolveResult, solve_model
+from planner.store import PlanStore, StoredPlan, case_hash, diff_records, open_store
 from planner.studies import (
     METRICS,
     asic_adoption_sweep,
@@ -86,7 +88,9 @@ __all__ = [
     "Fleet",
     "FleetDataError",
     "InfeasiblePlanError",
+    "MigrationOptions",
     "Plan",
+    "PlanStore",
     "PlannerError",
     "PlanningModel",
     "Problem",
@@ -95,6 +99,8 @@ __all__ = [
     "Settings",
     "SolveResult",
     "SolverError",
+    "StablePlan",
+    "StoredPlan",
     "Verification",
     "apply_scenario",
     "asic_adoption_sweep",
@@ -105,6 +111,7 @@ __all__ = [
     "build_model",
     "call_graph",
     "candidates",
+    "case_hash",
     "check_fleet",
     "compare_plans",
     "compare_to_baselines",
@@ -114,6 +121,7 @@ __all__ = [
     "daily_queries",
     "data_reference_markdown",
     "demand_by_bucket",
+    "diff_records",
     "efficiency",
     "explain_infeasibility",
     "extract_plan",
@@ -122,6 +130,8 @@ __all__ = [
     "load_fleet",
     "load_scenarios",
     "make_plan",
+    "make_stable_plan",
+    "open_store",
     "parse_scenarios",
     "peak_demand",
     "plan_metrics",
