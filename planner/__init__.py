@@ -45,12 +45,29 @@ from planner.errors import (
 from planner.fleet import Fleet, fleet_from_frames, load_fleet
 from planner.frontier import cost_power_frontier, sensitivity
 from planner.insight import binding_constraints, shadow_prices
+from planner.latency import (
+    LatencyResult,
+    ServiceModel,
+    SimulationSettings,
+    check_latency,
+    read_allocation,
+    write_latency,
+)
 from planner.migration import MigrationOptions, StablePlan, make_stable_plan
 from planner.model import PlanningModel, build_model
 from planner.optimization import AnytimeResult, Progress, solve_anytime
 from planner.output import plan_report, write_plan
 from planner.parameters import candidates, power_caps
 from planner.pipeline import explain_infeasibility, make_plan
+from planner.profiler import (
+    PROFILE_CURVES,
+    ProfileSettings,
+    machine_info,
+    profile_models,
+    read_at_slo,
+    validate_curves,
+    write_curves,
+)
 from planner.results import Plan, extract_plan
 from planner.scenarios import (
     Scenario,
@@ -82,21 +99,26 @@ from planner.verify import Verification, verify_plan
 
 __all__ = [
     "METRICS",
+    "PROFILE_CURVES",
     "SIZES",
     "TABLES",
     "AnytimeResult",
     "Fleet",
     "FleetDataError",
     "InfeasiblePlanError",
+    "LatencyResult",
     "MigrationOptions",
     "Plan",
     "PlanStore",
     "PlannerError",
     "PlanningModel",
     "Problem",
+    "ProfileSettings",
     "Progress",
     "Scenario",
+    "ServiceModel",
     "Settings",
+    "SimulationSettings",
     "SolveResult",
     "SolverError",
     "StablePlan",
@@ -113,6 +135,7 @@ __all__ = [
     "candidates",
     "case_hash",
     "check_fleet",
+    "check_latency",
     "compare_plans",
     "compare_to_baselines",
     "cost_power_frontier",
@@ -129,6 +152,7 @@ __all__ = [
     "greedy_plan",
     "load_fleet",
     "load_scenarios",
+    "machine_info",
     "make_plan",
     "make_stable_plan",
     "open_store",
@@ -139,7 +163,10 @@ __all__ = [
     "power_cap_sweep",
     "power_caps",
     "product_demand",
+    "profile_models",
     "provenance",
+    "read_allocation",
+    "read_at_slo",
     "region_loss_study",
     "scale_power_caps",
     "scenario_from_dict",
@@ -150,7 +177,10 @@ __all__ = [
     "solve_model",
     "synthetic_fleet",
     "table_rows",
+    "validate_curves",
     "verify_plan",
     "without_region",
+    "write_curves",
+    "write_latency",
     "write_plan",
 ]

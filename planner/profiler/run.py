@@ -23,9 +23,7 @@ import pandas as pd
 
 from planner.profiler.configs import model_config
 from planner.profiler.curves import PROFILE_CURVES, validate_curves
-from planner.profiler.graphs import build_graph, embedding_scale_for
 from planner.profiler.loadgen import make_load, max_rate
-from planner.profiler.measure import INTRA_OP_THREADS, measure_service_times
 from planner.profiler.workload import QuerySizes
 
 DEFAULT_BOUNDS_MS = (10.0, 25.0, 50.0, 100.0, 200.0)
@@ -109,6 +107,8 @@ def _source(
     import onnx
     import onnxruntime as ort
 
+    from planner.profiler.measure import INTRA_OP_THREADS
+
     date = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%MZ")
     sizes = settings.sizes.describe() if kind == "dlrm" else "one image per query"
     return (
@@ -136,6 +136,10 @@ def profile_model(
         settings: How to profile.
         progress: Called with (what is happening, fraction of this model done).
     """
+    # onnx and ONNX Runtime load only when profiling, so `import planner` stays light
+    from planner.profiler.graphs import build_graph, embedding_scale_for
+    from planner.profiler.measure import measure_service_times
+
     settings.check()
     note = progress or (lambda _what, _done: None)
     info = machine_info()
