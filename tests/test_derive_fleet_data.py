@@ -23,24 +23,48 @@ def derive():
     return module
 
 
-def _record(model: str, result: float | None, *, org: str = "Acme", system: str = "box",
-            acc: str = "N/A", n_acc: int = 0, host: str = "Intel(R) Xeon(R) Platinum 8480+",
-            sockets: int = 2, version: str = "v3.0", power: float | None = None) -> dict:
+def _record(
+    model: str,
+    result: float | None,
+    *,
+    org: str = "Acme",
+    system: str = "box",
+    acc: str = "N/A",
+    n_acc: int = 0,
+    host: str = "Intel(R) Xeon(R) Platinum 8480+",
+    sockets: int = 2,
+    version: str = "v3.0",
+    power: float | None = None,
+) -> dict:
     rec = {
-        "Division": "closed", "Scenario": "Server", "Model": model, "Result": result,
-        "Result_Units": "Queries/s", "Organization": org, "SystemName": system,
-        "accelerator_model_name": acc, "accelerators_per_node": n_acc,
-        "host_processor_model_name": host, "host_processors_per_node": sockets,
-        "number_of_nodes": 1, "version": version,
-        "Location": f"closed/{org}/results/{system}/{model}/Server", "has_power": power is not None,
+        "Division": "closed",
+        "Scenario": "Server",
+        "Model": model,
+        "Result": result,
+        "Result_Units": "Queries/s",
+        "Organization": org,
+        "SystemName": system,
+        "accelerator_model_name": acc,
+        "accelerators_per_node": n_acc,
+        "host_processor_model_name": host,
+        "host_processors_per_node": sockets,
+        "number_of_nodes": 1,
+        "version": version,
+        "Location": f"closed/{org}/results/{system}/{model}/Server",
+        "has_power": power is not None,
     }
     if power is not None:
         rec["Result_Power"] = power
     return rec
 
 
-SPR = {"resnet50": 16000.0, "retinanet": 200.0, "bert-99": 1000.0, "rnnt": 4000.0,
-       "dlrm-99": 120000.0}
+SPR = {
+    "resnet50": 16000.0,
+    "retinanet": 200.0,
+    "bert-99": 1000.0,
+    "rnnt": 4000.0,
+    "dlrm-99": 120000.0,
+}
 QAIC_PRO = "QUALCOMM Cloud AI 100 PCIe/HHHL Pro"
 
 
@@ -48,20 +72,38 @@ def _mlperf_records() -> dict[str, list[dict]]:
     cpu = [_record(m, r, system="2S-SPR") for m, r in SPR.items()]
     cpu.append(_record("dlrm-99", 118000.0, system="2S-SPR-b", org="Other"))
     cpu.append(_record("resnet50", 50000.0, system="1S-other", host="Other CPU", sockets=1))
-    qaic = [_record(m, r, system="8x QAIC", acc=QAIC_PRO, n_acc=8, host="AMD EPYC")
-            for m, r in {"resnet50": 160000.0, "retinanet": 2000.0, "bert-99": 6000.0}.items()]
-    t4 = [_record("resnet50", 4000.0, system="1x T4", acc="NVIDIA T4", n_acc=1),
-          _record("dlrm-99", 24000.0, system="1x T4", acc="NVIDIA T4", n_acc=1)]
-    power = [_record("dlrm-99", 2_000_000.0, org="NVIDIA", acc="NVIDIA A100-SXM-80GB", n_acc=8,
-                     system="NVIDIA DGX A100 (8x A100-SXM-80GB, MaxQ, TensorRT)", power=3400.0)]
-    return {"closed--all--server.json": cpu + qaic + t4,
-            "closed-power--recommendation--server.json": power}
+    qaic = [
+        _record(m, r, system="8x QAIC", acc=QAIC_PRO, n_acc=8, host="AMD EPYC")
+        for m, r in {"resnet50": 160000.0, "retinanet": 2000.0, "bert-99": 6000.0}.items()
+    ]
+    t4 = [
+        _record("resnet50", 4000.0, system="1x T4", acc="NVIDIA T4", n_acc=1),
+        _record("dlrm-99", 24000.0, system="1x T4", acc="NVIDIA T4", n_acc=1),
+    ]
+    power = [
+        _record(
+            "dlrm-99",
+            2_000_000.0,
+            org="NVIDIA",
+            acc="NVIDIA A100-SXM-80GB",
+            n_acc=8,
+            system="NVIDIA DGX A100 (8x A100-SXM-80GB, MaxQ, TensorRT)",
+            power=3400.0,
+        )
+    ]
+    return {
+        "closed--all--server.json": cpu + qaic + t4,
+        "closed-power--recommendation--server.json": power,
+    }
 
 
 RM1 = {
-    "arch_mlp_bot": "128-64-32", "arch_mlp_top": "256-64-1",
-    "arch_embedding_size": "-".join(["4000000"] * 8), "arch_sparse_feature_size": 32,
-    "num_indices_per_lookup": 80, "arch_interaction_op": "cat",
+    "arch_mlp_bot": "128-64-32",
+    "arch_mlp_top": "256-64-1",
+    "arch_embedding_size": "-".join(["4000000"] * 8),
+    "arch_sparse_feature_size": 32,
+    "num_indices_per_lookup": 80,
+    "arch_interaction_op": "cat",
 }
 
 
@@ -71,8 +113,11 @@ def _gavel() -> dict:
         out[f"('{name} (batch size 16)', 8)"] = {"null": 1000.0}  # multi-GPU: ignored
         return out
 
-    v100 = {**jobs("Recommendation", {512: 20.0, 8192: 3.0}),
-            **jobs("ResNet-50", {64: 4.0, 128: 2.5}), **jobs("Transformer", {128: 5.0})}
+    v100 = {
+        **jobs("Recommendation", {512: 20.0, 8192: 3.0}),
+        **jobs("ResNet-50", {64: 4.0, 128: 2.5}),
+        **jobs("Transformer", {128: 5.0}),
+    }
     return {"v100": v100, "k80": {}}
 
 
@@ -86,12 +131,14 @@ def data_dir(tmp_path: Path, derive) -> Path:
     for spec in derive.RANKING_MODELS.values():  # one DeepRecSys-like config, reused
         (root / "deeprecsys" / spec["config"]).write_text(json.dumps(RM1), encoding="utf-8")
     (root / "gavel").mkdir()
-    (root / "gavel" / "simulation_throughputs.json").write_text(json.dumps(_gavel()),
-                                                                 encoding="utf-8")
+    (root / "gavel" / "simulation_throughputs.json").write_text(
+        json.dumps(_gavel()), encoding="utf-8"
+    )
     (root / "traces").mkdir()
     hours = list(range(24))
-    shape = pd.DataFrame({"hour": hours, "m_small": [2.0 if h == 20 else 1.0 for h in hours],
-                          "mm_image": [1.0] * 24})
+    shape = pd.DataFrame(
+        {"hour": hours, "m_small": [2.0 if h == 20 else 1.0 for h in hours], "mm_image": [1.0] * 24}
+    )
     shape.to_csv(root / "traces" / "diurnal_shapes_24h.csv", index=False)
     return root
 
@@ -108,8 +155,13 @@ def test_samples_to_predictions_uses_270_pairs(derive):
 
 
 def test_rec_model_stats_counts_flops_bytes_and_memory(derive):
-    cfg = {"arch_mlp_bot": "4-2", "arch_mlp_top": "3-1", "arch_embedding_size": "10-20",
-           "arch_sparse_feature_size": 2, "num_indices_per_lookup": 3}
+    cfg = {
+        "arch_mlp_bot": "4-2",
+        "arch_mlp_top": "3-1",
+        "arch_embedding_size": "10-20",
+        "arch_sparse_feature_size": 2,
+        "num_indices_per_lookup": 3,
+    }
     s = derive.rec_model_stats(cfg, "toy")
     # bottom 4x2 = 8 MACs; top input 2 + 2 tables x 2 = 6, then 6x3 + 3x1 = 21 MACs
     assert s.flops_per_item == 2 * (8 + 21)
@@ -125,8 +177,9 @@ def test_rmc1_matches_fact_sheet(derive):
 
 
 def test_roofline_scale_takes_max_of_flop_and_byte_ratio(derive):
-    s = derive.RecModelStats("m", 1.0, flops_per_item=2.4e6, bytes_per_item=26624.0, tables=1,
-                             lookups_per_item=1)
+    s = derive.RecModelStats(
+        "m", 1.0, flops_per_item=2.4e6, bytes_per_item=26624.0, tables=1, lookups_per_item=1
+    )
     # FLOP ratio 0.5, byte ratio 2.0 vs DLRM v1 => memory-bound, half the throughput
     assert derive.roofline_scale(s) == pytest.approx(0.5)
     compute = derive.RecModelStats("c", 1.0, 9.6e6, 13312.0, 1, 1)
@@ -155,19 +208,197 @@ def test_peak_to_average(derive):
 
 
 def test_profiles_apply_the_conversions(data_dir, derive):
-    tables = derive.derive(data_dir)
-    prof = tables["profiles"].set_index(["model_id", "platform_id"])["qps_per_server"]
-    rmc1 = derive.roofline_scale(derive.rec_model_stats(RM1, "rmc1"))
-    spr_dlrm = 118000.0  # lower median of the two SPR records
-    expected = spr_dlrm / derive.CPU_SPR_TO_SKYLAKE_DIVISOR["dlrm-99"][0] * 270 * rmc1
-    assert prof[("rmc1", "cpu_skylake")] == pytest.approx(expected, rel=1e-3)
-    assert prof[("rmc1", "cpu_haswell")] == pytest.approx(expected / 1.6, rel=1e-3)
-    nnpi = derive.NNPI_M2["resnet50_per_accelerator"]
-    assert prof[("resnet50", "yv2_glacier_point")] == pytest.approx(nnpi * 6, rel=1e-3)
-    assert prof[("retinanet", "yv2_glacier_point")] == pytest.approx(
-        2000.0 / 8 * nnpi / 20000.0 * 6, rel=1e-3)
-    assert prof[("dlrm_ads", "zion")] == pytest.approx(250000.0 * 0.5 * 8 * 270, rel=1e-3)
-    assert prof[("rmc_training", "zion")] == pytest.approx(3.0 * 8192 * 8, rel=1e-3)
+    # Every expected value is arithmetic on the synthetic records above and the constants of
+    # FACTS.md (written out here, not read from the script).
+    prof = derive.derive(data_dir)["profiles"].set_index(["model_id", "platform_id"])
+    qps = prof["qps_per_server"]
+    # rmc1 on 2S Skylake: lower median of the two SPR DLRM records (118,000 and 120,000)
+    # = 118,000 samples/s; / 28 (SPR -> Skylake, FACTS §4a); x 270 predictions per sample;
+    # x 0.1625 roofline: RM1 reads 8 tables x 80 lookups x 32 dims x 4 B = 81,920 B per item
+    # against DLRM v1's 26 x 128 x 4 = 13,312 B (its FLOP ratio, 200,832 / 4.8 M, is far
+    # smaller), 13,312 / 81,920 = 0.1625. 118,000 / 28 x 270 x 0.1625 = 184,901.8.
+    assert qps[("rmc1", "cpu_skylake")] == 184_900  # 4 significant digits
+    assert qps[("rmc1", "cpu_haswell")] == 115_600  # x 1.0 / 1.6: 115,563.6
+    # Glacier Point resnet50: the NNP-I M.2 module's 10,303.98 / 2 = 5,151.99 qps x 6 modules.
+    assert qps[("resnet50", "yv2_glacier_point")] == 30_910  # 30,911.94
+    # retinanet: Cloud AI 100 Pro 2,000 / 8 = 250 per card, x 5,151.99 / 20,000 (module over
+    # card on ResNet-50: 160,000 / 8 = 20,000), x 6 modules = 386.40.
+    assert qps[("retinanet", "yv2_glacier_point")] == 386.4
+    # dlrm_ads on Zion: DGX-A100 2,000,000 / 8 = 250,000 per A100, x 0.5 (V100-class OAM)
+    # x 8 accelerators x 270 predictions per sample = 270,000,000; power at load: the
+    # measured 3,400 W plus 6 more CPU sockets x 150 W = 4,300 W.
+    assert qps[("dlrm_ads", "zion")] == 270_000_000
+    assert prof.at[("dlrm_ads", "zion"), "power_w_at_load"] == 4_300
+    # rmc_training: Gavel V100 Recommendation, best single-GPU batch 8192 x 3.0 steps/s
+    # = 24,576 samples/s, x 8 accelerators = 196,608; a 2S Skylake trains at 0.25 V100.
+    assert qps[("rmc_training", "zion")] == 196_600
+    assert qps[("rmc_training", "cpu_skylake")] == 6_144
+
+
+# A few public records, copied with their source, so that the test can work out the shipped
+# default case's numbers by hand without the data folder. MLPerf Inference results
+# (mlcommons, closed division, Server scenario; Result in queries/s or samples/s):
+PUBLIC_MLPERF = {
+    # 2-socket Xeon Platinum 8480+ (Sapphire Rapids) servers
+    "spr": [
+        ("resnet50", 16006.7, "Dell", "v3.1"),
+        ("resnet50", 16306.8, "HPE", "v3.1"),
+        ("resnet50", 16327.6, "Dell", "v3.0"),
+        ("resnet50", 16505.9, "Intel", "v3.1"),
+        ("resnet50", 16505.9, "Quanta_Cloud_Technology", "v3.1"),
+        ("retinanet", 208.867, "Dell", "v3.0"),
+        ("bert-99", 1089.77, "Intel", "v3.1"),
+        ("rnnt", 4104.84, "HPE", "v3.1"),
+        ("dlrm-99", 122001.0, "Dell", "v3.0"),
+    ],
+    # Qualcomm Cloud AI 100 PCIe/HHHL Pro systems: (benchmark, result, cards, round)
+    "qaic": [
+        ("resnet50", 330079.0, 18, "v2.1"),
+        ("resnet50", 173044.0, 8, "v2.1"),
+        ("resnet50", 173191.0, 8, "v3.0"),
+        ("resnet50", 400059.0, 18, "v3.0"),
+        ("resnet50", 364555.0, 16, "v3.0"),
+        ("resnet50", 115019.0, 5, "v3.1"),
+        ("resnet50", 370071.0, 16, "v3.1"),
+        ("retinanet", 2023.72, 8, "v3.0"),
+        ("retinanet", 4627.04, 18, "v3.0"),
+        ("retinanet", 4121.65, 16, "v3.0"),
+        ("retinanet", 1386.48, 5, "v3.1"),
+        ("retinanet", 4578.88, 16, "v3.1"),
+        ("bert-99", 12738.9, 18, "v2.0"),
+    ],
+    # Dell PowerEdge XE2420 (1x T4, TensorRT)
+    "t4": [
+        ("resnet50", 4652.01, "v3.0"),
+        ("dlrm-99", 23988.2, "v2.0"),
+        ("dlrm-99", 24005.9, "v3.0"),
+    ],
+    # NVIDIA DGX A100 (8x A100-SXM-80GB, MaxQ, TensorRT), closed-power: (result, W, round)
+    "dgx": [(2001990.0, 3372.277703826955, "v2.0"), (2002080.0, 3377.699833, "v2.1")],
+}
+# Gavel simulation_throughputs.json (stanford-futuredata/gavel), v100, isolated steps/s at
+# the best single-GPU batch size of each job.
+PUBLIC_GAVEL = {
+    "Recommendation": (8192, 2.841510364354536),
+    "ResNet-50": (128, 2.4967655780898292),
+    "Transformer": (128, 5.44610521981264),
+}
+# DeepRecSys dlrm_rm1.json (harvard-acc/DeepRecSys, MIT).
+PUBLIC_RM1 = {
+    "arch_mlp_bot": "128-64-32",
+    "arch_mlp_top": "256-64-1",
+    "arch_embedding_size": "-".join(["4000000"] * 8),
+    "arch_sparse_feature_size": 32,
+    "num_indices_per_lookup_fixed": True,
+    "num_indices_per_lookup": 80,
+    "arch_interaction_op": "cat",
+    "model_type": "dlrm",
+    "model_name": "rm1",
+}
+
+
+@pytest.fixture
+def public_dir(tmp_path: Path, data_dir: Path) -> Path:
+    """The synthetic data folder with the MLPerf, Gavel and RM1 inputs replaced by the public
+    records above."""
+    spr = [
+        _record(m, r, org=o, system=f"2S-SPR-{o}", version=v) for m, r, o, v in PUBLIC_MLPERF["spr"]
+    ]
+    qaic = [
+        _record(
+            m,
+            r,
+            system=f"{n}x QAIC100 Pro",
+            acc=QAIC_PRO,
+            n_acc=n,
+            host="AMD EPYC",
+            org="Qualcomm",
+            version=v,
+        )
+        for m, r, n, v in PUBLIC_MLPERF["qaic"]
+    ]
+    t4 = [
+        _record(
+            m,
+            r,
+            system="Dell PowerEdge XE2420 (1x T4, TensorRT)",
+            acc="NVIDIA T4",
+            n_acc=1,
+            org="Dell",
+            version=v,
+        )
+        for m, r, v in PUBLIC_MLPERF["t4"]
+    ]
+    dgx = [
+        _record(
+            "dlrm-99",
+            r,
+            org="NVIDIA",
+            acc="NVIDIA A100-SXM-80GB",
+            n_acc=8,
+            system="NVIDIA DGX A100 (8x A100-SXM-80GB, MaxQ, TensorRT)",
+            power=w,
+            version=v,
+        )
+        for r, w, v in PUBLIC_MLPERF["dgx"]
+    ]
+    mlperf = data_dir / "mlperf"
+    (mlperf / "closed--all--server.json").write_text(json.dumps(spr + qaic + t4))
+    (mlperf / "closed-power--recommendation--server.json").write_text(json.dumps(dgx))
+    (data_dir / "deeprecsys" / "dlrm_rm1.json").write_text(json.dumps(PUBLIC_RM1))
+    gavel = {
+        "v100": {
+            f"('{job} (batch size {b})', 1)": {"null": steps}
+            for job, (b, steps) in PUBLIC_GAVEL.items()
+        },
+        "k80": {},
+    }
+    (data_dir / "gavel" / "simulation_throughputs.json").write_text(json.dumps(gavel))
+    return data_dir
+
+
+# Hand-worked from the public records (4 significant digits, as written to profiles.csv):
+PUBLIC_PROFILES = {
+    # DLRM on the SPR server: 122,001 samples/s / 28 (FACTS §4a) x 270 = 1,176,438.2
+    ("dlrm_ads", "cpu_skylake"): 1_176_000,
+    ("dlrm_ads", "cpu_haswell"): 735_300,  # x 1 / 1.6 = 735,273.9
+    # RM1 at 0.1625 of DLRM v1 (13,312 / 81,920 embedding bytes): 191,171.2; Haswell 119,482
+    ("rmc1", "cpu_skylake"): 191_200,
+    ("rmc1", "cpu_haswell"): 119_500,
+    # DGX-A100: lower median per A100 of 250,248.75 (v2.0) and 250,260 (v2.1) = 250,248.75,
+    # x 0.5 x 8 OAM x 270 = 270,268,650
+    ("dlrm_ads", "zion"): 270_300_000,
+    # ResNet-50 SPR: lower median of the five (16,327.6) / 24 = 680.32; Haswell 425.20
+    ("resnet50", "cpu_skylake"): 680.3,
+    ("resnet50", "cpu_haswell"): 425.2,
+    ("resnet50", "yv2_glacier_point"): 30_910,  # 10,303.98 / 2 x 6 = 30,911.94
+    # RetinaNet on Glacier Point: Cloud AI 100 Pro lower median per card of the five,
+    # 4,121.65 / 16 = 257.603, x 5,151.99 / 22,225.5 (the ResNet-50 lower median per card,
+    # 400,059 / 18), x 6 = 358.28
+    ("retinanet", "yv2_glacier_point"): 358.3,
+    # Gavel: 2.84151 steps/s x 8192 = 23,277.65 samples/s; x 8 = 186,221; CPU x 0.25 = 5,819.4
+    ("rmc_training", "zion"): 186_200,
+    ("rmc_training", "cpu_skylake"): 5_819,
+    ("resnet50_training", "zion"): 2_557,  # 2.49677 x 128 = 319.59, x 8 = 2,556.7
+    ("transformer_training", "zion"): 5_577,  # 5.44611 x 128 = 697.10, x 8 = 5,576.8
+}
+
+
+def test_profiles_from_the_public_records_match_the_hand_worked_numbers(public_dir, derive):
+    prof = derive.derive(public_dir)["profiles"].set_index(["model_id", "platform_id"])
+    for key, expected in PUBLIC_PROFILES.items():
+        assert prof.at[key, "qps_per_server"] == expected, key
+    # measured DGX wall power 3,372.28 W + 6 more CPU sockets x 150 W = 4,272.28 W
+    assert prof.at[("dlrm_ads", "zion"), "power_w_at_load"] == 4_272.3
+
+
+def test_shipped_default_profiles_are_the_hand_worked_numbers():
+    """fleet_data/default/profiles.csv holds what the public records give by hand."""
+    shipped = pd.read_csv(SCRIPT.parents[1] / "fleet_data" / "default" / "profiles.csv")
+    shipped = shipped.set_index(["model_id", "platform_id"])
+    for key, expected in PUBLIC_PROFILES.items():
+        assert shipped.at[key, "qps_per_server"] == expected, key
+    assert shipped.at[("dlrm_ads", "zion"), "power_w_at_load"] == 4_272.3
 
 
 def test_profiles_omit_platforms_where_memory_does_not_fit(data_dir, derive):
@@ -195,19 +426,31 @@ def test_written_profiles_have_provenance(tmp_path, data_dir, derive):
 
 def test_demand_matches_headline_figures(data_dir, derive):
     tables = derive.derive(data_dir)
-    mean = derive.model_daily_queries(tables["products"], tables["calls"])
-    ranking = [m for m in derive.RANKING_CALL_SPLIT]
-    total = sum(mean[m] for m in ranking) * 86_400
-    assert 200e12 <= total <= 200.5e12
-    assert mean["nmt"] * 86_400 == pytest.approx(6e9)
+    # Mean daily queries from the written tables: products' daily requests x the queries each
+    # request makes of a model (ranking and translation models are called by products only).
+    calls = tables["calls"].merge(tables["products"], left_on="caller_id", right_on="product_id")
+    per_day = (
+        (calls["daily_requests"] * calls["items_per_request"]).groupby(calls["model_id"]).sum()
+    )
+    ranking = tables["models"].query("bucket == 'ranking' and phase == 'inference'")["model_id"]
+    # 'more than 200 trillion predictions' per day (engineering.fb.com 2019-03-14)
+    assert 200e12 <= per_day[list(ranking)].sum() <= 200.5e12
+    # 'over 6 billion language translations every day' (same post), one query per translation
+    assert per_day["nmt"] == pytest.approx(6e9)
     assert math.isclose(tables["regions"]["demand_share"].sum(), 1.0)
 
 
 def test_model_to_model_calls_flow_down_the_graph(derive):
-    products = pd.DataFrame({"product_id": ["p"], "daily_requests": [86_400.0],
-                             "peak_to_average": [2.0]})
-    calls = pd.DataFrame({"caller_id": ["p", "p", "a"], "model_id": ["a", "b", "b"],
-                          "items_per_request": [2.0, 1.0, 3.0]})
+    products = pd.DataFrame(
+        {"product_id": ["p"], "daily_requests": [86_400.0], "peak_to_average": [2.0]}
+    )
+    calls = pd.DataFrame(
+        {
+            "caller_id": ["p", "p", "a"],
+            "model_id": ["a", "b", "b"],
+            "items_per_request": [2.0, 1.0, 3.0],
+        }
+    )
     assert derive.model_daily_queries(products, calls) == {"a": 2.0, "b": 7.0}
     assert derive.model_daily_queries(products, calls, peak=True)["b"] == 14.0
 
