@@ -99,7 +99,13 @@ def _reject(problems: list[pl.Problem]) -> pl.FleetDataError:
 
 
 def _mb(n: int) -> str:
+    """A cap in words: whole MB, or bytes below one MB."""
     return f"{n / 2**20:.0f} MB" if n >= 2**20 else f"{n:,} bytes"
+
+
+def _size(n: int) -> str:
+    """A measured size in words: MB to one decimal, or bytes below 0.1 MB."""
+    return f"{n / 2**20:.1f} MB" if n >= 2**20 / 10 else f"{n:,} bytes"
 
 
 def caps_text() -> str:
@@ -158,7 +164,7 @@ def extract_case(data: bytes, dest: Path) -> tuple[Path, list[str]]:
         FleetDataError: One bullet per problem with the archive.
     """
     if len(data) > MAX_ZIP_BYTES:
-        raise _too_big(f"is {len(data) / 2**20:.1f} MB zipped")
+        raise _too_big(f"is {_size(len(data))} zipped")
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
     except _CORRUPT:
@@ -172,6 +178,8 @@ def extract_case(data: bytes, dest: Path) -> tuple[Path, list[str]]:
     try:
         with archive:
             return _extract(archive, dest)
+    except pl.FleetDataError:  # a ValueError too, but ours: it already says what is wrong
+        raise
     except _CORRUPT as exc:  # found while reading members: say so, never a traceback
         raise _reject(
             [
@@ -214,10 +222,10 @@ def _extract(archive: zipfile.ZipFile, dest: Path) -> tuple[Path, list[str]]:
     # lie, so the bytes are counted again while unpacking.
     for info, _ in wanted:
         if info.file_size > MAX_FILE_BYTES:
-            raise _too_big(f"member '{info.filename}' unpacks to {info.file_size / 2**20:.1f} MB")
+            raise _too_big(f"member '{info.filename}' unpacks to {_size(info.file_size)}")
     declared = sum(i.file_size for i, _ in wanted)
     if declared > MAX_TOTAL_BYTES:
-        raise _too_big(f"unpacks to {declared / 2**20:.1f} MB")
+        raise _too_big(f"unpacks to {_size(declared)}")
     folders = {path.parent for _, path in wanted if path.name == SETTINGS_FILE}
     if len(folders) != 1:
         found = (

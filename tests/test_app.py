@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import ast
 import functools
-import inspect
 import io
 import os
+import struct
 import sys
 import time
 import zipfile
@@ -29,7 +29,7 @@ if str(REPO_ROOT) not in sys.path:
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
 import planner as pl  # noqa: E402
-from app import cases, state  # noqa: E402
+from app import cases, charts, state  # noqa: E402
 
 APP = str(REPO_ROOT / "app" / "dashboard.py")
 DEFAULT_CASE = REPO_ROOT / "fleet_data" / "default"
@@ -678,37 +678,31 @@ def test_save_two_scenarios_and_compare(tiny_app: AppTest):
 
 
 # --------------------------------------------------------------------------- coming features
-def test_insight_sections_render_or_say_unavailable(tiny_app: AppTest):
+def test_insight_tab_shows_baselines_binding_constraints_and_frontier(tiny_app: AppTest):
     at = tiny_app
     tab = at.tabs[2]
-    infos = " ".join(i.value for i in tab.info)
-    for name, section in (
-        ("compare_to_baselines", "compare_to_baselines"),
-        ("cost_power_frontier", "cost_power_frontier"),
-    ):
-        if hasattr(pl, name):
-            assert f"no `{section}`" not in infos
-        else:
-            assert f"no `{section}`" in infos
-    insight = "insight" in inspect.signature(pl.make_plan).parameters
-    assert ("no `insight=True`" in infos) is not insight
+    assert not any("Unavailable" in i.value for i in tab.info)
+    # Savings against the baselines come with the plan: a metric per baseline and the table.
     keys = {b.key for b in tab.download_button}
-    assert not {"dl_binding", "dl_shadow_prices"} & keys  # insight re-plans: on a button only
-    if insight:
-        at.button(key=state.INSIGHT).click().run()
-        assert not at.exception
-        tab = at.tabs[2]
-        keys = {b.key for b in tab.download_button}
-        assert {"dl_binding", "dl_shadow_prices"} <= keys
-        found = at.session_state[state.INSIGHTS][current(at)["key"]]
-        assert found.insight["binding"]["description"].notna().all()
-    if hasattr(pl, "compare_to_baselines"):
-        assert "dl_baselines" in keys
-        assert any(m.label.startswith("Saved vs") for m in tab.metric)
-    if hasattr(pl, "cost_power_frontier"):
-        at.button(key=state.FRONTIER).click().run()
-        assert not at.exception
-        assert "dl_frontier" in {b.key for b in at.tabs[2].download_button}
+    assert "dl_baselines" in keys
+    saved = [m for m in tab.metric if m.label.startswith("Saved vs")]
+    assert saved and all(m.value.startswith(("$", "-$")) for m in saved)
+    # Binding constraints and shadow prices re-plan with insight=True: on a button only.
+    assert not {"dl_binding", "dl_shadow_prices"} & keys
+    at.button(key=state.INSIGHT).click().run()
+    assert not at.exception
+    keys = {b.key for b in at.tabs[2].download_button}
+    assert {"dl_binding", "dl_shadow_prices"} <= keys
+    found = at.session_state[state.INSIGHTS][current(at)["key"]]
+    assert len(found.insight["binding"]) > 0
+    assert found.insight["binding"]["description"].notna().all()
+    # The frontier: several solves, on a button; each point with its status and gap.
+    at.button(key=state.FRONTIER).click().run()
+    assert not at.exception
+    assert "dl_frontier" in {b.key for b in at.tabs[2].download_button}
+    points = at.session_state[state.FRONTIERS][current(at)["key"]]
+    assert isinstance(points, pd.DataFrame) and len(points) >= 2
+    assert {"tco_usd", "power_kw"} <= set(points.columns)
 
 
 # --------------------------------------------------------------------------- upload
@@ -756,8 +750,11 @@ def test_load_uploaded_case_rejects_non_zip_and_oversize(monkeypatch: pytest.Mon
         cases.load_uploaded_case(b"not a zip at all")
     monkeypatch.setattr(cases, "MAX_TOTAL_BYTES", 1000)
     big = tiny_case_files() | {"demand.csv": "model_id\n" + "x\n" * 2000}
-    with pytest.raises(pl.FleetDataError, match="size limits"):
+    total = sum(len(text.encode()) for text in big.values())  # every member is unpacked
+    with pytest.raises(pl.FleetDataError) as exc:
         cases.load_uploaded_case(zip_of(big))
+    assert f"unpacks to {total:,} bytes, over the dashboard's cap" in exc.value.render()
+    assert "1,000 bytes in all unpacked" in exc.value.render()  # the cap
 
 
 def test_upload_in_the_ui_shows_error_bullets(tiny_app: AppTest):
@@ -778,3 +775,323 @@ def test_upload_in_the_ui_shows_error_bullets(tiny_app: AppTest):
     solve(at)
     assert "Verified" in verdict_text(at)
     assert "good.zip" in at.caption[0].value
+
+
+def elements_in_order(block) -> list:
+    """The elements (not the containers) of a block of the page, top to bottom."""
+    return [node for node in block if not hasattr(node, "children")]
+
+
+def assert_first_under_title(at: AppTest, text: str) -> None:
+    """The page's first element is its title and the next one an error containing ``text``."""
+    first, second = elements_in_order(at.main)[:2]
+    assert first.type == "title" and "Fleet planner" in first.value, first
+    assert second.type == "error" and text in second.value, second.value
+
+
+def no_traceback(at: AppTest) -> None:
+    assert not at.exception, at.exception
+    shown = " ".join(str(getattr(e, "value", "")) for e in elements_in_order(at.main))
+    assert "Traceback" not in shown and 'File "' not in shown
+
+
+# --------------------------------------------------------------------------- error boundary
+def test_an_unexpected_error_shows_a_message_under_the_title_not_a_traceback(
+    tiny_case: Path, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setenv(cases.CASE_ENV, str(tiny_case))
+
+    def broken(fleet):
+        raise RuntimeError("kaboom in coverage")
+
+    monkeypatch.setattr(pl, "coverage", broken)  # called on every run (Fleet data tab)
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
+    no_traceback(at)
+    assert_first_under_title(at, "unexpected error")
+    assert "RuntimeError: kaboom in coverage" in at.error[0].value
+    monkeypatch.undo()  # the bug is fixed: the same session works again
+    monkeypatch.setenv(cases.CASE_ENV, str(tiny_case))
+    at.run()
+    no_traceback(at)
+    assert not at.error
+    solve(at)
+    assert "Verified" in verdict_text(at)
+
+
+def test_a_data_error_raised_anywhere_on_the_page_lists_its_problems(
+    tiny_case: Path, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setenv(cases.CASE_ENV, str(tiny_case))
+    problem = pl.Problem("regions.csv", "simulated problem", "fix it", row=1, column="pue")
+
+    def invalid(fleet):
+        raise pl.FleetDataError([problem], header="Invalid fleet data (simulated)")
+
+    monkeypatch.setattr(pl, "coverage", invalid)
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
+    no_traceback(at)
+    assert_first_under_title(at, "Invalid fleet data (simulated)")
+    assert "regions.csv" in at.error[0].value and "pue" in at.error[0].value
+
+
+# --------------------------------------------------------------------------- failures are not kept
+def test_a_failed_solve_is_served_to_no_other_tab_and_no_later_press(
+    tiny_case: Path, monkeypatch: pytest.MonkeyPatch
+):
+    def fail_first(n: int) -> None:
+        if n == 1:
+            raise pl.SolverError("highs found no plan (simulated)")
+
+    monkeypatch.setenv(cases.CASE_ENV, str(tiny_case))
+    calls = count_make_plan(monkeypatch, fail_first)
+    first = solve(opened())
+    assert current(first)["kind"] == "error" and len(calls) == 1
+    assert not at_plans(first)
+    second = solve(opened())  # another browser tab, the same inputs: planned, not the failure
+    assert current(second)["kind"] == "ok" and len(calls) == 2
+    assert "Verified" in verdict_text(second)
+    solve(first)  # the first tab presses Solve again: planned again
+    assert current(first)["kind"] == "ok" and len(calls) == 3
+    solve(first)  # a success is kept: the third press is served from the session
+    assert len(calls) == 3 and "solved earlier" in verdict_text(first)
+
+
+def at_plans(at: AppTest) -> dict:
+    # AppTest's session state has no .get()
+    return at.session_state[state.PLANS] if state.PLANS in at.session_state else {}  # noqa: SIM401
+
+
+def test_a_broken_case_file_is_not_remembered_once_fixed(
+    tiny_case: Path, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setenv(cases.CASE_ENV, str(tiny_case))
+    good = (tiny_case / "platforms.csv").read_text(encoding="utf-8")
+    (tiny_case / "platforms.csv").write_text(
+        good.replace(",500,10000,", ",lots,10000,"), encoding="utf-8"
+    )
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
+    no_traceback(at)
+    assert "column 'power_w'" in " ".join(e.value for e in at.error)
+    (tiny_case / "platforms.csv").write_text(good, encoding="utf-8")
+    os.utime(tiny_case / "platforms.csv", ns=(2, 2))  # a new stamp even within one clock tick
+    at.run()
+    no_traceback(at)
+    assert not at.error
+    solve(at)
+    assert "Verified" in verdict_text(at)
+
+
+# --------------------------------------------------------------------------- power caps per quarter
+def write_scheduled_case(folder: Path) -> Path:
+    """The tiny case with a cap schedule: east has 100 kW in quarter 0, 60 kW from quarter 1."""
+    write_tiny_case(folder)
+    pd.DataFrame([{"region_id": "east", "quarter": 1, "power_cap_kw": 60, **_SRC}]).to_csv(
+        folder / "region_power_caps.csv", index=False
+    )
+    return folder
+
+
+CASE_CAPS = {"east": [100.0, 60.0], "west": [100.0, 100.0]}  # of write_scheduled_case
+
+
+def caps_by_quarter(fleet: pl.Fleet) -> dict[str, list[float]]:
+    """The cap the planner applies per region and quarter (``pl.power_caps``)."""
+    caps = pl.power_caps(fleet)
+    return {
+        r: caps.loc[caps["region_id"] == r].sort_values("quarter")["cap_kw"].tolist()
+        for r in state.regions(fleet)
+    }
+
+
+def planned_caps(plan: pl.Plan) -> dict[str, list[float]]:
+    """The caps a plan's power table was checked against, per region and quarter."""
+    power = plan.power.sort_values("quarter")
+    return {r: power.loc[power["region_id"] == r, "cap_kw"].tolist() for r in CASE_CAPS}
+
+
+def test_power_caps_are_edited_per_quarter_and_a_lower_cap_never_raises_another(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    folder = write_scheduled_case(tmp_path / "scheduled")
+    fleet = fleet_of(folder)
+    assert caps_by_quarter(fleet) == CASE_CAPS
+    monkeypatch.setenv(cases.CASE_ENV, str(folder))
+    at = opened()
+    shown = at.data_editor(key=state.POWER_CAPS).value.set_index("region_id")
+    assert list(shown.columns) == ["2020Q1", "2020Q2"]  # one column per quarter, by label
+    assert {r: shown.loc[r].tolist() for r in CASE_CAPS} == CASE_CAPS  # the schedule, not one cap
+
+    set_caps(at, fleet, {"east": {0: 80.0}})  # lower east's cap in the first quarter only
+    text = at.code[0].value
+    scenario = pl.parse_scenarios(yaml.safe_load(text))["what_if"]
+    expected = {"east": [80.0, 60.0], "west": [100.0, 100.0]}  # quarter 1 keeps its 60 kW
+    assert caps_by_quarter(pl.apply_scenario(fleet, scenario)) == expected
+    solve(at)
+    plan = current(at)["plan"]
+    assert plan.summary["verified"] and planned_caps(plan) == expected
+
+    at.number_input(key=state.CAP_SCALE).set_value(0.5).run()  # and halve every cap
+    scenario = pl.parse_scenarios(yaml.safe_load(at.code[0].value))["what_if"]
+    halved = {"east": [40.0, 30.0], "west": [50.0, 50.0]}
+    assert caps_by_quarter(pl.apply_scenario(fleet, scenario)) == halved
+    for region, caps in halved.items():  # no quarter above the case's own cap
+        assert all(c <= case for c, case in zip(caps, CASE_CAPS[region], strict=True))
+
+
+def test_cap_editor_rows_follow_a_preset_and_round_trip(tmp_path: Path):
+    fleet = fleet_of(write_scheduled_case(tmp_path / "scheduled"))
+    assert state.cap_overrides(fleet, state.cap_frame(fleet)) == {}  # untouched: no override
+    preset = pl.scenario_from_dict({"power_cap_kw": {"east": {1: 50.0}, "west": 70.0}}, "p")
+    frame = state.cap_frame(fleet, preset).set_index("region_id")
+    # east: regions.csv's 100 kW until the preset's schedule starts; west: 70 kW throughout.
+    assert frame.loc["east"].tolist() == [100.0, 50.0] and frame.loc["west"].tolist() == [70.0] * 2
+    overrides = state.cap_overrides(fleet, frame.reset_index())
+    assert overrides == {"east": {1: 50.0}, "west": 70.0}
+    again = pl.scenario_from_dict({"power_cap_kw": overrides}, "again")
+    assert caps_by_quarter(pl.apply_scenario(fleet, again)) == caps_by_quarter(
+        pl.apply_scenario(fleet, preset)
+    )
+    blank = state.cap_frame(fleet).assign(**{"2020Q2": [None, None]})  # blank: the case's cap
+    assert state.cap_overrides(fleet, blank) == {}
+
+
+# --------------------------------------------------------------------------- heatmap labels
+def test_utilisation_heatmap_draws_every_label_in_full():
+    models = [f"model_{i:02d}_with_a_rather_long_descriptive_name" for i in range(30)]
+    platforms = ["yosemite_v2_glacier_point_inference_asic", "tioga_pass_skylake_cpu"]
+    frame = pd.DataFrame(
+        [
+            {"model_id": m, "platform_id": p, "served_qps": 1.0, "capacity_qps": 2.0, "servers": 1}
+            for m in models
+            for p in platforms
+        ]
+    )
+    spec = charts.utilisation_heatmap(frame, "model_id").to_dict()
+    for layer in spec["layer"]:
+        for channel, labels in (("y", models), ("x", platforms)):
+            axis = layer["encoding"][channel]["axis"]
+            assert axis["labelOverlap"] is False  # no label is culled to avoid overlap
+            # wide enough for the longest label at ~0.6 em per character (no "…" cut)
+            assert axis["labelLimit"] >= 0.6 * axis["labelFontSize"] * max(map(len, labels))
+    step = spec["height"]["step"]
+    assert step >= 1.5 * spec["layer"][0]["encoding"]["y"]["axis"]["labelFontSize"]
+
+
+# --------------------------------------------------------------------------- upload robustness
+def corrupt_zips() -> dict[str, bytes]:
+    """Damaged archives: a bad CRC, sizes in the headers that lie, a truncated file."""
+    good = zip_of(tiny_case_files())
+    bad_crc = bytearray(good)
+    at = bad_crc.find(b"platform_id")  # stored (uncompressed) data: flip one byte of it
+    bad_crc[at] ^= 0x20
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, text in tiny_case_files().items():
+            archive.writestr(name, text)
+    lying = bytearray(buf.getvalue())
+    for sig, offset in ((b"PK\x03\x04", 22), (b"PK\x01\x02", 24)):  # local and central headers
+        pos = lying.find(sig)
+        while pos != -1:
+            struct.pack_into("<I", lying, pos + offset, 7)  # "unpacks to 7 bytes"
+            pos = lying.find(sig, pos + 4)
+    return {"bad CRC": bytes(bad_crc), "lying header": bytes(lying), "truncated": good[:-60]}
+
+
+@pytest.mark.parametrize("kind", ["bad CRC", "lying header", "truncated"])
+def test_a_corrupt_zip_is_refused_with_a_clear_message(kind: str):
+    with pytest.raises(pl.FleetDataError) as exc:
+        cases.read_uploaded_case(corrupt_zips()[kind])
+    text = exc.value.render()
+    assert "uploaded zip" in text and ("damaged" in text or "not a zip" in text), text
+    assert "zip the case folder" in text  # the fix
+
+
+def big_csv_zip(mb: int = 45) -> bytes:
+    """A small zip (deflate) whose demand.csv unpacks to ``mb`` MB of valid-looking rows."""
+    row = "rank,east,0,1000,x,estimate\n"
+    body = "model_id,region_id,quarter,peak_qps,source,source_kind\n" + row * (
+        mb * 2**20 // len(row)
+    )
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, text in tiny_case_files().items():
+            archive.writestr(name, body if name == "demand.csv" else text)
+    return buf.getvalue()
+
+
+def test_a_zip_with_a_huge_csv_is_refused_before_parsing(monkeypatch: pytest.MonkeyPatch):
+    data = big_csv_zip(45)
+    assert len(data) < cases.MAX_ZIP_BYTES  # the upload itself is small
+
+    def never(*args, **kwargs):
+        raise AssertionError("a too-big upload must be refused before it is parsed")
+
+    monkeypatch.setattr(pl, "load_fleet", never)
+    with pytest.raises(pl.FleetDataError) as exc:
+        cases.read_uploaded_case(data)
+    text = exc.value.render()
+    assert "demand.csv" in text and "45.0 MB" in text
+    assert f"{cases.MAX_FILE_BYTES // 2**20} MB a file" in text  # the message says the cap
+
+
+@pytest.mark.parametrize("trailing_newline", [True, False])
+def test_rows_per_csv_are_capped(monkeypatch: pytest.MonkeyPatch, trailing_newline: bool):
+    files = tiny_case_files()  # demand.csv: a header and 4 rows
+    if not trailing_newline:
+        files["demand.csv"] = files["demand.csv"].rstrip("\n")
+    monkeypatch.setattr(cases, "MAX_ROWS", 4)
+    assert len(cases.read_uploaded_case(zip_of(files)).fleet.demand) == 4  # at the cap: read
+    monkeypatch.setattr(cases, "MAX_ROWS", 3)
+    with pytest.raises(pl.FleetDataError, match=r"'demand.csv' has more than 3 rows.*3 rows a CSV"):
+        cases.read_uploaded_case(zip_of(files))
+
+
+def test_an_alias_bomb_in_an_uploaded_settings_yaml_is_refused():
+    bomb = 'a: &a ["x","x","x","x","x","x","x","x","x"]\n' + "".join(
+        f"{chr(98 + i)}: &{chr(98 + i)} [*{chr(97 + i)},*{chr(97 + i)},*{chr(97 + i)},"
+        f"*{chr(97 + i)},*{chr(97 + i)},*{chr(97 + i)},*{chr(97 + i)},*{chr(97 + i)}]\n"
+        for i in range(8)
+    )
+    files = tiny_case_files()
+    files["settings.yaml"] = bomb + files["settings.yaml"]
+    with pytest.raises(pl.FleetDataError) as exc:  # refused by the case loader, not expanded
+        cases.read_uploaded_case(zip_of(files))
+    text = exc.value.render()
+    assert "settings.yaml" in text and "line 1" in text
+    assert "anchor" in text or "alias" in text
+    assert "'x', 'x'" not in text  # never echoes an expanded value
+
+
+def upload(at: AppTest, name: str, data: bytes) -> AppTest:
+    if at.radio(key=state.CASE_SOURCE).value != "Upload a zip":
+        at.radio(key=state.CASE_SOURCE).set_value("Upload a zip").run()
+    at.file_uploader(key=state.UPLOAD).set_value((name, data, "application/zip")).run()
+    no_traceback(at)
+    return at
+
+
+def test_bad_uploads_in_the_ui_show_their_message_under_the_title(tiny_app: AppTest):
+    at = upload(tiny_app, "crc.zip", corrupt_zips()["bad CRC"])
+    assert_first_under_title(at, "damaged")
+    assert "crc.zip" in at.error[0].value
+    at = upload(at, "big.zip", big_csv_zip(45))
+    assert_first_under_title(at, "over the dashboard's cap")
+    assert f"{cases.MAX_ROWS:,} rows a CSV" in at.error[0].value
+    at = upload(at, "good.zip", zip_of(tiny_case_files()))
+    assert not at.error
+    solve(at)
+    assert "Verified" in verdict_text(at)
+
+
+def test_both_streamlit_configs_hold_the_same_settings():
+    """Started from the repository root or from app/, the dashboard gets the same settings."""
+    import tomllib
+
+    root, inside = (
+        tomllib.loads((folder / ".streamlit" / "config.toml").read_text(encoding="utf-8"))
+        for folder in (REPO_ROOT, REPO_ROOT / "app")
+    )
+    assert root == inside
+    assert root["server"]["address"] == "127.0.0.1"
+    assert root["client"]["showErrorDetails"] in ("type", "none")  # never a traceback
+    assert root["server"]["maxUploadSize"] * 2**20 == cases.MAX_ZIP_BYTES

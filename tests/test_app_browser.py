@@ -70,8 +70,12 @@ HAS_DEFAULT = (DEFAULT_CASE / "settings.yaml").is_file()
 
 
 def start_server(tmp_path: Path, default_case: bool) -> Iterator[str]:
-    """Start ``streamlit run app/dashboard.py`` on a free localhost port; kill it afterwards."""
-    env = dict(os.environ)
+    """Start ``streamlit run app/dashboard.py`` on a free port; kill it afterwards.
+
+    Only the port is given on the command line: the address (127.0.0.1), headless mode and
+    usage statistics come from .streamlit/config.toml, as for a user.
+    """
+    env = {k: v for k, v in os.environ.items() if not k.startswith("STREAMLIT_")}
     if default_case:
         env.pop("FLEET_PLANNER_CASE", None)
         env["FLEET_PLANNER_TIME_LIMIT"] = TEST_TIME_LIMIT_S
@@ -86,14 +90,8 @@ def start_server(tmp_path: Path, default_case: bool) -> Iterator[str]:
             "streamlit",
             "run",
             "app/dashboard.py",
-            "--server.address",
-            "127.0.0.1",
             "--server.port",
             str(port),
-            "--server.headless",
-            "true",
-            "--browser.gatherUsageStats",
-            "false",
         ],
         cwd=REPO_ROOT,
         env=env,
@@ -274,5 +272,89 @@ def test_solve_live_progress_and_stop_in_chromium(default_server: str):
             page.get_by_role("button", name=re.compile("Stop improving")).click()
             expect(verdict.first).to_be_visible()
             expect(page.get_by_test_id("stException")).to_have_count(0)
+        finally:
+            browser.close()
+
+
+def listening_addresses(port: int) -> list[str]:
+    """Local addresses of the sockets listening on TCP ``port`` (Linux ``/proc/net/tcp*``).
+
+    IPv4 entries are little-endian hex (``0100007F`` is 127.0.0.1); IPv6 ones are given as
+    ``tcp6:HEX`` (an IPv6 listener would also take IPv4 connections on a dual-stack host).
+    """
+    found = []
+    for table in ("tcp", "tcp6"):
+        path = Path("/proc/net") / table
+        if not path.exists():
+            continue
+        for line in path.read_text().splitlines()[1:]:
+            fields = line.split()
+            address, hex_port = fields[1].split(":")
+            if int(hex_port, 16) == port and fields[3] == "0A":  # 0A: LISTEN
+                if table == "tcp":
+                    found.append(".".join(str(b) for b in reversed(bytes.fromhex(address))))
+                else:
+                    found.append(f"tcp6:{address}")
+    return found
+
+
+@pytest.mark.skipif(not Path("/proc/net/tcp").exists(), reason="reads Linux /proc/net/tcp")
+def test_dashboard_binds_localhost_from_its_config(server: str, tmp_path: Path):
+    """``streamlit run app/dashboard.py`` with no address flag listens on 127.0.0.1 only."""
+    port = int(server.rsplit(":", 1)[1])
+    assert listening_addresses(port) == ["127.0.0.1"]
+    log = (tmp_path / "streamlit.log").read_text(errors="replace")
+    assert "Collecting usage statistics" not in log  # gatherUsageStats = false applies too
+
+
+@pytest.mark.browser
+def test_bad_upload_shows_its_message_under_the_title_in_chromium(server: str, tmp_path: Path):
+    """A corrupt zip and a zip with a huge CSV: a message inside the page, under the title,
+    naming the problem (and the cap); no exception box; then a good zip plans."""
+    assert CHROMIUM.exists(), f"{CHROMIUM} is missing: apt-get install chromium (see .ci/run)"
+    from playwright.sync_api import expect, sync_playwright
+    from test_app import big_csv_zip, corrupt_zips, tiny_case_files, zip_of
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport=VIEWPORT)
+            page.set_default_timeout(UI_TIMEOUT_MS)
+            expect.set_options(timeout=UI_TIMEOUT_MS)
+            page.goto(server)
+            page.get_by_text("Upload a zip", exact=True).click()
+            title = page.get_by_role("heading", name="Fleet planner: what-if", exact=True)
+            uploader = page.get_by_test_id("stFileUploaderDropzoneInput")
+            errors = page.get_by_test_id("stMain").get_by_test_id("stAlertContentError")
+            for name, data, says in (
+                ("crc.zip", corrupt_zips()["bad CRC"], "damaged"),
+                ("big.zip", big_csv_zip(45), "over the dashboard's cap"),
+            ):
+                uploader.set_input_files(
+                    files=[{"name": name, "mimeType": "application/zip", "buffer": data}]
+                )
+                error = errors.filter(has_text=says).first
+                expect(error).to_be_visible()
+                expect(error).to_contain_text(name)
+                expect(page.get_by_test_id("stException")).to_have_count(0)
+                title_box, error_box = title.bounding_box(), error.bounding_box()
+                assert title_box and error_box
+                assert error_box["y"] >= title_box["y"] + title_box["height"] - 1, (
+                    "the upload error must appear under the page title"
+                )
+            uploader.set_input_files(
+                files=[
+                    {
+                        "name": "good.zip",
+                        "mimeType": "application/zip",
+                        "buffer": zip_of(tiny_case_files()),
+                    }
+                ]
+            )
+            expect(page.get_by_text("good.zip").first).to_be_visible()
+            expect(errors).to_have_count(0)
+            page.get_by_role("button", name=re.compile("Solve")).click()
+            verdict = page.get_by_test_id("stAlertContentSuccess").filter(has_text="Verified")
+            expect(verdict.first).to_be_visible()
         finally:
             browser.close()
