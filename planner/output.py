@@ -32,7 +32,7 @@ except ImportError:  # Windows: no flock; output folders are not locked there
 from planner.compare import bound_usd
 from planner.errors import PlannerError
 from planner.fleet import Fleet
-from planner.results import Plan
+from planner.results import Plan, published_tables
 
 FORMATS = ("csv", "parquet", "json")
 LOCK_TIMEOUT_S = 10.0  # how long a second writer of one folder waits before giving up
@@ -63,7 +63,8 @@ def write_plan(
     """
     out = Path(out_dir)
     with staged_folder(out, lock_timeout_s=lock_timeout_s) as tmp:
-        tables = plan.tables() | (extra or {})
+        # labelled and rounded copies; the plan in memory stays exact for the verifier
+        tables = published_tables(plan, fleet) | (extra or {})
         for name, frame in tables.items():
             for fmt in formats:
                 _write_frame(frame, tmp / f"{name}.{fmt}", fmt)
@@ -290,7 +291,7 @@ def plan_report(plan: Plan, fleet: Fleet) -> str:
         f"{s.get('capex_usd', 0):,.0f}, energy {s.get('energy_usd', 0):,.0f}, maintenance "
         f"{s.get('maintenance_usd', 0):,.0f})",
         f"- Servers to buy: {s.get('servers_purchased', 0):,}; peak facility power "
-        f"{s.get('peak_power_kw', 0):,.0f} kW",
+        f"{s.get('peak_power_kw', 0):,.1f} kW",
         f"- Model built in {s.get('build_seconds', 0):.2f} s, solved in "
         f"{s.get('solve_seconds', 0):.2f} s",
         "",
@@ -327,7 +328,7 @@ def plan_report(plan: Plan, fleet: Fleet) -> str:
     power = plan.power.assign(q=plan.power["quarter"].map(label))
     lines += ["| region | quarter | power | cap | headroom |", "|---|---|---|---|---|"]
     lines += [
-        f"| {p.region_id} | {p.q} | {p.power_kw:,.0f} | {p.cap_kw:,.0f} | {p.headroom_kw:,.0f} |"
+        f"| {p.region_id} | {p.q} | {p.power_kw:,.1f} | {p.cap_kw:,.1f} | {p.headroom_kw:,.1f} |"
         for p in power.itertuples(index=False)
     ]
     return "\n".join(lines) + "\n"

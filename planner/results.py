@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 
 from planner.model import PlanningModel, cost_coefficients, objective_weights
@@ -259,6 +260,67 @@ def cost_table(fleet, fleet_table: pd.DataFrame, purchases: pd.DataFrame) -> pd.
     return out[[*key, "capex_usd", "energy_usd", "maintenance_usd", "total_usd"]].sort_values(
         key, ignore_index=True
     )
+
+
+# How published tables (files, reports) round, by column; in-memory plans stay exact.
+MONEY_COLUMNS = ("capex_usd", "energy_usd", "maintenance_usd", "total_usd")
+KW_COLUMNS = ("facility_kw", "power_kw", "cap_kw", "headroom_kw")
+SERVER_COLUMNS = ("replicas", "servers", "available_servers", "in_service_servers",
+                  "allocated_servers")
+QUARTER_LABELS = {"quarter": "quarter_label", "order_quarter": "order_quarter_label",
+                  "arrival_quarter": "arrival_quarter_label"}
+
+
+def published_tables(plan: Plan, fleet) -> dict[str, pd.DataFrame]:
+    """Return copies of the plan's tables as files and reports publish them.
+
+    Each quarter column gets its calendar label next to it (``quarter_label``: ``2020Q1``,
+    as in ``report.md``), and numbers are rounded as they are read: servers and replicas
+    whole (where they are whole: pooled allocation splits servers between models), money to
+    the dollar, kW to 0.1. Money is rounded by running totals, so that every cell is within
+    one dollar of its value and the table's total within half a dollar of the exact total;
+    ``total_usd`` is the sum of its row's rounded parts. ``plan`` itself is left exact.
+    """
+    label = fleet.settings.quarter_label
+    out = {}
+    for name, frame in plan.tables().items():
+        table = frame.copy()
+        for column, label_column in QUARTER_LABELS.items():
+            if column in table and label_column not in table:
+                table.insert(table.columns.get_loc(column) + 1, label_column,
+                             [label(int(q)) for q in table[column]])
+        for column in SERVER_COLUMNS:
+            if column in table and _whole(table[column]):
+                table[column] = table[column].round().astype("int64")
+        for column in KW_COLUMNS:
+            if column in table:
+                table[column] = table[column].round(1)
+        money = [c for c in MONEY_COLUMNS if c in table and c != "total_usd"]
+        if money:
+            table[money] = _round_running(table[money])
+            if "total_usd" in table:
+                table["total_usd"] = table[money].sum(axis=1).astype("int64")
+        elif "total_usd" in table:
+            table[["total_usd"]] = _round_running(table[["total_usd"]])
+        table.attrs = dict(frame.attrs)
+        out[name] = table
+    return out
+
+
+def _whole(values: pd.Series) -> bool:
+    return bool(((values - values.round()).abs() <= ZERO).all())
+
+
+def _round_running(frame: pd.DataFrame) -> pd.DataFrame:
+    """Round cells to whole units by rounding their running total, row by row.
+
+    Errors do not add up: every cell is within one unit of its value and the table's total
+    within half a unit of the exact total.
+    """
+    values = frame.to_numpy(dtype=float).ravel()  # row-major: a row's parts, then the next
+    running = np.round(np.cumsum(values))
+    cells = np.diff(running, prepend=0.0).reshape(frame.shape)
+    return pd.DataFrame(cells.astype("int64"), index=frame.index, columns=frame.columns)
 
 
 def _shortfalls(model: PlanningModel) -> pd.DataFrame:

@@ -277,3 +277,61 @@ def test_explain_table_fits_the_terminal(tmp_path, width):
     assert set(rows) == {"greedy_cost", "greedy_power", "cpu_only", "single_platform"}
     assert "infeasible (" in rows["cpu_only"] and "not comparable" in rows["cpu_only"]
     assert "…" not in result.stdout  # nothing cut
+
+
+# ------------------------------------------------------------------------------------------
+# Published tables: quarter labels next to quarter numbers, numbers rounded as people read them
+
+
+def priced_tiny():
+    """tiny_fleet with PUE 1.13 and 0.07 USD/kWh: 0.565 kW per CPU, cents in every cost."""
+    fleet = tiny_fleet()
+    regions = fleet.regions.assign(pue=1.13, electricity_usd_per_kwh=0.07)
+    return make_fleet(
+        platforms=fleet.platforms.to_dict("records"),
+        models=fleet.models.to_dict("records"),
+        profiles=fleet.profiles.to_dict("records"),
+        regions=regions.to_dict("records"),
+        demand=fleet.demand.to_dict("records"),
+        settings={"horizon_quarters": 2, "first_quarter": "2021Q4"},
+    )
+
+
+def test_written_tables_have_quarter_labels_and_rounded_numbers(tmp_path):
+    from planner.output import write_plan
+    from planner.plan_io import read_plan
+
+    fleet = priced_tiny()
+    plan = make_plan(fleet)
+    exact_kw = plan.fleet["facility_kw"].copy()
+    folder = write_plan(plan, tmp_path / "plan", fleet)
+    power = pd.read_csv(folder / "power.csv")
+    # first_quarter 2021Q4: quarter 1 is the next year's first
+    assert power[["quarter", "quarter_label"]].drop_duplicates().values.tolist() == [
+        [0, "2021Q4"],
+        [1, "2022Q1"],
+    ]
+    purchases = pd.read_csv(folder / "purchases.csv")
+    assert set(purchases["order_quarter_label"]) == {"2021Q4"}
+    fleet_csv = pd.read_csv(folder / "fleet.csv")
+    # kW to 0.1: 0.565 kW per CPU server, 0.452 per ASIC (PUE 1.13)
+    assert fleet_csv["facility_kw"].tolist() == pytest.approx(exact_kw.round(1).tolist())
+    assert (fleet_csv["facility_kw"] * 10).round(9).mod(1).eq(0).all()
+    assert any(v * 1000 % 100 for v in exact_kw)  # the exact values did need rounding
+    for column in ("available_servers", "in_service_servers", "allocated_servers"):
+        assert fleet_csv[column].dtype == "int64"
+    costs = pd.read_csv(folder / "costs.csv")
+    for column in ("capex_usd", "energy_usd", "maintenance_usd", "total_usd"):
+        assert costs[column].dtype == "int64"
+    assert (
+        costs["total_usd"] == costs[["capex_usd", "energy_usd", "maintenance_usd"]].sum(axis=1)
+    ).all()
+    # energy has cents (0.565 kW * 2190 h * 0.07 USD = 86.61 per CPU-quarter) but the
+    # published total is within half a dollar of the exact one
+    assert costs["total_usd"].sum() == pytest.approx(plan.total_cost_usd, abs=0.5)
+    assert plan.total_cost_usd != round(plan.total_cost_usd)
+    # the plan in memory keeps its exact values, and the rounded folder still verifies
+    assert plan.fleet["facility_kw"].tolist() == exact_kw.tolist()
+    assert verify_plan(fleet, read_plan(folder)).ok
+    report = (folder / "report.md").read_text(encoding="utf-8")
+    assert "2022Q1" in report
