@@ -15,10 +15,13 @@ With more scenarios than ``max_futures`` the program uses ``max_futures`` of the
 with the sweep's seed, and the robust orders are then checked on up to ``max_futures``
 unused ("fresh") scenarios: how often they fall short there and what they cost.
 
-Each future's own plan (perfect foresight, :func:`planner.pipeline.make_plan`) gives the
-warm start (first-stage orders: their element-wise maximum) and the expected cost with
-perfect information. The mean forecast's plan is compared: its first-stage orders are fixed
-in every future and an elastic re-solve says by how much demand falls short.
+Warm start: the LP relaxation's first stage rounded up to whole servers (within supply), each
+future's recourse from the anytime path with those orders fixed; HiGHS then improves it
+within ``robust.time_limit_s``. Each future planned alone (perfect foresight,
+:func:`planner.pipeline.make_plan`) gives the expected cost with perfect information, so the
+price of robustness is the difference. The mean forecast's plan is compared: its first-stage
+orders are fixed in every future; where no recourse serves the future, the LP relaxation of
+the elastic model says by how much demand falls short (a lower bound).
 """
 
 from __future__ import annotations
@@ -36,12 +39,14 @@ import pulp
 from planner.checks import check_fleet
 from planner.errors import InfeasiblePlanError, SolverError
 from planner.fleet import Fleet
-from planner.model import PlanningModel, build_model
+from planner.model import DEMAND_FAMILIES, PlanningModel, build_model
+from planner.optimization import solve_anytime
 from planner.output import staged_folder
 from planner.pipeline import make_plan
 from planner.results import Plan, extract_plan
+from planner.scale import MatrixModel, build_matrix, plan_from_values
 from planner.scenarios import Scenario, apply_scenario
-from planner.solve import HIGHS_OPTIONS, SolveResult, quiet_stdout, solve_model
+from planner.solve import HIGHS_OPTIONS, SolveResult, make_solver, quiet_stdout
 from planner.sweeps.spec import SweepSpec, Value, points, scenario_for
 from planner.verify import verify_plan
 
@@ -137,20 +142,185 @@ def _orders_frame(fleet: Fleet, orders: dict[Key, float]) -> pd.DataFrame:
                                        "capex_usd"])
 
 
-def _set_start(model: PlanningModel, plan: Plan, first: dict[Key, float], before: int) -> None:
-    """Give ``model``'s variables the values of ``plan``, first-stage orders from ``first``."""
-    replicas = plan.allocation.set_index(["model_id", "platform_id", "region_id", "quarter"])
-    replicas = replicas["replicas"].to_dict()
-    bought = plan.purchases.set_index(["platform_id", "region_id", "order_quarter"])["servers"]
-    bought = bought.to_dict()
-    served = plan.fleet.set_index(["platform_id", "region_id", "quarter"])["in_service_servers"]
-    served = served.to_dict()
-    for k, v in model.x.items():
-        v.setInitialValue(float(replicas.get(k, 0.0)))
+def _column_keys(mm: MatrixModel) -> list[tuple[str, tuple]]:
+    """Return (kind, key) of every column of ``mm``, in column order (x, then b, then y)."""
+    x = [("x", (m, p, r, int(t))) for m, p, r, t in zip(
+        mm.x["model_id"], mm.x["platform_id"], mm.x["region_id"], mm.x["quarter"], strict=True)]
+    rest = [(kind, (p, r, int(t))) for kind, frame in (("b", mm.b), ("y", mm.y))
+            for p, r, t in zip(frame["platform_id"], frame["region_id"], frame["quarter"],
+                               strict=True)]
+    return x + rest
+
+
+def recourse(fleet: Fleet, orders: dict[Key, float], before: int, mip_gap: float = 0.005
+             ) -> tuple[str, Plan | None, dict[str, dict] | None]:
+    """Plan ``fleet`` with its orders before ``before`` fixed to ``orders`` (0 where absent).
+
+    The recourse (allocations, in-service servers, later orders) comes from the anytime path
+    (:func:`planner.optimization.solve_anytime`, first plan only), on the array model with
+    the first-stage columns fixed. Orders the future cannot place (beyond its supply) are
+    clipped. Returns ``(status, plan, values)``: status ``served`` with the verified plan and
+    the values by variable kind and key, ``short`` when no plan exists with these orders
+    (proven by the MIP), or ``unresolved`` when none was found but none was ruled out.
+    """
+    mm = build_matrix(fleet)
+    off = len(mm.x)
+    for j, (p, r, t) in enumerate(zip(mm.b["platform_id"], mm.b["region_id"], mm.b["quarter"],
+                                      strict=True)):
+        if t < before:
+            n = min(orders.get((p, r, int(t)), 0.0), mm.upper[off + j])
+            mm.lower[off + j] = mm.upper[off + j] = n
+    result = solve_anytime(mm, time_limit_s=0.0, mip_gap=mip_gap, threads=1)
+    if result.status == "infeasible":
+        return "short", None, None
+    if not result.has_solution:
+        return "unresolved", None, None
+    plan = plan_from_values(mm, result.values)
+    if not verify_plan(fleet, plan).ok:
+        return "unresolved", None, None
+    values: dict[str, dict] = {"x": {}, "b": {}, "y": {}}
+    for (kind, key), v in zip(_column_keys(mm), result.values.tolist(), strict=True):
+        values[kind][key] = v
+    return "served", plan, values
+
+
+def demand_shortfall(fleet: Fleet, orders: dict[Key, float], before: int) -> float:
+    """Return the least demand (queries/s, DR included) unserved with first-stage ``orders``.
+
+    The LP relaxation of the elastic model (slack on demand, DR and minimum-replica rows;
+    power, space and supply hard) with the orders before ``before`` fixed: whole replicas
+    can only add to it, so it is a lower bound, exact where the LP's plan is whole.
+    """
+    model = build_model(fleet, elastic=DEMAND_FAMILIES)
     for k, v in model.b.items():
-        v.setInitialValue(float(first.get(k, 0.0) if k[2] < before else bought.get(k, 0.0)))
-    for k, v in model.y.items():
-        v.setInitialValue(float(served.get(k, 0.0)))
+        if k[2] < before:
+            n = orders.get(k, 0.0)
+            v.lowBound = v.upBound = n if v.upBound is None else min(n, v.upBound)
+    with quiet_stdout():
+        model.prob.solve(make_solver("highs", 60.0, 0.0, 1, mip=False))
+    if model.prob.sol_status != pulp.LpSolutionOptimal:
+        return math.nan
+    total = 0.0
+    for (family, key), s in model.slack.items():
+        if family in ("demand", "dr") and (s.varValue or 0.0) > SHORT_TOL:
+            total += s.varValue * model.rhs_scale["_".join([family, *map(str, key)])]
+    return total
+
+
+def _first_stage_start(prob: pulp.LpProblem, first: dict[Key, pulp.LpVariable],
+                       supply: dict[tuple[str, int], float]) -> dict[Key, float] | None:
+    """Round the LP relaxation's first stage up to whole servers, within supply.
+
+    Where rounding up exceeds a (platform, quarter) supply, the regions rounded up the most
+    give one server back each until it fits.
+    """
+    with quiet_stdout():
+        prob.solve(make_solver("highs", 60.0, 0.0, 1, mip=False))
+    if prob.sol_status != pulp.LpSolutionOptimal:
+        return None
+    lp = {k: max(0.0, z.varValue or 0.0) for k, z in first.items()}
+    start = {k: float(math.ceil(v - 1e-6)) for k, v in lp.items()}
+    for (p, t), cap in supply.items():
+        keys = sorted((k for k in start if k[0] == p and k[2] == t),
+                      key=lambda k: start[k] - lp[k], reverse=True)
+        excess = sum(start[k] for k in keys) - cap
+        for k in keys:
+            if excess <= 0:
+                break
+            if start[k] > 0:
+                start[k] -= 1
+                excess -= 1
+    return start
+
+
+def _warm_start(futures: list[Fleet], models: list[PlanningModel],
+                first: dict[Key, pulp.LpVariable], before: int, own: list[Plan],
+                lp_start: dict[Key, float] | None, supply: dict[tuple[str, int], float]
+                ) -> tuple[str, dict[Key, float]] | None:
+    """Set a feasible start on every future's variables; return its origin and first stage.
+
+    Candidates, in order: the LP relaxation's first stage rounded up, then each future's own
+    first stage (largest first: more servers bought early never make a future infeasible,
+    except through supply). The first candidate whose recourse serves every future wins.
+    """
+    candidates = [] if lp_start is None else [("LP first stage rounded up", lp_start)]
+    ranked = sorted(range(len(own)), key=lambda k: -sum(_orders(own[k], before).values()))
+    for k in ranked:
+        orders = _orders(own[k], before)
+        if all(orders.get(key, 0.0) <= (z.upBound if z.upBound is not None else math.inf)
+               for key, z in first.items()) and set(orders) <= set(first):
+            candidates.append((f"future f{k}'s own first stage", orders))
+    for origin, orders in candidates:
+        values = []
+        for fleet in futures:
+            status, _, v = recourse(fleet, orders, before)
+            if status != "served":
+                break
+            values.append(v)
+        if len(values) < len(futures):
+            continue
+        for model, v in zip(models, values, strict=True):
+            for kind in ("x", "b", "y"):
+                for key, var in getattr(model, kind).items():
+                    var.setInitialValue(float(v[kind].get(key, 0.0)))
+        start = {key: float(orders.get(key, 0.0)) for key in first}
+        return f"{origin}, recourse by the anytime path", start
+    return None
+
+
+def _two_stage(futures: list[Fleet], own: list[Plan], before: int, options
+               ) -> tuple[list[PlanningModel], dict[Key, pulp.LpVariable], SolveResult, dict]:
+    """Build and solve the deterministic equivalent; return models, first stage, result, info.
+
+    Warm start: the LP relaxation's first stage rounded up, each future's recourse from the
+    anytime path; the MIP then improves it within the time limit.
+    """
+    start = time.perf_counter()
+    prob = pulp.LpProblem("robust", pulp.LpMinimize)
+    models, objective = [], []
+    for k, fleet in enumerate(futures):
+        model = build_model(fleet)
+        for v in model.variables:
+            v.name = f"f{k}_{v.name}"
+        prob.extend({f"f{k}_{name}": model.prob.get_constraint_by_name(name)
+                     for name in model.rows})
+        objective += [(v, c / len(futures)) for v, c in model.prob.objective.items()]
+        models.append(model)
+    keys = sorted({k for m in models for k in m.b if k[2] < before})
+    upper = {k: min((m.b[k].upBound for m in models if k in m.b and m.b[k].upBound is not None),
+                    default=None) for k in keys}
+    first = {k: prob.add_variable(f"z_{k[0]}_{k[1]}_{k[2]}", lowBound=0, upBound=upper[k],
+                                  cat="Integer") for k in keys}
+    rows = {}
+    for k, z in first.items():
+        for i, m in enumerate(models):
+            if k in m.b:
+                rows[f"first_{i}_{'_'.join(map(str, k))}"] = pulp.LpConstraint(
+                    pulp.LpAffineExpression([(m.b[k], 1.0), (z, -1.0)]), pulp.LpConstraintEQ,
+                    rhs=0.0)
+        if not all(k in m.b for m in models):  # an order some future cannot take: not now
+            z.upBound = 0
+    prob.extend(rows)
+    prob.setObjective(pulp.LpAffineExpression(objective))
+    supply = {}
+    for f in futures:
+        for p, cap in f.platforms.set_index("platform_id")["supply_per_quarter"].dropna().items():
+            for t in range(before):
+                supply[(p, t)] = min(float(cap), supply.get((p, t), math.inf))
+    info = {"build_seconds": time.perf_counter() - start, "warm_start": "none"}
+    begin = time.perf_counter()
+    found = _warm_start(futures, models, first, before, own,
+                        _first_stage_start(prob, first, supply), supply)
+    if found is not None:
+        for k, z in first.items():
+            z.setInitialValue(found[1][k])
+        info["warm_start"] = found[0]
+    else:
+        for v in prob.variables():
+            v.varValue = None
+    info["warm_start_seconds"] = time.perf_counter() - begin
+    result = _solve(prob, options.time_limit_s, options.mip_gap, 1)
+    return models, first, result, info
 
 
 def _solve(prob: pulp.LpProblem, time_limit_s: float, mip_gap: float, threads: int
@@ -178,76 +348,17 @@ def _solve(prob: pulp.LpProblem, time_limit_s: float, mip_gap: float, threads: i
                        seconds)
 
 
-def _two_stage(futures: list[Fleet], own: list[Plan], before: int, options
-               ) -> tuple[list[PlanningModel], dict[Key, pulp.LpVariable], SolveResult, float]:
-    """Build and solve the deterministic equivalent; return models, first stage, result."""
-    start = time.perf_counter()
-    prob = pulp.LpProblem("robust", pulp.LpMinimize)
-    models, objective = [], []
-    for k, fleet in enumerate(futures):
-        model = build_model(fleet)
-        for v in model.variables:
-            v.name = f"f{k}_{v.name}"
-        prob.extend({f"f{k}_{name}": model.prob.get_constraint_by_name(name)
-                     for name in model.rows})
-        objective += [(v, c / len(futures)) for v, c in model.prob.objective.items()]
-        models.append(model)
-    keys = sorted({k for m in models for k in m.b if k[2] < before})
-    upper = {k: min((m.b[k].upBound for m in models if k in m.b and m.b[k].upBound is not None),
-                    default=None) for k in keys}
-    first = {k: prob.add_variable(f"z_{k[0]}_{k[1]}_{k[2]}", lowBound=0, upBound=upper[k],
-                                  cat="Integer") for k in keys}
-    rows = {}
-    for k, z in first.items():
-        everywhere = all(k in m.b for m in models)
-        for i, m in enumerate(models):
-            if k in m.b:
-                rows[f"first_{i}_{'_'.join(map(str, k))}"] = pulp.LpConstraint(
-                    pulp.LpAffineExpression([(m.b[k], 1.0), (z, -1.0)]), pulp.LpConstraintEQ,
-                    rhs=0.0)
-        if not everywhere:  # an order that some future cannot take is not placed now
-            z.upBound = 0
-    prob.extend(rows)
-    prob.setObjective(pulp.LpAffineExpression(objective))
-    # warm start: every future's own plan, first-stage orders raised to their maximum
-    start_first = {k: max(_orders(p, before).get(k, 0.0) for p in own) for k in keys}
-    start_first = {k: (0.0 if first[k].upBound == 0 else v) for k, v in start_first.items()}
-    for model, plan in zip(models, own, strict=True):
-        _set_start(model, plan, start_first, before)
-    for k, z in first.items():
-        z.setInitialValue(start_first[k])
-    build_s = time.perf_counter() - start
-    result = _solve(prob, options.time_limit_s, options.mip_gap, 1)
-    return models, first, result, build_s
+def _evaluate(fleet: Fleet, orders: dict[Key, float], before: int) -> tuple[str, float, float]:
+    """Return (status, demand short in queries/s, TCO in USD) of fixed first-stage orders.
 
-
-def shortfall_with_orders(fleet: Fleet, orders: dict[Key, float], before: int,
-                          time_limit_s: float, mip_gap: float) -> tuple[float, float, Plan | None]:
-    """Return (demand short in queries/s, cost USD, plan) with first-stage ``orders`` fixed.
-
-    An elastic re-solve (penalised slack on demand, DR, power, space, supply and minimum
-    replicas) with every order before ``before`` fixed to ``orders`` (0 where not listed):
-    the demand and DR slack it needs is the shortfall; orders the future cannot place are
-    dropped. The cost is the plan's TCO (recourse included) when nothing falls short.
+    Status as :func:`recourse`: ``served``, ``short`` (proven) or ``unresolved``. How much
+    demand falls short comes from :func:`demand_shortfall` (a lower bound: 0 when only whole
+    replicas make it short). The TCO is that of the recourse plan where served, else NaN.
     """
-    model = build_model(fleet, elastic=True)
-    for k, v in model.b.items():
-        if k[2] < before:
-            n = orders.get(k, 0.0)
-            if v.upBound is not None:
-                n = min(n, v.upBound)
-            v.lowBound = v.upBound = n
-    result = solve_model(model, solver="highs", time_limit_s=time_limit_s, mip_gap=mip_gap)
-    if not result.has_solution:
-        return math.nan, math.nan, None
-    plan = extract_plan(model, result)
-    short = plan.shortfalls
-    demand = float(short.loc[short["constraint"].isin(["demand", "dr"]), "amount"].sum()) \
-        if not short.empty else 0.0
-    other = float(short.loc[~short["constraint"].isin(["demand", "dr"]), "amount"].sum()) \
-        if not short.empty else 0.0
-    cost = plan.total_cost_usd if demand <= SHORT_TOL and other <= SHORT_TOL else math.nan
-    return demand, cost, plan
+    status, plan, _ = recourse(fleet, orders, before)
+    if plan is not None:
+        return status, 0.0, plan.total_cost_usd
+    return status, demand_shortfall(fleet, orders, before), math.nan
 
 
 def robust_plan(fleet: Fleet, spec: SweepSpec, base: Scenario | None = None,
@@ -257,7 +368,8 @@ def robust_plan(fleet: Fleet, spec: SweepSpec, base: Scenario | None = None,
     Args:
         fleet: The case's fleet (never modified).
         spec: The sweep whose scenarios are the futures; ``spec.robust`` holds the options
-            (``decide_before_quarter``, ``max_futures``, time limit and gap of the program).
+            (``decide_before_quarter``, ``max_futures``, time limit and gap of the program);
+            ``spec.solver`` those of the single-future plans.
         base: The sweep's base scenario (default: none).
         folder: Where the sweep file's relative paths point (empirical CSVs).
 
@@ -277,11 +389,11 @@ def robust_plan(fleet: Fleet, spec: SweepSpec, base: Scenario | None = None,
     own = []
     for name, f in zip(names, fleets, strict=True):
         try:
-            own.append(make_plan(f, **solve_opts))
+            own.append(make_plan(f, explain=False, **solve_opts))
         except InfeasiblePlanError as exc:
-            raise InfeasiblePlanError(f"future {name} ({f.name}) has no plan even on its own: "
-                                      f"{exc}", exc.explanation) from None
-    models, first, result, build_s = _two_stage(fleets, own, before, opts)
+            raise InfeasiblePlanError(f"future {name} ({sample[len(own)]}) has no plan even "
+                                      f"on its own: {exc}", exc.explanation) from None
+    models, first, result, info = _two_stage(fleets, own, before, opts)
     if result.status == "infeasible":
         raise InfeasiblePlanError("no common first-stage orders serve every sampled future "
                                   f"(orders before quarter {before}); move the quarter earlier "
@@ -300,48 +412,51 @@ def robust_plan(fleet: Fleet, spec: SweepSpec, base: Scenario | None = None,
     robust_orders = {k: float(round(z.varValue or 0.0)) for k, z in first.items()}
 
     mean = mean_inputs(sample)
-    mean_fleet = _fleet_of(fleet, base, mean, "mean_forecast")
-    mean_plan = make_plan(mean_fleet, **solve_opts)
+    mean_plan = make_plan(_fleet_of(fleet, base, mean, "mean_forecast"), explain=False,
+                          **solve_opts)
     mean_orders = _orders(mean_plan, before)
-
     rows = []
     for kind, items in (("sample", sample), ("fresh", fresh)):
         for k, inputs in enumerate(items):
             name = f"f{k}" if kind == "sample" else f"fresh{k}"
             f = fleets[k] if kind == "sample" else _fleet_of(fleet, base, inputs, name)
-            mshort, mcost, _ = shortfall_with_orders(f, mean_orders, before, opts.time_limit_s,
-                                                     opts.mip_gap)
+            status, qps, cost = _evaluate(f, mean_orders, before)
             row = {"future": name, "kind": kind, **{f"in.{i}": v for i, v in inputs.items()},
-                   "mean_short_qps": mshort, "mean_short": bool(mshort > SHORT_TOL),
-                   "mean_cost_usd": mcost}
+                   "mean_status": status, "mean_short": status == "short",
+                   "mean_short_qps": qps, "mean_cost_usd": cost}
             if kind == "sample":
                 row |= {"own_cost_usd": own[k].total_cost_usd,
-                        "robust_cost_usd": plans[name].total_cost_usd, "robust_short_qps": 0.0}
+                        "robust_cost_usd": plans[name].total_cost_usd,
+                        "robust_status": "served", "robust_short": False,
+                        "robust_short_qps": 0.0}
             else:
-                rshort, rcost, _ = shortfall_with_orders(f, robust_orders, before,
-                                                         opts.time_limit_s, opts.mip_gap)
+                rstatus, rqps, rcost = _evaluate(f, robust_orders, before)
                 row |= {"own_cost_usd": math.nan, "robust_cost_usd": rcost,
-                        "robust_short_qps": rshort}
+                        "robust_status": rstatus, "robust_short": rstatus == "short",
+                        "robust_short_qps": rqps}
             rows.append(row)
     futures = pd.DataFrame(rows)
-    futures["robust_short"] = futures["robust_short_qps"] > SHORT_TOL
     s = futures[futures["kind"] == "sample"]
     expected = float(s["robust_cost_usd"].mean())
     foresight = float(s["own_cost_usd"].mean())
+    short = s[s["mean_short"]]
     summary = {
         "status": result.status, "gap": result.gap, "objective_value": result.objective,
         "best_bound": result.bound, "futures": len(sample), "fresh_futures": len(fresh),
-        "sampling": note, "decide_before_quarter": before,
+        "sampling": note, "decide_before_quarter": before, "objective": "expected "
+        f"{fleet.settings.objective}", "warm_start": info["warm_start"],
         "expected_cost_usd": expected, "perfect_foresight_cost_usd": foresight,
         "price_of_robustness_usd": expected - foresight,
         "mean_forecast_inputs": mean, "mean_forecast_cost_usd": mean_plan.total_cost_usd,
-        "mean_short_futures": int(s["mean_short"].sum()),
-        "mean_short_share": float(s["mean_short"].mean()),
-        "mean_short_qps_mean": float(s["mean_short_qps"].mean()),
-        "mean_short_qps_max": float(s["mean_short_qps"].max()),
+        "mean_short_futures": len(short), "mean_short_share": len(short) / len(s),
+        "mean_unresolved_futures": int((s["mean_status"] == "unresolved").sum()),
+        "mean_short_qps_mean": float(short["mean_short_qps"].mean()) if len(short) else 0.0,
+        "mean_short_qps_max": float(short["mean_short_qps"].max()) if len(short) else 0.0,
         "first_stage_servers": float(sum(robust_orders.values())),
         "mean_first_stage_servers": float(sum(mean_orders.values())),
-        "build_seconds": round(build_s, 3), "solve_seconds": round(result.seconds, 3),
+        "build_seconds": round(info["build_seconds"], 3),
+        "warm_start_seconds": round(info["warm_start_seconds"], 3),
+        "solve_seconds": round(result.seconds, 3),
         "seconds": round(time.perf_counter() - start, 3),
     }
     if fresh:
@@ -372,8 +487,11 @@ def robust_report(result: RobustResult) -> str:
         f"- Mean forecast ({s['mean_forecast_inputs']}): its plan costs "
         f"{usd(s['mean_forecast_cost_usd'])}; its first-stage orders fall short in "
         f"{s['mean_short_futures']} of {s['futures']} futures "
-        f"({100 * s['mean_short_share']:.0f} %), by {s['mean_short_qps_mean']:,.1f} queries/s "
-        f"of demand on average and {s['mean_short_qps_max']:,.1f} at most",
+        f"({100 * s['mean_short_share']:.0f} %), by at least {s['mean_short_qps_mean']:,.1f} "
+        f"queries/s of demand on average where they do and {s['mean_short_qps_max']:,.1f} at "
+        "most (LP bound; 0 where only whole replicas are missing)"
+        + (f"; {s['mean_unresolved_futures']} futures unresolved (no recourse found, none "
+           "ruled out)" if s["mean_unresolved_futures"] else ""),
         f"- First-stage servers: robust {s['first_stage_servers']:,.0f}, mean forecast "
         f"{s['mean_first_stage_servers']:,.0f}",
     ]
