@@ -59,6 +59,7 @@ from planner.optimization import AnytimeResult, Progress, solve_anytime
 from planner.output import plan_report, write_plan
 from planner.parameters import candidates, power_caps
 from planner.pipeline import explain_infeasibility, make_plan
+from planner.plan_io import read_plan
 from planner.profiler import (
     PROFILE_CURVES,
     ProfileSettings,
@@ -167,6 +168,7 @@ __all__ = [
     "provenance",
     "read_allocation",
     "read_at_slo",
+    "read_plan",
     "region_loss_study",
     "scale_power_caps",
     "scenario_from_dict",

@@ -101,9 +101,15 @@ def read_plan(folder: str | Path) -> Plan:
     """
     root = Path(folder)
     if not root.is_dir():
+        parked = root.with_name(f".{root.name}.old")
+        fix = (
+            f"a run was killed while replacing it; the previous plan is in {parked.name}: "
+            f"rename it back to {root.name} (the next `plan --out` to it puts it back too)"
+            if parked.is_dir()
+            else "pass the --out folder of a `plan` run"
+        )
         raise FleetDataError(
-            [Problem(str(root), "no such plan folder", "pass the --out folder of a `plan` run")],
-            header="Cannot read the plan",
+            [Problem(str(root), "no such plan folder", fix)], header="Cannot read the plan"
         )
     problems: list[Problem] = []
     tables = {

@@ -711,3 +711,11 @@ def test_verify_command_uses_the_plans_scenario(tiny_plan_folder, tmp_path):
     assert against_base.exit_code == 5
     assert "served_qps" in against_base.stdout
     assert invoke("verify", case, out, "--scenario", "nope").exit_code in (2, 3)
+
+
+def test_verify_command_points_to_a_plan_parked_by_a_killed_run(tiny_plan_folder, tmp_path):
+    case, folder = tiny_plan_folder
+    copy_plan(folder, tmp_path / ".gone.old")  # what a kill between the two renames leaves
+    result = invoke("verify", case, tmp_path / "gone")
+    assert result.exit_code == 3
+    assert ".gone.old" in result.output and "rename it back" in result.output
