@@ -369,7 +369,8 @@ def _known_rows(
         for check, text in bad:
             issues.add(check, name, row, _key_text(name, r), text)
         keep.append(not bad)
-    out = frame.assign(row=range(1, len(frame) + 1))[keep].copy()
+    numbered = frame.assign(row=range(1, len(frame) + 1))
+    out = numbered[pd.Series(keep, index=numbered.index, dtype=bool)].copy()  # [[]] picks columns
     dup = out.duplicated(list(_KEYS[name]), keep="first")
     for r in out[dup].itertuples(index=False):
         issues.add(

@@ -719,3 +719,20 @@ def test_verify_command_points_to_a_plan_parked_by_a_killed_run(tiny_plan_folder
     result = invoke("verify", case, tmp_path / "gone")
     assert result.exit_code == 3
     assert ".gone.old" in result.output and "rename it back" in result.output
+
+
+def test_a_plan_with_empty_tables_is_checked_too():
+    """20 installed servers cover the 1,000 qps: nothing is bought (an empty purchases table)."""
+    fleet = make_fleet(
+        platforms=[platform("cpu")],
+        models=[model("rank")],
+        profiles=[profile("rank", "cpu", 100)],
+        regions=[region("east")],
+        inventory=[inventory("cpu", "east", 20)],
+        demand=[demand("rank", "east", 0, 1000)],
+    )
+    plan = plan_verified(fleet)
+    assert plan.purchases.empty
+    bad = tamper(plan)
+    bad.allocation = bad.allocation.iloc[0:0]
+    assert checks(fleet, bad) == {"demand", "min_replicas", "fleet_table"}
