@@ -384,14 +384,22 @@ def _range_problems(
 
 
 def _read_text(path: Path) -> tuple[str | None, Problem | None]:
+    """Return a file's text (UTF-8, BOM allowed), or a problem naming the line of a bad byte."""
+    data = path.read_bytes()
     try:
-        return path.read_bytes().decode("utf-8-sig"), None
+        return data.decode("utf-8-sig"), None
     except UnicodeDecodeError as exc:
-        return None, Problem(
-            path.name,
-            f"is not UTF-8 text (bad byte at position {exc.start})",
-            "re-save the file with UTF-8 encoding",
-        )
+        return None, not_utf8(path.name, data, exc)
+
+
+def not_utf8(file: str, data: bytes, exc: UnicodeDecodeError) -> Problem:
+    """Return the problem of a file that is not UTF-8, naming the line of the first bad byte."""
+    line = data[: exc.start].count(b"\n") + 1
+    return Problem(
+        file,
+        f"is not UTF-8 text: line {line} has byte 0x{data[exc.start]:02x} (position {exc.start})",
+        "re-save the file with UTF-8 encoding (Excel: CSV UTF-8)",
+    )
 
 
 def parse_settings(

@@ -21,7 +21,7 @@ from pydantic import (
 
 from planner.checks import fleet_problems
 from planner.errors import FleetDataError, Problem
-from planner.fleet import Fleet, short_value, validate_rows
+from planner.fleet import Fleet, not_utf8, short_value, validate_rows
 from planner.schema import MODELS, PLATFORMS, PROFILES, REGION_POWER_CAPS, REGIONS, TABLES
 from planner.yaml_safe import YamlDocument, load_yaml
 
@@ -189,18 +189,12 @@ def load_scenarios(case_dir: str | Path) -> dict[str, Scenario]:
     path = Path(case_dir) / SCENARIOS_FILE
     if not path.exists():
         return {}
+    data = path.read_bytes()
     try:
-        text = path.read_bytes().decode("utf-8-sig")
+        text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise FleetDataError(
-            [
-                Problem(
-                    SCENARIOS_FILE,
-                    f"is not UTF-8 text (bad byte at position {exc.start})",
-                    "re-save the file with UTF-8 encoding",
-                )
-            ],
-            header=f"Invalid scenarios in {case_dir}",
+            [not_utf8(SCENARIOS_FILE, data, exc)], header=f"Invalid scenarios in {case_dir}"
         ) from None
     doc = load_yaml(text, SCENARIOS_FILE)
     return parse_scenarios(doc.data, lines=doc)

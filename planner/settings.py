@@ -11,6 +11,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 # file used to mean "all defaults" silently, an 8-quarter plan nobody asked for.)
 REQUIRED_KEYS: tuple[str, ...] = ("horizon_quarters",)
 MAX_TIME_LIMIT_S = 7 * 24 * 3600.0  # a week: beyond that a limit is a typo, not a plan
+# Fractions of throughput or power below 1 % plan absurd fleets (1e-300 once passed "> 0").
+MIN_UTILIZATION = 0.01
 
 
 def machine_cores() -> int:
@@ -30,7 +32,7 @@ class DisasterRecovery(_Strict):
     enabled: bool = Field(True, description="Plan so that any single region can be lost.")
     emergency_utilization: float = Field(
         0.9,
-        gt=0,
+        ge=MIN_UTILIZATION,
         le=1,
         description="Utilisation the surviving servers may run at while a region is down.",
     )
@@ -80,11 +82,14 @@ class Settings(_Strict):
         "whole servers in a region (fractional replicas).",
     )
     target_utilization: float = Field(
-        0.7, gt=0, le=1, description="Fraction of latency-bounded throughput used at peak."
+        0.7,
+        ge=MIN_UTILIZATION,
+        le=1,
+        description="Fraction of latency-bounded throughput used at peak.",
     )
     energy_load_factor: float = Field(
         0.6,
-        gt=0,
+        ge=MIN_UTILIZATION,
         le=1,
         description="Average power draw over the quarter as a fraction of provisioned power.",
     )
