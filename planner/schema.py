@@ -87,7 +87,7 @@ class Column:
             low = "greater than 0" if self.positive else "any value"
         if self.maximum is None:
             return f"{low}{unit}"
-        joiner = " and up to " if self.minimum is None else " to "
+        joiner = " to " if low.startswith("from") else " and up to "
         return f"{low}{joiner}{format_number(self.maximum)}{unit}"
 
     def in_range(self, value: float) -> bool:

@@ -111,7 +111,7 @@ def settings_reference_markdown() -> list[str]:
         "aliases and anchors, and .inf/.nan values are errors.",
         "",
     ]
-    out += ["| key | default | description |", "|---|---|---|"]
+    out += ["| key | default | range | description |", "|---|---|---|---|"]
 
     def walk(model: type[BaseModel], prefix: str) -> None:
         for name, info in model.model_fields.items():
@@ -119,8 +119,24 @@ def settings_reference_markdown() -> list[str]:
             if isinstance(ann, type) and issubclass(ann, BaseModel):
                 walk(ann, f"{prefix}{name}.")
                 continue
-            out.append(f"| `{prefix}{name}` | {info.default!r} | {info.description or ''} |")
+            key = f"{prefix}{name}"
+            rule = _range_of(info.metadata)
+            if key == "solver.threads":
+                rule += ", <= the machine's cores"
+            out.append(f"| `{key}` | {info.default!r} | {rule} | {info.description or ''} |")
 
     walk(Settings, "")
     out.append("")
     return out
+
+
+def _range_of(metadata: list[object]) -> str:
+    """Return a field's numeric bounds in words, e.g. ``> 0, <= 604800``."""
+    signs = {"gt": ">", "ge": ">=", "lt": "<", "le": "<="}
+    parts = [
+        f"{sign} {getattr(m, attr):g}"
+        for m in metadata
+        for attr, sign in signs.items()
+        if getattr(m, attr, None) is not None
+    ]
+    return ", ".join(parts)
