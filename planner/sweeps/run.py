@@ -95,8 +95,10 @@ def open_executor(workers: int, scheduler: str | None) -> Iterator[tuple[Executo
             else the address of a running Dask scheduler.
     """
     if scheduler is None:
-        # spawn, not fork: the parent runs a progress thread, and forked locks can deadlock
-        ctx = multiprocessing.get_context("spawn")
+        # forkserver, not fork: the parent runs a progress thread, and forked locks can
+        # deadlock; the server imports the planner once, so each worker starts in milliseconds
+        ctx = multiprocessing.get_context("forkserver")
+        ctx.set_forkserver_preload(["planner.sweeps.worker"])
         with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
             yield pool, f"process pool ({workers} workers)", workers
         return
@@ -104,7 +106,7 @@ def open_executor(workers: int, scheduler: str | None) -> Iterator[tuple[Executo
 
     if scheduler == "local":
         with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                          dashboard_address=None) as cluster, Client(cluster) as client:
+                          dashboard_address=":0") as cluster, Client(cluster) as client:
             yield client.get_executor(pure=False), f"dask LocalCluster ({workers} workers)", \
                 workers
         return

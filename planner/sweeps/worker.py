@@ -75,7 +75,8 @@ def plan_point(case_dir: str, base: str, scenario_id: str, inputs: dict[str, Val
         options: ``time_limit_s`` and ``mip_gap`` for :func:`planner.pipeline.make_plan`.
     """
     start = time.perf_counter()
-    row: dict = {"scenario_id": scenario_id, **{f"in.{k}": v for k, v in inputs.items()}}
+    row: dict = {"scenario_id": scenario_id, **{f"in.{k}": v for k, v in inputs.items()},
+                 "verified": False}
     try:
         fleet = scenario_fleet(case_dir, base, inputs, scenario_id)
         plan = make_plan(fleet, time_limit_s=options.get("time_limit_s"),
@@ -173,7 +174,7 @@ def binding_rows(fleet: Fleet, plan: Plan) -> list[str]:
 def failed_row(scenario_id: str, inputs: dict[str, Value], message: str) -> dict:
     """Return the row of a scenario whose worker failed outside :func:`plan_point`."""
     return {"scenario_id": scenario_id, **{f"in.{k}": v for k, v in inputs.items()},
-            "status": "error", "message": message, "retry": True}
+            "status": "error", "message": message, "verified": False, "retry": True}
 
 
 def rows_frame(rows: list[dict]) -> pd.DataFrame:
