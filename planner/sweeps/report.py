@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import altair as alt
 import pandas as pd
 from scipy.stats import spearmanr
 
@@ -129,16 +128,20 @@ def sweep_report(results: pd.DataFrame) -> dict[str, pd.DataFrame]:
             "purchases": purchase_frequency(results)}
 
 
-def histogram(results: pd.DataFrame, metric: str, title: str) -> alt.Chart:
+def histogram(results: pd.DataFrame, metric: str, title: str):
     """Return an Altair histogram of ``metric`` over the planned scenarios."""
+    import altair as alt  # charts only: keeps ``import planner`` light
+
     ok = planned_rows(results)[[metric]].astype(float)
     return (alt.Chart(ok, title=title).mark_bar()
             .encode(alt.X(f"{metric}:Q", bin=alt.Bin(maxbins=30), title=metric),
                     alt.Y("count():Q", title="scenarios")))
 
 
-def tornado_chart(sensitivity: pd.DataFrame) -> alt.Chart:
+def tornado_chart(sensitivity: pd.DataFrame):
     """Return a tornado chart: each input's mean cost at its low and high values."""
+    import altair as alt
+
     long = sensitivity.melt(id_vars=["input", "swing"], value_vars=["cost_low", "cost_high"],
                             var_name="end", value_name="cost_usd")
     return (alt.Chart(long, title="What moves the cost (mean TCO at each input's extremes)")
