@@ -343,20 +343,19 @@ def whatif_tab(fleet: pl.Fleet) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFram
             format="%.2f",
             key=state.CAP_SCALE,
         )
-        quarters = {
-            q: st.column_config.NumberColumn(
-                q, min_value=0.001, step=1.0, format="%.1f", required=True
-            )
-            for q in state.quarter_columns(fleet)
-        }
-        power_caps = st.data_editor(
-            state.cap_frame(fleet, preset),
-            key=state.POWER_CAPS,
-            hide_index=True,
-            disabled=["region_id"],
-            width="stretch",
-            column_config={"region_id": st.column_config.TextColumn("region"), **quarters},
-        )
+    # Full width: a column per quarter (8 on the default case) does not fit half the page.
+    quarters = {
+        q: st.column_config.NumberColumn(q, min_value=0.001, step=1.0, format="%.1f", required=True)
+        for q in state.quarter_columns(fleet)
+    }
+    power_caps = st.data_editor(
+        state.cap_frame(fleet, preset),
+        key=state.POWER_CAPS,
+        hide_index=True,
+        disabled=["region_id"],
+        width="stretch",
+        column_config={"region_id": st.column_config.TextColumn("region"), **quarters},
+    )
 
     st.subheader("Platforms")
     st.caption(
