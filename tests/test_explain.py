@@ -335,3 +335,22 @@ def test_written_tables_have_quarter_labels_and_rounded_numbers(tmp_path):
     assert verify_plan(fleet, read_plan(folder)).ok
     report = (folder / "report.md").read_text(encoding="utf-8")
     assert "2022Q1" in report
+
+
+# ------------------------------------------------------------------------------------------
+# Every command that solves takes the same solver options
+
+
+@pytest.mark.parametrize("command", ["plan", "compare", "explain", "frontier", "sensitivity"])
+def test_every_solving_command_takes_solver_time_limit_and_gap(command):
+    import typer.main
+
+    group = typer.main.get_command(app)
+    options = {p.name: p for p in group.commands[command].params}
+    reference = {p.name: p for p in group.commands["plan"].params}
+    for name, flag in (("solver", "--solver"), ("time_limit", "--time-limit"), ("gap", "--gap")):
+        assert flag in options[name].opts, (command, name)
+        # one shared definition: the same flag, help and validation everywhere
+        assert options[name].help == reference[name].help
+        # (typer wraps each callback, so compare what it wraps by name)
+        assert options[name].callback.__name__ == reference[name].callback.__name__
