@@ -314,7 +314,7 @@ def test_binding_constraints_ranked(power_bound: Fleet) -> None:
 
 def test_power_objective_prices_in_kw(make_fleet: Callable[..., Fleet]) -> None:
     # Minimising power, one more qps needs 1/250 of a 0.4 kW asic for the quarter; the tiny
-    # TCO tie-break of the power objective (1e-4 per kUSD) is within the tolerance.
+    # TCO tie-break of the power objective (at most 1e-5 of it) is within the tolerance.
     fleet = make_fleet(
         {
             "horizon_quarters": 1,
