@@ -31,6 +31,8 @@ above anything a cheaper plan holds; a plan that reaches it says so in its summa
 
 from __future__ import annotations
 
+import math
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -44,7 +46,7 @@ from planner.fleet import Fleet
 from planner.model import USD_SCALE, PlanningModel, build_model
 from planner.results import Plan, extract_plan
 from planner.scenarios import Scenario, apply_scenario
-from planner.solve import solve_model
+from planner.solve import SolveResult, make_solver, quiet_stdout, solve_model
 from planner.verify import verify_plan
 
 Cell = tuple[str, str, str, int]  # model, platform, region, quarter
@@ -111,6 +113,9 @@ class MoveTerms:
     """The variables :func:`add_move_terms` added, and the replica bounds it used."""
 
     moves: dict[tuple[str, int], pulp.LpVariable] = field(default_factory=dict)
+    side: dict[tuple[str, int], pulp.LpVariable] = field(default_factory=dict)
+    rem: dict[Cell, pulp.LpVariable] = field(default_factory=dict)
+    add: dict[Cell, pulp.LpVariable] = field(default_factory=dict)
     bound: dict[tuple[str, int], float] = field(default_factory=dict)
 
 
@@ -159,8 +164,8 @@ def add_move_terms(
 ) -> MoveTerms:
     """Add move variables, rows and costs to a built model (see the module docstring).
 
-    Rows are named ``move_rem_<m>_<t>``, ``move_add_<m>_<t>``, ``move_out_<cell>``,
-    ``move_in_<cell>``, ``move_bound_<m>_<t>`` and ``move_cap_<t>``.
+    Rows are named ``move_rem_<m>_<t>``, ``move_add_<m>_<t>``, ``move_floor_<m>_<t>``,
+    ``move_out_<cell>``, ``move_in_<cell>``, ``move_bound_<m>_<t>`` and ``move_cap_<t>``.
 
     Args:
         model: A model from :func:`planner.model.build_model` (not yet solved).
@@ -171,6 +176,7 @@ def add_move_terms(
     buckets = model.fleet.models.set_index("model_id")["bucket"].to_dict()
     prob = model.prob
     terms = MoveTerms()
+    floor = replica_floor(model)
     cells: dict[tuple[str, int], set[tuple[str, str]]] = {}
     for m, p, r, t in [*reference, *model.x]:
         cells.setdefault((m, t), set()).add((p, r))
@@ -182,6 +188,7 @@ def add_move_terms(
             continue  # nothing runs now, or nothing can run: no replica can move
         hint = (replicas_hint or {}).get((m, t), 0.0)
         bound = HEADROOM * max(current_total, hint) + HEADROOM
+        shrink = max(0.0, current_total - floor.get((m, t), 0.0))
         rem_terms, add_terms, removed_fixed = [], [], 0.0
         for p, r in sorted(where):
             cell = (m, p, r, t)
@@ -200,6 +207,7 @@ def add_move_terms(
                 x0,
             )
             add_terms.append((add, -1.0))
+            terms.add[cell] = add
             if x0 > ZERO:
                 rem = prob.add_variable(f"move_rem_{ids}", lowBound=0, upBound=x0)
                 model.add_row(
@@ -210,6 +218,7 @@ def add_move_terms(
                     x0,
                 )
                 rem_terms.append((rem, -1.0))
+                terms.rem[cell] = rem
         moves = prob.add_variable(f"moves_{m}_{t}", lowBound=0)
         z = prob.add_variable(f"move_side_{m}_{t}", cat="Binary")
         model.add_row(
@@ -226,6 +235,15 @@ def add_move_terms(
             pulp.LpConstraintGE,
             -bound,
         )
+        # moves = R - (sum x0 - sum x)+ >= R - shrink: the LP's z cannot hide moves while the
+        # model needs at least as many replicas as run now (demand grows: shrink = 0)
+        model.add_row(
+            "move_floor",
+            (m, t),
+            pulp.LpAffineExpression([(moves, 1.0), *rem_terms]),
+            pulp.LpConstraintGE,
+            removed_fixed - shrink,
+        )
         model.add_row(
             "move_bound",
             (m, t),
@@ -234,6 +252,7 @@ def add_move_terms(
             bound,
         )
         terms.moves[(m, t)] = moves
+        terms.side[(m, t)] = z
         terms.bound[(m, t)] = bound
         cost = options.cost_of(buckets[m])
         if cost > 0:
@@ -254,6 +273,30 @@ def add_move_terms(
     if cost_terms:
         prob.setObjective(prob.objective + pulp.LpAffineExpression(cost_terms))
     return terms
+
+
+def replica_floor(model: PlanningModel) -> dict[tuple[str, int], float]:
+    """Return a lower bound on any plan's replicas per (model, quarter).
+
+    Per region with demand: at least min_replicas, and at least peak / (the model's largest
+    replica throughput x target utilisation), rounded up where replicas are whole.
+    """
+    fleet = model.fleet
+    if model.demand.empty:
+        return {}
+    util = fleet.settings.target_utilization
+    top = model.candidates.groupby("model_id")["replica_qps"].max() * util
+    mins = fleet.models.set_index("model_id")["min_replicas"]
+    whole = fleet.settings.allocation == "dedicated"
+    out: dict[tuple[str, int], float] = {}
+    for d in model.demand.itertuples(index=False):
+        if d.model_id not in top.index or d.peak_qps <= 0:
+            continue
+        need = d.peak_qps / top[d.model_id]
+        need = max(float(mins[d.model_id]), math.ceil(need - 1e-9) if whole else need)
+        key = (d.model_id, int(d.quarter))
+        out[key] = out.get(key, 0.0) + need
+    return out
 
 
 def plan_moves(
@@ -363,7 +406,11 @@ def make_stable_plan(
     hint = current_replicas(free.allocation).groupby(["model_id", "quarter"])["replicas"].sum()
     model = build_model(planned)
     terms = add_move_terms(model, reference, options, hint.to_dict())
-    result = solve_model(model, **opts)
+    start = start_values(model, terms, reference, free)
+    kept = keep_current_start(model, reference, opts)
+    if kept is not None and _objective(model, kept) < _objective(model, start):
+        start = kept
+    result = solve_from(model, start, **opts)
     if not result.has_solution:
         raise SolverError(
             f"no plan that respects the move cap within the limits "
@@ -404,6 +451,150 @@ def make_stable_plan(
     return StablePlan(plan, moves, free, free_moves, summary)
 
 
+def start_values(
+    model: PlanningModel, terms: MoveTerms, reference: dict[Cell, float], plan: Plan
+) -> dict[pulp.LpVariable, float]:
+    """Return ``plan`` (the unconstrained one) as values of every variable of the model.
+
+    Its replicas, purchases and in-service servers, with the move variables it implies
+    (moves = min(removed, added)), so HiGHS starts from a plan at least as good as it.
+    """
+    values: dict[pulp.LpVariable, float] = {}
+    x = {
+        (a.model_id, a.platform_id, a.region_id, int(a.quarter)): float(a.replicas)
+        for a in plan.allocation.itertuples(index=False)
+    }
+    for key, var in model.x.items():
+        values[var] = x.get(key, 0.0)
+    bought = {
+        (b.platform_id, b.region_id, int(b.order_quarter)): float(b.servers)
+        for b in plan.purchases.itertuples(index=False)
+    }
+    for key, var in model.b.items():
+        values[var] = bought.get(key, 0.0)
+    serving = {
+        (f.platform_id, f.region_id, int(f.quarter)): float(f.in_service_servers)
+        for f in plan.fleet.itertuples(index=False)
+    }
+    for key, var in model.y.items():
+        values[var] = serving.get(key, 0.0)
+    removed: dict[tuple[str, int], float] = {}
+    added: dict[tuple[str, int], float] = {}
+    for (m, p, r, t), var in terms.rem.items():
+        values[var] = max(0.0, reference.get((m, p, r, t), 0.0) - x.get((m, p, r, t), 0.0))
+    for (m, p, r, t), var in terms.add.items():
+        values[var] = max(0.0, x.get((m, p, r, t), 0.0) - reference.get((m, p, r, t), 0.0))
+    for (m, p, r, t), x0 in reference.items():
+        if (m, t) in terms.moves:
+            delta = x.get((m, p, r, t), 0.0) - x0
+            removed[(m, t)] = removed.get((m, t), 0.0) + max(0.0, -delta)
+    for (m, p, r, t), n in x.items():
+        if (m, t) in terms.moves:
+            delta = n - reference.get((m, p, r, t), 0.0)
+            added[(m, t)] = added.get((m, t), 0.0) + max(0.0, delta)
+    for key, var in terms.moves.items():
+        out, into = removed.get(key, 0.0), added.get(key, 0.0)
+        values[var] = min(out, into)
+        values[terms.side[key]] = 1.0 if into <= out else 0.0
+    return values
+
+
+def keep_current_start(
+    model: PlanningModel, reference: dict[Cell, float], opts: dict
+) -> dict[pulp.LpVariable, float] | None:
+    """Return a plan that keeps every current replica where it runs, or None if none fits.
+
+    The model is solved once with x >= the current replicas (bounds restored afterwards) and
+    half the time limit; it only adds replicas where demand grew, so it moves nothing. Where
+    the move cost is high it is a far better start than the unconstrained plan, which HiGHS
+    alone does not leave within a minute on the default case.
+    """
+    raised = []
+    for cell, var in model.x.items():
+        x0 = reference.get(cell, 0.0)
+        if x0 > ZERO:
+            raised.append((var, var.lowBound))
+            var.lowBound = x0
+    if not raised:
+        return None
+    limit = opts.get("time_limit_s")
+    limit = model.fleet.settings.solver.time_limit_s if limit is None else limit
+    try:
+        result = solve_from(model, None, **{**opts, "time_limit_s": max(1.0, limit / 2)})
+    finally:
+        for var, low in raised:
+            var.lowBound = low
+    if not result.has_solution:
+        return None
+    return {v: (v.varValue or 0.0) for v in model.prob.variables()}
+
+
+def _objective(model: PlanningModel, values: dict[pulp.LpVariable, float]) -> float:
+    """Return the model's objective at ``values`` (missing variables count as 0)."""
+    objective = model.prob.objective
+    return sum(c * values.get(v, 0.0) for v, c in objective.items()) + objective.constant
+
+
+def solve_from(
+    model: PlanningModel,
+    start: dict[pulp.LpVariable, float] | None,
+    solver: str | None = None,
+    time_limit_s: float | None = None,
+    mip_gap: float | None = None,
+    threads: int | None = None,
+) -> SolveResult:
+    """Solve the model with HiGHS starting from ``start`` (CBC or no start: cold).
+
+    PuLP's in-process HiGHS takes no start, so the start is handed to highspy
+    (``setSolution``) between PuLP's model build and its run; status, bound and gap are read
+    as :func:`planner.solve.solve_model` reads them.
+    """
+    settings = model.fleet.settings.solver
+    name = solver or settings.name
+    if name != "highs" or start is None:
+        return solve_model(model, name, time_limit_s, mip_gap, threads)
+    limit = time_limit_s if time_limit_s is not None else settings.time_limit_s
+    gap = mip_gap if mip_gap is not None else settings.mip_gap
+    backend = make_solver("highs", limit, gap, threads or settings.threads)
+    backend.__class__ = _started(type(backend), start)
+    begin = time.perf_counter()
+    try:
+        with quiet_stdout():
+            model.prob.solve(backend)
+    except pulp.PulpSolverError as exc:
+        raise SolverError(f"highs failed: {exc}") from exc
+    seconds = time.perf_counter() - begin
+    prob = model.prob
+    if prob.sol_status not in (pulp.LpSolutionOptimal, pulp.LpSolutionIntegerFeasible):
+        status = "infeasible" if prob.sol_status == pulp.LpSolutionInfeasible else "no_solution"
+        return SolveResult(status, "highs", None, None, None, seconds)
+    objective = pulp.value(prob.objective)
+    bound = prob.solverModel.getInfo().mip_dual_bound
+    bound = float(bound) if math.isfinite(bound) else None
+    rel = None if bound is None else abs(objective - bound) / max(abs(objective), 1e-9)
+    proven = prob.sol_status == pulp.LpSolutionOptimal and (rel is None or rel <= gap + 1e-9)
+    return SolveResult("optimal" if proven else "feasible", "highs", objective, bound, rel, seconds)
+
+
+def _started(base: type, start: dict[pulp.LpVariable, float]) -> type:
+    """Return a subclass of PuLP's HiGHS solver class that sets ``start`` before running."""
+
+    class Started(base):
+        def callSolver(self, lp):  # noqa: N802 (PuLP's method name)
+            import highspy
+
+            values = [0.0] * lp.solverModel.getNumCol()
+            for var, value in start.items():
+                values[var.index] = value
+            solution = highspy.HighsSolution()
+            solution.col_value = values
+            solution.value_valid = True
+            lp.solverModel.setSolution(solution)
+            super().callSolver(lp)
+
+    return Started
+
+
 def _copy(plan: Plan) -> Plan:
     return Plan(
         **{n: getattr(plan, n).copy() for n in Plan.TABLES},
@@ -442,8 +633,8 @@ def _migration_summary(
     }
 
 
-def moves_report(stable: StablePlan) -> list[str]:
-    """Return the moves report in words: one line per total, then one per move."""
+def moves_report(stable: StablePlan, limit: int = 20) -> list[str]:
+    """Return the moves report in words: the totals, then the ``limit`` largest moves."""
     s = stable.summary
     lines = [
         f"Moves against {s['current']}: {s['moves']:,.0f} replicas"
@@ -455,9 +646,14 @@ def moves_report(stable: StablePlan) -> list[str]:
         f"{s['unconstrained_moves']:,.0f} replicas for {s['unconstrained_move_cost_usd']:,.0f} "
         "USD",
     ]
-    for m in stable.moves.itertuples(index=False):
+    if s.get("source", "stable") != "stable":
+        lines.append(f"(the plan is the {s['source']}: the move-aware solve stopped above it)")
+    moves = stable.moves.sort_values(["replicas", "quarter"], ascending=[False, True])
+    for m in moves.head(limit).sort_values(["quarter", "model_id"]).itertuples(index=False):
         lines.append(
             f"  Q{m.quarter} {m.model_id}: {m.replicas:,.0f} replicas "
             f"{m.from_platform}/{m.from_region} -> {m.to_platform}/{m.to_region}"
         )
+    if len(moves) > limit:
+        lines.append(f"  ... and {len(moves) - limit} smaller moves (moves.csv lists them all)")
     return lines
