@@ -33,22 +33,32 @@ def sweep_spec(n: int, seed: int, time_limit_s: float | None) -> dict:
         "samples": n,
         "seed": seed,
         "distributions": {
-            "demand_multiplier.bucket.ranking": {"dist": "lognormal", "median": 1.1,
-                                                 "sigma": 0.1},
-            "demand_multiplier.bucket.cv": {"dist": "triangular", "low": 0.9, "mode": 1.0,
-                                            "high": 1.4},
+            "demand_multiplier.bucket.ranking": {"dist": "lognormal", "median": 1.1, "sigma": 0.1},
+            "demand_multiplier.bucket.cv": {
+                "dist": "triangular",
+                "low": 0.9,
+                "mode": 1.0,
+                "high": 1.4,
+            },
             "power_cap_kw.prn": {"dist": "uniform", "low": 2200, "high": 3200},
             "platform_changes.yv2_glacier_point.capex_multiplier": {
-                "dist": "normal", "mean": 1.0, "sd": 0.1, "low": 0.7, "high": 1.3},
+                "dist": "normal",
+                "mean": 1.0,
+                "sd": 0.1,
+                "low": 0.7,
+                "high": 1.3,
+            },
             "platform_changes.yv2_glacier_point.available_from_quarter": {
-                "dist": "choice", "values": [0, 2], "weights": [0.8, 0.2]},
+                "dist": "choice",
+                "values": [0, 2],
+                "weights": [0.8, 0.2],
+            },
         },
         "solver": {"time_limit_s": time_limit_s},
     }
 
 
-def measure(executor: str, n: int, workers: int, seed: int, time_limit_s: float | None
-            ) -> dict:
+def measure(executor: str, n: int, workers: int, seed: int, time_limit_s: float | None) -> dict:
     """Run one sweep in a fresh folder; return its timings."""
     import planner as pl
 
@@ -56,18 +66,25 @@ def measure(executor: str, n: int, workers: int, seed: int, time_limit_s: float 
     out = Path(tempfile.mkdtemp(prefix=f"sweep_{executor}_"))
     try:
         start = time.perf_counter()
-        result = pl.run_sweep(DEFAULT, spec, out, workers=workers,
-                              scheduler=None if executor == "pool" else "local")
+        result = pl.run_sweep(
+            DEFAULT, spec, out, workers=workers, scheduler=None if executor == "pool" else "local"
+        )
         wall = time.perf_counter() - start
     finally:
         shutil.rmtree(out, ignore_errors=True)
     table = result.results
     busy = float(table["seconds"].sum())
-    return {"executor": result.executor, "scenarios": n, "wall_s": wall,
-            "per_minute": 60 * n / wall, "for_1000_s": wall / n * 1000,
-            "plan_s_mean": busy / n, "overhead_s": (wall * workers - busy) / n,
-            "failed": result.failed,
-            "statuses": table["status"].value_counts().to_dict()}
+    return {
+        "executor": result.executor,
+        "scenarios": n,
+        "wall_s": wall,
+        "per_minute": 60 * n / wall,
+        "for_1000_s": wall / n * 1000,
+        "plan_s_mean": busy / n,
+        "overhead_s": (wall * workers - busy) / n,
+        "failed": result.failed,
+        "statuses": table["status"].value_counts().to_dict(),
+    }
 
 
 def main() -> None:
@@ -79,15 +96,21 @@ def main() -> None:
     parser.add_argument("--time-limit", type=float, default=0.0)
     parser.add_argument("--executors", default="pool,local", help="pool and/or local")
     args = parser.parse_args()
-    rows = [measure(e, args.scenarios, args.workers, args.seed, args.time_limit)
-            for e in args.executors.split(",")]
-    print("| executor | scenarios | wall s | scenarios/min | 1,000 extrapolated | plan s "
-          "(mean, in worker) | overhead s/scenario | statuses |")
+    rows = [
+        measure(e, args.scenarios, args.workers, args.seed, args.time_limit)
+        for e in args.executors.split(",")
+    ]
+    print(
+        "| executor | scenarios | wall s | scenarios/min | 1,000 extrapolated | plan s "
+        "(mean, in worker) | overhead s/scenario | statuses |"
+    )
     print("|---|---|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['executor']} | {r['scenarios']} | {r['wall_s']:.1f} | "
-              f"{r['per_minute']:.1f} | {r['for_1000_s'] / 60:.1f} min | {r['plan_s_mean']:.2f} "
-              f"| {r['overhead_s']:.3f} | {r['statuses']} |")
+        print(
+            f"| {r['executor']} | {r['scenarios']} | {r['wall_s']:.1f} | "
+            f"{r['per_minute']:.1f} | {r['for_1000_s'] / 60:.1f} min | {r['plan_s_mean']:.2f} "
+            f"| {r['overhead_s']:.3f} | {r['statuses']} |"
+        )
     if len(rows) == 2:
         ratio = rows[1]["wall_s"] / rows[0]["wall_s"]
         print(f"\nLocalCluster wall / process pool wall: {ratio:.3f}")

@@ -34,18 +34,27 @@ from planner.sweeps import (
 MULTIPLIERS = [1.0, 1.2, 1.5, 2.0, -1.0]  # -1 is not a valid demand factor: an invalid row
 CAPS_KW = [100.0, 2.4, 2.0, 1.6]
 # a 1 % gap: most tiny plans are then proven at once (no greedy comparison), which is faster
-GRID = {"grid": {"demand_multiplier.bucket.ranking": MULTIPLIERS, "power_cap_kw.east": CAPS_KW},
-        "solver": {"mip_gap": 0.01}}
+GRID = {
+    "grid": {"demand_multiplier.bucket.ranking": MULTIPLIERS, "power_cap_kw.east": CAPS_KW},
+    "solver": {"mip_gap": 0.01},
+}
 SAMPLE = {
     "solver": {"mip_gap": 0.01},
     "samples": 20,
     "seed": 11,
     "distributions": {
-        "demand_multiplier.bucket.ranking": {"dist": "triangular", "low": 0.8, "mode": 1.0,
-                                             "high": 1.6},
+        "demand_multiplier.bucket.ranking": {
+            "dist": "triangular",
+            "low": 0.8,
+            "mode": 1.0,
+            "high": 1.6,
+        },
         "power_cap_kw.east": {"dist": "empirical", "file": "caps.csv", "column": "kw"},
-        "platform_changes.asic.capex_multiplier": {"dist": "lognormal", "median": 1.0,
-                                                   "sigma": 0.2},
+        "platform_changes.asic.capex_multiplier": {
+            "dist": "lognormal",
+            "median": 1.0,
+            "sigma": 0.2,
+        },
     },
 }
 EMPIRICAL_CAPS = [100.0, 2.0, 1.2]
@@ -84,8 +93,13 @@ def grid_pool(tiny_case: Path):
 def _check_grid(results: pd.DataFrame) -> None:
     assert len(results) == 20
     assert list(results["scenario_id"]) == [f"s{i:04d}" for i in range(20)]
-    combos = list(zip(results["in.demand_multiplier.bucket.ranking"],
-                      results["in.power_cap_kw.east"], strict=True))
+    combos = list(
+        zip(
+            results["in.demand_multiplier.bucket.ranking"],
+            results["in.power_cap_kw.east"],
+            strict=True,
+        )
+    )
     assert combos == [(m, c) for m in MULTIPLIERS for c in CAPS_KW]
     for row in results.to_dict("records"):
         m, cap = row["in.demand_multiplier.bucket.ranking"], row["in.power_cap_kw.east"]
@@ -104,8 +118,11 @@ def _check_grid(results: pd.DataFrame) -> None:
     assert (planned["bought.q0"] + planned["bought.q1"] == planned["servers_purchased"]).all()
     # the power cap binds exactly where the least power equals the cap (m=1 at 2.0 kW)
     tight = planned[planned["in.power_cap_kw.east"] == 2.0]
-    assert tight.loc[tight["in.demand_multiplier.bucket.ranking"] == 1.0, "binding"].iloc[0] \
+    assert (
+        tight.loc[tight["in.demand_multiplier.bucket.ranking"] == 1.0, "binding"]
+        .iloc[0]
         .startswith("power east")
+    )
 
 
 def test_grid_through_the_process_pool(grid_pool):
@@ -120,8 +137,9 @@ def test_grid_through_the_process_pool(grid_pool):
     assert str(os.getpid()) not in workers and 1 <= len(workers) <= 2
 
 
-def test_a_rerun_does_no_work_and_a_partial_one_replans_only_what_is_missing(grid_pool,
-                                                                             tiny_case: Path):
+def test_a_rerun_does_no_work_and_a_partial_one_replans_only_what_is_missing(
+    grid_pool, tiny_case: Path
+):
     _, out = grid_pool
     again = run_sweep(tiny_case, parse_sweep(GRID), out, workers=2)
     assert (again.planned, again.skipped) == (0, 20)
@@ -148,8 +166,9 @@ def test_changed_inputs_are_replanned(grid_pool, tiny_case: Path, tmp_path: Path
 def cluster():
     """A real Dask LocalCluster of 2 worker processes, shared by the cluster tests."""
     distributed = pytest.importorskip("dask.distributed")
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                  dashboard_address=":0") as running:
+    with distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0"
+    ) as running:
         yield running.scheduler_address
 
 
@@ -186,14 +205,22 @@ def _check_sample(table: pd.DataFrame, spec, folder: Path) -> None:
 
 
 @pytest.mark.parametrize("executor", ["pool", "cluster"])
-def test_sample_through_the_pool_and_a_cluster_and_resume(executor: str, tiny_case: Path,
-                                                          request: pytest.FixtureRequest):
+def test_sample_through_the_pool_and_a_cluster_and_resume(
+    executor: str, tiny_case: Path, request: pytest.FixtureRequest
+):
     scheduler = request.getfixturevalue("cluster") if executor == "cluster" else None
     spec = parse_sweep(SAMPLE)
     out = tiny_case.parent / f"sample_{executor}"
     progress = []
-    result = run_sweep(tiny_case, spec, out, workers=2, scheduler=scheduler,
-                       sweep_folder=tiny_case.parent, progress=progress.append)
+    result = run_sweep(
+        tiny_case,
+        spec,
+        out,
+        workers=2,
+        scheduler=scheduler,
+        sweep_folder=tiny_case.parent,
+        progress=progress.append,
+    )
     assert result.planned == 20
     _check_sample(result.results, spec, tiny_case.parent)
     assert progress[-1].done == 20 and progress[-1].running == 0
@@ -206,21 +233,32 @@ def test_sample_through_the_pool_and_a_cluster_and_resume(executor: str, tiny_ca
 def test_scheduler_local_starts_a_local_cluster_of_processes(tiny_case: Path):
     pytest.importorskip("dask.distributed")
     grid = {"grid": {"demand_multiplier.bucket.ranking": [1.0, 1.2]}}
-    result = run_sweep(tiny_case, parse_sweep(grid), tiny_case.parent / "local", workers=2,
-                       scheduler="local")
+    result = run_sweep(
+        tiny_case, parse_sweep(grid), tiny_case.parent / "local", workers=2, scheduler="local"
+    )
     assert result.executor == "dask LocalCluster (2 workers)"
     for row, m in zip(result.results.to_dict("records"), [1.0, 1.2], strict=True):
-        assert best_cost_usd(m) - 1e-6 <= row["total_cost_usd"] <= best_cost_usd(m) / (
-            1 - row["gap"]) + 1e-6
+        assert (
+            best_cost_usd(m) - 1e-6
+            <= row["total_cost_usd"]
+            <= best_cost_usd(m) / (1 - row["gap"]) + 1e-6
+        )
     assert str(os.getpid()) not in _worker_pids(result.results)
 
 
 def test_points_are_reproducible_and_follow_their_distributions(tiny_case: Path):
-    spec = parse_sweep({"samples": 400, "seed": 3, "distributions": {
-        "a.x": {"dist": "uniform", "low": 2, "high": 3},
-        "a.y": {"dist": "normal", "mean": 1, "sd": 5, "low": 0, "high": 2},
-        "a.z": {"dist": "choice", "values": [0, 4], "weights": [1, 3], "integer": True},
-        "a.w": {"dist": "triangular", "low": 1, "mode": 1, "high": 2}}})
+    spec = parse_sweep(
+        {
+            "samples": 400,
+            "seed": 3,
+            "distributions": {
+                "a.x": {"dist": "uniform", "low": 2, "high": 3},
+                "a.y": {"dist": "normal", "mean": 1, "sd": 5, "low": 0, "high": 2},
+                "a.z": {"dist": "choice", "values": [0, 4], "weights": [1, 3], "integer": True},
+                "a.w": {"dist": "triangular", "low": 1, "mode": 1, "high": 2},
+            },
+        }
+    )
     drawn = pd.DataFrame(points(spec))
     assert drawn.equals(pd.DataFrame(points(spec)))
     assert drawn["a.x"].between(2, 3).all() and drawn["a.y"].between(0, 2).all()
@@ -233,14 +271,24 @@ def test_points_are_reproducible_and_follow_their_distributions(tiny_case: Path)
 @pytest.mark.parametrize(
     ("data", "words"),
     [
-        ({"grid": {"x": [1]}, "samples": 3, "distributions": {"x": {"dist": "uniform",
-                                                                  "low": 0, "high": 1}}},
-         "either 'grid'"),
+        (
+            {
+                "grid": {"x": [1]},
+                "samples": 3,
+                "distributions": {"x": {"dist": "uniform", "low": 0, "high": 1}},
+            },
+            "either 'grid'",
+        ),
         ({"samples": 3}, "needs 'grid'"),
         ({"grid": {"x": []}}, "non-empty list"),
         ({"grid": {"x": [1]}, "workers": 3}, "key 'workers': unknown key"),
-        ({"samples": 2, "distributions": {"x": {"dist": "triangular", "low": 2, "mode": 1,
-                                                "high": 3}}}, "low <= mode <= high"),
+        (
+            {
+                "samples": 2,
+                "distributions": {"x": {"dist": "triangular", "low": 2, "mode": 1, "high": 3}},
+            },
+            "low <= mode <= high",
+        ),
         ({"samples": 2, "distributions": {"x": {"dist": "poisson", "lam": 2}}}, "dist"),
     ],
 )
@@ -252,8 +300,12 @@ def test_invalid_sweep_files_say_which_key_and_how_to_fix(data, words):
 
 
 def test_unknown_ids_and_paths_fail_before_any_work(tiny_case: Path, tmp_path: Path):
-    bad = {"grid": {"platform_changes.nope.available": [True, False],
-                    "demand_multiplier.colour.red": [1.0]}}
+    bad = {
+        "grid": {
+            "platform_changes.nope.available": [True, False],
+            "demand_multiplier.colour.red": [1.0],
+        }
+    }
     with pytest.raises(FleetDataError) as info:
         run_sweep(tiny_case, parse_sweep(bad), tmp_path / "out", workers=1)
     text = str(info.value)
@@ -264,8 +316,11 @@ def test_unknown_ids_and_paths_fail_before_any_work(tiny_case: Path, tmp_path: P
 
 def test_empirical_file_errors_name_the_file_and_column(tmp_path: Path, tiny_case: Path):
     sweep = tmp_path / "s.yaml"
-    sweep.write_text("samples: 3\ndistributions:\n  power_cap_kw.east: {dist: empirical, "
-                     "file: caps.csv, column: watts}\n", encoding="utf-8")
+    sweep.write_text(
+        "samples: 3\ndistributions:\n  power_cap_kw.east: {dist: empirical, "
+        "file: caps.csv, column: watts}\n",
+        encoding="utf-8",
+    )
     pd.DataFrame({"kw": [1.0]}).to_csv(tmp_path / "caps.csv", index=False)
     with pytest.raises(FleetDataError, match=r"caps.csv.*no column 'watts'.*use one of kw"):
         run_sweep(tiny_case, sweep, tmp_path / "out", workers=1)
@@ -282,7 +337,8 @@ def test_report_of_the_grid(grid_pool):
     # cost never falls as demand grows, and grows over the grid: a positive rank correlation
     assert sens.loc["demand_multiplier.bucket.ranking", "spearman_rho"] > 0.5
     assert sens.loc["demand_multiplier.bucket.ranking", "swing"] == pytest.approx(
-        best_cost_usd(2.0) - best_cost_usd(1.0), rel=0.05)
+        best_cost_usd(2.0) - best_cost_usd(1.0), rel=0.05
+    )
     freq = tables["purchases"].set_index(["platform_id", "region_id", "order_quarter"])
     assert freq.loc[("cpu", "west", 0), "share"] == 1.0  # vision's 6 CPUs, in every plan
     assert freq.loc[("cpu", "west", 0), "servers_mean"] == 6
@@ -309,8 +365,10 @@ def test_cli_sweep_report_and_errors(grid_pool, tmp_path: Path, tiny_case: Path)
 
 # --- robust purchases --------------------------------------------------------------------------
 
-ROBUST = {"grid": {"demand_multiplier.bucket.ranking": [1.0, 1.4]},
-          "robust": {"decide_before_quarter": 1}}
+ROBUST = {
+    "grid": {"demand_multiplier.bucket.ranking": [1.0, 1.4]},
+    "robust": {"decide_before_quarter": 1},
+}
 
 
 def two_future_fleet():
@@ -321,10 +379,14 @@ def two_future_fleet():
     in the x1.4 future. Expected TCO: robust 140,000; each future alone (100,000 + 140,000)
     / 2 = 120,000, so robustness costs 20,000.
     """
-    return make_fleet(platforms=[platform("cpu", capex_usd=10_000)], models=[model("rank")],
-                      profiles=[profile("rank", "cpu", 100)], regions=[region("east")],
-                      demand=[demand("rank", "east", 0, 1000), demand("rank", "east", 1, 1000)],
-                      settings={"horizon_quarters": 2})
+    return make_fleet(
+        platforms=[platform("cpu", capex_usd=10_000)],
+        models=[model("rank")],
+        profiles=[profile("rank", "cpu", 100)],
+        regions=[region("east")],
+        demand=[demand("rank", "east", 0, 1000), demand("rank", "east", 1, 1000)],
+        settings={"horizon_quarters": 2},
+    )
 
 
 def test_robust_purchases_cover_both_futures_and_the_mean_forecast_falls_short():
@@ -349,8 +411,13 @@ def test_robust_purchases_cover_both_futures_and_the_mean_forecast_falls_short()
 
 
 def test_robust_with_more_scenarios_than_futures_checks_fresh_ones():
-    spec = parse_sweep({"grid": {"demand_multiplier.bucket.ranking": [1.0, 1.1, 1.4, 1.2]},
-                        "seed": 1, "robust": {"decide_before_quarter": 1, "max_futures": 2}})
+    spec = parse_sweep(
+        {
+            "grid": {"demand_multiplier.bucket.ranking": [1.0, 1.1, 1.4, 1.2]},
+            "seed": 1,
+            "robust": {"decide_before_quarter": 1, "max_futures": 2},
+        }
+    )
     result = robust_plan(two_future_fleet(), spec)
     s = result.summary
     assert (s["futures"], s["fresh_futures"]) == (2, 2)
@@ -369,8 +436,9 @@ def test_cli_plan_robust_writes_the_comparison(tmp_path: Path):
     sweep = tmp_path / "robust.yaml"
     sweep.write_text(json.dumps(ROBUST), encoding="utf-8")  # JSON is YAML
     assert load_sweep(sweep).robust.decide_before_quarter == 1
-    res = CliRunner().invoke(app, ["plan", str(case), "--robust", str(sweep), "--out",
-                                   str(tmp_path / "robust")])
+    res = CliRunner().invoke(
+        app, ["plan", str(case), "--robust", str(sweep), "--out", str(tmp_path / "robust")]
+    )
     assert res.exit_code == 0, res.output
     assert "fall short in 1 of 2 futures" in res.output
     bought = pd.read_csv(tmp_path / "robust" / "robust_purchases.csv")

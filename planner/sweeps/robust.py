@@ -100,9 +100,15 @@ def _futures(spec: SweepSpec, folder: str | Path) -> tuple[list[dict], list[dict
     rng = np.random.default_rng(spec.seed)
     order = rng.permutation(len(every))
     sample = [every[i] for i in sorted(order[:n])]
-    fresh = [every[i] for i in sorted(order[n:2 * n])]
-    return sample, fresh, (f"sample-average approximation: {n} of the sweep's {len(every)} "
-                           f"scenarios (seed {spec.seed}); {len(fresh)} fresh ones check it")
+    fresh = [every[i] for i in sorted(order[n : 2 * n])]
+    return (
+        sample,
+        fresh,
+        (
+            f"sample-average approximation: {n} of the sweep's {len(every)} "
+            f"scenarios (seed {spec.seed}); {len(fresh)} fresh ones check it"
+        ),
+    )
 
 
 def mean_inputs(futures: list[dict[str, Value]]) -> dict[str, Value]:
@@ -131,29 +137,39 @@ def _orders(plan: Plan, before: int) -> dict[Key, float]:
     """Return a plan's orders placed before quarter ``before``."""
     p = plan.purchases
     p = p[p["order_quarter"] < before]
-    return {(r.platform_id, r.region_id, int(r.order_quarter)): float(r.servers)
-            for r in p.itertuples(index=False)}
+    return {
+        (r.platform_id, r.region_id, int(r.order_quarter)): float(r.servers)
+        for r in p.itertuples(index=False)
+    }
 
 
 def _orders_frame(fleet: Fleet, orders: dict[Key, float]) -> pd.DataFrame:
     capex = fleet.platforms.set_index("platform_id")["capex_usd"]
     rows = [(p, r, t, n, n * float(capex[p])) for (p, r, t), n in sorted(orders.items()) if n > 0]
-    return pd.DataFrame(rows, columns=["platform_id", "region_id", "order_quarter", "servers",
-                                       "capex_usd"])
+    return pd.DataFrame(
+        rows, columns=["platform_id", "region_id", "order_quarter", "servers", "capex_usd"]
+    )
 
 
 def _column_keys(mm: MatrixModel) -> list[tuple[str, tuple]]:
     """Return (kind, key) of every column of ``mm``, in column order (x, then b, then y)."""
-    x = [("x", (m, p, r, int(t))) for m, p, r, t in zip(
-        mm.x["model_id"], mm.x["platform_id"], mm.x["region_id"], mm.x["quarter"], strict=True)]
-    rest = [(kind, (p, r, int(t))) for kind, frame in (("b", mm.b), ("y", mm.y))
-            for p, r, t in zip(frame["platform_id"], frame["region_id"], frame["quarter"],
-                               strict=True)]
+    x = [
+        ("x", (m, p, r, int(t)))
+        for m, p, r, t in zip(
+            mm.x["model_id"], mm.x["platform_id"], mm.x["region_id"], mm.x["quarter"], strict=True
+        )
+    ]
+    rest = [
+        (kind, (p, r, int(t)))
+        for kind, frame in (("b", mm.b), ("y", mm.y))
+        for p, r, t in zip(frame["platform_id"], frame["region_id"], frame["quarter"], strict=True)
+    ]
     return x + rest
 
 
-def recourse(fleet: Fleet, orders: dict[Key, float], before: int, mip_gap: float = 0.005
-             ) -> tuple[str, Plan | None, dict[str, dict] | None]:
+def recourse(
+    fleet: Fleet, orders: dict[Key, float], before: int, mip_gap: float = 0.005
+) -> tuple[str, Plan | None, dict[str, dict] | None]:
     """Plan ``fleet`` with its orders before ``before`` fixed to ``orders`` (0 where absent).
 
     The recourse (allocations, in-service servers, later orders) comes from the anytime path
@@ -165,8 +181,9 @@ def recourse(fleet: Fleet, orders: dict[Key, float], before: int, mip_gap: float
     """
     mm = build_matrix(fleet)
     off = len(mm.x)
-    for j, (p, r, t) in enumerate(zip(mm.b["platform_id"], mm.b["region_id"], mm.b["quarter"],
-                                      strict=True)):
+    for j, (p, r, t) in enumerate(
+        zip(mm.b["platform_id"], mm.b["region_id"], mm.b["quarter"], strict=True)
+    ):
         if t < before:
             n = min(orders.get((p, r, int(t)), 0.0), mm.upper[off + j])
             mm.lower[off + j] = mm.upper[off + j] = n
@@ -207,8 +224,9 @@ def demand_shortfall(fleet: Fleet, orders: dict[Key, float], before: int) -> flo
     return total
 
 
-def _first_stage_start(prob: pulp.LpProblem, first: dict[Key, pulp.LpVariable],
-                       supply: dict[tuple[str, int], float]) -> dict[Key, float] | None:
+def _first_stage_start(
+    prob: pulp.LpProblem, first: dict[Key, pulp.LpVariable], supply: dict[tuple[str, int], float]
+) -> dict[Key, float] | None:
     """Round the LP relaxation's first stage up to whole servers, within supply.
 
     Where rounding up exceeds a (platform, quarter) supply, the regions rounded up the most
@@ -221,8 +239,11 @@ def _first_stage_start(prob: pulp.LpProblem, first: dict[Key, pulp.LpVariable],
     lp = {k: max(0.0, z.varValue or 0.0) for k, z in first.items()}
     start = {k: float(math.ceil(v - 1e-6)) for k, v in lp.items()}
     for (p, t), cap in supply.items():
-        keys = sorted((k for k in start if k[0] == p and k[2] == t),
-                      key=lambda k: start[k] - lp[k], reverse=True)
+        keys = sorted(
+            (k for k in start if k[0] == p and k[2] == t),
+            key=lambda k: start[k] - lp[k],
+            reverse=True,
+        )
         excess = sum(start[k] for k in keys) - cap
         for k in keys:
             if excess <= 0:
@@ -233,10 +254,15 @@ def _first_stage_start(prob: pulp.LpProblem, first: dict[Key, pulp.LpVariable],
     return start
 
 
-def _warm_start(futures: list[Fleet], models: list[PlanningModel],
-                first: dict[Key, pulp.LpVariable], before: int, own: list[Plan],
-                lp_start: dict[Key, float] | None, supply: dict[tuple[str, int], float]
-                ) -> tuple[str, dict[Key, float]] | None:
+def _warm_start(
+    futures: list[Fleet],
+    models: list[PlanningModel],
+    first: dict[Key, pulp.LpVariable],
+    before: int,
+    own: list[Plan],
+    lp_start: dict[Key, float] | None,
+    supply: dict[tuple[str, int], float],
+) -> tuple[str, dict[Key, float]] | None:
     """Set a feasible start on every future's variables; return its origin and first stage.
 
     Candidates, in order: the LP relaxation's first stage rounded up, then each future's own
@@ -247,8 +273,10 @@ def _warm_start(futures: list[Fleet], models: list[PlanningModel],
     ranked = sorted(range(len(own)), key=lambda k: -sum(_orders(own[k], before).values()))
     for k in ranked:
         orders = _orders(own[k], before)
-        if all(orders.get(key, 0.0) <= (z.upBound if z.upBound is not None else math.inf)
-               for key, z in first.items()) and set(orders) <= set(first):
+        if all(
+            orders.get(key, 0.0) <= (z.upBound if z.upBound is not None else math.inf)
+            for key, z in first.items()
+        ) and set(orders) <= set(first):
             candidates.append((f"future f{k}'s own first stage", orders))
     for origin, orders in candidates:
         values = []
@@ -268,8 +296,9 @@ def _warm_start(futures: list[Fleet], models: list[PlanningModel],
     return None
 
 
-def _two_stage(futures: list[Fleet], own: list[Plan], before: int, options
-               ) -> tuple[list[PlanningModel], dict[Key, pulp.LpVariable], SolveResult, dict]:
+def _two_stage(
+    futures: list[Fleet], own: list[Plan], before: int, options
+) -> tuple[list[PlanningModel], dict[Key, pulp.LpVariable], SolveResult, dict]:
     """Build and solve the deterministic equivalent; return models, first stage, result, info.
 
     Warm start: the LP relaxation's first stage rounded up, each future's recourse from the
@@ -282,22 +311,32 @@ def _two_stage(futures: list[Fleet], own: list[Plan], before: int, options
         model = build_model(fleet)
         for v in model.variables:
             v.name = f"f{k}_{v.name}"
-        prob.extend({f"f{k}_{name}": model.prob.get_constraint_by_name(name)
-                     for name in model.rows})
+        prob.extend(
+            {f"f{k}_{name}": model.prob.get_constraint_by_name(name) for name in model.rows}
+        )
         objective += [(v, c / len(futures)) for v, c in model.prob.objective.items()]
         models.append(model)
     keys = sorted({k for m in models for k in m.b if k[2] < before})
-    upper = {k: min((m.b[k].upBound for m in models if k in m.b and m.b[k].upBound is not None),
-                    default=None) for k in keys}
-    first = {k: prob.add_variable(f"z_{k[0]}_{k[1]}_{k[2]}", lowBound=0, upBound=upper[k],
-                                  cat="Integer") for k in keys}
+    upper = {
+        k: min(
+            (m.b[k].upBound for m in models if k in m.b and m.b[k].upBound is not None),
+            default=None,
+        )
+        for k in keys
+    }
+    first = {
+        k: prob.add_variable(f"z_{k[0]}_{k[1]}_{k[2]}", lowBound=0, upBound=upper[k], cat="Integer")
+        for k in keys
+    }
     rows = {}
     for k, z in first.items():
         for i, m in enumerate(models):
             if k in m.b:
                 rows[f"first_{i}_{'_'.join(map(str, k))}"] = pulp.LpConstraint(
-                    pulp.LpAffineExpression([(m.b[k], 1.0), (z, -1.0)]), pulp.LpConstraintEQ,
-                    rhs=0.0)
+                    pulp.LpAffineExpression([(m.b[k], 1.0), (z, -1.0)]),
+                    pulp.LpConstraintEQ,
+                    rhs=0.0,
+                )
         if not all(k in m.b for m in models):  # an order some future cannot take: not now
             z.upBound = 0
     prob.extend(rows)
@@ -309,8 +348,9 @@ def _two_stage(futures: list[Fleet], own: list[Plan], before: int, options
                 supply[(p, t)] = min(float(cap), supply.get((p, t), math.inf))
     info = {"build_seconds": time.perf_counter() - start, "warm_start": "none"}
     begin = time.perf_counter()
-    found = _warm_start(futures, models, first, before, own,
-                        _first_stage_start(prob, first, supply), supply)
+    found = _warm_start(
+        futures, models, first, before, own, _first_stage_start(prob, first, supply), supply
+    )
     if found is not None:
         for k, z in first.items():
             z.setInitialValue(found[1][k])
@@ -323,11 +363,11 @@ def _two_stage(futures: list[Fleet], own: list[Plan], before: int, options
     return models, first, result, info
 
 
-def _solve(prob: pulp.LpProblem, time_limit_s: float, mip_gap: float, threads: int
-           ) -> SolveResult:
+def _solve(prob: pulp.LpProblem, time_limit_s: float, mip_gap: float, threads: int) -> SolveResult:
     """Solve the deterministic equivalent with HiGHS (warm-started); strict about status."""
-    solver = _WarmHiGHS(msg=False, timeLimit=time_limit_s, gapRel=mip_gap, threads=threads,
-                        **HIGHS_OPTIONS)
+    solver = _WarmHiGHS(
+        msg=False, timeLimit=time_limit_s, gapRel=mip_gap, threads=threads, **HIGHS_OPTIONS
+    )
     start = time.perf_counter()
     try:
         with quiet_stdout():
@@ -344,8 +384,7 @@ def _solve(prob: pulp.LpProblem, time_limit_s: float, mip_gap: float, threads: i
     bound = float(bound) if bound is not None and math.isfinite(bound) else None
     gap = None if bound is None else abs(objective - bound) / max(abs(objective), 1e-9)
     proven = prob.sol_status == pulp.LpSolutionOptimal and (gap is None or gap <= mip_gap + 1e-9)
-    return SolveResult("optimal" if proven else "feasible", "highs", objective, bound, gap,
-                       seconds)
+    return SolveResult("optimal" if proven else "feasible", "highs", objective, bound, gap, seconds)
 
 
 def _evaluate(fleet: Fleet, orders: dict[Key, float], before: int) -> tuple[str, float, float]:
@@ -361,8 +400,9 @@ def _evaluate(fleet: Fleet, orders: dict[Key, float], before: int) -> tuple[str,
     return status, demand_shortfall(fleet, orders, before), math.nan
 
 
-def robust_plan(fleet: Fleet, spec: SweepSpec, base: Scenario | None = None,
-                folder: str | Path = ".") -> RobustResult:
+def robust_plan(
+    fleet: Fleet, spec: SweepSpec, base: Scenario | None = None, folder: str | Path = "."
+) -> RobustResult:
     """Choose first-stage orders that serve every sampled future at least expected cost.
 
     Args:
@@ -391,16 +431,22 @@ def robust_plan(fleet: Fleet, spec: SweepSpec, base: Scenario | None = None,
         try:
             own.append(make_plan(f, explain=False, **solve_opts))
         except InfeasiblePlanError as exc:
-            raise InfeasiblePlanError(f"future {name} ({sample[len(own)]}) has no plan even "
-                                      f"on its own: {exc}", exc.explanation) from None
+            raise InfeasiblePlanError(
+                f"future {name} ({sample[len(own)]}) has no plan even on its own: {exc}",
+                exc.explanation,
+            ) from None
     models, first, result, info = _two_stage(fleets, own, before, opts)
     if result.status == "infeasible":
-        raise InfeasiblePlanError("no common first-stage orders serve every sampled future "
-                                  f"(orders before quarter {before}); move the quarter earlier "
-                                  "or narrow the sweep")
+        raise InfeasiblePlanError(
+            "no common first-stage orders serve every sampled future "
+            f"(orders before quarter {before}); move the quarter earlier "
+            "or narrow the sweep"
+        )
     if not result.has_solution:
-        raise SolverError(f"no robust plan within {opts.time_limit_s:g} s; raise "
-                          "robust.time_limit_s or lower robust.max_futures")
+        raise SolverError(
+            f"no robust plan within {opts.time_limit_s:g} s; raise "
+            "robust.time_limit_s or lower robust.max_futures"
+        )
     plans = {}
     for name, f, model in zip(names, fleets, models, strict=True):
         plan = extract_plan(model, result)
@@ -412,8 +458,9 @@ def robust_plan(fleet: Fleet, spec: SweepSpec, base: Scenario | None = None,
     robust_orders = {k: float(round(z.varValue or 0.0)) for k, z in first.items()}
 
     mean = mean_inputs(sample)
-    mean_plan = make_plan(_fleet_of(fleet, base, mean, "mean_forecast"), explain=False,
-                          **solve_opts)
+    mean_plan = make_plan(
+        _fleet_of(fleet, base, mean, "mean_forecast"), explain=False, **solve_opts
+    )
     mean_orders = _orders(mean_plan, before)
     rows = []
     for kind, items in (("sample", sample), ("fresh", fresh)):
@@ -421,19 +468,32 @@ def robust_plan(fleet: Fleet, spec: SweepSpec, base: Scenario | None = None,
             name = f"f{k}" if kind == "sample" else f"fresh{k}"
             f = fleets[k] if kind == "sample" else _fleet_of(fleet, base, inputs, name)
             status, qps, cost = _evaluate(f, mean_orders, before)
-            row = {"future": name, "kind": kind, **{f"in.{i}": v for i, v in inputs.items()},
-                   "mean_status": status, "mean_short": status == "short",
-                   "mean_short_qps": qps, "mean_cost_usd": cost}
+            row = {
+                "future": name,
+                "kind": kind,
+                **{f"in.{i}": v for i, v in inputs.items()},
+                "mean_status": status,
+                "mean_short": status == "short",
+                "mean_short_qps": qps,
+                "mean_cost_usd": cost,
+            }
             if kind == "sample":
-                row |= {"own_cost_usd": own[k].total_cost_usd,
-                        "robust_cost_usd": plans[name].total_cost_usd,
-                        "robust_status": "served", "robust_short": False,
-                        "robust_short_qps": 0.0}
+                row |= {
+                    "own_cost_usd": own[k].total_cost_usd,
+                    "robust_cost_usd": plans[name].total_cost_usd,
+                    "robust_status": "served",
+                    "robust_short": False,
+                    "robust_short_qps": 0.0,
+                }
             else:
                 rstatus, rqps, rcost = _evaluate(f, robust_orders, before)
-                row |= {"own_cost_usd": math.nan, "robust_cost_usd": rcost,
-                        "robust_status": rstatus, "robust_short": rstatus == "short",
-                        "robust_short_qps": rqps}
+                row |= {
+                    "own_cost_usd": math.nan,
+                    "robust_cost_usd": rcost,
+                    "robust_status": rstatus,
+                    "robust_short": rstatus == "short",
+                    "robust_short_qps": rqps,
+                }
             rows.append(row)
     futures = pd.DataFrame(rows)
     s = futures[futures["kind"] == "sample"]
@@ -441,17 +501,26 @@ def robust_plan(fleet: Fleet, spec: SweepSpec, base: Scenario | None = None,
     foresight = float(s["own_cost_usd"].mean())
     short = s[s["mean_short"]]
     summary = {
-        "status": result.status, "gap": result.gap, "objective_value": result.objective,
-        "best_bound": result.bound, "futures": len(sample), "fresh_futures": len(fresh),
-        "sampling": note, "decide_before_quarter": before, "objective": "expected "
-        f"{fleet.settings.objective}", "warm_start": info["warm_start"],
-        "expected_cost_usd": expected, "perfect_foresight_cost_usd": foresight,
+        "status": result.status,
+        "gap": result.gap,
+        "objective_value": result.objective,
+        "best_bound": result.bound,
+        "futures": len(sample),
+        "fresh_futures": len(fresh),
+        "sampling": note,
+        "decide_before_quarter": before,
+        "objective": f"expected {fleet.settings.objective}",
+        "warm_start": info["warm_start"],
+        "expected_cost_usd": expected,
+        "perfect_foresight_cost_usd": foresight,
         "price_of_robustness_usd": expected - foresight,
         # how much of that difference solver gaps could explain (robust and single plans)
-        "gaps_usd": float(np.mean([(p.summary.get("gap") or 0.0) * p.total_cost_usd
-                                   for p in own])) + (result.gap or 0.0) * expected,
-        "mean_forecast_inputs": mean, "mean_forecast_cost_usd": mean_plan.total_cost_usd,
-        "mean_short_futures": len(short), "mean_short_share": len(short) / len(s),
+        "gaps_usd": float(np.mean([(p.summary.get("gap") or 0.0) * p.total_cost_usd for p in own]))
+        + (result.gap or 0.0) * expected,
+        "mean_forecast_inputs": mean,
+        "mean_forecast_cost_usd": mean_plan.total_cost_usd,
+        "mean_short_futures": len(short),
+        "mean_short_share": len(short) / len(s),
         "mean_unresolved_futures": int((s["mean_status"] == "unresolved").sum()),
         "mean_short_qps_mean": float(short["mean_short_qps"].mean()) if len(short) else 0.0,
         "mean_short_qps_max": float(short["mean_short_qps"].max()) if len(short) else 0.0,
@@ -464,11 +533,18 @@ def robust_plan(fleet: Fleet, spec: SweepSpec, base: Scenario | None = None,
     }
     if fresh:
         out = futures[futures["kind"] == "fresh"]
-        summary |= {"fresh_robust_short_share": float(out["robust_short"].mean()),
-                    "fresh_expected_cost_usd": float(out["robust_cost_usd"].mean()),
-                    "fresh_mean_short_share": float(out["mean_short"].mean())}
-    return RobustResult(_orders_frame(fleet, robust_orders), _orders_frame(fleet, mean_orders),
-                        futures, summary, plans)
+        summary |= {
+            "fresh_robust_short_share": float(out["robust_short"].mean()),
+            "fresh_expected_cost_usd": float(out["robust_cost_usd"].mean()),
+            "fresh_mean_short_share": float(out["mean_short"].mean()),
+        }
+    return RobustResult(
+        _orders_frame(fleet, robust_orders),
+        _orders_frame(fleet, mean_orders),
+        futures,
+        summary,
+        plans,
+    )
 
 
 def robust_report(result: RobustResult) -> str:
@@ -487,24 +563,33 @@ def robust_report(result: RobustResult) -> str:
         f"- Expected TCO with perfect foresight (each future planned alone): "
         f"{usd(s['perfect_foresight_cost_usd'])}",
         f"- What robustness costs: {usd(s['price_of_robustness_usd'])}"
-        + (f" (within the plans' gaps, {usd(s['gaps_usd'])}: not significant)"
-           if abs(s["price_of_robustness_usd"]) <= s["gaps_usd"] else ""),
+        + (
+            f" (within the plans' gaps, {usd(s['gaps_usd'])}: not significant)"
+            if abs(s["price_of_robustness_usd"]) <= s["gaps_usd"]
+            else ""
+        ),
         f"- Mean forecast ({s['mean_forecast_inputs']}): its plan costs "
         f"{usd(s['mean_forecast_cost_usd'])}; its first-stage orders fall short in "
         f"{s['mean_short_futures']} of {s['futures']} futures "
         f"({100 * s['mean_short_share']:.0f} %), by at least {s['mean_short_qps_mean']:,.1f} "
         f"queries/s of demand on average where they do and {s['mean_short_qps_max']:,.1f} at "
         "most (LP bound; 0 where only whole replicas are missing)"
-        + (f"; {s['mean_unresolved_futures']} futures unresolved (no recourse found, none "
-           "ruled out)" if s["mean_unresolved_futures"] else ""),
+        + (
+            f"; {s['mean_unresolved_futures']} futures unresolved (no recourse found, none "
+            "ruled out)"
+            if s["mean_unresolved_futures"]
+            else ""
+        ),
         f"- First-stage servers: robust {s['first_stage_servers']:,.0f}, mean forecast "
         f"{s['mean_first_stage_servers']:,.0f}",
     ]
     if s.get("fresh_futures"):
-        lines.append(f"- On {s['fresh_futures']} fresh futures: the robust orders fall short in "
-                     f"{100 * s['fresh_robust_short_share']:.0f} % (expected TCO where they "
-                     f"hold: {usd(s['fresh_expected_cost_usd'])}), the mean forecast's in "
-                     f"{100 * s['fresh_mean_short_share']:.0f} %")
+        lines.append(
+            f"- On {s['fresh_futures']} fresh futures: the robust orders fall short in "
+            f"{100 * s['fresh_robust_short_share']:.0f} % (expected TCO where they "
+            f"hold: {usd(s['fresh_expected_cost_usd'])}), the mean forecast's in "
+            f"{100 * s['fresh_mean_short_share']:.0f} %"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -517,7 +602,8 @@ def write_robust(result: RobustResult, out_dir: str | Path) -> Path:
         result.purchases.to_csv(tmp / "robust_purchases.csv", index=False)
         result.mean_purchases.to_csv(tmp / "mean_forecast_purchases.csv", index=False)
         result.futures.to_csv(tmp / "futures.csv", index=False)
-        (tmp / "summary.json").write_text(json.dumps(result.summary, indent=2, default=str),
-                                          encoding="utf-8")
+        (tmp / "summary.json").write_text(
+            json.dumps(result.summary, indent=2, default=str), encoding="utf-8"
+        )
         (tmp / "report.md").write_text(robust_report(result), encoding="utf-8")
     return out

@@ -78,9 +78,15 @@ def validate_against_case(case_dir: str, spec: SweepSpec, inputs: list[dict]) ->
         try:
             scenario_fleet(case_dir, spec.base, {path: inputs[0][path]}, "check")
         except FleetDataError as exc:
-            problems += [Problem(f"sweep key '{path}'", p.render().lstrip(", :"),
-                                 "use a path of the scenario vocabulary (README, 'Scenario "
-                                 "sweeps') with ids of this case") for p in exc.problems]
+            problems += [
+                Problem(
+                    f"sweep key '{path}'",
+                    p.render().lstrip(", :"),
+                    "use a path of the scenario vocabulary (README, 'Scenario "
+                    "sweeps') with ids of this case",
+                )
+                for p in exc.problems
+            ]
     if problems:
         raise FleetDataError(problems, header="The sweep does not fit the case")
 
@@ -105,10 +111,13 @@ def open_executor(workers: int, scheduler: str | None) -> Iterator[tuple[Executo
     from dask.distributed import Client, LocalCluster
 
     if scheduler == "local":
-        with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                          dashboard_address=":0") as cluster, Client(cluster) as client:
-            yield client.get_executor(pure=False), f"dask LocalCluster ({workers} workers)", \
-                workers
+        with (
+            LocalCluster(
+                n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0"
+            ) as cluster,
+            Client(cluster) as client,
+        ):
+            yield client.get_executor(pure=False), f"dask LocalCluster ({workers} workers)", workers
         return
     with Client(scheduler) as client:
         n = max(1, sum(client.nthreads().values()))
@@ -156,11 +165,22 @@ def run_sweep(
     keys = {i: input_key(x, sweep.base, options) for i, x in zip(ids, inputs, strict=True)}
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    write_meta(out, {"case": case, "base": sweep.base, "parameters": sweep.parameters,
-                     "options": options, "scenarios": len(ids)})
+    write_meta(
+        out,
+        {
+            "case": case,
+            "base": sweep.base,
+            "parameters": sweep.parameters,
+            "options": options,
+            "scenarios": len(ids),
+        },
+    )
     # rows of workers that died are re-planned: the scenario itself may be fine
-    done = {i: r for i, r in read_rows(out).items()
-            if i in keys and r.get("input_key") == keys[i] and not r.get("retry")}
+    done = {
+        i: r
+        for i, r in read_rows(out).items()
+        if i in keys and r.get("input_key") == keys[i] and not r.get("retry")
+    }
     todo = [(i, x) for i, x in zip(ids, inputs, strict=True) if i not in done]
     failed = sum(r.get("status") in FAILED for r in done.values())
     skipped, planned = len(done), 0
@@ -168,8 +188,16 @@ def run_sweep(
 
     def report(running: int) -> None:
         if progress is not None:
-            progress(SweepProgress(len(ids), skipped + planned, running, failed, skipped,
-                                   time.perf_counter() - start))
+            progress(
+                SweepProgress(
+                    len(ids),
+                    skipped + planned,
+                    running,
+                    failed,
+                    skipped,
+                    time.perf_counter() - start,
+                )
+            )
 
     report(0)
     described = "no executor (every scenario already done)"
@@ -196,5 +224,6 @@ def run_sweep(
                     last = time.perf_counter()
                 report(min(n_workers, len(pending)))
     results = consolidate(out, ids)
-    return SweepResult(results, out, planned, skipped, failed, time.perf_counter() - start,
-                       described)
+    return SweepResult(
+        results, out, planned, skipped, failed, time.perf_counter() - start, described
+    )

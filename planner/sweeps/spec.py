@@ -136,8 +136,7 @@ class Choice(_Dist):
     @model_validator(mode="after")
     def _weights(self) -> Choice:
         if self.weights is not None and (
-            len(self.weights) != len(self.values) or min(self.weights) < 0 or
-            sum(self.weights) <= 0
+            len(self.weights) != len(self.values) or min(self.weights) < 0 or sum(self.weights) <= 0
         ):
             raise ValueError("weights must be non-negative, one per value, not all zero")
         return self
@@ -203,17 +202,29 @@ def _problems(exc: ValidationError, file: str) -> list[Problem]:
     for e in exc.errors():
         key = ".".join(str(p) for p in e["loc"]) or "(top level)"
         msg = "unknown key" if e["type"] == "extra_forbidden" else e["msg"]
-        out.append(Problem(file, f"key '{key}': {msg}",
-                           "see 'Scenario sweeps' in the README and planner/sweeps/spec.py"))
+        out.append(
+            Problem(
+                file,
+                f"key '{key}': {msg}",
+                "see 'Scenario sweeps' in the README and planner/sweeps/spec.py",
+            )
+        )
     return out
 
 
 def parse_sweep(data: object, file: str = "sweep.yaml") -> SweepSpec:
     """Validate a sweep mapping; raise one :class:`FleetDataError` listing every problem."""
     if not isinstance(data, dict):
-        raise FleetDataError([Problem(file, "must be a mapping (base, grid or samples, ...)",
-                                      "see 'Scenario sweeps' in the README")],
-                             header=f"Invalid sweep file {file}")
+        raise FleetDataError(
+            [
+                Problem(
+                    file,
+                    "must be a mapping (base, grid or samples, ...)",
+                    "see 'Scenario sweeps' in the README",
+                )
+            ],
+            header=f"Invalid sweep file {file}",
+        )
     try:
         spec = SweepSpec.model_validate(data)
     except ValidationError as exc:
@@ -227,12 +238,21 @@ def load_sweep(path: str | Path) -> SweepSpec:
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise FleetDataError([Problem(str(path), "does not exist", "give a sweep YAML file")],
-                             header="Missing sweep file") from None
+        raise FleetDataError(
+            [Problem(str(path), "does not exist", "give a sweep YAML file")],
+            header="Missing sweep file",
+        ) from None
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise FleetDataError([Problem(str(path), f"cannot be read: {exc}".splitlines()[0],
-                                      "fix the YAML syntax (UTF-8)")],
-                             header="Invalid sweep file") from None
+        raise FleetDataError(
+            [
+                Problem(
+                    str(path),
+                    f"cannot be read: {exc}".splitlines()[0],
+                    "fix the YAML syntax (UTF-8)",
+                )
+            ],
+            header="Invalid sweep file",
+        ) from None
     return parse_sweep(data, str(path))
 
 
@@ -241,18 +261,39 @@ def empirical_values(path: Path, column: str) -> np.ndarray:
     try:
         frame = pd.read_csv(path)
     except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
-        raise FleetDataError([Problem(str(path), f"cannot be read: {exc}".splitlines()[0],
-                                      "give a CSV file next to the sweep file")],
-                             header="Invalid empirical distribution") from None
+        raise FleetDataError(
+            [
+                Problem(
+                    str(path),
+                    f"cannot be read: {exc}".splitlines()[0],
+                    "give a CSV file next to the sweep file",
+                )
+            ],
+            header="Invalid empirical distribution",
+        ) from None
     if column not in frame:
-        raise FleetDataError([Problem(str(path), f"has no column '{column}'",
-                                      f"use one of {', '.join(map(str, frame.columns))}")],
-                             header="Invalid empirical distribution")
+        raise FleetDataError(
+            [
+                Problem(
+                    str(path),
+                    f"has no column '{column}'",
+                    f"use one of {', '.join(map(str, frame.columns))}",
+                )
+            ],
+            header="Invalid empirical distribution",
+        )
     values = pd.to_numeric(frame[column], errors="coerce").dropna().to_numpy()
     if values.size == 0:
-        raise FleetDataError([Problem(str(path), f"column '{column}' has no numbers",
-                                      "fill it with the observed values")],
-                             header="Invalid empirical distribution")
+        raise FleetDataError(
+            [
+                Problem(
+                    str(path),
+                    f"column '{column}' has no numbers",
+                    "fill it with the observed values",
+                )
+            ],
+            header="Invalid empirical distribution",
+        )
     return values
 
 
@@ -270,8 +311,10 @@ def points(spec: SweepSpec, folder: str | Path = ".") -> list[dict[str, Value]]:
     """
     if spec.grid is not None:
         keys = list(spec.grid)
-        return [dict(zip(keys, map(_plain, combo), strict=True))
-                for combo in itertools.product(*spec.grid.values())]
+        return [
+            dict(zip(keys, map(_plain, combo), strict=True))
+            for combo in itertools.product(*spec.grid.values())
+        ]
     rng = np.random.default_rng(spec.seed)
     n = int(spec.samples or 0)
     columns = {}

@@ -49,9 +49,13 @@ def base_scenario(case_dir: str, name: str) -> Scenario:
         return Scenario(name="base")
     found = load_scenarios(case_dir)
     if name not in found:
-        raise FleetDataError([f"scenarios.yaml: no scenario '{name}'. Fix: use one of "
-                              f"{', '.join(found) or '(none defined)'} or 'base'"],
-                             header="Unknown base scenario of the sweep")
+        raise FleetDataError(
+            [
+                f"scenarios.yaml: no scenario '{name}'. Fix: use one of "
+                f"{', '.join(found) or '(none defined)'} or 'base'"
+            ],
+            header="Unknown base scenario of the sweep",
+        )
     return found[name]
 
 
@@ -63,8 +67,9 @@ def scenario_fleet(case_dir: str, base: str, inputs: dict[str, Value], name: str
     return fleet
 
 
-def plan_point(case_dir: str, base: str, scenario_id: str, inputs: dict[str, Value],
-               options: dict) -> dict:
+def plan_point(
+    case_dir: str, base: str, scenario_id: str, inputs: dict[str, Value], options: dict
+) -> dict:
     """Plan one scenario and return its row (never raises for a scenario's own failure).
 
     Args:
@@ -75,12 +80,19 @@ def plan_point(case_dir: str, base: str, scenario_id: str, inputs: dict[str, Val
         options: ``time_limit_s`` and ``mip_gap`` for :func:`planner.pipeline.make_plan`.
     """
     start = time.perf_counter()
-    row: dict = {"scenario_id": scenario_id, **{f"in.{k}": v for k, v in inputs.items()},
-                 "verified": False}
+    row: dict = {
+        "scenario_id": scenario_id,
+        **{f"in.{k}": v for k, v in inputs.items()},
+        "verified": False,
+    }
     try:
         fleet = scenario_fleet(case_dir, base, inputs, scenario_id)
-        plan = make_plan(fleet, time_limit_s=options.get("time_limit_s"),
-                         mip_gap=options.get("mip_gap"), explain=False)
+        plan = make_plan(
+            fleet,
+            time_limit_s=options.get("time_limit_s"),
+            mip_gap=options.get("mip_gap"),
+            explain=False,
+        )
         row |= {"status": plan.summary["status"], "message": ""} | plan_row(fleet, plan)
     except InfeasiblePlanError as exc:
         row |= {"status": "infeasible", "message": str(exc)}
@@ -107,9 +119,20 @@ def plan_row(fleet: Fleet, plan: Plan) -> dict:
     space, supply) found from the plan's tables.
     """
     s = plan.summary
-    out: dict = {key: s.get(key) for key in (
-        "gap", "best_bound", "total_cost_usd", "capex_usd", "energy_usd", "maintenance_usd",
-        "servers_purchased", "peak_power_kw", "verified")}
+    out: dict = {
+        key: s.get(key)
+        for key in (
+            "gap",
+            "best_bound",
+            "total_cost_usd",
+            "capex_usd",
+            "energy_usd",
+            "maintenance_usd",
+            "servers_purchased",
+            "peak_power_kw",
+            "verified",
+        )
+    }
     last = fleet.settings.horizon_quarters - 1
     fl = plan.fleet[plan.fleet["quarter"] == last]
     for c in PLATFORM_CLASSES:
@@ -120,9 +143,13 @@ def plan_row(fleet: Fleet, plan: Plan) -> dict:
     bought = plan.purchases.groupby("order_quarter")["servers"].sum()
     for t in range(fleet.settings.horizon_quarters):
         out[f"bought.q{t}"] = float(bought.get(t, 0.0))
-    out["purchases"] = json.dumps({
-        f"{p.platform_id}/{p.region_id}/q{p.order_quarter}": int(p.servers)
-        for p in plan.purchases.itertuples(index=False)}, sort_keys=True)
+    out["purchases"] = json.dumps(
+        {
+            f"{p.platform_id}/{p.region_id}/q{p.order_quarter}": int(p.servers)
+            for p in plan.purchases.itertuples(index=False)
+        },
+        sort_keys=True,
+    )
     out["binding"] = "; ".join(binding_rows(fleet, plan)[:TOP_BINDING])
     return out
 
@@ -131,8 +158,11 @@ def _by_bucket(fleet: Fleet, plan: Plan, quarter: int) -> dict[str, float]:
     """Return allocated servers and their facility kW by bucket in ``quarter``."""
     alloc = plan.allocation[plan.allocation["quarter"] == quarter]
     fl = plan.fleet[(plan.fleet["quarter"] == quarter) & (plan.fleet["in_service_servers"] > 0)]
-    per_server = (fl["facility_kw"] / fl["in_service_servers"]).groupby(
-        [fl["platform_id"], fl["region_id"]]).first()
+    per_server = (
+        (fl["facility_kw"] / fl["in_service_servers"])
+        .groupby([fl["platform_id"], fl["region_id"]])
+        .first()
+    )
     kw = alloc.join(per_server.rename("kw"), on=["platform_id", "region_id"])
     kw = kw["servers"] * kw["kw"].fillna(0.0)
     out = {}
@@ -163,8 +193,11 @@ def binding_rows(fleet: Fleet, plan: Plan) -> list[str]:
     limits = fleet.regions.set_index("region_id")["space_limit_ru"].dropna()
     if not limits.empty:
         ru = plan.fleet.merge(fleet.platforms[["platform_id", "rack_units"]], on="platform_id")
-        used = (ru["in_service_servers"] * ru["rack_units"]).groupby(
-            [ru["region_id"], ru["quarter"]]).sum()
+        used = (
+            (ru["in_service_servers"] * ru["rack_units"])
+            .groupby([ru["region_id"], ru["quarter"]])
+            .sum()
+        )
         for (r, t), u in used.items():
             if r in limits.index and limits[r] - u <= TIGHT * limits[r]:
                 found.append(((limits[r] - u) / limits[r], f"space {r} q{t}"))
@@ -173,8 +206,14 @@ def binding_rows(fleet: Fleet, plan: Plan) -> list[str]:
 
 def failed_row(scenario_id: str, inputs: dict[str, Value], message: str) -> dict:
     """Return the row of a scenario whose worker failed outside :func:`plan_point`."""
-    return {"scenario_id": scenario_id, **{f"in.{k}": v for k, v in inputs.items()},
-            "status": "error", "message": message, "verified": False, "retry": True}
+    return {
+        "scenario_id": scenario_id,
+        **{f"in.{k}": v for k, v in inputs.items()},
+        "status": "error",
+        "message": message,
+        "verified": False,
+        "retry": True,
+    }
 
 
 def rows_frame(rows: list[dict]) -> pd.DataFrame:
@@ -182,8 +221,7 @@ def rows_frame(rows: list[dict]) -> pd.DataFrame:
     frame = pd.DataFrame(rows)
     if frame.empty:
         return frame
-    first = ["scenario_id", *[c for c in frame.columns if c.startswith("in.")], "status",
-             "message"]
+    first = ["scenario_id", *[c for c in frame.columns if c.startswith("in.")], "status", "message"]
     rest = [c for c in frame.columns if c not in first]
     return frame[[c for c in first if c in frame.columns] + rest]
 
