@@ -354,3 +354,30 @@ def test_every_solving_command_takes_solver_time_limit_and_gap(command):
         assert options[name].help == reference[name].help
         # (typer wraps each callback, so compare what it wraps by name)
         assert options[name].callback.__name__ == reference[name].callback.__name__
+
+
+@pytest.mark.parametrize("width", [80, 120])
+def test_savings_table_fits_with_the_longest_cells(width):
+    from rich.console import Console
+
+    from planner.describe import savings_table
+
+    # The longest cells the table can hold: the longest baseline name, a three-digit count
+    # of violations (139 seen on the default case), billions of USD and a negative saving.
+    overview = pd.DataFrame(
+        {
+            "baseline": ["single_platform", "greedy_power"],
+            "baseline_status": ["infeasible (139 violations)", "feasible"],
+            "tco_usd_baseline": [1_234_567_890.0, 2_345_678_901.0],
+            "savings_usd": [math.nan, -1_234_567_890.0],
+            "savings_pct": [math.nan, -100.0],
+            "comparable": [False, True],
+        }
+    )
+    console = Console(width=width, record=True)
+    console.print(savings_table(overview))
+    lines = console.export_text().splitlines()
+    assert all(len(line) <= width for line in lines)
+    assert "…" not in "".join(lines)
+    assert len(lines) == 2 + len(overview)  # header, rule, one line per baseline
+    assert "not comparable" in lines[2] and "-1,234.6 M (-100.0 %)" in lines[3]
