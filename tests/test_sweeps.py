@@ -445,3 +445,36 @@ def test_cli_plan_robust_writes_the_comparison(tmp_path: Path):
     assert bought["servers"].sum() == 14
     summary = json.loads((tmp_path / "robust" / "summary.json").read_text(encoding="utf-8"))
     assert summary["price_of_robustness_usd"] == pytest.approx(20_000)
+
+
+def test_a_dead_worker_is_a_row_and_is_replanned_on_resume(
+    tiny_case: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    import contextlib
+    from concurrent.futures import ThreadPoolExecutor
+
+    import planner.sweeps.run as run
+
+    @contextlib.contextmanager
+    def one_thread(workers, scheduler):
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            yield pool, "one thread", 1
+
+    real = run.plan_point
+
+    def dies_on_s0001(case, base, sid, inputs, options):
+        if sid == "s0001":
+            raise MemoryError("worker killed")  # what a crashed worker's future raises
+        return real(case, base, sid, inputs, options)
+
+    monkeypatch.setattr(run, "open_executor", one_thread)
+    monkeypatch.setattr(run, "plan_point", dies_on_s0001)
+    spec = parse_sweep({"grid": {"demand_multiplier.bucket.ranking": [1.0, 1.2]}})
+    first = run_sweep(tiny_case, spec, tmp_path / "out")
+    row = first.results.set_index("scenario_id").loc["s0001"]
+    assert row["status"] == "error" and "worker failed: MemoryError" in row["message"]
+    assert first.failed == 1
+    monkeypatch.setattr(run, "plan_point", real)
+    again = run_sweep(tiny_case, spec, tmp_path / "out")
+    assert (again.planned, again.skipped) == (1, 1)
+    assert set(again.results["status"]) <= {"optimal", "feasible"}
