@@ -381,3 +381,21 @@ def test_savings_table_fits_with_the_longest_cells(width):
     assert "…" not in "".join(lines)
     assert len(lines) == 2 + len(overview)  # header, rule, one line per baseline
     assert "not comparable" in lines[2] and "-1,234.6 M (-100.0 %)" in lines[3]
+
+
+def test_published_money_totals_do_not_drift():
+    from planner.results import published_tables
+
+    fleet = priced_tiny()
+    plan = make_plan(fleet)
+    # 0.4 USD on every cost cell: rounding each cell alone would lose 0.4 USD per cell
+    costs = plan.costs.copy()
+    parts = ["capex_usd", "energy_usd", "maintenance_usd"]
+    costs[parts] = costs[parts].round() + 0.4
+    costs["total_usd"] = costs[parts].sum(axis=1)
+    plan.costs = costs
+    published = published_tables(plan, fleet)["costs"]
+    assert len(costs) * 3 * 0.4 > 1  # enough cells for the drift to show
+    assert published["total_usd"].sum() == pytest.approx(costs["total_usd"].sum(), abs=0.5)
+    assert ((published[parts] - costs[parts]).abs() <= 1).all().all()
+    assert plan.costs["energy_usd"].equals(costs["energy_usd"])  # the plan is left as it was
