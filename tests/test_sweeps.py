@@ -478,3 +478,24 @@ def test_a_dead_worker_is_a_row_and_is_replanned_on_resume(
     again = run_sweep(tiny_case, spec, tmp_path / "out")
     assert (again.planned, again.skipped) == (1, 1)
     assert set(again.results["status"]) <= {"optimal", "feasible"}
+
+
+def test_cli_sweep_plans_resumes_and_reports(tiny_case: Path, tmp_path: Path):
+    sweep = tmp_path / "grid.yaml"
+    sweep.write_text("grid:\n  demand_multiplier.bucket.ranking: [1.0, 1.2]\n", encoding="utf-8")
+    out = tmp_path / "out"
+    runner = CliRunner()
+    res = runner.invoke(
+        app, ["sweep", str(tiny_case), str(sweep), "--out", str(out), "--workers", "1"]
+    )
+    assert res.exit_code == 0, res.output
+    assert "2 planned now, 0 already done, 0 failed" in res.output
+    assert len(pd.read_parquet(out / "results.parquet")) == 2
+    res = runner.invoke(app, ["sweep", str(tiny_case), str(sweep), "--out", str(out)])
+    assert res.exit_code == 0 and "0 planned now, 2 already done" in res.output
+    assert (
+        runner.invoke(
+            app, ["sweep", str(tiny_case), str(sweep), "--out", str(out), "--workers", "0"]
+        ).exit_code
+        == 2
+    )
