@@ -67,8 +67,9 @@ def cost_gap(plan: Plan) -> float | None:
 def bound_usd(summary: dict, cost_usd: float | None = None) -> float | None:
     """Return the best bound of a tco plan in USD, or None for other objectives or none.
 
-    The solver's bound is on the objective (kUSD), which adds a tiny tie-break per allocated
-    server to the cost, so for a proven plan it can exceed the cost by a few cents; capped at
+    The solver's bound is on the objective (kUSD), which adds tie-breaks per allocated and
+    in-service server to the cost (at most ``planner.model.TIE_BREAK_TOLERANCE`` of it), so
+    for a proven plan it can exceed the cost by a sliver; capped at
     ``cost_usd`` so that a bound never reads as higher than a plan that exists.
     """
     bound = summary.get("best_bound")
