@@ -24,7 +24,11 @@ terms. min(R, A) is modelled exactly with one binary per (model, quarter):
     sum_c x[c] <= U_a
     sum_m moves[m,t] <= max_moves_per_quarter          (optional)
 
-and ``move_cost[m] * moves[m,t]`` is added to the objective. U_a is eight times the larger of
+and ``move_cost[m] * moves[m,t]`` is added to the objective. One more row holds for every
+plan: moves[m,t] >= sum_c rem[c] - S, where S = max(0, sum_c x0[c] - L) and L is a lower bound
+on the model's replicas in the quarter (demand over its best replica throughput, min
+replicas). Where demand has not fallen below what runs now (S = 0) that row alone is exact,
+moves = R, and the binary and its rows are left out. U_a is eight times the larger of
 the current and the unconstrained plan's replicas of the model in the quarter (plus 8), far
 above anything a cheaper plan holds; a plan that reaches it says so in its summary.
 """
@@ -220,23 +224,9 @@ def add_move_terms(
                 rem_terms.append((rem, -1.0))
                 terms.rem[cell] = rem
         moves = prob.add_variable(f"moves_{m}_{t}", lowBound=0)
-        z = prob.add_variable(f"move_side_{m}_{t}", cat="Binary")
-        model.add_row(
-            "move_rem",
-            (m, t),
-            pulp.LpAffineExpression([(moves, 1.0), *rem_terms, (z, current_total)]),
-            pulp.LpConstraintGE,
-            removed_fixed,
-        )
-        model.add_row(
-            "move_add",
-            (m, t),
-            pulp.LpAffineExpression([(moves, 1.0), *add_terms, (z, -bound)]),
-            pulp.LpConstraintGE,
-            -bound,
-        )
-        # moves = R - (sum x0 - sum x)+ >= R - shrink: the LP's z cannot hide moves while the
-        # model needs at least as many replicas as run now (demand grows: shrink = 0)
+        # moves = R - (sum x0 - sum x)+ >= R - shrink, valid for every plan. Where the model
+        # needs at least the replicas that run now (demand grows: shrink = 0) it is exact,
+        # moves = R, and no binary is needed; elsewhere it tightens the LP of the binary rows.
         model.add_row(
             "move_floor",
             (m, t),
@@ -244,16 +234,32 @@ def add_move_terms(
             pulp.LpConstraintGE,
             removed_fixed - shrink,
         )
-        model.add_row(
-            "move_bound",
-            (m, t),
-            pulp.LpAffineExpression([(x, 1.0) for x in planned]),
-            pulp.LpConstraintLE,
-            bound,
-        )
+        if shrink > ZERO:
+            z = prob.add_variable(f"move_side_{m}_{t}", cat="Binary")
+            model.add_row(
+                "move_rem",
+                (m, t),
+                pulp.LpAffineExpression([(moves, 1.0), *rem_terms, (z, current_total)]),
+                pulp.LpConstraintGE,
+                removed_fixed,
+            )
+            model.add_row(
+                "move_add",
+                (m, t),
+                pulp.LpAffineExpression([(moves, 1.0), *add_terms, (z, -bound)]),
+                pulp.LpConstraintGE,
+                -bound,
+            )
+            model.add_row(
+                "move_bound",
+                (m, t),
+                pulp.LpAffineExpression([(x, 1.0) for x in planned]),
+                pulp.LpConstraintLE,
+                bound,
+            )
+            terms.side[(m, t)] = z
+            terms.bound[(m, t)] = bound
         terms.moves[(m, t)] = moves
-        terms.side[(m, t)] = z
-        terms.bound[(m, t)] = bound
         cost = options.cost_of(buckets[m])
         if cost > 0:
             cost_terms.append((moves, cost * USD_SCALE))
@@ -495,38 +501,41 @@ def start_values(
     for key, var in terms.moves.items():
         out, into = removed.get(key, 0.0), added.get(key, 0.0)
         values[var] = min(out, into)
-        values[terms.side[key]] = 1.0 if into <= out else 0.0
+        if key in terms.side:
+            values[terms.side[key]] = 1.0 if into <= out else 0.0
     return values
 
 
 def keep_current_start(
     model: PlanningModel, reference: dict[Cell, float], opts: dict
 ) -> dict[pulp.LpVariable, float] | None:
-    """Return a plan that keeps every current replica where it runs, or None if none fits.
+    """Return a plan that keeps the current replicas where they run, or None if none fits.
 
-    The model is solved once with x >= the current replicas (bounds restored afterwards) and
-    half the time limit; it only adds replicas where demand grew, so it moves nothing. Where
-    the move cost is high it is a far better start than the unconstrained plan, which HiGHS
-    alone does not leave within a minute on the default case.
+    The model is solved with x >= the current replicas (bounds restored afterwards) in
+    quarters 0..k, for the largest k that is feasible (an infeasible try fails in HiGHS'
+    presolve, in well under a second), with half the time limit. It moves nothing in those
+    quarters; where the move cost is high it is a far better start than the unconstrained
+    plan, which HiGHS alone does not leave within a minute on the default case.
     """
-    raised = []
-    for cell, var in model.x.items():
-        x0 = reference.get(cell, 0.0)
-        if x0 > ZERO:
-            raised.append((var, var.lowBound))
-            var.lowBound = x0
-    if not raised:
-        return None
     limit = opts.get("time_limit_s")
     limit = model.fleet.settings.solver.time_limit_s if limit is None else limit
-    try:
-        result = solve_from(model, None, **{**opts, "time_limit_s": max(1.0, limit / 2)})
-    finally:
-        for var, low in raised:
-            var.lowBound = low
-    if not result.has_solution:
-        return None
-    return {v: (v.varValue or 0.0) for v in model.prob.variables()}
+    for last in sorted({t for (_m, _p, _r, t) in reference}, reverse=True):
+        raised = []
+        for cell, var in model.x.items():
+            x0 = reference.get(cell, 0.0)
+            if x0 > ZERO and cell[3] <= last:
+                raised.append((var, var.lowBound))
+                var.lowBound = x0
+        try:
+            result = solve_from(model, None, **{**opts, "time_limit_s": max(1.0, limit / 2)})
+        finally:
+            for var, low in raised:
+                var.lowBound = low
+        if result.has_solution:
+            return {v: (v.varValue or 0.0) for v in model.prob.variables()}
+        if result.status != "infeasible":
+            return None  # no plan within the time: do not spend more on the start
+    return None
 
 
 def _objective(model: PlanningModel, values: dict[pulp.LpVariable, float]) -> float:
