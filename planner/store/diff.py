@@ -90,9 +90,7 @@ def _table_change(a: pd.DataFrame | None, b: pd.DataFrame | None) -> str:
     if len(gone) or len(new):
         ids = sorted(set(gone[columns[0]]) | set(new[columns[0]]))
         shown = ", ".join(ids[:8]) + (", ..." if len(ids) > 8 else "")
-        parts.append(
-            f"{len(gone)} rows removed, {len(new)} added or changed ({columns[0]}: {shown})"
-        )
+        parts.append(f"{len(gone)} row(s) only in a, {len(new)} only in b ({columns[0]}: {shown})")
     extra = sorted(set(a.columns) ^ set(b.columns))
     if extra:
         parts.append(f"columns differ: {', '.join(extra)}")
