@@ -128,7 +128,10 @@ def _plan_anytime(
             else None
         raise InfeasiblePlanError(_infeasible_message(fleet, shortfalls), shortfalls)
     if not result.has_solution:
-        raise SolverError(f"highs found no plan for '{fleet.name}' ({result.stopped})")
+        # not infeasible: no plan was found within the limits (same exit code, other advice)
+        raise SolverError(f"highs found no plan for '{fleet.name}' within the limits "
+                          f"(stopped on {result.stopped or 'no plan'}); this does not mean "
+                          "none exists: raise --time-limit or the gap (--gap)")
     plan = plan_from_values(mm, result.values)
     plan.summary = {
         "case": fleet.name,

@@ -222,8 +222,10 @@ def test_no_plan_within_the_limits_exits_4_and_is_not_called_infeasible(tmp_path
     case = write_fleet(tiny_fleet(), tmp_path / "tiny")
     result = _invoke("plan", case, "--out", tmp_path / "out", "--time-limit", "1")
     assert result.exit_code == 4
-    assert "found no plan" in result.stderr
-    assert "meets every constraint" not in result.stderr
+    message = " ".join(result.stderr.split())
+    assert "found no plan for 'tiny' within the limits" in message
+    assert "raise --time-limit" in message
+    assert "meets every constraint" not in message
     assert "Traceback" not in result.stderr
 
 
