@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from planner.errors import FleetDataError, Problem
-from planner.fleet import Fleet, fleet_from_frames, load_fleet
-from planner.schema import ID_RULE
+from planner.fleet import Fleet, fleet_from_frames, load_fleet, validate_rows
+from planner.scenarios import load_scenarios, scenario_problems
+from planner.schema import ID_RULE, TABLES
+from planner.synthetic import SIZES, synthetic_fleet
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 def problems_of(case_dir: Path) -> tuple[list[Problem], str]:
@@ -196,7 +201,7 @@ def test_non_utf8_file(case_dir, read_table, write_case):
     problems, _ = problems_of(case_dir)
     p = only(problems, file="models.csv")
     assert p.message.startswith("is not UTF-8 text")
-    assert p.fix == "re-save the file with UTF-8 encoding"
+    assert p.fix.startswith("re-save the file with UTF-8 encoding")
 
 
 def test_utf8_with_bom_is_fine(case_dir, read_table, write_case):
@@ -307,3 +312,159 @@ def test_fleet_from_frames_reports_missing_and_unknown_tables(case_dir, read_tab
         fleet_from_frames("frames", {}, **frames)
     files = {p.file for p in exc.value.problems}
     assert {"models.csv", "profiles.csv", "regions.csv", "machines"} <= files
+
+
+# ----------------------------------------------------------------------------------------------
+# Plausible ranges (issue 12): declared once in the schema, wide enough for every real case
+
+NUMERIC = [(t, c) for t in TABLES.values() for c in t.columns if c.dtype != "str"]
+
+
+def test_every_numeric_column_declares_a_plausible_range():
+    for table, column in NUMERIC:
+        assert column.maximum is not None, f"{table.name}.{column.name} has no maximum"
+        assert column.minimum is not None or column.positive, f"{table.name}.{column.name}"
+        if column.positive and column.dtype == "float":
+            # "> 0" alone lets 1e-300 through (qps_per_server = 1e-300 ended in exit 4)
+            assert column.minimum, f"{table.name}.{column.name} needs a smallest value"
+
+
+@pytest.mark.parametrize(("table", "column"), NUMERIC,
+                         ids=[f"{t.name}.{c.name}" for t, c in NUMERIC])
+def test_value_above_the_range_is_rejected_with_the_range(case_dir, read_table, table, column):
+    """Every numeric column refuses ten times its maximum, naming row, column and range."""
+    source = case_dir if (case_dir / table.file).exists() else REPO_ROOT / "fleet_data" / "default"
+    frame = read_table(source, table.file).astype(object)
+    if column.name not in frame:
+        frame[column.name] = ""
+    frame.loc[0, column.name] = repr(float(column.maximum) * 10)
+    typed, found = validate_rows(table, frame)
+    assert typed is None
+    p = only(found, row=1, column=column.name)
+    assert p.message == f"is above the plausible range ({column.range_text()})"
+    assert column.range_text() in p.fix
+
+
+def test_int_column_of_1e300_is_a_problem_not_a_crash(case_dir, mutate):
+    # int64 cannot hold 1e300: the cast used to raise a traceback
+    mutate(case_dir, "platforms.csv", 1, "lead_time_quarters", "1e300")
+    problems, text = problems_of(case_dir)
+    p = only(problems, file="platforms.csv", row=1, column="lead_time_quarters")
+    assert p.message == "is above the plausible range (from 0 to 40 quarters)"
+    assert "platforms.csv, row 1 (line 2), column 'lead_time_quarters'" in text
+
+
+def test_tiny_positive_value_is_below_the_range(case_dir, mutate):
+    mutate(case_dir, "profiles.csv", 2, "qps_per_server", "1e-300")
+    problems, _ = problems_of(case_dir)
+    p = only(problems, file="profiles.csv", row=2, column="qps_per_server")
+    assert p.message == "is below the plausible range (from 0.001 to 1e+10 queries/s)"
+
+
+def test_zero_in_a_positive_column_keeps_its_own_fix(case_dir, mutate):
+    mutate(case_dir, "profiles.csv", 1, "qps_per_server", "0")
+    problems, _ = problems_of(case_dir)
+    p = only(problems, file="profiles.csv", row=1, column="qps_per_server")
+    assert p.message == "must be greater than 0" and "never write 0" in p.fix
+
+
+@pytest.mark.parametrize("case", ["default", "tiny"])
+def test_bundled_cases_are_within_the_ranges(case):
+    folder = REPO_ROOT / "fleet_data" / case
+    fleet = load_fleet(folder)
+    assert scenario_problems(fleet, load_scenarios(folder)) == []
+
+
+@pytest.mark.parametrize("size", list(SIZES))
+def test_synthetic_cases_are_within_the_ranges(size):
+    # synthetic_fleet validates through fleet_from_frames, so an out-of-range value raises
+    fleet = synthetic_fleet(size, 0)
+    for table, column in NUMERIC:
+        values = pd.to_numeric(fleet.table(table.name)[column.name], errors="coerce").dropna()
+        assert values.map(column.in_range).all(), f"{size}: {table.name}.{column.name}"
+
+
+# ----------------------------------------------------------------------------------------------
+# CSV shape
+
+
+def test_extra_field_in_the_first_row_is_a_problem_not_a_crash(case_dir):
+    path = case_dir / "models.csv"
+    lines = path.read_text().splitlines()
+    lines[1] += ",surplus"
+    path.write_text("\n".join(lines) + "\n")
+    problems, _ = problems_of(case_dir)
+    p = only(problems, file="models.csv", row=1)
+    n = len(lines[0].split(","))
+    assert p.message == f"has {n + 1} fields but the header has {n}"
+    assert "quote" in p.fix
+
+
+def test_extra_field_in_a_later_row(case_dir):
+    path = case_dir / "regions.csv"
+    path.write_text(path.read_text().rstrip("\n") + ",x\n")
+    problems, _ = problems_of(case_dir)
+    assert only(problems, file="regions.csv", row=2).message.startswith("has ")
+
+
+def test_repeated_header_is_named(case_dir):
+    path = case_dir / "regions.csv"
+    text = path.read_text()
+    path.write_text(text.replace("\n", ",pue\n", 1))
+    problems, _ = problems_of(case_dir)
+    p = only(problems, file="regions.csv", column="pue")
+    assert p.message == "the header names column 'pue' 2 times"
+
+
+def test_non_utf8_names_the_line(case_dir):
+    path = case_dir / "demand.csv"
+    lines = path.read_text().splitlines()
+    lines[3] = lines[3].replace("test", "t\xe9st")
+    path.write_bytes(("\n".join(lines) + "\n").encode("latin-1"))
+    problems, _ = problems_of(case_dir)
+    assert only(problems, file="demand.csv").message.startswith(
+        "is not UTF-8 text: line 4 has byte 0xe9")
+
+
+# ----------------------------------------------------------------------------------------------
+# settings.yaml through the strict YAML loader
+
+
+def test_settings_alias_bomb_is_refused_before_expansion(case_dir, write_case):
+    bomb = "horizon_quarters: 2\nfirst_quarter: &a [x, x]\nobjective: [*a, *a]\n"
+    write_case(case_dir, settings=bomb)
+    problems, text = problems_of(case_dir)
+    assert only(problems, file="settings.yaml").message == "line 2: defines an anchor (&a)"
+    assert "[x, x]" not in text
+
+
+def test_settings_duplicate_key_names_both_lines(case_dir, write_case):
+    write_case(case_dir, settings="horizon_quarters: 2\nobjective: tco\nobjective: power\n")
+    problems, _ = problems_of(case_dir)
+    assert only(problems, file="settings.yaml").message == (
+        "line 3: duplicate key 'objective' (first on line 2)")
+
+
+@pytest.mark.parametrize("value", [".inf", ".nan", "-1", "0"])
+def test_time_limit_must_be_finite_and_positive(case_dir, write_case, value):
+    write_case(case_dir, settings=f"horizon_quarters: 2\nsolver:\n  time_limit_s: {value}\n")
+    problems, _ = problems_of(case_dir)
+    assert only(problems, file="settings.yaml").message.startswith(
+        "key 'solver.time_limit_s' (line 3)")
+
+
+def test_threads_are_bounded_by_the_cores(case_dir, write_case):
+    cores = os.cpu_count() or 1
+    write_case(case_dir, settings={"horizon_quarters": 2, "solver": {"threads": cores + 1}})
+    problems, _ = problems_of(case_dir)
+    p = only(problems, file="settings.yaml")
+    assert p.message.startswith("key 'solver.threads'")
+    assert f"at most {cores}, the cores of this machine" in p.message
+    write_case(case_dir, settings={"horizon_quarters": 2, "solver": {"threads": cores}})
+    assert load_fleet(case_dir).settings.solver.threads == cores
+
+
+def test_a_huge_value_is_not_echoed_in_full(case_dir, write_case):
+    write_case(case_dir, settings="horizon_quarters: 2\nfirst_quarter: " + "Q" * 5000 + "\n")
+    _, text = problems_of(case_dir)
+    assert "Q" * 100 not in text and len(text) < 1000
