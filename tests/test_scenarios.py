@@ -25,11 +25,13 @@ from planner.errors import FleetDataError
 from planner.parameters import power_caps
 from planner.pipeline import make_plan
 from planner.scenarios import (
+    MAX_MULTIPLIER,
     Scenario,
     apply_scenario,
     load_scenarios,
     parse_scenarios,
     scenario_from_dict,
+    scenario_problems,
     scenario_to_yaml,
 )
 
@@ -471,3 +473,90 @@ def test_load_scenarios_from_a_case_folder(tmp_path):
     (tmp_path / "scenarios.yaml").write_text("scenarios: [unclosed", encoding="utf-8")
     with pytest.raises(FleetDataError, match=r"scenarios\.yaml"):
         load_scenarios(tmp_path)
+
+
+# ------------------------------------------------------------------------------------------
+# Validation of scenarios.yaml against the case (issue 12): bounds, strict YAML, all at once
+
+
+@pytest.mark.parametrize(("overrides", "key"), [
+    ({"demand_multiplier": {"bucket": {"ranking": 1e300}}}, "demand_multiplier.bucket.ranking"),
+    ({"demand_multiplier": {"region": {"east": float("inf")}}}, "demand_multiplier.region.east"),
+    ({"platform_changes": {"cpu": {"capex_multiplier": 1e-300}}},
+     "platform_changes.cpu.capex_multiplier"),
+    ({"platform_changes": {"cpu": {"supply_per_quarter": 1e12}}},
+     "platform_changes.cpu.supply_per_quarter"),
+    ({"power_cap_kw": {"east": 1e300}}, "power_cap_kw.east"),
+    ({"slo_changes": {"rank": {"latency_slo_ms": 1e-300}}}, "slo_changes.rank.latency_slo_ms"),
+])
+def test_implausible_overrides_are_refused(overrides, key):
+    with pytest.raises(FleetDataError) as exc:
+        scenario_from_dict(overrides, name="wild")
+    assert any(f"scenario 'wild', key '{key}" in p.message for p in exc.value.problems), (
+        exc.value.render())
+
+
+def test_largest_plausible_multiplier_is_accepted():
+    scenario = scenario_from_dict({"demand_multiplier": {"bucket": {"ranking": MAX_MULTIPLIER}}})
+    assert scenario.demand_multiplier.bucket["ranking"] == MAX_MULTIPLIER
+
+
+def test_scenario_problems_collects_every_scenario(fleet):
+    scenarios = parse_scenarios({"scenarios": {
+        "ok": {"demand_multiplier": {"bucket": {"ranking": 2}}},
+        "bad_region": {"power_cap_kw": {"north": 10}},
+        "bad_platform": {"platform_changes": {"gpu": {"capex_multiplier": 2}}},
+    }})
+    problems = scenario_problems(fleet, scenarios)
+    text = "\n".join(p.render() for p in problems)
+    assert "scenario 'bad_region' names unknown region 'north'" in text
+    assert "scenario 'bad_platform' names unknown platform 'gpu'" in text
+    assert "'ok'" not in text
+    assert len(problems) == 2
+
+
+def test_scenario_that_pushes_a_value_out_of_range(fleet):
+    # 500 W x 1000 = 500 kW per server, above the schema's 100 kW
+    scenarios = parse_scenarios({"scenarios": {
+        "hot": {"platform_changes": {"cpu": {"power_multiplier": 1000}}}}})
+    (p,) = scenario_problems(fleet, scenarios)
+    assert p.message.startswith("scenario 'hot' makes platforms.csv row 1 power_w = 5e+05")
+    assert "from 1 to 100,000 W" in p.message
+
+
+def test_scenario_whose_compound_demand_is_implausible(fleet):
+    # rank in east: 500 qps x 1000 (bucket) x 1000 (model) x 1000 (region) x 1000 (product)
+    scenarios = parse_scenarios({"scenarios": {"boom": {"demand_multiplier": {
+        "bucket": {"ranking": 1000}, "model": {"rank": 1000}, "region": {"east": 1000},
+        "product": {"feed": 1000}}}}})
+    (p,) = scenario_problems(fleet, scenarios)
+    assert p.message.startswith("scenario 'boom': products.csv")
+    assert "model 'rank' gets a peak demand of 5e+14 queries/s in region 'east'" in p.message
+
+
+def test_scenarios_yaml_duplicate_name_is_refused(tmp_path):
+    (tmp_path / "scenarios.yaml").write_text(
+        "scenarios:\n  a:\n    description: one\n  a:\n    description: two\n")
+    with pytest.raises(FleetDataError) as exc:
+        load_scenarios(tmp_path)
+    assert exc.value.problems[0].message == (
+        "line 4: duplicate key 'scenarios.a' (first on line 2)")
+
+
+def test_scenarios_yaml_alias_is_refused(tmp_path):
+    (tmp_path / "scenarios.yaml").write_text(
+        "scenarios:\n  a: &base {description: one}\n  b: *base\n")
+    with pytest.raises(FleetDataError) as exc:
+        load_scenarios(tmp_path)
+    assert exc.value.problems[0].message == "line 2: defines an anchor (&base)"
+
+
+def test_scenario_problems_name_the_line(tmp_path):
+    (tmp_path / "scenarios.yaml").write_text(
+        "scenarios:\n  a:\n    description: one\n    demand_multiplier:\n"
+        "      bucket:\n        ranking: -2\n")
+    with pytest.raises(FleetDataError) as exc:
+        load_scenarios(tmp_path)
+    (p,) = exc.value.problems
+    assert p.message.startswith("scenario 'a', key 'demand_multiplier.bucket.ranking' (line 6)")
+    assert p.value == -2
