@@ -441,7 +441,7 @@ MUTATIONS: dict[str, Callable[[Path], tuple[str, int | None, str]]] = {
     "blank": _set("models.csv", "memory_gb", "", row=2),
     "bad_id": _set("platforms.csv", "platform_id", "gpu-a100"),
     "call_cycle": _add_call_cycle,
-    "memory_too_large": _set("models.csv", "memory_gb", 1e9),
+    "memory_too_large": _set("models.csv", "memory_gb", 1e5),
     "unknown_column": _unknown_column,
 }
 
@@ -457,3 +457,24 @@ def test_default_fleet_mutation_is_reported(default_case, tmp_path, kind):
         assert row in [p.row for p in hits], text
         assert f"{file}, row {row} (line {row + 1}), column '{column}'" in text
     assert all(p.fix for p in hits)
+
+
+def test_derived_demand_beyond_the_plausible_range(product_case, write_case):
+    # Every input is within its range, their product is not: 1e13 requests/day x 2 (peak) x
+    # 1e6 items per request = 2.3e14 queries/s, times the 0.6 share of east = 1.4e14.
+    products = [dict(PRODUCTS[0], daily_requests=1e13), PRODUCTS[1]]
+    calls = [dict(CALLS[0], items_per_request=1e6), *CALLS[1:]]
+    write_case(product_case, products=products, calls=calls)
+    problems, _ = problems_of(product_case)
+    p = only(problems, file="products.csv", value="rank_a")
+    peak = 1e13 / 86_400 * 2.0 * 1e6 * 1.05 * 0.6  # quarter 1 has grown by 5 %
+    assert p.message.startswith(f"model 'rank_a' gets a peak demand of {peak:.3g} queries/s "
+                                "in region 'east', quarter 1, above the plausible")
+    assert "growth compounds" in p.fix
+
+
+def test_derived_demand_at_the_limit_passes(product_case, write_case):
+    products = [dict(PRODUCTS[0], daily_requests=1e12), PRODUCTS[1]]
+    write_case(product_case, products=products)
+    # 1e12 / 86,400 x 2 x 50 x 1.05 = 1.2e9 queries/s: large but plausible
+    assert load_fleet(product_case).name == product_case.name
