@@ -334,7 +334,7 @@ def plan(
 
                 path = out_dir.with_name(out_dir.name + "_infeasible.csv")
                 write_text_atomic(path, exc.explanation.to_csv(index=False))
-                err.print(f"shortfalls written to {path}")
+                err.print(f"shortfalls written to {path}", markup=False, soft_wrap=True)
             raise
         write_plan(result, out_dir, fleet, formats=fmt, extra=extra)
         s = result.summary
