@@ -15,6 +15,7 @@ shows tracebacks.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import signal
@@ -541,8 +542,10 @@ def compare(
     def action() -> None:
         fleet = _load(case)
         plans = {}
+        # every name is resolved before the first solve, so a typo fails at once
+        chosen_by_name = {n: None if n == "base" else _scenario(case, n) for n in scenario}
         for name in scenario:
-            chosen = None if name == "base" else _scenario(case, name)
+            chosen = chosen_by_name[name]
             with err.status(f"planning {name}"):
                 plans[name] = make_plan(
                     fleet, chosen, solver=solver, time_limit_s=time_limit, mip_gap=gap
@@ -920,8 +923,11 @@ def main() -> None:
     outside :func:`_run`); an unexpected exception outside :func:`_run` ends as one line and
     exit 1.
     """
+    global _interrupt_reported
+    _interrupt_reported = False
     # planner/__init__.py quiets Ctrl-C during the imports; from here on it raises again.
-    signal.signal(signal.SIGINT, signal.default_int_handler)
+    with contextlib.suppress(ValueError):  # not the main thread: nothing to restore there
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         app()
     except SystemExit as exc:

@@ -13,7 +13,11 @@ numeric column and magnitude class, so a column added later is covered without a
 from __future__ import annotations
 
 import io
+import os
+import signal
+import subprocess
 import sys
+import time
 from collections.abc import Callable
 from contextlib import redirect_stderr, redirect_stdout
 from dataclasses import dataclass
@@ -145,9 +149,14 @@ def write_files(folder: Path, files: Files) -> Path:
 
 def run_check(case: Path) -> tuple[int, str]:
     """Run ``python -m planner check CASE`` in-process; return the exit code and all output."""
+    return run_cli("check", str(case))
+
+
+def run_cli(*args: str) -> tuple[int, str]:
+    """Run ``python -m planner ARGS`` in-process; return the exit code and all output."""
     out, err = io.StringIO(), io.StringIO()
     argv = sys.argv
-    sys.argv = ["planner", "check", str(case)]
+    sys.argv = ["planner", *args]
     # rich consoles hold their stream: point them at the buffers for this call
     consoles = (cli.err.file, cli.out.file)
     cli.err.file, cli.out.file = err, out
@@ -601,3 +610,105 @@ def test_base_case_yaml_round_trips() -> None:
     """The base YAML texts are what yaml itself reads (guards the suite against typos)."""
     assert yaml.safe_load(BASE_SETTINGS)["solver"]["threads"] == 1
     assert set(yaml.safe_load(BASE_SCENARIOS)["scenarios"]) == {"growth", "cheap_asic"}
+
+
+# ----------------------------------------------------------------------------------------------
+# Bad command lines: usage errors exit 2 with the choices; interrupts and bugs are one line
+
+CORES = os.cpu_count() or 1
+USAGE_ERRORS = {
+    "negative_time_limit": (["--time-limit", "-1"], "--time-limit"),
+    "zero_time_limit": (["--time-limit", "0"], "--time-limit"),
+    "inf_time_limit": (["--time-limit", "inf"], "--time-limit"),
+    "nan_time_limit": (["--time-limit", "nan"], "--time-limit"),
+    "unknown_solver": (["--solver", "gurobi"], "choose one of highs, cbc"),
+    "zero_threads": (["--threads", "0"], f"give 1 to {CORES}"),
+    "threads_above_cores": (["--threads", str(CORES + 1)], f"give 1 to {CORES}"),
+    "gap_of_one": (["--gap", "1"], "--gap"),
+    "unknown_scenario": (["--scenario", "nosuch"], "these scenarios: growth, cheap_asic"),
+}
+
+
+@pytest.fixture(scope="module")
+def valid_case(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_files(tmp_path_factory.mktemp("cli") / "case", base_files())
+
+
+@pytest.mark.parametrize("kind", list(USAGE_ERRORS))
+def test_usage_error_exits_2_listing_the_choices(valid_case: Path, tmp_path: Path,
+                                                 kind: str) -> None:
+    args, expect = USAGE_ERRORS[kind]
+    code, text = run_cli("plan", str(valid_case), "--out", str(tmp_path / "out"), *args)
+    assert code == 2, text
+    assert expect in " ".join(text.replace("│", " ").split()), text  # rich wraps and boxes it
+    assert "Traceback" not in text
+    assert not (tmp_path / "out").exists()
+
+
+def test_unknown_scenario_in_compare_is_a_usage_error(valid_case: Path) -> None:
+    code, text = run_cli("compare", str(valid_case), "--scenario", "base", "--scenario", "x")
+    assert code == 2, text
+    assert "unknown --scenario 'x'" in text and "growth, cheap_asic" in text
+
+
+def _raise(exc: BaseException) -> Callable[..., None]:
+    def fail(*args: object, **kwargs: object) -> None:
+        raise exc
+
+    return fail
+
+
+def test_unexpected_exception_is_one_line_naming_it_and_debug(valid_case: Path,
+                                                             monkeypatch) -> None:
+    monkeypatch.setattr(cli, "load_fleet", _raise(RuntimeError("disk on fire\nsecond line")))
+    code, text = run_cli("check", str(valid_case))
+    assert code == 1
+    assert text.strip().splitlines() == [
+        "error: unexpected RuntimeError: disk on fire. This is a bug in the planner, not in "
+        "your data; run the command again with --debug to see the traceback"]
+
+
+def test_debug_shows_the_traceback(valid_case: Path, monkeypatch) -> None:
+    monkeypatch.setattr(cli, "load_fleet", _raise(RuntimeError("disk on fire")))
+    with pytest.raises(RuntimeError, match="disk on fire"):
+        run_cli("check", str(valid_case), "--debug")
+
+
+def test_unexpected_exception_outside_run_is_one_line(valid_case: Path, monkeypatch) -> None:
+    monkeypatch.setattr(cli, "_run", _raise(ZeroDivisionError("division by zero")))
+    code, text = run_cli("check", str(valid_case))
+    assert code == 1
+    assert text.strip().splitlines()[0].startswith("error: unexpected ZeroDivisionError")
+    assert len(text.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("where", ["in_the_command", "outside_run"])
+def test_ctrl_c_is_one_line_and_exit_130(valid_case: Path, monkeypatch, where: str) -> None:
+    target = "load_fleet" if where == "in_the_command" else "_run"
+    monkeypatch.setattr(cli, target, _raise(KeyboardInterrupt()))
+    code, text = run_cli("check", str(valid_case))
+    assert code == 130
+    assert text.strip().splitlines() == ["interrupted; no output was written"]
+
+
+@pytest.mark.parametrize("delay_s", [0.2, 1.0])
+def test_ctrl_c_during_start_up_is_one_line_and_exit_130(delay_s: float) -> None:
+    """A real SIGINT while ``python -m planner`` imports (or, later, checks): never a traceback.
+
+    Importing the planner takes seconds, so a SIGINT at 0.2 s lands in the imports; at 1 s it
+    may land in the imports or the check: either way the answer is the same.
+    """
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "planner", "check", str(root / "fleet_data" / "default")],
+        cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(delay_s)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    if proc.returncode == 0:
+        pytest.skip("the check finished before the signal")  # not expected: imports take > 1 s
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err, err
+    assert err.strip().splitlines()[-1] == "interrupted; no output was written"
+    assert len([line for line in err.splitlines() if "interrupted" in line]) == 1
