@@ -64,6 +64,7 @@ def umask():
 @pytest.mark.parametrize(
     ("mask", "folder", "file"),
     [(0o022, 0o755, 0o644), (0o077, 0o700, 0o600), (0o002, 0o775, 0o664)],
+    ids=["umask-022", "umask-077", "umask-002"],
 )
 def test_permissions_follow_the_umask(tmp_path, umask, mask, folder, file):
     umask(mask)
