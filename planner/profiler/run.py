@@ -111,10 +111,13 @@ def _source(
 
     date = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%MZ")
     sizes = settings.sizes.describe() if kind == "dlrm" else "one image per query"
+    # more runnable work than half the cores: other work competes, so timings are noisy
+    busy = max(float(info["load_avg_1m"]), load_after) > 0.5 * float(info["cores"])
+    noisy = " (a loaded, shared machine: timings are noisy)" if busy else ""
     return (
         f"measured on {info['cpu']}, {info['cores']} cores, {info['memory_gb']:g} GB; "
-        f"load average {info['load_avg_1m']:g} before, {load_after:g} after (shared "
-        f"machine: timings are noisy); ONNX Runtime {ort.__version__} CPU, "
+        f"load average {info['load_avg_1m']:g} before, {load_after:g} after{noisy}; "
+        f"ONNX Runtime {ort.__version__} CPU, "
         f"{INTRA_OP_THREADS} intra-op thread per replica, onnx {onnx.__version__}, Python "
         f"{pyplatform.python_version()}; {date}; Poisson arrivals, "
         f"{sizes}, max batch {settings.max_batch}, timeout "
