@@ -50,8 +50,13 @@ def _limit(problems: list[Problem]) -> list[Problem]:
             kept.append(p)
     for (file, column), n in counts.items():
         if n > MAX_PROBLEMS_PER_COLUMN:
-            kept.append(Problem(file, f"{n - MAX_PROBLEMS_PER_COLUMN} more rows have the same "
-                                "kind of problem", column=column))
+            kept.append(
+                Problem(
+                    file,
+                    f"{n - MAX_PROBLEMS_PER_COLUMN} more rows have the same kind of problem",
+                    column=column,
+                )
+            )
     return kept
 
 
@@ -77,11 +82,14 @@ def memory_fit(fleet: Fleet) -> pd.DataFrame:
     models = fleet.models.drop_duplicates("model_id").set_index("model_id")
     platforms = fleet.platforms.drop_duplicates("platform_id").set_index("platform_id")
     out = fleet.profiles.join(models[["memory_gb", "max_shards"]], on="model_id", how="inner")
-    out = out.join(platforms[["host_memory_gb", "accel_memory_gb"]], on="platform_id",
-                   how="inner")
+    out = out.join(platforms[["host_memory_gb", "accel_memory_gb"]], on="platform_id", how="inner")
     out["capacity_gb"] = (out["host_memory_gb"] + out["accel_memory_gb"]).astype("float64")
-    need = [servers_per_replica(m, h, a) for m, h, a in zip(
-        out["memory_gb"], out["host_memory_gb"], out["accel_memory_gb"], strict=True)]
+    need = [
+        servers_per_replica(m, h, a)
+        for m, h, a in zip(
+            out["memory_gb"], out["host_memory_gb"], out["accel_memory_gb"], strict=True
+        )
+    ]
     out["servers_per_replica"] = pd.Series(need, index=out.index, dtype="int64")
     out["fits"] = out["servers_per_replica"] <= out["max_shards"].astype("int64")
     return out.drop(columns=["host_memory_gb", "accel_memory_gb"]).sort_index()
@@ -106,16 +114,23 @@ def check_duplicate_keys(fleet: Fleet) -> list[Problem]:
             first, *repeats = [_row(i) for i in group.index]
             value = key if len(table.key) > 1 else key[0]
             for row in repeats:
-                problems.append(Problem(
-                    table.file, f"duplicate key {'/'.join(table.key)}, first on row {first}",
-                    f"delete row {row} or merge it into row {first} (each "
-                    f"{' + '.join(table.key)} may appear once)",
-                    row=row, column=", ".join(table.key), value=value))
+                problems.append(
+                    Problem(
+                        table.file,
+                        f"duplicate key {'/'.join(table.key)}, first on row {first}",
+                        f"delete row {row} or merge it into row {first} (each "
+                        f"{' + '.join(table.key)} may appear once)",
+                        row=row,
+                        column=", ".join(table.key),
+                        value=value,
+                    )
+                )
     return problems
 
 
-def _dangling(file: str, column: str, frame: pd.DataFrame, known: list[str],
-              where: str) -> list[Problem]:
+def _dangling(
+    file: str, column: str, frame: pd.DataFrame, known: list[str], where: str
+) -> list[Problem]:
     """Report values of ``frame[column]`` that are not in ``known``."""
     problems = []
     present = set(known)
@@ -124,9 +139,16 @@ def _dangling(file: str, column: str, frame: pd.DataFrame, known: list[str],
             continue
         close = difflib.get_close_matches(str(value), known, n=1)
         hint = f"did you mean '{close[0]}'?" if close else f"known: {', '.join(known) or 'none'}"
-        problems.append(Problem(file, f"refers to an unknown id (not in {where})",
-                                f"use an id from {where} ({hint}) or add that row there",
-                                row=_row(idx), column=column, value=value))
+        problems.append(
+            Problem(
+                file,
+                f"refers to an unknown id (not in {where})",
+                f"use an id from {where} ({hint}) or add that row there",
+                row=_row(idx),
+                column=column,
+                value=value,
+            )
+        )
     return problems
 
 
@@ -151,8 +173,9 @@ def check_references(fleet: Fleet) -> list[Problem]:
             known = list(dict.fromkeys(fleet.table(target)[target_col]))
             problems += _dangling(table.file, column.name, frame, known, f"{target}.csv")
     callers = list(dict.fromkeys([*fleet.products["product_id"], *fleet.models["model_id"]]))
-    problems += _dangling("calls.csv", "caller_id", fleet.calls, callers,
-                          "products.csv or models.csv")
+    problems += _dangling(
+        "calls.csv", "caller_id", fleet.calls, callers, "products.csv or models.csv"
+    )
     return _limit(problems)
 
 
@@ -181,10 +204,15 @@ def check_servable_models(fleet: Fleet) -> list[Problem]:
             graph.add_edge(("model", m), ("platform", p))
     platforms = ", ".join(dict.fromkeys(fleet.platforms["platform_id"]))
     return [
-        Problem("models.csv", f"no platform can serve model '{m}': it has no profiles.csv row",
-                f"add a profiles.csv row for it (model_id={m}, platform_id one of "
-                f"{platforms}, qps_per_server measured at its latency SLO)",
-                row=_model_row(fleet, m), column="model_id", value=m)
+        Problem(
+            "models.csv",
+            f"no platform can serve model '{m}': it has no profiles.csv row",
+            f"add a profiles.csv row for it (model_id={m}, platform_id one of "
+            f"{platforms}, qps_per_server measured at its latency SLO)",
+            row=_model_row(fleet, m),
+            column="model_id",
+            value=m,
+        )
         for kind, m in graph.nodes
         if kind == "model" and graph.degree(("model", m)) == 0
     ]
@@ -209,15 +237,20 @@ def check_memory(fleet: Fleet) -> list[Problem]:
             continue
         best = group.loc[group["capacity_gb"].idxmax()]
         shards = int(best["max_shards"])
-        problems.append(Problem(
-            "models.csv",
-            f"model '{model_id}' needs {best['memory_gb']:g} GB per replica, more than any "
-            f"platform it has a profile for holds: at most {shards * best['capacity_gb']:g} GB "
-            f"on {best['platform_id']} (max_shards={shards} x {best['capacity_gb']:g} GB "
-            "host+accelerator memory)",
-            f"raise max_shards to at least {int(best['servers_per_replica'])}, or add a "
-            "platform with more memory and a profiles.csv row for it",
-            row=_model_row(fleet, str(model_id)), column="memory_gb", value=best["memory_gb"]))
+        problems.append(
+            Problem(
+                "models.csv",
+                f"model '{model_id}' needs {best['memory_gb']:g} GB per replica, more than any "
+                f"platform it has a profile for holds: at most {shards * best['capacity_gb']:g} GB "
+                f"on {best['platform_id']} (max_shards={shards} x {best['capacity_gb']:g} GB "
+                "host+accelerator memory)",
+                f"raise max_shards to at least {int(best['servers_per_replica'])}, or add a "
+                "platform with more memory and a profiles.csv row for it",
+                row=_model_row(fleet, str(model_id)),
+                column="memory_gb",
+                value=best["memory_gb"],
+            )
+        )
     return problems
 
 
@@ -227,11 +260,13 @@ def _in_service_platforms(fleet: Fleet) -> set[str]:
     Uses :func:`planner.parameters.order_quarters`, the model builder's definition.
     """
     h = _horizon(fleet)
-    orderable = {p.platform_id for p in fleet.platforms.itertuples(index=False)
-                 if order_quarters(p, h)}
+    orderable = {
+        p.platform_id for p in fleet.platforms.itertuples(index=False) if order_quarters(p, h)
+    }
     inv = fleet.inventory
-    installed = inv[(inv["servers"] > 0) & (inv["retire_quarter"].isna()
-                                            | (inv["retire_quarter"] > 0))]
+    installed = inv[
+        (inv["servers"] > 0) & (inv["retire_quarter"].isna() | (inv["retire_quarter"] > 0))
+    ]
     return orderable | set(installed["platform_id"])
 
 
@@ -257,14 +292,19 @@ def check_platform_availability(fleet: Fleet) -> list[Problem]:
         if usable & set(group["platform_id"]):
             continue
         names = ", ".join(dict.fromkeys(group["platform_id"]))
-        problems.append(Problem(
-            "models.csv",
-            f"model '{model_id}' has no platform in service within the {h}-quarter horizon: "
-            f"its platforms ({names}) arrive at available_from_quarter + lead_time_quarters "
-            f">= {h} and none are installed",
-            f"lower available_from_quarter in platforms.csv for one of {names}, add inventory "
-            "of one, add a profile on an earlier platform, or raise horizon_quarters",
-            row=_model_row(fleet, str(model_id)), column="model_id", value=model_id))
+        problems.append(
+            Problem(
+                "models.csv",
+                f"model '{model_id}' has no platform in service within the {h}-quarter horizon: "
+                f"its platforms ({names}) arrive at available_from_quarter + lead_time_quarters "
+                f">= {h} and none are installed",
+                f"lower available_from_quarter in platforms.csv for one of {names}, add inventory "
+                "of one, add a profile on an earlier platform, or raise horizon_quarters",
+                row=_model_row(fleet, str(model_id)),
+                column="model_id",
+                value=model_id,
+            )
+        )
     return problems
 
 
@@ -278,8 +318,9 @@ def check_call_cycles(fleet: Fleet) -> list[Problem]:
         One problem per cycle, naming it (``a -> b -> a``) and its calls.csv rows.
     """
     graph = nx.DiGraph()
-    for idx, caller, model in zip(fleet.calls.index, fleet.calls["caller_id"],
-                                  fleet.calls["model_id"], strict=True):
+    for idx, caller, model in zip(
+        fleet.calls.index, fleet.calls["caller_id"], fleet.calls["model_id"], strict=True
+    ):
         graph.add_edge(caller, model, row=_row(idx))
     problems = []
     for part in nx.strongly_connected_components(graph):
@@ -289,11 +330,17 @@ def check_call_cycles(fleet: Fleet) -> list[Problem]:
         cycle = nx.find_cycle(sub)
         path = " -> ".join([cycle[0][0], *(v for _, v in cycle)])
         rows = sorted(graph.edges[u, v]["row"] for u, v in cycle)
-        problems.append(Problem(
-            "calls.csv", f"the call graph has a cycle {path} ({_rows_text(rows)})",
-            "delete one of these calls; a model must not call itself, directly or through "
-            "other models",
-            row=rows[0], column="caller_id", value=path))
+        problems.append(
+            Problem(
+                "calls.csv",
+                f"the call graph has a cycle {path} ({_rows_text(rows)})",
+                "delete one of these calls; a model must not call itself, directly or through "
+                "other models",
+                row=rows[0],
+                column="caller_id",
+                value=path,
+            )
+        )
     return problems
 
 
@@ -315,27 +362,49 @@ def check_demand_sources(fleet: Fleet) -> list[Problem]:
     """
     products, calls = fleet.products, fleet.calls
     if not products.empty and calls.empty:
-        return [Problem("products.csv", "products.csv is given but calls.csv is missing or "
-                        "empty, so products drive no model", "add calls.csv linking each "
-                        "product to the models it calls, or delete products.csv")]
+        return [
+            Problem(
+                "products.csv",
+                "products.csv is given but calls.csv is missing or "
+                "empty, so products drive no model",
+                "add calls.csv linking each product to the models it calls, or delete products.csv",
+            )
+        ]
     if products.empty and not calls.empty:
-        return [Problem("calls.csv", "calls.csv is given but products.csv is missing or empty, "
-                        "so no requests flow through the calls", "add products.csv with the "
-                        "products that call models, or delete calls.csv")]
+        return [
+            Problem(
+                "calls.csv",
+                "calls.csv is given but products.csv is missing or empty, "
+                "so no requests flow through the calls",
+                "add products.csv with the products that call models, or delete calls.csv",
+            )
+        ]
     callers = set(calls["caller_id"])
     problems = [
-        Problem("products.csv", f"product '{p}' calls no model", f"add a calls.csv row with "
-                f"caller_id={p}, or delete the product", row=_row(idx), column="product_id",
-                value=p)
+        Problem(
+            "products.csv",
+            f"product '{p}' calls no model",
+            f"add a calls.csv row with caller_id={p}, or delete the product",
+            row=_row(idx),
+            column="product_id",
+            value=p,
+        )
         for idx, p in products["product_id"].items()
         if p not in callers
     ]
-    plain = fleet.demand[(fleet.demand["quarter"] < _horizon(fleet))
-                         & (fleet.demand["peak_qps"] > 0)]
+    plain = fleet.demand[
+        (fleet.demand["quarter"] < _horizon(fleet)) & (fleet.demand["peak_qps"] > 0)
+    ]
     if plain.empty and not _product_demand_possible(fleet):
-        problems.append(Problem("demand.csv", "no model has any demand: there are no products "
-                                "with requests and calls, and no demand.csv rows with "
-                                "peak_qps > 0 within the horizon", _CALLS_FIX))
+        problems.append(
+            Problem(
+                "demand.csv",
+                "no model has any demand: there are no products "
+                "with requests and calls, and no demand.csv rows with "
+                "peak_qps > 0 within the horizon",
+                _CALLS_FIX,
+            )
+        )
     return problems
 
 
@@ -352,9 +421,13 @@ def check_demand_shares(fleet: Fleet) -> list[Problem]:
         return []
     shares = fleet.regions["demand_share"]
     blank = [
-        Problem("regions.csv", f"region '{r}' has no demand_share but products.csv is used",
-                "give every region its share of product traffic (shares sum to 1; 0 means none)",
-                row=_row(idx), column="demand_share")
+        Problem(
+            "regions.csv",
+            f"region '{r}' has no demand_share but products.csv is used",
+            "give every region its share of product traffic (shares sum to 1; 0 means none)",
+            row=_row(idx),
+            column="demand_share",
+        )
         for idx, r in fleet.regions.loc[shares.isna(), "region_id"].items()
     ]
     if blank:
@@ -362,9 +435,15 @@ def check_demand_shares(fleet: Fleet) -> list[Problem]:
     total = float(shares.sum())
     if abs(total - 1.0) <= SHARE_TOLERANCE:
         return []
-    return [Problem("regions.csv", f"demand_share sums to {total:.6g}, not 1",
-                    f"scale the shares so they sum to 1 (divide each by {total:.6g})",
-                    column="demand_share", value=total)]
+    return [
+        Problem(
+            "regions.csv",
+            f"demand_share sums to {total:.6g}, not 1",
+            f"scale the shares so they sum to 1 (divide each by {total:.6g})",
+            column="demand_share",
+            value=total,
+        )
+    ]
 
 
 def check_quarters(fleet: Fleet) -> list[Problem]:
@@ -384,11 +463,18 @@ def check_quarters(fleet: Fleet) -> list[Problem]:
     for name in ("demand", "region_power_caps"):
         frame = fleet.table(name)
         for idx, q in frame.loc[frame["quarter"] >= h, "quarter"].items():
-            problems.append(Problem(
-                TABLES[name].file, f"quarter {q} is beyond the horizon (quarters 0-{h - 1}, "
-                f"horizon_quarters={h}); the row would be ignored",
-                f"delete the row or raise horizon_quarters in settings.yaml to at least {q + 1}",
-                row=_row(idx), column="quarter", value=int(q)))
+            problems.append(
+                Problem(
+                    TABLES[name].file,
+                    f"quarter {q} is beyond the horizon (quarters 0-{h - 1}, "
+                    f"horizon_quarters={h}); the row would be ignored",
+                    "delete the row or raise horizon_quarters in settings.yaml to at least "
+                    f"{q + 1}",
+                    row=_row(idx),
+                    column="quarter",
+                    value=int(q),
+                )
+            )
     return _limit(problems)
 
 
@@ -403,9 +489,14 @@ def check_topology(fleet: Fleet) -> list[Problem]:
     """
     topo = fleet.topology
     problems = [
-        Problem("topology.csv", f"region '{r}' is listed as its own backup",
-                "name a different backup_region_id; a lost region cannot take its own traffic",
-                row=_row(idx), column="backup_region_id", value=r)
+        Problem(
+            "topology.csv",
+            f"region '{r}' is listed as its own backup",
+            "name a different backup_region_id; a lost region cannot take its own traffic",
+            row=_row(idx),
+            column="backup_region_id",
+            value=r,
+        )
         for idx, r, b in zip(topo.index, topo["region_id"], topo["backup_region_id"], strict=True)
         if r == b
     ]
@@ -414,12 +505,17 @@ def check_topology(fleet: Fleet) -> list[Problem]:
     graph = backup_graph(fleet)
     for idx, region in fleet.regions["region_id"].items():
         if graph.out_degree(region) == 0:
-            problems.append(Problem(
-                "topology.csv", f"region '{region}' (regions.csv row {_row(idx)}) has no backup "
-                "region, but disaster_recovery is enabled",
-                f"add a topology.csv row with region_id={region} and another region as "
-                "backup_region_id, or set disaster_recovery.enabled: false",
-                column="region_id", value=region))
+            problems.append(
+                Problem(
+                    "topology.csv",
+                    f"region '{region}' (regions.csv row {_row(idx)}) has no backup "
+                    "region, but disaster_recovery is enabled",
+                    f"add a topology.csv row with region_id={region} and another region as "
+                    "backup_region_id, or set disaster_recovery.enabled: false",
+                    column="region_id",
+                    value=region,
+                )
+            )
     return problems
 
 
@@ -435,10 +531,16 @@ def check_dr_regions(fleet: Fleet) -> list[Problem]:
     n = fleet.regions["region_id"].nunique()
     if not fleet.settings.disaster_recovery.enabled or n >= 2:
         return []
-    return [Problem("regions.csv", f"disaster_recovery is enabled but there is only {n} region; "
-                    "no region could take over a lost one",
-                    "add a second region to regions.csv, or set disaster_recovery.enabled: "
-                    "false in settings.yaml", column="region_id")]
+    return [
+        Problem(
+            "regions.csv",
+            f"disaster_recovery is enabled but there is only {n} region; "
+            "no region could take over a lost one",
+            "add a second region to regions.csv, or set disaster_recovery.enabled: "
+            "false in settings.yaml",
+            column="region_id",
+        )
+    ]
 
 
 CHECKS: tuple[Callable[[Fleet], list[Problem]], ...] = (
@@ -474,19 +576,22 @@ def check_peak_demand(fleet: Fleet) -> list[Problem]:
     high = demand[~(demand["peak_qps"] <= limit.maximum)]  # NaN and inf count as too high
     source = "products.csv and calls.csv" if not fleet.products.empty else "demand.csv"
     file = "products.csv" if not fleet.products.empty else "demand.csv"
+    scenario = " and the scenario multipliers" if fleet.demand_adjustments is not None else ""
     problems = []
     for model_id, group in high.groupby("model_id", sort=False):
         top = group.loc[group["peak_qps"].fillna(float("inf")).idxmax()]
-        problems.append(Problem(
-            file,
-            f"model '{model_id}' gets a peak demand of {top['peak_qps']:.3g} queries/s in region "
-            f"'{top['region_id']}', quarter {int(top['quarter'])}, above the plausible "
-            f"{limit.range_text()} (derived from {source}"
-            f"{' and the scenario multipliers' if fleet.demand_adjustments is not None else ''})",
-            "check daily_requests, peak_to_average, growth_per_quarter and items_per_request "
-            "(growth compounds every quarter) and the scenario's demand multipliers",
-            column="peak_qps" if file == "demand.csv" else "daily_requests",
-            value=model_id))
+        problems.append(
+            Problem(
+                file,
+                f"model '{model_id}' gets a peak demand of {top['peak_qps']:.3g} queries/s in "
+                f"region '{top['region_id']}', quarter {int(top['quarter'])}, above the "
+                f"plausible {limit.range_text()} (derived from {source}{scenario})",
+                "check daily_requests, peak_to_average, growth_per_quarter and items_per_request "
+                "(growth compounds every quarter) and the scenario's demand multipliers",
+                column="peak_qps" if file == "demand.csv" else "daily_requests",
+                value=model_id,
+            )
+        )
     return _limit(problems)
 
 

@@ -15,10 +15,20 @@ from planner.fleet import load_fleet
 
 SRC = {"source": "test", "source_kind": "estimate"}
 PRODUCTS = [
-    {"product_id": "feed", "daily_requests": 1e9, "peak_to_average": 2.0,
-     "growth_per_quarter": 0.05, **SRC},
-    {"product_id": "camera", "daily_requests": 1e8, "peak_to_average": 1.5,
-     "growth_per_quarter": 0.0, **SRC},
+    {
+        "product_id": "feed",
+        "daily_requests": 1e9,
+        "peak_to_average": 2.0,
+        "growth_per_quarter": 0.05,
+        **SRC,
+    },
+    {
+        "product_id": "camera",
+        "daily_requests": 1e8,
+        "peak_to_average": 1.5,
+        "growth_per_quarter": 0.0,
+        **SRC,
+    },
 ]
 CALLS = [
     {"caller_id": "feed", "model_id": "rank_a", "items_per_request": 50, **SRC},
@@ -77,9 +87,19 @@ def test_check_fleet_raises_once_with_every_problem(case_dir):
 
 
 def test_duplicate_key(case_dir):
-    row = append_row(case_dir, "models.csv", {"model_id": "vision_b", "bucket": "cv",
-                                              "phase": "inference", "latency_slo_ms": 1,
-                                              "latency_percentile": 99, "memory_gb": 1, **SRC})
+    row = append_row(
+        case_dir,
+        "models.csv",
+        {
+            "model_id": "vision_b",
+            "bucket": "cv",
+            "phase": "inference",
+            "latency_slo_ms": 1,
+            "latency_percentile": 99,
+            "memory_gb": 1,
+            **SRC,
+        },
+    )
     problems, text = problems_of(case_dir)
     p = only(problems, file="models.csv", row=row, column="model_id")
     assert p.value == "vision_b"
@@ -104,7 +124,8 @@ def test_duplicate_key_with_blank_part(case_dir, write_case):
     write_case(case_dir, inventory=inventory)
     problems, _ = problems_of(case_dir)
     assert only(problems, file="inventory.csv", row=2).column == (
-        "platform_id, region_id, retire_quarter")
+        "platform_id, region_id, retire_quarter"
+    )
 
 
 @pytest.mark.parametrize(
@@ -158,8 +179,11 @@ def test_memory_too_large_for_every_platform(case_dir, mutate):
 
 
 def test_profile_that_does_not_fit_is_not_an_error(case_dir):
-    append_row(case_dir, "profiles.csv",
-               {"model_id": "vision_b", "platform_id": "cpu_a", "qps_per_server": 5, **SRC})
+    append_row(
+        case_dir,
+        "profiles.csv",
+        {"model_id": "vision_b", "platform_id": "cpu_a", "qps_per_server": 5, **SRC},
+    )
     fleet = load_fleet(case_dir)
     fit = memory_fit(fleet)
     assert list(fit.index) == [0, 1, 2, 3, 4]  # profiles.csv rows 1..5
@@ -169,14 +193,25 @@ def test_profile_that_does_not_fit_is_not_an_error(case_dir):
 
 def test_memory_fit_columns(case_dir):
     fit = memory_fit(load_fleet(case_dir))
-    assert {"model_id", "platform_id", "qps_per_server", "memory_gb", "max_shards",
-            "capacity_gb", "servers_per_replica", "fits"} <= set(fit.columns)
+    assert {
+        "model_id",
+        "platform_id",
+        "qps_per_server",
+        "memory_gb",
+        "max_shards",
+        "capacity_gb",
+        "servers_per_replica",
+        "fits",
+    } <= set(fit.columns)
     assert fit["servers_per_replica"].dtype == "int64"
     assert fit["fits"].dtype == bool
     assert fit["fits"].all()
     assert fit.set_index(["model_id", "platform_id"])["capacity_gb"].to_dict() == {
-        ("rank_a", "cpu_a"): 64.0, ("rank_a", "gpu_b"): 512.0, ("vision_b", "gpu_b"): 512.0,
-        ("speech_c", "cpu_a"): 64.0}
+        ("rank_a", "cpu_a"): 64.0,
+        ("rank_a", "gpu_b"): 512.0,
+        ("vision_b", "gpu_b"): 512.0,
+        ("speech_c", "cpu_a"): 64.0,
+    }
 
 
 def test_memory_exactly_at_capacity_fits(case_dir, mutate):
@@ -188,8 +223,11 @@ def test_memory_exactly_at_capacity_fits(case_dir, mutate):
 def test_memory_fit_agrees_with_model_candidates(case_dir):
     from planner.parameters import candidates
 
-    append_row(case_dir, "profiles.csv",
-               {"model_id": "vision_b", "platform_id": "cpu_a", "qps_per_server": 5, **SRC})
+    append_row(
+        case_dir,
+        "profiles.csv",
+        {"model_id": "vision_b", "platform_id": "cpu_a", "qps_per_server": 5, **SRC},
+    )
     fleet = load_fleet(case_dir)
     fit = memory_fit(fleet)
     usable = fit[fit["fits"]].set_index(["model_id", "platform_id"])["servers_per_replica"]
@@ -209,8 +247,12 @@ def test_platform_not_available_within_horizon(case_dir, mutate):
 
 def test_late_platform_is_fine_with_inventory(case_dir, mutate, write_case):
     mutate(case_dir, "platforms.csv", 2, "available_from_quarter", 5)
-    write_case(case_dir, inventory=[{"platform_id": "gpu_b", "region_id": "east",
-                                     "servers": 4, "retire_quarter": 30, **SRC}])
+    write_case(
+        case_dir,
+        inventory=[
+            {"platform_id": "gpu_b", "region_id": "east", "servers": 4, "retire_quarter": 30, **SRC}
+        ],
+    )
     load_fleet(case_dir)
 
 
@@ -221,8 +263,11 @@ def test_lead_time_past_horizon_counts_as_unavailable(case_dir, mutate):
 
 
 def test_cycle_in_calls(product_case):
-    row = append_row(product_case, "calls.csv",
-                     {"caller_id": "speech_c", "model_id": "rank_a", "items_per_request": 1, **SRC})
+    row = append_row(
+        product_case,
+        "calls.csv",
+        {"caller_id": "speech_c", "model_id": "rank_a", "items_per_request": 1, **SRC},
+    )
     problems, _ = problems_of(product_case)
     p = only(problems, file="calls.csv", column="caller_id")
     assert p.value in ("rank_a -> speech_c -> rank_a", "speech_c -> rank_a -> speech_c")
@@ -232,9 +277,11 @@ def test_cycle_in_calls(product_case):
 
 
 def test_self_call_is_a_cycle(product_case):
-    row = append_row(product_case, "calls.csv",
-                     {"caller_id": "vision_b", "model_id": "vision_b", "items_per_request": 1,
-                      **SRC})
+    row = append_row(
+        product_case,
+        "calls.csv",
+        {"caller_id": "vision_b", "model_id": "vision_b", "items_per_request": 1, **SRC},
+    )
     problems, _ = problems_of(product_case)
     p = only(problems, file="calls.csv", row=row)
     assert p.value == "vision_b -> vision_b"
@@ -264,8 +311,10 @@ def test_products_without_calls(case_dir, write_case):
 
 
 def test_calls_without_products(case_dir, write_case):
-    write_case(case_dir, calls=[{"caller_id": "rank_a", "model_id": "speech_c",
-                                 "items_per_request": 1, **SRC}])
+    write_case(
+        case_dir,
+        calls=[{"caller_id": "rank_a", "model_id": "speech_c", "items_per_request": 1, **SRC}],
+    )
     problems, _ = problems_of(case_dir)
     p = only(problems, file="calls.csv")
     assert "products.csv is missing or empty" in p.message
@@ -309,9 +358,13 @@ def test_demand_shares_ignored_without_products(case_dir, mutate):
 
 @pytest.mark.parametrize("file", ["demand.csv", "region_power_caps.csv"])
 def test_quarter_beyond_horizon(case_dir, file):
-    row = append_row(case_dir, file, {"model_id": "rank_a", "region_id": "east", "quarter": 2,
-                                      "peak_qps": 1, **SRC} if file == "demand.csv" else
-                     {"region_id": "west", "quarter": 2, "power_cap_kw": 10, **SRC})
+    row = append_row(
+        case_dir,
+        file,
+        {"model_id": "rank_a", "region_id": "east", "quarter": 2, "peak_qps": 1, **SRC}
+        if file == "demand.csv"
+        else {"region_id": "west", "quarter": 2, "power_cap_kw": 10, **SRC},
+    )
     problems, _ = problems_of(case_dir)
     p = only(problems, file=file, row=row, column="quarter")
     assert p.value == 2
@@ -320,17 +373,30 @@ def test_quarter_beyond_horizon(case_dir, file):
 
 
 def test_retirement_beyond_horizon_is_fine(case_dir, write_case):
-    write_case(case_dir, inventory=[{"platform_id": "cpu_a", "region_id": "east",
-                                     "servers": 10, "retire_quarter": 99, **SRC}])
+    write_case(
+        case_dir,
+        inventory=[
+            {
+                "platform_id": "cpu_a",
+                "region_id": "east",
+                "servers": 10,
+                "retire_quarter": 99,
+                **SRC,
+            }
+        ],
+    )
     load_fleet(case_dir)
 
 
 def test_topology_self_loop(case_dir, write_case):
-    write_case(case_dir, topology=[
-        {"region_id": "east", "backup_region_id": "west", **SRC},
-        {"region_id": "west", "backup_region_id": "east", **SRC},
-        {"region_id": "west", "backup_region_id": "west", **SRC},
-    ])
+    write_case(
+        case_dir,
+        topology=[
+            {"region_id": "east", "backup_region_id": "west", **SRC},
+            {"region_id": "west", "backup_region_id": "east", **SRC},
+            {"region_id": "west", "backup_region_id": "west", **SRC},
+        ],
+    )
     problems, _ = problems_of(case_dir)
     p = only(problems, file="topology.csv", row=3, column="backup_region_id")
     assert p.value == "west"
@@ -347,8 +413,11 @@ def test_region_without_backup(case_dir, write_case):
 
 
 def test_region_without_backup_is_fine_without_dr(case_dir, write_case):
-    write_case(case_dir, settings={"horizon_quarters": 2, "disaster_recovery": {"enabled": False}},
-               topology=[{"region_id": "east", "backup_region_id": "west", **SRC}])
+    write_case(
+        case_dir,
+        settings={"horizon_quarters": 2, "disaster_recovery": {"enabled": False}},
+        topology=[{"region_id": "east", "backup_region_id": "west", **SRC}],
+    )
     load_fleet(case_dir)
 
 
@@ -359,8 +428,11 @@ def test_backup_graph_without_topology_is_complete(case_dir):
 
 
 def test_backup_graph_follows_topology(case_dir, write_case):
-    write_case(case_dir, settings={"horizon_quarters": 2, "disaster_recovery": {"enabled": False}},
-               topology=[{"region_id": "east", "backup_region_id": "west", **SRC}])
+    write_case(
+        case_dir,
+        settings={"horizon_quarters": 2, "disaster_recovery": {"enabled": False}},
+        topology=[{"region_id": "east", "backup_region_id": "west", **SRC}],
+    )
     graph = backup_graph(load_fleet(case_dir))
     assert set(graph.nodes) == {"east", "west"}
     assert set(graph.edges) == {("east", "west")}
@@ -369,8 +441,9 @@ def test_backup_graph_follows_topology(case_dir, write_case):
 def _single_region(case_dir: Path, read_table, write_case, settings: dict) -> Path:
     regions = read_table(case_dir, "regions.csv").iloc[:1].assign(demand_share="1")
     demand = read_table(case_dir, "demand.csv")
-    return write_case(case_dir, settings=settings, regions=regions,
-                      demand=demand[demand["region_id"] == "east"])
+    return write_case(
+        case_dir, settings=settings, regions=regions, demand=demand[demand["region_id"] == "east"]
+    )
 
 
 def test_dr_needs_two_regions(case_dir, read_table, write_case):
@@ -421,9 +494,12 @@ def _add_call_cycle(case: Path) -> tuple[str, int | None, str]:
     if path.exists():
         callers = set(pd.read_csv(path, dtype=str, keep_default_na=False)["caller_id"])
     first, second = [m for m in models["model_id"] if m not in callers][:2]
-    rows = [append_row(case, "calls.csv", {"caller_id": a, "model_id": b,
-                                           "items_per_request": 1, **SRC})
-            for a, b in ((first, second), (second, first))]
+    rows = [
+        append_row(
+            case, "calls.csv", {"caller_id": a, "model_id": b, "items_per_request": 1, **SRC}
+        )
+        for a, b in ((first, second), (second, first))
+    ]
     return "calls.csv", rows[0], "caller_id"
 
 
@@ -468,8 +544,10 @@ def test_derived_demand_beyond_the_plausible_range(product_case, write_case):
     problems, _ = problems_of(product_case)
     p = only(problems, file="products.csv", value="rank_a")
     peak = 1e13 / 86_400 * 2.0 * 1e6 * 1.05 * 0.6  # quarter 1 has grown by 5 %
-    assert p.message.startswith(f"model 'rank_a' gets a peak demand of {peak:.3g} queries/s "
-                                "in region 'east', quarter 1, above the plausible")
+    assert p.message.startswith(
+        f"model 'rank_a' gets a peak demand of {peak:.3g} queries/s "
+        "in region 'east', quarter 1, above the plausible"
+    )
     assert "growth compounds" in p.fix
 
 

@@ -92,8 +92,13 @@ def test_missing_required_column(case_dir, read_table, write_case):
     ("file", "column", "value", "message", "fix"),
     [
         ("platforms.csv", "power_w", "lots", "is not a number", "write a number in W"),
-        ("platforms.csv", "lead_time_quarters", "1.5", "is not a whole number",
-         "write a whole number in quarters"),
+        (
+            "platforms.csv",
+            "lead_time_quarters",
+            "1.5",
+            "is not a whole number",
+            "write a whole number in quarters",
+        ),
         ("demand.csv", "quarter", "Q1", "is not a whole number", "write a whole number"),
     ],
 )
@@ -170,8 +175,11 @@ def test_bad_id(case_dir, mutate, bad_id):
 
 
 def test_empty_required_table(case_dir, write_case):
-    write_case(case_dir, models="model_id,bucket,phase,latency_slo_ms,latency_percentile,"
-               "memory_gb,source,source_kind\n")
+    write_case(
+        case_dir,
+        models="model_id,bucket,phase,latency_slo_ms,latency_percentile,"
+        "memory_gb,source,source_kind\n",
+    )
     problems, _ = problems_of(case_dir)
     p = only(problems, file="models.csv")
     assert p.message == "table is empty"
@@ -214,8 +222,10 @@ def test_utf8_with_bom_is_fine(case_dir, read_table, write_case):
     ("settings", "key"),
     [
         ({"horizon_quarters": 2, "horizon_quartrs": 4}, "horizon_quartrs"),
-        ({"horizon_quarters": 2, "disaster_recovery": {"enable": False}},
-         "disaster_recovery.enable"),
+        (
+            {"horizon_quarters": 2, "disaster_recovery": {"enable": False}},
+            "disaster_recovery.enable",
+        ),
     ],
 )
 def test_unknown_settings_key(case_dir, write_case, settings, key):
@@ -261,7 +271,8 @@ def test_settings_without_horizon_is_an_error(case_dir, write_case):
     write_case(case_dir, settings={"objective": "tco"})
     problems, _ = problems_of(case_dir)
     assert only(problems, file="settings.yaml").message == (
-        "missing required key 'horizon_quarters'")
+        "missing required key 'horizon_quarters'"
+    )
 
 
 def test_all_problems_are_collected(case_dir, mutate, write_case):
@@ -271,8 +282,13 @@ def test_all_problems_are_collected(case_dir, mutate, write_case):
     (case_dir / "regions.csv").unlink()
     write_case(case_dir, settings={"horizon": 3, "horizon_quarters": 2})
     problems, text = problems_of(case_dir)
-    assert {p.file for p in problems} == {"profiles.csv", "models.csv", "platforms.csv",
-                                          "regions.csv", "settings.yaml"}
+    assert {p.file for p in problems} == {
+        "profiles.csv",
+        "models.csv",
+        "platforms.csv",
+        "regions.csv",
+        "settings.yaml",
+    }
     assert text.splitlines()[0] == f"Invalid fleet data in {case_dir}: 5 problems found"
     assert sum(line.startswith("  - ") for line in text.splitlines()) == 5
 
@@ -290,13 +306,17 @@ def test_many_bad_rows_are_summarised(case_dir, read_table, write_case):
 def test_rendered_error_names_file_row_line_and_column(case_dir, mutate):
     mutate(case_dir, "profiles.csv", 2, "qps_per_server", "fast")
     _, text = problems_of(case_dir)
-    assert ("profiles.csv, row 2 (line 3), column 'qps_per_server': is not a number "
-            "(value: 'fast'). Fix: write a number in queries/s") in text
+    assert (
+        "profiles.csv, row 2 (line 3), column 'qps_per_server': is not a number "
+        "(value: 'fast'). Fix: write a number in queries/s"
+    ) in text
 
 
 def test_fleet_from_frames_validates_like_files(case_dir, read_table):
-    frames = {n: read_table(case_dir, f"{n}.csv") for n in
-              ("platforms", "models", "profiles", "regions", "demand")}
+    frames = {
+        n: read_table(case_dir, f"{n}.csv")
+        for n in ("platforms", "models", "profiles", "regions", "demand")
+    }
     fleet = fleet_from_frames("frames", {"horizon_quarters": 2}, **frames)
     assert len(fleet.profiles) == 4
     frames["profiles"] = frames["profiles"].assign(qps_per_server="0")
@@ -329,8 +349,9 @@ def test_every_numeric_column_declares_a_plausible_range():
             assert column.minimum, f"{table.name}.{column.name} needs a smallest value"
 
 
-@pytest.mark.parametrize(("table", "column"), NUMERIC,
-                         ids=[f"{t.name}.{c.name}" for t, c in NUMERIC])
+@pytest.mark.parametrize(
+    ("table", "column"), NUMERIC, ids=[f"{t.name}.{c.name}" for t, c in NUMERIC]
+)
 def test_value_above_the_range_is_rejected_with_the_range(case_dir, read_table, table, column):
     """Every numeric column refuses ten times its maximum, naming row, column and range."""
     source = case_dir if (case_dir / table.file).exists() else REPO_ROOT / "fleet_data" / "default"
@@ -423,7 +444,8 @@ def test_non_utf8_names_the_line(case_dir):
     path.write_bytes(("\n".join(lines) + "\n").encode("latin-1"))
     problems, _ = problems_of(case_dir)
     assert only(problems, file="demand.csv").message.startswith(
-        "is not UTF-8 text: line 4 has byte 0xe9")
+        "is not UTF-8 text: line 4 has byte 0xe9"
+    )
 
 
 # ----------------------------------------------------------------------------------------------
@@ -442,7 +464,8 @@ def test_settings_duplicate_key_names_both_lines(case_dir, write_case):
     write_case(case_dir, settings="horizon_quarters: 2\nobjective: tco\nobjective: power\n")
     problems, _ = problems_of(case_dir)
     assert only(problems, file="settings.yaml").message == (
-        "line 3: duplicate key 'objective' (first on line 2)")
+        "line 3: duplicate key 'objective' (first on line 2)"
+    )
 
 
 @pytest.mark.parametrize("value", [".inf", ".nan", "-1", "0"])
@@ -450,7 +473,8 @@ def test_time_limit_must_be_finite_and_positive(case_dir, write_case, value):
     write_case(case_dir, settings=f"horizon_quarters: 2\nsolver:\n  time_limit_s: {value}\n")
     problems, _ = problems_of(case_dir)
     assert only(problems, file="settings.yaml").message.startswith(
-        "key 'solver.time_limit_s' (line 3)")
+        "key 'solver.time_limit_s' (line 3)"
+    )
 
 
 def test_threads_are_bounded_by_the_cores(case_dir, write_case):

@@ -34,38 +34,111 @@ SRC = {"source": "mutation suite", "source_kind": "estimate"}
 
 BASE_TABLES: dict[str, list[dict[str, object]]] = {
     "platforms": [
-        {"platform_id": "cpu", "platform_class": "cpu", "family": "tp", "generation": "skl",
-         "power_w": 400, "capex_usd": 8000, "host_memory_gb": 64, "accel_memory_gb": 0,
-         "accelerators": 0, "lead_time_quarters": 1, "lifetime_quarters": 12, "rack_units": 1,
-         "supply_per_quarter": 100, "available_from_quarter": 0,
-         "maintenance_usd_per_quarter": 50, **SRC},
-        {"platform_id": "asic", "platform_class": "inference_asic", "family": "yv2",
-         "generation": "gp", "power_w": 300, "capex_usd": 12000, "host_memory_gb": 32,
-         "accel_memory_gb": 32, "accelerators": 4, "lead_time_quarters": 1,
-         "lifetime_quarters": 12, "rack_units": 0.5, "supply_per_quarter": 50,
-         "available_from_quarter": 0, "maintenance_usd_per_quarter": 80, **SRC},
+        {
+            "platform_id": "cpu",
+            "platform_class": "cpu",
+            "family": "tp",
+            "generation": "skl",
+            "power_w": 400,
+            "capex_usd": 8000,
+            "host_memory_gb": 64,
+            "accel_memory_gb": 0,
+            "accelerators": 0,
+            "lead_time_quarters": 1,
+            "lifetime_quarters": 12,
+            "rack_units": 1,
+            "supply_per_quarter": 100,
+            "available_from_quarter": 0,
+            "maintenance_usd_per_quarter": 50,
+            **SRC,
+        },
+        {
+            "platform_id": "asic",
+            "platform_class": "inference_asic",
+            "family": "yv2",
+            "generation": "gp",
+            "power_w": 300,
+            "capex_usd": 12000,
+            "host_memory_gb": 32,
+            "accel_memory_gb": 32,
+            "accelerators": 4,
+            "lead_time_quarters": 1,
+            "lifetime_quarters": 12,
+            "rack_units": 0.5,
+            "supply_per_quarter": 50,
+            "available_from_quarter": 0,
+            "maintenance_usd_per_quarter": 80,
+            **SRC,
+        },
     ],
     "models": [
-        {"model_id": "rank", "bucket": "ranking", "phase": "inference", "latency_slo_ms": 100,
-         "latency_percentile": 99, "memory_gb": 16, "min_replicas": 1, "max_shards": 1,
-         "unit": "predictions", **SRC},
-        {"model_id": "vision", "bucket": "cv", "phase": "inference", "latency_slo_ms": 50,
-         "latency_percentile": 99, "memory_gb": 2, "min_replicas": 1, "max_shards": 2,
-         "unit": "images", **SRC},
+        {
+            "model_id": "rank",
+            "bucket": "ranking",
+            "phase": "inference",
+            "latency_slo_ms": 100,
+            "latency_percentile": 99,
+            "memory_gb": 16,
+            "min_replicas": 1,
+            "max_shards": 1,
+            "unit": "predictions",
+            **SRC,
+        },
+        {
+            "model_id": "vision",
+            "bucket": "cv",
+            "phase": "inference",
+            "latency_slo_ms": 50,
+            "latency_percentile": 99,
+            "memory_gb": 2,
+            "min_replicas": 1,
+            "max_shards": 2,
+            "unit": "images",
+            **SRC,
+        },
     ],
     "profiles": [
-        {"model_id": "rank", "platform_id": "cpu", "qps_per_server": 100,
-         "power_w_at_load": 350, **SRC},
-        {"model_id": "rank", "platform_id": "asic", "qps_per_server": 250,
-         "power_w_at_load": 280, **SRC},
-        {"model_id": "vision", "platform_id": "cpu", "qps_per_server": 50,
-         "power_w_at_load": 380, **SRC},
+        {
+            "model_id": "rank",
+            "platform_id": "cpu",
+            "qps_per_server": 100,
+            "power_w_at_load": 350,
+            **SRC,
+        },
+        {
+            "model_id": "rank",
+            "platform_id": "asic",
+            "qps_per_server": 250,
+            "power_w_at_load": 280,
+            **SRC,
+        },
+        {
+            "model_id": "vision",
+            "platform_id": "cpu",
+            "qps_per_server": 50,
+            "power_w_at_load": 380,
+            **SRC,
+        },
     ],
     "regions": [
-        {"region_id": "east", "power_cap_kw": 500, "pue": 1.1, "electricity_usd_per_kwh": 0.07,
-         "space_limit_ru": 4000, "demand_share": 0.6, **SRC},
-        {"region_id": "west", "power_cap_kw": 400, "pue": 1.2, "electricity_usd_per_kwh": 0.08,
-         "space_limit_ru": 3000, "demand_share": 0.4, **SRC},
+        {
+            "region_id": "east",
+            "power_cap_kw": 500,
+            "pue": 1.1,
+            "electricity_usd_per_kwh": 0.07,
+            "space_limit_ru": 4000,
+            "demand_share": 0.6,
+            **SRC,
+        },
+        {
+            "region_id": "west",
+            "power_cap_kw": 400,
+            "pue": 1.2,
+            "electricity_usd_per_kwh": 0.08,
+            "space_limit_ru": 3000,
+            "demand_share": 0.4,
+            **SRC,
+        },
     ],
     "region_power_caps": [
         {"region_id": "east", "quarter": 1, "power_cap_kw": 600, **SRC},
@@ -79,8 +152,13 @@ BASE_TABLES: dict[str, list[dict[str, object]]] = {
         {"platform_id": "cpu", "region_id": "west", "servers": 8, "retire_quarter": "", **SRC},
     ],
     "products": [
-        {"product_id": "feed", "daily_requests": 1e7, "peak_to_average": 2.0,
-         "growth_per_quarter": 0.05, **SRC},
+        {
+            "product_id": "feed",
+            "daily_requests": 1e7,
+            "peak_to_average": 2.0,
+            "growth_per_quarter": 0.05,
+            **SRC,
+        },
     ],
     "calls": [
         {"caller_id": "feed", "model_id": "rank", "items_per_request": 2, **SRC},
@@ -214,8 +292,9 @@ def _set_cell(table: Table, column: str, value: str, row: int = 1) -> Mutation:
     return Mutation(apply, (_where(table, row, column),))
 
 
-def _change_frame(table: Table, change: Callable[[pd.DataFrame], pd.DataFrame],
-                  *expect: str) -> Mutation:
+def _change_frame(
+    table: Table, change: Callable[[pd.DataFrame], pd.DataFrame], *expect: str
+) -> Mutation:
     def apply(files: Files) -> None:
         files[table.file] = change(_frame(files, table)).to_csv(index=False)
 
@@ -245,18 +324,23 @@ def _numeric(c: Column) -> bool:
 # value classes: (name, column filter, value for the column)
 VALUE_CLASSES: list[tuple[str, Callable[[Column], bool], Callable[[Column], str]]] = [
     ("huge", _numeric, lambda c: "1e300"),
-    ("above_max", lambda c: _numeric(c) and c.maximum is not None,
-     lambda c: repr(float(c.maximum) * 10)),
+    (
+        "above_max",
+        lambda c: _numeric(c) and c.maximum is not None,
+        lambda c: repr(float(c.maximum) * 10),
+    ),
     ("tiny", lambda c: _numeric(c) and c.positive and bool(c.minimum), lambda c: "1e-300"),
     ("inf", _numeric, lambda c: "inf"),
     ("nan", _numeric, lambda c: "NaN"),
-    ("negative", lambda c: _numeric(c) and (c.positive or c.minimum is not None),
-     lambda c: repr(-1 - 2 * abs(float(c.minimum or 0)))),
+    (
+        "negative",
+        lambda c: _numeric(c) and (c.positive or c.minimum is not None),
+        lambda c: repr(-1 - 2 * abs(float(c.minimum or 0))),
+    ),
     ("zero", lambda c: _numeric(c) and c.positive, lambda c: "0"),
     ("wrong_type", _numeric, lambda c: "lots"),
     ("fraction_in_int", lambda c: c.dtype == "int", lambda c: "1.5"),
-    ("blank", lambda c: c.required and not c.nullable and c.default is None,
-     lambda c: ""),
+    ("blank", lambda c: c.required and not c.nullable and c.default is None, lambda c: ""),
     ("bad_id", lambda c: c.is_id, lambda c: "Bad-Id"),
     ("not_allowed", lambda c: bool(c.allowed), lambda c: "not_allowed"),
 ]
@@ -287,8 +371,11 @@ def _extra_field(row: int) -> Callable[[str], str]:
 
 def _duplicate(table: Table) -> Mutation:
     row = len(BASE_TABLES[table.name]) + 1
-    return _change_frame(table, lambda f: pd.concat([f, f.iloc[[0]]]),
-                         _where(table, row, ", ".join(table.key)) + ": duplicate key")
+    return _change_frame(
+        table,
+        lambda f: pd.concat([f, f.iloc[[0]]]),
+        _where(table, row, ", ".join(table.key)) + ": duplicate key",
+    )
 
 
 def _dangling(table: Table) -> Mutation | None:
@@ -301,45 +388,59 @@ def _dangling(table: Table) -> Mutation | None:
 
 def _missing(table: Table) -> Mutation:
     name = _first_required(table)
-    return _change_frame(table, lambda f: f.drop(columns=[name]),
-                         _where(table, column=name) + ": missing required column")
+    return _change_frame(
+        table,
+        lambda f: f.drop(columns=[name]),
+        _where(table, column=name) + ": missing required column",
+    )
 
 
 def _renamed(table: Table) -> Mutation:
     name = _first_required(table)
     typo = name[:-1] + "x"
-    return _change_frame(table, lambda f: f.rename(columns={name: typo}),
-                         _where(table, column=typo) + ": unknown column",
-                         _where(table, column=name) + ": missing required column")
+    return _change_frame(
+        table,
+        lambda f: f.rename(columns={name: typo}),
+        _where(table, column=typo) + ": unknown column",
+        _where(table, column=name) + ": missing required column",
+    )
 
 
 STRUCTURE_CLASSES: dict[str, Callable[[Table], Mutation | None]] = {
     "missing_column": _missing,
     "extra_column": lambda t: _change_frame(
-        t, lambda f: f.assign(colour="red"), _where(t, column="colour") + ": unknown column"),
+        t, lambda f: f.assign(colour="red"), _where(t, column="colour") + ": unknown column"
+    ),
     "renamed_column": _renamed,
     "extra_field_last_row": lambda t: _change_text(
-        t, _extra_field(len(BASE_TABLES[t.name])),
-        _where(t, len(BASE_TABLES[t.name])) + ": has"),
+        t, _extra_field(len(BASE_TABLES[t.name])), _where(t, len(BASE_TABLES[t.name])) + ": has"
+    ),
     # pandas took the first column as the index when the first row had an extra field
     "extra_field_first_row": lambda t: _change_text(t, _extra_field(1), _where(t, 1) + ": has"),
     "non_utf8": lambda t: _change_text(
-        t, lambda x: x.replace(",", ",\xe9", 1).encode("latin-1"),
-        f"{t.file}: is not UTF-8 text: line 1"),
+        t,
+        lambda x: x.replace(",", ",\xe9", 1).encode("latin-1"),
+        f"{t.file}: is not UTF-8 text: line 1",
+    ),
     "empty_file": lambda t: _change_text(t, lambda x: "", f"{t.file}: cannot be read as CSV"),
     "header_only": lambda t: _change_text(
-        t, lambda x: x.splitlines()[0] + "\n", f"{t.file}: table is empty"),
+        t, lambda x: x.splitlines()[0] + "\n", f"{t.file}: table is empty"
+    ),
     "repeated_header": lambda t: _change_text(
-        t, lambda x: x.replace("\n", f",{_first_required(t)}\n", 1),
-        _where(t, column=_first_required(t)) + ": the header names column"),
+        t,
+        lambda x: x.replace("\n", f",{_first_required(t)}\n", 1),
+        _where(t, column=_first_required(t)) + ": the header names column",
+    ),
     "duplicate_row": _duplicate,
     "dangling_id": _dangling,
 }
 
 CSV_CLASSES: dict[str, dict[str, Mutation]] = {
     **{name: _value_class(k) for k, (name, _, _) in enumerate(VALUE_CLASSES)},
-    **{name: {t.name: m for t in TABLES.values() if (m := make(t)) is not None}
-       for name, make in STRUCTURE_CLASSES.items()},
+    **{
+        name: {t.name: m for t in TABLES.values() if (m := make(t)) is not None}
+        for name, make in STRUCTURE_CLASSES.items()
+    },
 }
 
 
@@ -368,7 +469,8 @@ def test_every_table_gets_every_class_that_applies() -> None:
             assert set(CSV_CLASSES[kind]) == set(TABLES), kind
     for name, ok, _ in VALUE_CLASSES:
         assert set(CSV_CLASSES[name]) == {
-            t.name for t in TABLES.values() if any(ok(c) for c in t.columns)}
+            t.name for t in TABLES.values() if any(ok(c) for c in t.columns)
+        }
     assert set(CSV_CLASSES["huge"]) == set(TABLES) - {"topology"}  # topology holds only ids
 
 
@@ -391,17 +493,20 @@ MEASURED = [
 ]
 
 
-@pytest.mark.parametrize(("table", "column", "value"), MEASURED,
-                         ids=[f"{t}.{c}={v}" for t, c, v in MEASURED])
-def test_measured_failure_is_rejected_with_its_range(tmp_path: Path, table: str, column: str,
-                                                     value: str) -> None:
+@pytest.mark.parametrize(
+    ("table", "column", "value"), MEASURED, ids=[f"{t}.{c}={v}" for t, c, v in MEASURED]
+)
+def test_measured_failure_is_rejected_with_its_range(
+    tmp_path: Path, table: str, column: str, value: str
+) -> None:
     files = case_with(table)
     mutation = _set_cell(TABLES[table], column, value)
     mutation.apply(files)
     code, text = run_check(write_files(tmp_path / "case", files))
     _check_output(code, text)
     assert f"{mutation.expect[0]}: is above the plausible range" in text or (
-        f"{mutation.expect[0]}: is below the plausible range" in text), text
+        f"{mutation.expect[0]}: is below the plausible range" in text
+    ), text
     assert TABLES[table].column(column).range_text() in text
 
 
@@ -424,8 +529,11 @@ def case_with(*tables: str) -> Files:
     keep = set(CORE) | set(tables)
     if keep & {"products", "calls"}:
         keep |= {"products", "calls"}
-    return {k: v for k, v in base_files().items()
-            if not k.endswith(".csv") or k.removesuffix(".csv") in keep}
+    return {
+        k: v
+        for k, v in base_files().items()
+        if not k.endswith(".csv") or k.removesuffix(".csv") in keep
+    }
 
 
 BOMB = (
@@ -438,85 +546,144 @@ BOMB = (
 S, SC = BASE_SETTINGS, BASE_SCENARIOS
 SETTINGS_MUTATIONS: dict[str, tuple[str | bytes, tuple[str, ...]]] = {
     "alias_bomb": (BOMB, ("line 2: defines an anchor (&a)",)),
-    "duplicate_key": (S + "objective: power\n",
-                      ("line 12: duplicate key 'objective' (first on line 3)",)),
-    "duplicate_nested_key": (S.replace("  threads: 1\n", "  threads: 1\n  threads: 2\n"),
-                             ("line 12: duplicate key 'solver.threads' (first on line 11)",)),
+    "duplicate_key": (
+        S + "objective: power\n",
+        ("line 12: duplicate key 'objective' (first on line 3)",),
+    ),
+    "duplicate_nested_key": (
+        S.replace("  threads: 1\n", "  threads: 1\n  threads: 2\n"),
+        ("line 12: duplicate key 'solver.threads' (first on line 11)",),
+    ),
     "unknown_key": (S + "horizon: 4\n", ("unknown key 'horizon' (line 12)",)),
     "unknown_nested_key": (
         S.replace("emergency_utilization", "emergency_utilisation"),
-        ("unknown key 'disaster_recovery.emergency_utilisation' (line 6)",)),
+        ("unknown key 'disaster_recovery.emergency_utilisation' (line 6)",),
+    ),
     "empty": ("", ("is empty, but a case needs at least horizon_quarters",)),
     "comments_only": ("# nothing\n", ("is empty, but a case needs at least horizon_quarters",)),
-    "missing_required_key": (S.replace("horizon_quarters: 2\n", ""),
-                             ("missing required key 'horizon_quarters'",)),
-    "wrong_type": (S.replace("horizon_quarters: 2", "horizon_quarters: two"),
-                   ("key 'horizon_quarters' (line 1)",)),
-    "negative": (S.replace("horizon_quarters: 2", "horizon_quarters: -2"),
-                 ("key 'horizon_quarters' (line 1)",)),
-    "zero": (S.replace("time_limit_s: 30", "time_limit_s: 0"),
-             ("key 'solver.time_limit_s' (line 9)",)),
-    "huge": (S.replace("horizon_quarters: 2", "horizon_quarters: 1.0e+300"),
-             ("key 'horizon_quarters' (line 1)",)),
-    "huge_int_digits": (S.replace("horizon_quarters: 2", "horizon_quarters: " + "9" * 5000),
-                        ("settings.yaml: has a value that cannot be read",)),
+    "missing_required_key": (
+        S.replace("horizon_quarters: 2\n", ""),
+        ("missing required key 'horizon_quarters'",),
+    ),
+    "wrong_type": (
+        S.replace("horizon_quarters: 2", "horizon_quarters: two"),
+        ("key 'horizon_quarters' (line 1)",),
+    ),
+    "negative": (
+        S.replace("horizon_quarters: 2", "horizon_quarters: -2"),
+        ("key 'horizon_quarters' (line 1)",),
+    ),
+    "zero": (
+        S.replace("time_limit_s: 30", "time_limit_s: 0"),
+        ("key 'solver.time_limit_s' (line 9)",),
+    ),
+    "huge": (
+        S.replace("horizon_quarters: 2", "horizon_quarters: 1.0e+300"),
+        ("key 'horizon_quarters' (line 1)",),
+    ),
+    "huge_int_digits": (
+        S.replace("horizon_quarters: 2", "horizon_quarters: " + "9" * 5000),
+        ("settings.yaml: has a value that cannot be read",),
+    ),
     "tiny": (S + "target_utilization: 1.0e-300\n", ("key 'target_utilization' (line 12)",)),
-    "inf_time_limit": (S.replace("time_limit_s: 30", "time_limit_s: .inf"),
-                       ("key 'solver.time_limit_s' (line 9)",)),
+    "inf_time_limit": (
+        S.replace("time_limit_s: 30", "time_limit_s: .inf"),
+        ("key 'solver.time_limit_s' (line 9)",),
+    ),
     "nan": (S.replace("mip_gap: 0.01", "mip_gap: .nan"), ("key 'solver.mip_gap' (line 10)",)),
-    "threads_above_cores": (S.replace("threads: 1", "threads: 1000000"),
-                            ("key 'solver.threads' (line 11)", "cores of this machine")),
+    "threads_above_cores": (
+        S.replace("threads: 1", "threads: 1000000"),
+        ("key 'solver.threads' (line 11)", "cores of this machine"),
+    ),
     "invalid_syntax": ("horizon_quarters: [2,\n", ("settings.yaml: is not valid YAML: line",)),
     "not_a_mapping": ("- 1\n- 2\n", ("settings.yaml: must be a mapping",)),
-    "deep_nesting": ("horizon_quarters: " + "[" * 200 + "]" * 200 + "\n",
-                     ("line 1: nested more than",)),
+    "deep_nesting": (
+        "horizon_quarters: " + "[" * 200 + "]" * 200 + "\n",
+        ("line 1: nested more than",),
+    ),
     "merge_key": ("<<: {horizon_quarters: 2}\n", ("line 1: uses a merge key",)),
-    "non_utf8": (S.replace("2020Q1", "2020Q1 \xe9").encode("latin-1"),
-                 ("settings.yaml: is not UTF-8 text: line 2",)),
+    "non_utf8": (
+        S.replace("2020Q1", "2020Q1 \xe9").encode("latin-1"),
+        ("settings.yaml: is not UTF-8 text: line 2",),
+    ),
 }
 SCENARIO_MUTATIONS: dict[str, tuple[str | bytes, tuple[str, ...]]] = {
     "alias": ("scenarios:\n  a: &a {description: x}\n  b: *a\n", ("line 2: defines an anchor",)),
-    "duplicate_scenario": (SC + "  growth:\n    description: again\n",
-                           ("line 13: duplicate key 'scenarios.growth' (first on line 2)",)),
-    "huge_multiplier": (SC.replace("ranking: 1.5", "ranking: 1.0e+300"),
-                        ("scenario 'growth', key 'demand_multiplier.bucket.ranking' (line 6)",)),
-    "inf_multiplier": (SC.replace("ranking: 1.5", "ranking: .inf"),
-                       ("scenario 'growth', key 'demand_multiplier.bucket.ranking' (line 6)",)),
-    "negative_multiplier": (SC.replace("ranking: 1.5", "ranking: -1"),
-                            ("scenario 'growth', key 'demand_multiplier.bucket.ranking'",)),
+    "duplicate_scenario": (
+        SC + "  growth:\n    description: again\n",
+        ("line 13: duplicate key 'scenarios.growth' (first on line 2)",),
+    ),
+    "huge_multiplier": (
+        SC.replace("ranking: 1.5", "ranking: 1.0e+300"),
+        ("scenario 'growth', key 'demand_multiplier.bucket.ranking' (line 6)",),
+    ),
+    "inf_multiplier": (
+        SC.replace("ranking: 1.5", "ranking: .inf"),
+        ("scenario 'growth', key 'demand_multiplier.bucket.ranking' (line 6)",),
+    ),
+    "negative_multiplier": (
+        SC.replace("ranking: 1.5", "ranking: -1"),
+        ("scenario 'growth', key 'demand_multiplier.bucket.ranking'",),
+    ),
     "zero_multiplier": (
         SC.replace("capex_multiplier: 0.8", "capex_multiplier: 0"),
-        ("scenario 'cheap_asic', key 'platform_changes.asic.capex_multiplier' (line 10)",)),
-    "tiny_multiplier": (SC.replace("capex_multiplier: 0.8", "capex_multiplier: 1.0e-300"),
-                        ("scenario 'cheap_asic', key 'platform_changes.asic.capex_multiplier'",)),
-    "huge_power_cap": (SC.replace("west: 450", "west: 1.0e+300"),
-                       ("scenario 'cheap_asic', key 'power_cap_kw.west", "(line 12)")),
-    "wrong_type": (SC.replace("capex_multiplier: 0.8", "capex_multiplier: cheap"),
-                   ("scenario 'cheap_asic', key 'platform_changes.asic.capex_multiplier'",)),
-    "unknown_key": (SC.replace("description: more ranking", "colour: red"),
-                    ("scenario 'growth', key 'colour' (line 3): unknown key",)),
-    "dangling_region": (SC.replace("west: 450", "north: 450"),
-                        ("scenario 'cheap_asic' names unknown region 'north'",)),
-    "dangling_bucket": (SC.replace("ranking: 1.5", "audio: 1.5"),
-                        ("scenario 'growth' names unknown bucket 'audio'",)),
-    "dangling_platform": (SC.replace("      asic:", "      gpu:"),
-                          ("scenario 'cheap_asic' names unknown platform 'gpu'",)),
+        ("scenario 'cheap_asic', key 'platform_changes.asic.capex_multiplier' (line 10)",),
+    ),
+    "tiny_multiplier": (
+        SC.replace("capex_multiplier: 0.8", "capex_multiplier: 1.0e-300"),
+        ("scenario 'cheap_asic', key 'platform_changes.asic.capex_multiplier'",),
+    ),
+    "huge_power_cap": (
+        SC.replace("west: 450", "west: 1.0e+300"),
+        ("scenario 'cheap_asic', key 'power_cap_kw.west", "(line 12)"),
+    ),
+    "wrong_type": (
+        SC.replace("capex_multiplier: 0.8", "capex_multiplier: cheap"),
+        ("scenario 'cheap_asic', key 'platform_changes.asic.capex_multiplier'",),
+    ),
+    "unknown_key": (
+        SC.replace("description: more ranking", "colour: red"),
+        ("scenario 'growth', key 'colour' (line 3): unknown key",),
+    ),
+    "dangling_region": (
+        SC.replace("west: 450", "north: 450"),
+        ("scenario 'cheap_asic' names unknown region 'north'",),
+    ),
+    "dangling_bucket": (
+        SC.replace("ranking: 1.5", "audio: 1.5"),
+        ("scenario 'growth' names unknown bucket 'audio'",),
+    ),
+    "dangling_platform": (
+        SC.replace("      asic:", "      gpu:"),
+        ("scenario 'cheap_asic' names unknown platform 'gpu'",),
+    ),
     "compounded_demand": (
-        SC.replace("ranking: 1.5", "cv: 1000\n      model:\n        vision: 1000\n"
-                   "      region:\n        east: 1000"),
-        ("scenario 'growth'", "model 'vision' gets a peak demand of")),
+        SC.replace(
+            "ranking: 1.5",
+            "cv: 1000\n      model:\n        vision: 1000\n      region:\n        east: 1000",
+        ),
+        ("scenario 'growth'", "model 'vision' gets a peak demand of"),
+    ),
     "out_of_range_after_applying": (
         SC.replace("capex_multiplier: 0.8", "capex_multiplier: 1000").replace(
-            "      asic:", "      asic:\n        power_multiplier: 1000"),
-        ("scenario 'cheap_asic' makes platforms.csv row 2 power_w",)),
+            "      asic:", "      asic:\n        power_multiplier: 1000"
+        ),
+        ("scenario 'cheap_asic' makes platforms.csv row 2 power_w",),
+    ),
     "empty": ("", ("scenarios.yaml: must have one top-level key 'scenarios'",)),
     "not_a_mapping": ("scenarios: [a, b]\n", ("scenarios.yaml: must have one top-level key",)),
-    "scenario_not_a_mapping": ("scenarios:\n  a: [1, 2]\n",
-                               ("scenario 'a' (line 2) must be a mapping",)),
-    "invalid_syntax": ("scenarios:\n  a: {description: [x,\n",
-                       ("scenarios.yaml: is not valid YAML: line",)),
-    "non_utf8": (SC.replace("more", "m\xe9").encode("latin-1"),
-                 ("scenarios.yaml: is not UTF-8 text: line 3",)),
+    "scenario_not_a_mapping": (
+        "scenarios:\n  a: [1, 2]\n",
+        ("scenario 'a' (line 2) must be a mapping",),
+    ),
+    "invalid_syntax": (
+        "scenarios:\n  a: {description: [x,\n",
+        ("scenarios.yaml: is not valid YAML: line",),
+    ),
+    "non_utf8": (
+        SC.replace("more", "m\xe9").encode("latin-1"),
+        ("scenarios.yaml: is not UTF-8 text: line 3",),
+    ),
 }
 YAML_MUTATIONS = {
     **{f"settings:{k}": ("settings.yaml", *v) for k, v in SETTINGS_MUTATIONS.items()},
@@ -596,8 +763,11 @@ def test_bomb_is_rejected_before_it_is_expanded(tmp_path: Path, monkeypatch) -> 
 
     built = []
     original = ys._StrictLoader.construct_document
-    monkeypatch.setattr(ys._StrictLoader, "construct_document",
-                        lambda self, node: built.append(node) or original(self, node))
+    monkeypatch.setattr(
+        ys._StrictLoader,
+        "construct_document",
+        lambda self, node: built.append(node) or original(self, node),
+    )
     files = base_files()
     files["settings.yaml"] = BOMB
     code, text = run_check(write_files(tmp_path / "case", files))
@@ -645,8 +815,9 @@ def valid_case(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.mark.parametrize("kind", list(USAGE_ERRORS))
-def test_usage_error_exits_2_listing_the_choices(valid_case: Path, tmp_path: Path,
-                                                 kind: str) -> None:
+def test_usage_error_exits_2_listing_the_choices(
+    valid_case: Path, tmp_path: Path, kind: str
+) -> None:
     args, expect = USAGE_ERRORS[kind]
     code, text = run_cli("plan", str(valid_case), "--out", str(tmp_path / "out"), *args)
     assert code == 2, text
@@ -668,14 +839,16 @@ def _raise(exc: BaseException) -> Callable[..., None]:
     return fail
 
 
-def test_unexpected_exception_is_one_line_naming_it_and_debug(valid_case: Path,
-                                                             monkeypatch) -> None:
+def test_unexpected_exception_is_one_line_naming_it_and_debug(
+    valid_case: Path, monkeypatch
+) -> None:
     monkeypatch.setattr(cli, "load_fleet", _raise(RuntimeError("disk on fire\nsecond line")))
     code, text = run_cli("check", str(valid_case))
     assert code == 1
     assert text.strip().splitlines() == [
         "error: unexpected RuntimeError: disk on fire. This is a bug in the planner, not in "
-        "your data; run the command again with --debug to see the traceback"]
+        "your data; run the command again with --debug to see the traceback"
+    ]
 
 
 def test_debug_shows_the_traceback(valid_case: Path, monkeypatch) -> None:
@@ -712,7 +885,12 @@ def test_ctrl_c_during_start_up_is_one_line_and_exit_130(delay_s: float) -> None
     env = {**os.environ, "PYTHONPATH": str(root)}
     proc = subprocess.Popen(
         [sys.executable, "-m", "planner", "check", str(root / "fleet_data" / "default")],
-        cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        cwd=root,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     time.sleep(delay_s)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=120)

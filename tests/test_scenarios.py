@@ -37,21 +37,41 @@ from planner.scenarios import (
 
 KEY = ["model_id", "region_id", "quarter"]
 
-TPU = {"platform_id": "tpu", "platform_class": "inference_asic", "family": "tpu_fam",
-       "generation": "v1", "power_w": 300, "capex_usd": 8_000, "host_memory_gb": 64,
-       "accel_memory_gb": 32, "lead_time_quarters": 0, "lifetime_quarters": 16,
-       "rack_units": 1}
+TPU = {
+    "platform_id": "tpu",
+    "platform_class": "inference_asic",
+    "family": "tpu_fam",
+    "generation": "v1",
+    "power_w": 300,
+    "capex_usd": 8_000,
+    "host_memory_gb": 64,
+    "accel_memory_gb": 32,
+    "lead_time_quarters": 0,
+    "lifetime_quarters": 16,
+    "rack_units": 1,
+}
 
 EVERYTHING = {
     "description": "every override at once",
-    "demand_multiplier": {"bucket": {"ranking": 1.5}, "product": {"feed": 1.2},
-                          "region": {"east": 2.0}, "model": {"vision": 0.5}},
-    "platform_changes": {"cpu": {"throughput_multiplier": 1.1, "capex_multiplier": 0.9,
-                                 "power_multiplier": 1.2, "supply_per_quarter": 50,
-                                 "available_from_quarter": 1},
-                         "asic": {"available": False}},
-    "new_platforms": [{"platform": TPU,
-                       "profiles_from": {"platform_id": "asic", "throughput_multiplier": 2.0}}],
+    "demand_multiplier": {
+        "bucket": {"ranking": 1.5},
+        "product": {"feed": 1.2},
+        "region": {"east": 2.0},
+        "model": {"vision": 0.5},
+    },
+    "platform_changes": {
+        "cpu": {
+            "throughput_multiplier": 1.1,
+            "capex_multiplier": 0.9,
+            "power_multiplier": 1.2,
+            "supply_per_quarter": 50,
+            "available_from_quarter": 1,
+        },
+        "asic": {"available": False},
+    },
+    "new_platforms": [
+        {"platform": TPU, "profiles_from": {"platform_id": "asic", "throughput_multiplier": 2.0}}
+    ],
     "power_cap_kw": {"east": 42.0},
     "slo_changes": {"rank": {"latency_slo_ms": 50, "throughput_multiplier": 0.8}},
     "disaster_recovery": False,
@@ -66,20 +86,35 @@ def fleet():
     west; vision (cv) has plain demand of 300 qps in east. DR is on; east's cap drops to
     80 kW from Q1."""
     return make_fleet(
-        platforms=[platform("cpu", capex_usd=10_000, power_w=500),
-                   platform("asic", platform_class="inference_asic", capex_usd=12_000,
-                            power_w=400, host_memory_gb=64, accel_memory_gb=32)],
+        platforms=[
+            platform("cpu", capex_usd=10_000, power_w=500),
+            platform(
+                "asic",
+                platform_class="inference_asic",
+                capex_usd=12_000,
+                power_w=400,
+                host_memory_gb=64,
+                accel_memory_gb=32,
+            ),
+        ],
         models=[model("rank", memory_gb=10), model("vision", bucket="cv")],
-        profiles=[profile("rank", "cpu", 100), profile("rank", "asic", 250),
-                  profile("vision", "cpu", 50)],
-        regions=[region("east", power_cap_kw=100, demand_share=0.5),
-                 region("west", power_cap_kw=100, demand_share=0.5)],
+        profiles=[
+            profile("rank", "cpu", 100),
+            profile("rank", "asic", 250),
+            profile("vision", "cpu", 50),
+        ],
+        regions=[
+            region("east", power_cap_kw=100, demand_share=0.5),
+            region("west", power_cap_kw=100, demand_share=0.5),
+        ],
         region_power_caps=[power_cap("east", 1, 80)],
         products=[product("feed", 8_640_000)],
         calls=[call("feed", "rank", 10)],
         demand=[demand("vision", "east", 0, 300), demand("vision", "east", 1, 300)],
-        settings={"horizon_quarters": 2,
-                  "disaster_recovery": {"enabled": True, "emergency_utilization": 0.8}},
+        settings={
+            "horizon_quarters": 2,
+            "disaster_recovery": {"enabled": True, "emergency_utilization": 0.8},
+        },
     )
 
 
@@ -101,9 +136,16 @@ def col(frame: pd.DataFrame, key: str, value: str, column: str) -> list:
 def test_base_demand(fleet):
     got = peak_demand(fleet).set_index(KEY)["peak_qps"].to_dict()
     # 8,640,000 requests/day = 100 requests/s, 10 rank queries each, half per region.
-    assert got == pytest.approx({("rank", "east", 0): 500, ("rank", "east", 1): 500,
-                                 ("rank", "west", 0): 500, ("rank", "west", 1): 500,
-                                 ("vision", "east", 0): 300, ("vision", "east", 1): 300})
+    assert got == pytest.approx(
+        {
+            ("rank", "east", 0): 500,
+            ("rank", "east", 1): 500,
+            ("rank", "west", 0): 500,
+            ("rank", "west", 1): 500,
+            ("vision", "east", 0): 300,
+            ("vision", "east", 1): 300,
+        }
+    )
 
 
 # ------------------------------------------------------------------------------------------
@@ -137,8 +179,16 @@ def test_model_multiplier(fleet):
 
 
 def test_multipliers_compound(fleet):
-    changed = apply(fleet, {"demand_multiplier": {"bucket": {"ranking": 2}, "model": {"rank": 3},
-                                                  "region": {"east": 0.5}}})
+    changed = apply(
+        fleet,
+        {
+            "demand_multiplier": {
+                "bucket": {"ranking": 2},
+                "model": {"rank": 3},
+                "region": {"east": 0.5},
+            }
+        },
+    )
     ratio = demand_ratio(fleet, changed)
     assert (ratio.xs(("rank", "east"), level=["model_id", "region_id"]) == 2 * 3 * 0.5).all()
     assert (ratio.xs(("rank", "west"), level=["model_id", "region_id"]) == 2 * 3).all()
@@ -168,13 +218,17 @@ def test_platform_throughput(fleet):
     changed = apply(fleet, {"platform_changes": {"cpu": {"throughput_multiplier": 2}}})
     before = fleet.profiles.set_index(["model_id", "platform_id"])["qps_per_server"]
     after = changed.profiles.set_index(["model_id", "platform_id"])["qps_per_server"]
-    assert (after / before).to_dict() == {("rank", "cpu"): 2, ("rank", "asic"): 1,
-                                          ("vision", "cpu"): 2}
+    assert (after / before).to_dict() == {
+        ("rank", "cpu"): 2,
+        ("rank", "asic"): 1,
+        ("vision", "cpu"): 2,
+    }
 
 
 def test_platform_capex_and_power(fleet):
-    changed = apply(fleet, {"platform_changes": {"asic": {"capex_multiplier": 0.5,
-                                                          "power_multiplier": 1.5}}})
+    changed = apply(
+        fleet, {"platform_changes": {"asic": {"capex_multiplier": 0.5, "power_multiplier": 1.5}}}
+    )
     assert col(changed.platforms, "platform_id", "asic", "capex_usd") == [12_000 * 0.5]
     assert col(changed.platforms, "platform_id", "asic", "power_w") == [400 * 1.5]
     assert col(changed.platforms, "platform_id", "cpu", "capex_usd") == [10_000]
@@ -182,13 +236,19 @@ def test_platform_capex_and_power(fleet):
 
 
 def test_platform_supply_and_availability(fleet):
-    changed = apply(fleet, {"platform_changes": {"asic": {"supply_per_quarter": 3,
-                                                          "available_from_quarter": 1}}})
+    changed = apply(
+        fleet,
+        {"platform_changes": {"asic": {"supply_per_quarter": 3, "available_from_quarter": 1}}},
+    )
     assert col(changed.platforms, "platform_id", "asic", "supply_per_quarter") == [3]
     assert col(changed.platforms, "platform_id", "asic", "available_from_quarter") == [1]
     assert pd.isna(col(changed.platforms, "platform_id", "cpu", "supply_per_quarter")[0])
-    plan = plan_verified(fleet, scenario_from_dict(
-        {"platform_changes": {"asic": {"supply_per_quarter": 3, "available_from_quarter": 1}}}))
+    plan = plan_verified(
+        fleet,
+        scenario_from_dict(
+            {"platform_changes": {"asic": {"supply_per_quarter": 3, "available_from_quarter": 1}}}
+        ),
+    )
     asic = plan.purchases[plan.purchases["platform_id"] == "asic"]
     assert (asic["order_quarter"] >= 1).all()
     assert (asic.groupby("order_quarter")["servers"].sum() <= 3).all()
@@ -197,52 +257,79 @@ def test_platform_supply_and_availability(fleet):
 def test_platform_unavailable_is_never_bought(fleet):
     changed = apply(fleet, {"platform_changes": {"asic": {"available": False}}})
     assert col(changed.platforms, "platform_id", "asic", "supply_per_quarter") == [0]
-    plan = plan_verified(fleet, scenario_from_dict({"platform_changes": {"asic": {
-        "available": False}}}))
+    plan = plan_verified(
+        fleet, scenario_from_dict({"platform_changes": {"asic": {"available": False}}})
+    )
     assert set(plan.purchases["platform_id"]) == {"cpu"}
 
 
 def test_new_platform_with_profiles_from(fleet):
-    scenario = scenario_from_dict({"new_platforms": [{
-        "platform": TPU, "profiles_from": {"platform_id": "asic", "throughput_multiplier": 2}}]},
-        name="tpu")
+    scenario = scenario_from_dict(
+        {
+            "new_platforms": [
+                {
+                    "platform": TPU,
+                    "profiles_from": {"platform_id": "asic", "throughput_multiplier": 2},
+                }
+            ]
+        },
+        name="tpu",
+    )
     changed = apply_scenario(fleet, scenario)
     assert changed.platforms["platform_id"].tolist() == ["cpu", "asic", "tpu"]
     new = changed.platforms.iloc[-1]
     assert (new["capex_usd"], new["power_w"], new["supply_per_quarter"]) == (
-        8_000, 300, pytest.approx(float("nan"), nan_ok=True))
+        8_000,
+        300,
+        pytest.approx(float("nan"), nan_ok=True),
+    )
     assert changed.platforms.dtypes.to_dict() == fleet.platforms.dtypes.to_dict()
     tpu = changed.profiles[changed.profiles["platform_id"] == "tpu"]
     assert tpu[["model_id", "qps_per_server"]].values.tolist() == [["rank", 250 * 2]]
     assert tpu["source_kind"].tolist() == ["estimate"]
     # 500 qps at 500 per server for 8,000 USD beats everything else: rank moves to tpu.
     plan = plan_verified(fleet, scenario)
-    assert set(plan.allocation.loc[plan.allocation["model_id"] == "rank", "platform_id"]) == {
-        "tpu"}
+    assert set(plan.allocation.loc[plan.allocation["model_id"] == "rank", "platform_id"]) == {"tpu"}
 
 
 def test_new_platform_with_explicit_profiles(fleet):
-    changed = apply(fleet, {"new_platforms": [{
-        "platform": TPU, "profiles": [{"model_id": "rank", "qps_per_server": 400}]}]})
+    changed = apply(
+        fleet,
+        {
+            "new_platforms": [
+                {"platform": TPU, "profiles": [{"model_id": "rank", "qps_per_server": 400}]}
+            ]
+        },
+    )
     tpu = changed.profiles[changed.profiles["platform_id"] == "tpu"]
     assert tpu[["model_id", "qps_per_server"]].values.tolist() == [["rank", 400]]
 
 
 def test_platform_change_applies_to_a_new_platform(fleet):
-    changed = apply(fleet, {
-        "new_platforms": [{"platform": TPU, "profiles_from": {"platform_id": "asic"}}],
-        "platform_changes": {"tpu": {"capex_multiplier": 2}}})
+    changed = apply(
+        fleet,
+        {
+            "new_platforms": [{"platform": TPU, "profiles_from": {"platform_id": "asic"}}],
+            "platform_changes": {"tpu": {"capex_multiplier": 2}},
+        },
+    )
     assert col(changed.platforms, "platform_id", "tpu", "capex_usd") == [8_000 * 2]
 
 
-@pytest.mark.parametrize("platform_row", [
-    {k if k != "capex_usd" else "capex": v for k, v in TPU.items()},   # misspelt key
-    {k: v for k, v in TPU.items() if k != "lead_time_quarters"},       # required key missing
-    TPU | {"power_w": -300},                                           # invalid value
-], ids=["unknown_key", "missing_key", "negative_power"])
+@pytest.mark.parametrize(
+    "platform_row",
+    [
+        {k if k != "capex_usd" else "capex": v for k, v in TPU.items()},  # misspelt key
+        {k: v for k, v in TPU.items() if k != "lead_time_quarters"},  # required key missing
+        TPU | {"power_w": -300},  # invalid value
+    ],
+    ids=["unknown_key", "missing_key", "negative_power"],
+)
 def test_new_platform_rows_are_validated(fleet, platform_row):
-    scenario = scenario_from_dict({"new_platforms": [{
-        "platform": platform_row, "profiles_from": {"platform_id": "asic"}}]}, name="bad_tpu")
+    scenario = scenario_from_dict(
+        {"new_platforms": [{"platform": platform_row, "profiles_from": {"platform_id": "asic"}}]},
+        name="bad_tpu",
+    )
     with pytest.raises(FleetDataError, match="bad_tpu"):
         make_plan(fleet, scenario)
 
@@ -253,22 +340,32 @@ def test_new_platform_rows_are_validated(fleet, platform_row):
 
 def test_power_cap_override_holds_for_the_whole_horizon(fleet):
     assert power_caps(fleet).set_index(["region_id", "quarter"])["cap_kw"].to_dict() == {
-        ("east", 0): 100, ("east", 1): 80, ("west", 0): 100, ("west", 1): 100}
+        ("east", 0): 100,
+        ("east", 1): 80,
+        ("west", 0): 100,
+        ("west", 1): 100,
+    }
     changed = apply(fleet, {"power_cap_kw": {"east": 42}})
     assert col(changed.regions, "region_id", "east", "power_cap_kw") == [42]
     assert changed.region_power_caps.empty  # east's later cap no longer applies
     assert power_caps(changed).set_index(["region_id", "quarter"])["cap_kw"].to_dict() == {
-        ("east", 0): 42, ("east", 1): 42, ("west", 0): 100, ("west", 1): 100}
+        ("east", 0): 42,
+        ("east", 1): 42,
+        ("west", 0): 100,
+        ("west", 1): 100,
+    }
 
 
 def test_slo_change(fleet):
-    changed = apply(fleet, {"slo_changes": {"rank": {"latency_slo_ms": 50,
-                                                     "throughput_multiplier": 0.8}}})
+    changed = apply(
+        fleet, {"slo_changes": {"rank": {"latency_slo_ms": 50, "throughput_multiplier": 0.8}}}
+    )
     assert col(changed.models, "model_id", "rank", "latency_slo_ms") == [50]
     assert col(changed.models, "model_id", "vision", "latency_slo_ms") == [100]
     after = changed.profiles.set_index(["model_id", "platform_id"])["qps_per_server"].to_dict()
-    assert after == pytest.approx({("rank", "cpu"): 80, ("rank", "asic"): 200,
-                                   ("vision", "cpu"): 50})
+    assert after == pytest.approx(
+        {("rank", "cpu"): 80, ("rank", "asic"): 200, ("vision", "cpu"): 50}
+    )
 
 
 def test_disaster_recovery_off(fleet):
@@ -278,8 +375,9 @@ def test_disaster_recovery_off(fleet):
     base = plan_verified(fleet)
     no_dr = plan_verified(fleet, scenario_from_dict({"disaster_recovery": False}))
     assert no_dr.total_cost_usd < base.total_cost_usd
-    assert "west" not in set(no_dr.allocation.loc[no_dr.allocation["model_id"] == "vision",
-                                                  "region_id"])
+    assert "west" not in set(
+        no_dr.allocation.loc[no_dr.allocation["model_id"] == "vision", "region_id"]
+    )
 
 
 def test_horizon_longer(fleet):
@@ -308,24 +406,30 @@ def test_objective(fleet):
 def test_other_settings_untouched(fleet):
     changed = apply(fleet, {"objective": "capex"})
     assert changed.settings.model_dump(exclude={"objective"}) == fleet.settings.model_dump(
-        exclude={"objective"})
+        exclude={"objective"}
+    )
 
 
 # ------------------------------------------------------------------------------------------
 # Validation
 
 
-@pytest.mark.parametrize("overrides, words", [
-    ({"demand_multipler": {"model": {"rank": 2}}}, ["demand_multipler", "unknown key"]),
-    ({"demand_multiplier": {"buckets": {"ranking": 2}}}, ["demand_multiplier.buckets"]),
-    ({"platform_changes": {"cpu": {"capex": 2}}}, ["platform_changes.cpu.capex"]),
-    ({"slo_changes": {"rank": {"latency_slo": 5}}}, ["slo_changes.rank"]),
-    ({"new_platforms": [{"platform": TPU, "profile_from": {"platform_id": "asic"}}]},
-     ["new_platforms.0.profile_from"]),
-    ({"platform_changes": {"cpu": {"capex_multiplier": 0}}}, ["capex_multiplier"]),
-    ({"horizon_quarters": 0}, ["horizon_quarters"]),
-    ({"objective": "cost"}, ["objective"]),
-])
+@pytest.mark.parametrize(
+    "overrides, words",
+    [
+        ({"demand_multipler": {"model": {"rank": 2}}}, ["demand_multipler", "unknown key"]),
+        ({"demand_multiplier": {"buckets": {"ranking": 2}}}, ["demand_multiplier.buckets"]),
+        ({"platform_changes": {"cpu": {"capex": 2}}}, ["platform_changes.cpu.capex"]),
+        ({"slo_changes": {"rank": {"latency_slo": 5}}}, ["slo_changes.rank"]),
+        (
+            {"new_platforms": [{"platform": TPU, "profile_from": {"platform_id": "asic"}}]},
+            ["new_platforms.0.profile_from"],
+        ),
+        ({"platform_changes": {"cpu": {"capex_multiplier": 0}}}, ["capex_multiplier"]),
+        ({"horizon_quarters": 0}, ["horizon_quarters"]),
+        ({"objective": "cost"}, ["objective"]),
+    ],
+)
 def test_unknown_or_invalid_keys_are_data_errors(overrides, words):
     with pytest.raises(FleetDataError) as exc:
         parse_scenarios({"scenarios": {"what_if": overrides}})
@@ -335,12 +439,16 @@ def test_unknown_or_invalid_keys_are_data_errors(overrides, words):
         assert word in text
 
 
-@pytest.mark.parametrize("overrides", [
-    {"demand_multiplier": {"model": {"rank": -1}}},
-    {"demand_multiplier": {"region": {"east": -0.5}}},
-    {"power_cap_kw": {"east": -5}},
-    {"power_cap_kw": {"east": 0}},
-], ids=["negative_model_multiplier", "negative_region_multiplier", "negative_cap", "zero_cap"])
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"demand_multiplier": {"model": {"rank": -1}}},
+        {"demand_multiplier": {"region": {"east": -0.5}}},
+        {"power_cap_kw": {"east": -5}},
+        {"power_cap_kw": {"east": 0}},
+    ],
+    ids=["negative_model_multiplier", "negative_region_multiplier", "negative_cap", "zero_cap"],
+)
 def test_out_of_range_values_are_data_errors(overrides):
     with pytest.raises(FleetDataError, match="what_if"):
         parse_scenarios({"scenarios": {"what_if": overrides}})
@@ -353,24 +461,31 @@ def test_all_problems_are_reported_at_once():
     assert "scenario 'a'" in str(exc.value) and "scenario 'b'" in str(exc.value)
 
 
-@pytest.mark.parametrize("data", [None, [], {"scenario": {}}, {"scenarios": [1]},
-                                  {"scenarios": {}, "extra": 1}])
+@pytest.mark.parametrize(
+    "data", [None, [], {"scenario": {}}, {"scenarios": [1]}, {"scenarios": {}, "extra": 1}]
+)
 def test_malformed_scenario_files(data):
     with pytest.raises(FleetDataError, match="scenarios"):
         parse_scenarios(data)
 
 
-@pytest.mark.parametrize("overrides, kind, bad", [
-    ({"demand_multiplier": {"bucket": {"speech": 2}}}, "bucket", "speech"),
-    ({"demand_multiplier": {"product": {"camera": 2}}}, "product", "camera"),
-    ({"demand_multiplier": {"region": {"north": 2}}}, "region", "north"),
-    ({"demand_multiplier": {"model": {"nosuch": 2}}}, "model", "nosuch"),
-    ({"platform_changes": {"gpu": {"capex_multiplier": 2}}}, "platform", "gpu"),
-    ({"new_platforms": [{"platform": TPU, "profiles_from": {"platform_id": "gpu"}}]},
-     "platform", "gpu"),
-    ({"power_cap_kw": {"north": 10}}, "region", "north"),
-    ({"slo_changes": {"nosuch": {"latency_slo_ms": 5}}}, "model", "nosuch"),
-])
+@pytest.mark.parametrize(
+    "overrides, kind, bad",
+    [
+        ({"demand_multiplier": {"bucket": {"speech": 2}}}, "bucket", "speech"),
+        ({"demand_multiplier": {"product": {"camera": 2}}}, "product", "camera"),
+        ({"demand_multiplier": {"region": {"north": 2}}}, "region", "north"),
+        ({"demand_multiplier": {"model": {"nosuch": 2}}}, "model", "nosuch"),
+        ({"platform_changes": {"gpu": {"capex_multiplier": 2}}}, "platform", "gpu"),
+        (
+            {"new_platforms": [{"platform": TPU, "profiles_from": {"platform_id": "gpu"}}]},
+            "platform",
+            "gpu",
+        ),
+        ({"power_cap_kw": {"north": 10}}, "region", "north"),
+        ({"slo_changes": {"nosuch": {"latency_slo_ms": 5}}}, "model", "nosuch"),
+    ],
+)
 def test_unknown_ids_are_data_errors(fleet, overrides, kind, bad):
     before = fleet_tables(fleet)
     with pytest.raises(FleetDataError) as exc:
@@ -406,13 +521,24 @@ def test_input_fleet_is_never_mutated(fleet):
 
 
 FEASIBLE = {
-    "demand_multiplier": {"bucket": {"ranking": 1.5}, "product": {"feed": 1.2},
-                          "region": {"east": 2.0}, "model": {"vision": 0.5}},
-    "platform_changes": {"cpu": {"throughput_multiplier": 1.1, "capex_multiplier": 0.9,
-                                 "power_multiplier": 1.2, "supply_per_quarter": 50},
-                         "asic": {"available": False}},
-    "new_platforms": [{"platform": TPU,
-                       "profiles_from": {"platform_id": "asic", "throughput_multiplier": 2.0}}],
+    "demand_multiplier": {
+        "bucket": {"ranking": 1.5},
+        "product": {"feed": 1.2},
+        "region": {"east": 2.0},
+        "model": {"vision": 0.5},
+    },
+    "platform_changes": {
+        "cpu": {
+            "throughput_multiplier": 1.1,
+            "capex_multiplier": 0.9,
+            "power_multiplier": 1.2,
+            "supply_per_quarter": 50,
+        },
+        "asic": {"available": False},
+    },
+    "new_platforms": [
+        {"platform": TPU, "profiles_from": {"platform_id": "asic", "throughput_multiplier": 2.0}}
+    ],
     "power_cap_kw": {"east": 42.0},
     "slo_changes": {"rank": {"latency_slo_ms": 50, "throughput_multiplier": 0.8}},
     "disaster_recovery": False,
@@ -441,11 +567,18 @@ def test_applying_twice_gives_equal_fleets(fleet):
 ROUND_TRIP = {
     "base": {},
     "everything": EVERYTHING,
-    "explicit_profiles": {"new_platforms": [{"platform": TPU | {"supply_per_quarter": None},
-                                             "profiles": [{"model_id": "rank",
-                                                           "qps_per_server": 70.5}]}]},
-    "defaults_spelt_out": {"platform_changes": {"cpu": {"capex_multiplier": 1.0}},
-                           "disaster_recovery": True},
+    "explicit_profiles": {
+        "new_platforms": [
+            {
+                "platform": TPU | {"supply_per_quarter": None},
+                "profiles": [{"model_id": "rank", "qps_per_server": 70.5}],
+            }
+        ]
+    },
+    "defaults_spelt_out": {
+        "platform_changes": {"cpu": {"capex_multiplier": 1.0}},
+        "disaster_recovery": True,
+    },
     "numbers_as_names": {"power_cap_kw": {"east": 10}},
 }
 
@@ -479,21 +612,32 @@ def test_load_scenarios_from_a_case_folder(tmp_path):
 # Validation of scenarios.yaml against the case (issue 12): bounds, strict YAML, all at once
 
 
-@pytest.mark.parametrize(("overrides", "key"), [
-    ({"demand_multiplier": {"bucket": {"ranking": 1e300}}}, "demand_multiplier.bucket.ranking"),
-    ({"demand_multiplier": {"region": {"east": float("inf")}}}, "demand_multiplier.region.east"),
-    ({"platform_changes": {"cpu": {"capex_multiplier": 1e-300}}},
-     "platform_changes.cpu.capex_multiplier"),
-    ({"platform_changes": {"cpu": {"supply_per_quarter": 1e12}}},
-     "platform_changes.cpu.supply_per_quarter"),
-    ({"power_cap_kw": {"east": 1e300}}, "power_cap_kw.east"),
-    ({"slo_changes": {"rank": {"latency_slo_ms": 1e-300}}}, "slo_changes.rank.latency_slo_ms"),
-])
+@pytest.mark.parametrize(
+    ("overrides", "key"),
+    [
+        ({"demand_multiplier": {"bucket": {"ranking": 1e300}}}, "demand_multiplier.bucket.ranking"),
+        (
+            {"demand_multiplier": {"region": {"east": float("inf")}}},
+            "demand_multiplier.region.east",
+        ),
+        (
+            {"platform_changes": {"cpu": {"capex_multiplier": 1e-300}}},
+            "platform_changes.cpu.capex_multiplier",
+        ),
+        (
+            {"platform_changes": {"cpu": {"supply_per_quarter": 1e12}}},
+            "platform_changes.cpu.supply_per_quarter",
+        ),
+        ({"power_cap_kw": {"east": 1e300}}, "power_cap_kw.east"),
+        ({"slo_changes": {"rank": {"latency_slo_ms": 1e-300}}}, "slo_changes.rank.latency_slo_ms"),
+    ],
+)
 def test_implausible_overrides_are_refused(overrides, key):
     with pytest.raises(FleetDataError) as exc:
         scenario_from_dict(overrides, name="wild")
     assert any(f"scenario 'wild', key '{key}" in p.message for p in exc.value.problems), (
-        exc.value.render())
+        exc.value.render()
+    )
 
 
 def test_largest_plausible_multiplier_is_accepted():
@@ -502,11 +646,15 @@ def test_largest_plausible_multiplier_is_accepted():
 
 
 def test_scenario_problems_collects_every_scenario(fleet):
-    scenarios = parse_scenarios({"scenarios": {
-        "ok": {"demand_multiplier": {"bucket": {"ranking": 2}}},
-        "bad_region": {"power_cap_kw": {"north": 10}},
-        "bad_platform": {"platform_changes": {"gpu": {"capex_multiplier": 2}}},
-    }})
+    scenarios = parse_scenarios(
+        {
+            "scenarios": {
+                "ok": {"demand_multiplier": {"bucket": {"ranking": 2}}},
+                "bad_region": {"power_cap_kw": {"north": 10}},
+                "bad_platform": {"platform_changes": {"gpu": {"capex_multiplier": 2}}},
+            }
+        }
+    )
     problems = scenario_problems(fleet, scenarios)
     text = "\n".join(p.render() for p in problems)
     assert "scenario 'bad_region' names unknown region 'north'" in text
@@ -517,8 +665,9 @@ def test_scenario_problems_collects_every_scenario(fleet):
 
 def test_scenario_that_pushes_a_value_out_of_range(fleet):
     # 500 W x 1000 = 500 kW per server, above the schema's 100 kW
-    scenarios = parse_scenarios({"scenarios": {
-        "hot": {"platform_changes": {"cpu": {"power_multiplier": 1000}}}}})
+    scenarios = parse_scenarios(
+        {"scenarios": {"hot": {"platform_changes": {"cpu": {"power_multiplier": 1000}}}}}
+    )
     (p,) = scenario_problems(fleet, scenarios)
     assert p.message.startswith("scenario 'hot' makes platforms.csv row 1 power_w = 5e+05")
     assert "from 1 to 100,000 W" in p.message
@@ -526,9 +675,20 @@ def test_scenario_that_pushes_a_value_out_of_range(fleet):
 
 def test_scenario_whose_compound_demand_is_implausible(fleet):
     # rank in east: 500 qps x 1000 (bucket) x 1000 (model) x 1000 (region) x 1000 (product)
-    scenarios = parse_scenarios({"scenarios": {"boom": {"demand_multiplier": {
-        "bucket": {"ranking": 1000}, "model": {"rank": 1000}, "region": {"east": 1000},
-        "product": {"feed": 1000}}}}})
+    scenarios = parse_scenarios(
+        {
+            "scenarios": {
+                "boom": {
+                    "demand_multiplier": {
+                        "bucket": {"ranking": 1000},
+                        "model": {"rank": 1000},
+                        "region": {"east": 1000},
+                        "product": {"feed": 1000},
+                    }
+                }
+            }
+        }
+    )
     (p,) = scenario_problems(fleet, scenarios)
     assert p.message.startswith("scenario 'boom': products.csv")
     assert "model 'rank' gets a peak demand of 5e+14 queries/s in region 'east'" in p.message
@@ -536,16 +696,19 @@ def test_scenario_whose_compound_demand_is_implausible(fleet):
 
 def test_scenarios_yaml_duplicate_name_is_refused(tmp_path):
     (tmp_path / "scenarios.yaml").write_text(
-        "scenarios:\n  a:\n    description: one\n  a:\n    description: two\n")
+        "scenarios:\n  a:\n    description: one\n  a:\n    description: two\n"
+    )
     with pytest.raises(FleetDataError) as exc:
         load_scenarios(tmp_path)
     assert exc.value.problems[0].message == (
-        "line 4: duplicate key 'scenarios.a' (first on line 2)")
+        "line 4: duplicate key 'scenarios.a' (first on line 2)"
+    )
 
 
 def test_scenarios_yaml_alias_is_refused(tmp_path):
     (tmp_path / "scenarios.yaml").write_text(
-        "scenarios:\n  a: &base {description: one}\n  b: *base\n")
+        "scenarios:\n  a: &base {description: one}\n  b: *base\n"
+    )
     with pytest.raises(FleetDataError) as exc:
         load_scenarios(tmp_path)
     assert exc.value.problems[0].message == "line 2: defines an anchor (&base)"
@@ -554,7 +717,8 @@ def test_scenarios_yaml_alias_is_refused(tmp_path):
 def test_scenario_problems_name_the_line(tmp_path):
     (tmp_path / "scenarios.yaml").write_text(
         "scenarios:\n  a:\n    description: one\n    demand_multiplier:\n"
-        "      bucket:\n        ranking: -2\n")
+        "      bucket:\n        ranking: -2\n"
+    )
     with pytest.raises(FleetDataError) as exc:
         load_scenarios(tmp_path)
     (p,) = exc.value.problems
