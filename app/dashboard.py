@@ -840,13 +840,7 @@ def show_insight(insight: dict[str, pd.DataFrame], name: str, key: str) -> None:
         st.markdown("**Binding constraints** (at their limit, largest shadow price first)")
         if {"description", "shadow_price"} <= set(binding.columns) and not binding.empty:
             show_chart(f"{key}|binding", lambda: charts.shadow_prices(binding.head(15)))
-        first = [c for c in ("description", "shadow_price", "unit") if c in binding.columns]
-        st.dataframe(
-            binding,
-            hide_index=True,
-            width="stretch",
-            column_order=[*first, *[c for c in binding.columns if c not in first]],
-        )
+        _constraint_table(binding)
         csv_button("binding.csv", binding, f"{name}_binding.csv", "dl_binding")
     if isinstance(prices, pd.DataFrame):
         st.markdown("**Shadow prices**")
@@ -855,14 +849,19 @@ def show_insight(insight: dict[str, pd.DataFrame], name: str, key: str) -> None:
             "Show zero prices too", key="show_zero_prices"
         ):
             shown = prices[prices["shadow_price"] != 0]
-        first = [c for c in ("description", "shadow_price", "unit") if c in shown.columns]
-        st.dataframe(
-            shown,
-            hide_index=True,
-            width="stretch",
-            column_order=[*first, *[c for c in shown.columns if c not in first]],
-        )
+        _constraint_table(shown)
         csv_button("shadow_prices.csv", prices, f"{name}_shadow_prices.csv", "dl_shadow_prices")
+
+
+def _constraint_table(frame: pd.DataFrame) -> None:
+    """Show a constraint table with its description, price and unit first."""
+    first = [c for c in ("description", "shadow_price", "unit") if c in frame.columns]
+    st.dataframe(
+        frame,
+        hide_index=True,
+        width="stretch",
+        column_order=[*first, *[c for c in frame.columns if c not in first]],
+    )
 
 
 def compare_tab() -> None:
