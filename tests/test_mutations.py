@@ -235,9 +235,8 @@ def run_cli(*args: str) -> tuple[int, str]:
     out, err = io.StringIO(), io.StringIO()
     argv = sys.argv
     sys.argv = ["planner", *args]
-    # rich consoles hold their stream: point them at the buffers for this call
-    consoles = (cli.err.file, cli.out.file)
-    cli.err.file, cli.out.file = err, out
+    # the CLI's rich consoles look up sys.stdout/sys.stderr at each print, so redirecting those
+    # is enough; never assign Console.file here, it would pin the buffer for later tests
     try:
         with redirect_stdout(out), redirect_stderr(err):
             cli.main()
@@ -246,7 +245,6 @@ def run_cli(*args: str) -> tuple[int, str]:
         code = exc.code if isinstance(exc.code, int) else 1
     finally:
         sys.argv = argv
-        cli.err.file, cli.out.file = consoles
     return code, out.getvalue() + err.getvalue()
 
 
