@@ -14,6 +14,7 @@ import yaml
 
 from planner.fleet import SETTINGS_FILE, Fleet
 from planner.output import staged_folder
+from planner.profile_curves import curve_rows_for_file
 from planner.schema import TABLES
 
 
@@ -45,6 +46,9 @@ def write_case(fleet: Fleet, folder: str | Path, *, force: bool = False) -> Path
     with staged_folder(out) as tmp:
         for name, table in TABLES.items():
             frame = fleet.table(name)
+            if name == "profiles":
+                # The curve rows the profiles were read from, so the SLO still moves them.
+                frame = curve_rows_for_file(frame, fleet.profile_curves)
             # An absent optional file means an empty table to load_fleet, and a header-only
             # CSV would be an extra file for the user to wonder about.
             if not frame.empty:

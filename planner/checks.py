@@ -21,6 +21,9 @@ from planner.demand import peak_demand
 from planner.errors import FleetDataError, Problem
 from planner.fleet import Fleet
 from planner.parameters import order_quarters, servers_per_replica
+from planner.profile_curves import BELOW_CURVE, SERVES
+from planner.profile_curves import CURVE_KEY as PROFILE_CURVE_KEY
+from planner.profile_curves import slo_coverage as curve_slo_coverage
 from planner.schema import TABLES
 from planner.topology import backup_graph
 
@@ -203,19 +206,45 @@ def check_servable_models(fleet: Fleet) -> list[Problem]:
         if graph.has_node(("model", m)) and graph.has_node(("platform", p)):
             graph.add_edge(("model", m), ("platform", p))
     platforms = ", ".join(dict.fromkeys(fleet.platforms["platform_id"]))
-    return [
-        Problem(
-            "models.csv",
-            f"no platform can serve model '{m}': it has no profiles.csv row",
-            f"add a profiles.csv row for it (model_id={m}, platform_id one of "
-            f"{platforms}, qps_per_server measured at its latency SLO)",
-            row=_model_row(fleet, m),
-            column="model_id",
-            value=m,
+    cov = slo_coverage(fleet)
+    problems = []
+    for kind, m in graph.nodes:
+        if kind != "model" or graph.degree(("model", m)) > 0:
+            continue
+        curves = cov[cov["model_id"] == m]
+        if curves.empty:
+            message = f"no platform can serve model '{m}': it has no profiles.csv row"
+            fix = (
+                f"add a profiles.csv row for it (model_id={m}, platform_id one of "
+                f"{platforms}, qps_per_server measured at its latency SLO)"
+            )
+        else:
+            slo = curves.iloc[0]
+            smallest = ", ".join(
+                f"{c.platform_id} {c.smallest_bound_ms:g} ms" if c.status == BELOW_CURVE
+                else f"{c.platform_id} only {c.curve_percentiles}"
+                for c in curves.itertuples(index=False)
+            )
+            message = (
+                f"no platform can serve model '{m}' within its SLO {slo['slo_ms']:g} ms "
+                f"p{slo['slo_percentile']:g}: every curve starts at a looser bound "
+                f"({smallest})"
+            )
+            fix = (
+                "loosen latency_slo_ms, or add curve points at or below the SLO "
+                "(profiles.csv latency_ms) for a platform that can meet it"
+            )
+        problems.append(
+            Problem(
+                "models.csv",
+                message,
+                fix,
+                row=_model_row(fleet, m),
+                column="model_id" if curves.empty else "latency_slo_ms",
+                value=m,
+            )
         )
-        for kind, m in graph.nodes
-        if kind == "model" and graph.degree(("model", m)) == 0
-    ]
+    return problems
 
 
 def check_memory(fleet: Fleet) -> list[Problem]:
@@ -543,9 +572,125 @@ def check_dr_regions(fleet: Fleet) -> list[Problem]:
     ]
 
 
+def check_profile_curves(fleet: Fleet) -> list[Problem]:
+    """Report invalid latency curves in profiles.csv (rows with a latency_ms).
+
+    A curve's rows of one (model, platform, percentile) must be non-decreasing in the bound
+    (a looser bound never allows less throughput); a (model, platform, bound, percentile)
+    appears once; a pair is either one single point or a curve; curve ids exist.
+
+    Args:
+        fleet: The fleet.
+
+    Returns:
+        One problem per offending row (rows are profiles.csv data rows).
+    """
+    curves = fleet.profile_curves
+    if curves.empty:
+        return []
+    problems: list[Problem] = []
+    models = list(dict.fromkeys(fleet.models["model_id"]))
+    platforms = list(dict.fromkeys(fleet.platforms["platform_id"]))
+    problems += _dangling("profiles.csv", "model_id", curves, models, "models.csv")
+    problems += _dangling("profiles.csv", "platform_id", curves, platforms, "platforms.csv")
+    key = list(PROFILE_CURVE_KEY)
+    for _, group in curves[curves.duplicated(key, keep=False)].groupby(key, sort=False):
+        first, *repeats = [_row(i) for i in group.index]
+        problems += [
+            Problem(
+                "profiles.csv",
+                f"duplicate curve point (model, platform, latency_ms, percentile), first on row "
+                f"{first}",
+                f"delete row {row} (each bound and percentile of a curve may appear once)",
+                row=row,
+                column="latency_ms",
+            )
+            for row in repeats
+        ]
+    filled = curves.fillna({"percentile": -1.0})
+    for (m, p, pct), group in filled.groupby(["model_id", "platform_id", "percentile"]):
+        g = group.sort_values("latency_ms", kind="mergesort")
+        falls = g["qps_per_server"].diff() < 0
+        for idx in g.index[falls]:
+            before = g["qps_per_server"].shift()[idx]
+            problems.append(
+                Problem(
+                    "profiles.csv",
+                    f"throughput falls as the bound loosens on the curve of '{m}' on '{p}' "
+                    f"p{pct:g}: {curves.at[idx, 'qps_per_server']:g} at "
+                    f"{curves.at[idx, 'latency_ms']:g} ms after {before:g} at a tighter bound",
+                    "a looser latency bound can never allow less throughput: fix or re-measure "
+                    "the point (qps_per_server must not decrease as latency_ms grows)",
+                    row=_row(idx),
+                    column="qps_per_server",
+                    value=float(curves.at[idx, "qps_per_server"]),
+                )
+            )
+    blank = curves.index[curves["percentile"].isna()]
+    problems += [
+        Problem(
+            "profiles.csv",
+            "a curve point needs the percentile of its bound",
+            "fill in percentile (e.g. 99), or blank latency_ms for a single point at the SLO",
+            row=_row(i),
+            column="percentile",
+        )
+        for i in blank
+    ]
+    single = fleet.profiles[fleet.profiles["latency_ms"].isna()] if (
+        "latency_ms" in fleet.profiles.columns
+    ) else fleet.profiles
+    pairs = set(zip(single["model_id"], single["platform_id"], strict=True))
+    for (m, p), group in curves.groupby(["model_id", "platform_id"], sort=False):
+        if (m, p) in pairs:
+            problems.append(
+                Problem(
+                    "profiles.csv",
+                    f"'{m}' on '{p}' has both a single-point row (blank latency_ms) and a curve",
+                    "keep either the single point or the curve rows",
+                    row=_row(group.index[0]),
+                    column="latency_ms",
+                )
+            )
+    return _limit(problems)
+
+
+def slo_coverage(fleet: Fleet) -> pd.DataFrame:
+    """Return, for every profile curve, whether it serves its model's SLO (and why not).
+
+    See :func:`planner.profile_curves.slo_coverage`; ``row`` is the profiles.csv data row of
+    the curve's first point.
+    """
+    out = curve_slo_coverage(fleet.profile_curves, fleet.models)
+    out["row"] = [_row(i) for i in out["row"]]
+    return out
+
+
+def slo_coverage_notes(fleet: Fleet) -> list[str]:
+    """Return one line per curve that cannot serve its model's SLO (not an error by itself)."""
+    cov = slo_coverage(fleet)
+    lines = []
+    for c in cov[cov["status"] != SERVES].itertuples(index=False):
+        if c.status == BELOW_CURVE:
+            why = (
+                f"SLO {c.slo_ms:g} ms p{c.slo_percentile:g} is below the curve's smallest bound "
+                f"{c.smallest_bound_ms:g} ms"
+            )
+        else:
+            why = (
+                f"the curve has only {c.curve_percentiles}, below the SLO's "
+                f"p{c.slo_percentile:g}"
+            )
+        lines.append(
+            f"{c.platform_id} cannot serve {c.model_id}: {why} (profiles.csv row {c.row})"
+        )
+    return lines
+
+
 CHECKS: tuple[Callable[[Fleet], list[Problem]], ...] = (
     check_duplicate_keys,
     check_references,
+    check_profile_curves,
     check_servable_models,
     check_memory,
     check_platform_availability,

@@ -6,7 +6,7 @@ import csv
 import dataclasses
 import difflib
 import io
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
@@ -15,7 +15,8 @@ from pandera.errors import SchemaErrors
 from pydantic import ValidationError
 
 from planner.errors import FleetDataError, Problem
-from planner.schema import ID_PATTERN, ID_RULE, TABLES, Column, Table
+from planner.profile_curves import follow_slos, resolve_profiles
+from planner.schema import FACTORS, ID_PATTERN, ID_RULE, PROFILES, TABLES, Column, Table
 from planner.settings import REQUIRED_KEYS, Settings
 from planner.yaml_safe import YamlDocument, load_yaml
 
@@ -30,6 +31,11 @@ class Fleet:
 
     A ``Fleet`` is treated as immutable: scenarios and edits return a new one
     (:func:`dataclasses.replace` with copied tables); nothing mutates a table in place.
+
+    ``profiles`` has one row per (model, platform) that can serve, read at the model's SLO;
+    ``profile_curves`` keeps the curve rows of ``profiles.csv`` (index: the file row - 1)
+    they were read from (:mod:`planner.profile_curves`). :meth:`replace` re-reads curve rows
+    whose model's SLO changed, so a scenario that changes an SLO changes the throughput.
     """
 
     name: str
@@ -47,6 +53,8 @@ class Fleet:
     # Scenario demand multipliers (model_id or None, region_id or None, multiplier); they act
     # on derived peak demand, so bucket and region multipliers work with the call graph too.
     demand_adjustments: pd.DataFrame | None = None
+    profile_curves: pd.DataFrame = field(default_factory=lambda: empty_table(PROFILES))
+    factors: pd.DataFrame = field(default_factory=lambda: empty_table(FACTORS))
 
     def table(self, name: str) -> pd.DataFrame:
         """Return the input table called ``name`` (see :data:`planner.schema.TABLES`)."""
@@ -59,6 +67,9 @@ class Fleet:
             if isinstance(value, pd.DataFrame) and key not in changes:
                 fields[key] = value.copy()
         fields.update(changes)
+        fields["profiles"] = follow_slos(
+            fields["profiles"], fields["profile_curves"], fields["models"]
+        )
         return Fleet(**fields)  # type: ignore[arg-type]
 
     @property
@@ -551,12 +562,18 @@ def load_fleet(case_dir: str | Path, check: bool = True) -> Fleet:
                 problems += found
     if problems:
         raise FleetDataError(problems, header=f"Invalid fleet data in {folder}")
-    fleet = Fleet(name=folder.name, settings=settings, **tables)  # type: ignore[arg-type]
+    fleet = Fleet(name=folder.name, settings=settings, **_read_curves(tables))  # type: ignore[arg-type]
     if check:
         from planner.checks import check_fleet
 
         check_fleet(fleet)
     return fleet
+
+
+def _read_curves(tables: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
+    """Return the tables with profiles read at the models' SLOs and the curve rows apart."""
+    profiles, curves = resolve_profiles(tables["profiles"], tables["models"])
+    return tables | {"profiles": profiles, "profile_curves": curves}
 
 
 def validate_rows(table: Table, frame: pd.DataFrame) -> tuple[pd.DataFrame | None, list[Problem]]:
@@ -592,7 +609,7 @@ def fleet_from_frames(
         problems += found
     if problems:
         raise FleetDataError(problems, header=f"Invalid fleet data in {name}")
-    fleet = Fleet(name=name, settings=settings, **tables)  # type: ignore[arg-type]
+    fleet = Fleet(name=name, settings=settings, **_read_curves(tables))  # type: ignore[arg-type]
     if check:
         from planner.checks import check_fleet
 

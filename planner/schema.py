@@ -327,15 +327,41 @@ MODELS = Table(
 
 PROFILES = Table(
     "profiles",
-    "Latency-bounded throughput of a model on a platform. A missing row means the model "
-    "cannot run on that platform.",
+    "Latency-bounded throughput of a model on a platform: either one row with blank "
+    "latency_ms (the throughput at the model's SLO) or a curve, rows at several latency "
+    "bounds, non-decreasing in the bound, read at the model's SLO (linear between bounds, the "
+    "largest bound's value above them; below the smallest bound the platform cannot serve the "
+    "model). A missing row means the model cannot run on that platform.",
     (
         Column("model_id", "str", "Model.", is_id=True, ref="models.model_id"),
         Column("platform_id", "str", "Platform.", is_id=True, ref="platforms.platform_id"),
         Column(
+            "latency_ms",
+            "float",
+            "Latency bound of a curve point; blank: a single point at the model's SLO.",
+            "ms",
+            required=False,
+            nullable=True,
+            positive=True,
+            minimum=1e-3,
+            maximum=1e9,
+        ),
+        Column(
+            "percentile",
+            "float",
+            "Percentile of the curve point's bound; blank: the model's latency_percentile. A "
+            "curve at a higher percentile than the model's also serves it (conservatively).",
+            "%",
+            required=False,
+            nullable=True,
+            positive=True,
+            minimum=1,
+            maximum=100,
+        ),
+        Column(
             "qps_per_server",
             "float",
-            "Throughput of one server at the model's latency SLO.",
+            "Throughput of one server within the bound (the model's SLO for a single point).",
             "queries/s",
             positive=True,
             minimum=1e-3,
@@ -353,7 +379,17 @@ PROFILES = Table(
             maximum=100_000,
         ),
         *_source_columns(),
+        Column(
+            "factors",
+            "str",
+            "Named estimated factors (factors.csv) the row's derivation used, with the power "
+            "its throughput depends on each: 'name' (linear) or 'name^-1', separated by ';'.",
+            required=False,
+            nullable=True,
+        ),
     ),
+    # One row per pair once curves are read at the SLOs; a curve's points are keyed by
+    # (model_id, platform_id, latency_ms, percentile), checked by check_profile_curves.
     key=("model_id", "platform_id"),
 )
 
@@ -553,6 +589,31 @@ DEMAND = Table(
     required=False,
 )
 
+FACTORS = Table(
+    "factors",
+    "Named estimated factors of the case's derivation, with a plausible range. Profile rows "
+    "name the factors they used (profiles.factors), so `python -m planner sensitivity CASE "
+    "--factor NAME` can re-derive the case at the low and high values.",
+    (
+        Column("factor_id", "str", "Name of the factor.", is_id=True),
+        Column(
+            "value",
+            "float",
+            "Value used by the derivation.",
+            positive=True,
+            minimum=1e-9,
+            maximum=1e9,
+        ),
+        Column("low", "float", "Low end of the plausible range.", positive=True, minimum=1e-9,
+               maximum=1e9),
+        Column("high", "float", "High end of the plausible range.", positive=True,
+               minimum=1e-9, maximum=1e9),
+        Column("reason", "str", "What the factor is, why this value and why this range."),
+    ),
+    key=("factor_id",),
+    required=False,
+)
+
 TABLES: dict[str, Table] = {
     t.name: t
     for t in (
@@ -566,6 +627,7 @@ TABLES: dict[str, Table] = {
         PRODUCTS,
         CALLS,
         DEMAND,
+        FACTORS,
     )
 }
 

@@ -13,10 +13,10 @@ below the smallest bound.
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 
 from planner.errors import FleetDataError, Problem
+from planner.profile_curves import read_at_slo as read_curves_at_slo
 from planner.schema import Column, Table, _source_columns
 
 CURVE_KEY = ("model_id", "platform_id", "latency_ms", "percentile")
@@ -198,54 +198,11 @@ def _monotone_problems(curves: pd.DataFrame, file: str) -> list[Problem]:
 
 
 def read_at_slo(curves: pd.DataFrame, models: pd.DataFrame) -> pd.DataFrame:
-    """Read every curve at its model's SLO, giving rows in the ``profiles.csv`` format.
+    """Read every curve at its model's SLO: the case loader's reader, shared (issue 13).
 
-    A curve is read at ``(latency_slo_ms, latency_percentile)`` of ``models``: linearly
-    between the two bounds around the SLO, the largest bound's throughput at or above it, and
-    no row below the smallest bound (the platform cannot serve the model within its SLO).
-    Curves of another percentile than the model's are not used.
-
-    Args:
-        curves: Rows in the :data:`PROFILE_CURVES` format.
-        models: A ``models.csv`` table (``model_id``, ``latency_slo_ms``,
-            ``latency_percentile``).
-
-    Returns:
-        ``model_id, platform_id, qps_per_server, power_w_at_load, source, source_kind``.
+    See :func:`planner.profile_curves.read_at_slo`: linear between bounds, the largest
+    bound's throughput at or above it, no row below the smallest bound; the curve at the
+    model's percentile or, conservatively, the nearest higher one. The rows are
+    ``profiles.csv`` rows (``latency_ms`` and ``percentile`` are the SLO read at).
     """
-    slo = models.set_index("model_id")[["latency_slo_ms", "latency_percentile"]]
-    rows = []
-    for (m, p), g in curves.groupby(["model_id", "platform_id"], sort=True):
-        if m not in slo.index:
-            continue
-        bound, pct = slo.at[m, "latency_slo_ms"], slo.at[m, "latency_percentile"]
-        g = g[np.isclose(g["percentile"], pct)].sort_values("latency_ms")
-        if g.empty or bound < g["latency_ms"].iloc[0]:
-            continue
-        qps = float(np.interp(bound, g["latency_ms"], g["qps_per_server"]))
-        first = g.iloc[0]
-        # a value between two measured bounds is interpolated, so no longer itself measured
-        exact = bool(np.isclose(g["latency_ms"], bound).any()) or bound >= g["latency_ms"].max()
-        how = "at" if exact else "interpolated linearly at"
-        rows.append(
-            {
-                "model_id": m,
-                "platform_id": p,
-                "qps_per_server": qps,
-                "power_w_at_load": None,
-                "source": f"curve {g['latency_ms'].min():g}-{g['latency_ms'].max():g} ms "
-                f"read {how} the SLO {bound:g} ms p{pct:g}; " + str(first["source"]),
-                "source_kind": first["source_kind"] if exact else "derived",
-            }
-        )
-    return pd.DataFrame(
-        rows,
-        columns=[
-            "model_id",
-            "platform_id",
-            "qps_per_server",
-            "power_w_at_load",
-            "source",
-            "source_kind",
-        ],
-    )
+    return read_curves_at_slo(curves, models)
