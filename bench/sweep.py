@@ -1,8 +1,14 @@
 """Scenario sweep throughput on the default case: process pool against a Dask LocalCluster.
 
-    python bench/sweep.py                          # 100 scenarios, 2 workers, both executors
-    python bench/sweep.py --scenarios 1000 --executors pool
+    python bench/sweep.py                          # 100 scenarios, 2 workers, three runs
+    python bench/sweep.py --scenarios 1000 --runs pool:lean
     python bench/sweep.py --time-limit 30          # each scenario improved and proven too
+
+The runs (``--runs``, default ``pool:full,pool:lean,local:lean``) are executor:mode pairs:
+``pool`` (process pool) or ``local`` (Dask LocalCluster); ``lean`` plans as sweeps do
+(``make_plan(..., lean=True)``: column-wise tables, no greedy comparison for a plan near its
+bound), ``full`` as ``planner plan`` does. The ratios printed at the end compare lean with
+full on the pool, and the LocalCluster with the pool in lean mode, from the same run.
 
 Each executor plans the same sample of default-case scenarios (ranking and CV demand,
 Prineville's cap, Glacier Point's price and when it can be ordered) into a fresh folder and
@@ -58,7 +64,9 @@ def sweep_spec(n: int, seed: int, time_limit_s: float | None) -> dict:
     }
 
 
-def measure(executor: str, n: int, workers: int, seed: int, time_limit_s: float | None) -> dict:
+def measure(
+    executor: str, mode: str, n: int, workers: int, seed: int, time_limit_s: float | None
+) -> dict:
     """Run one sweep in a fresh folder; return its timings."""
     import planner as pl
 
@@ -67,7 +75,12 @@ def measure(executor: str, n: int, workers: int, seed: int, time_limit_s: float 
     try:
         start = time.perf_counter()
         result = pl.run_sweep(
-            DEFAULT, spec, out, workers=workers, scheduler=None if executor == "pool" else "local"
+            DEFAULT,
+            spec,
+            out,
+            workers=workers,
+            scheduler=None if executor == "pool" else "local",
+            lean=mode == "lean",
         )
         wall = time.perf_counter() - start
     finally:
@@ -76,6 +89,8 @@ def measure(executor: str, n: int, workers: int, seed: int, time_limit_s: float 
     busy = float(table["seconds"].sum())
     return {
         "executor": result.executor,
+        "run": f"{executor}:{mode}",
+        "mode": mode,
         "scenarios": n,
         "wall_s": wall,
         "per_minute": 60 * n / wall,
@@ -94,26 +109,36 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--time-limit", type=float, default=0.0)
-    parser.add_argument("--executors", default="pool,local", help="pool and/or local")
+    parser.add_argument(
+        "--runs",
+        default="pool:full,pool:lean,local:lean",
+        help="executor:mode pairs, executor pool|local, mode lean|full",
+    )
     args = parser.parse_args()
+    runs = [tuple(r.split(":")) for r in args.runs.split(",")]
     rows = [
-        measure(e, args.scenarios, args.workers, args.seed, args.time_limit)
-        for e in args.executors.split(",")
+        measure(e, m, args.scenarios, args.workers, args.seed, args.time_limit) for e, m in runs
     ]
     print(
-        "| executor | scenarios | wall s | scenarios/min | 1,000 extrapolated | plan s "
+        "| executor | mode | scenarios | wall s | scenarios/min | 1,000 extrapolated | plan s "
         "(mean, in worker) | overhead s/scenario | statuses |"
     )
-    print("|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         print(
-            f"| {r['executor']} | {r['scenarios']} | {r['wall_s']:.1f} | "
+            f"| {r['executor']} | {r['mode']} | {r['scenarios']} | {r['wall_s']:.1f} | "
             f"{r['per_minute']:.1f} | {r['for_1000_s'] / 60:.1f} min | {r['plan_s_mean']:.2f} "
             f"| {r['overhead_s']:.3f} | {r['statuses']} |"
         )
-    if len(rows) == 2:
-        ratio = rows[1]["wall_s"] / rows[0]["wall_s"]
-        print(f"\nLocalCluster wall / process pool wall: {ratio:.3f}")
+    by_run = {r["run"]: r for r in rows}
+    print()
+    for a, b, what in (
+        ("pool:lean", "pool:full", "lean / full wall (process pool)"),
+        ("local:lean", "pool:lean", "LocalCluster / process pool wall (lean)"),
+        ("local:full", "pool:full", "LocalCluster / process pool wall (full)"),
+    ):
+        if a in by_run and b in by_run:
+            print(f"{what}: {by_run[a]['wall_s'] / by_run[b]['wall_s']:.3f}")
 
 
 if __name__ == "__main__":

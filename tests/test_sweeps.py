@@ -20,6 +20,7 @@ from typer.testing import CliRunner
 
 from planner.cli import app
 from planner.errors import FleetDataError
+from planner.pipeline import make_plan
 from planner.sweeps import (
     load_sweep,
     parse_sweep,
@@ -486,3 +487,39 @@ def test_cli_sweep_plans_resumes_and_reports(tiny_case: Path, tmp_path: Path):
         ).exit_code
         == 2
     )
+
+
+# ---- lean plans (sweeps): the same tables, the greedy comparison only far from the bound ----
+
+
+@pytest.mark.parametrize("allocation", ["dedicated", "pooled"])
+def test_lean_tables_are_the_row_by_row_tables(allocation: str):
+    from planner.optimization import solve_anytime
+    from planner.plan_arrays import plan_tables
+    from planner.scale import build_matrix, plan_from_values
+
+    mm = build_matrix(tiny_fleet(allocation=allocation))
+    values = solve_anytime(mm, time_limit_s=0.0, mip_gap=0.0, threads=1).values
+    slow, fast = plan_from_values(mm, values), plan_tables(mm, values)
+    for name in slow.TABLES:
+        pd.testing.assert_frame_equal(getattr(fast, name), getattr(slow, name), check_exact=True)
+        assert getattr(fast, name).attrs == getattr(slow, name).attrs
+
+
+def test_lean_plan_skips_the_greedy_only_near_the_bound(monkeypatch):
+    import planner.pipeline as pipeline
+    from planner.verify import verify_plan
+
+    fleet = tiny_fleet()
+    opts = {"time_limit_s": 0.0, "mip_gap": 0.0}  # the first plan: 2 % above its bound
+    full, lean = make_plan(fleet, **opts), make_plan(fleet, lean=True, **opts)
+    assert lean.summary["status"] == "feasible" and lean.summary["verified"]
+    assert "not tried" in lean.summary["greedy_fallback"]
+    assert "greedy_fallback" not in full.summary
+    assert lean.total_cost_usd == pytest.approx(full.total_cost_usd)
+    assert verify_plan(fleet, lean).ok
+    tried = []
+    monkeypatch.setattr(pipeline, "LEAN_GREEDY_GAP", 0.001)  # now the gap is too wide
+    monkeypatch.setattr(pipeline, "_no_worse_than_greedy", lambda f, p: tried.append(p) or p)
+    make_plan(fleet, lean=True, **opts)
+    assert len(tried) == 1

@@ -133,6 +133,7 @@ def run_sweep(
     scheduler: str | None = None,
     progress: Callable[[SweepProgress], None] | None = None,
     sweep_folder: str | Path | None = None,
+    lean: bool = True,
 ) -> SweepResult:
     """Plan every scenario of ``sweep`` on ``case_dir``; rows go to ``out_dir`` as they come.
 
@@ -148,6 +149,9 @@ def run_sweep(
         progress: Called with a :class:`SweepProgress` whenever a scenario finishes.
         sweep_folder: Where relative paths of the sweep file point (empirical CSVs);
             default: the sweep file's folder, or the working directory for a spec.
+        lean: Plan each scenario with ``make_plan(..., lean=True)`` (default; verified as
+            always). False plans as ``planner plan`` does (greedy comparison every time);
+            ``bench/sweep.py`` measures the two side by side.
 
     Raises:
         FleetDataError: When the case, the sweep file or a swept path is invalid.
@@ -162,6 +166,8 @@ def run_sweep(
     validate_against_case(case, sweep, inputs)
     ids = scenario_ids(len(inputs))
     options = sweep.solver.model_dump()
+    if not lean:  # only when off, so the resume keys of lean sweeps stay as they were
+        options["lean"] = False
     keys = {i: input_key(x, sweep.base, options) for i, x in zip(ids, inputs, strict=True)}
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

@@ -77,7 +77,9 @@ def plan_point(
         base: The base scenario's name.
         scenario_id: The row's id.
         inputs: Dotted scenario path -> value.
-        options: ``time_limit_s`` and ``mip_gap`` for :func:`planner.pipeline.make_plan`.
+        options: ``time_limit_s`` and ``mip_gap`` for :func:`planner.pipeline.make_plan`;
+            ``lean`` (default True) plans in its lean mode: the row needs neither the
+            greedy comparison of a plan already near its bound nor row-by-row tables.
     """
     start = time.perf_counter()
     row: dict = {
@@ -92,6 +94,7 @@ def plan_point(
             time_limit_s=options.get("time_limit_s"),
             mip_gap=options.get("mip_gap"),
             explain=False,
+            lean=options.get("lean", True),
         )
         row |= {"status": plan.summary["status"], "message": ""} | plan_row(fleet, plan)
     except InfeasiblePlanError as exc:
