@@ -356,3 +356,54 @@ def progress_spec(frame: pd.DataFrame, unit: str = "USD") -> dict:
             ],
         },
     }
+
+
+def sweep_histogram(frame: pd.DataFrame, metric: str, title: str, unit: str) -> alt.Chart:
+    """Histogram of one metric of a sweep's planned scenarios (one row per scenario)."""
+    if frame.empty:
+        return _empty("No planned scenarios")
+    return (
+        alt.Chart(frame[[metric]].astype(float), title=title)
+        .mark_bar()
+        .encode(
+            alt.X(f"{metric}:Q", bin=alt.Bin(maxbins=30), title=f"{metric} ({unit})"),
+            alt.Y("count():Q", title="scenarios"),
+        )
+        .properties(height=HEIGHT)
+    )
+
+
+def tornado(frame: pd.DataFrame) -> alt.LayerChart | alt.Chart:
+    """Tornado chart of ``pl.sweep_report``'s sensitivity table.
+
+    Mean TCO at each input's low and high values, the widest swing on top.
+    """
+    if frame.empty:
+        return _empty("No input varies over the planned scenarios")
+    order = list(frame["input"])
+    long = frame.melt(
+        id_vars=["input", "swing", "spearman_rho"],
+        value_vars=["cost_low", "cost_high"],
+        var_name="end",
+        value_name="tco_usd",
+    ).replace({"end": {"cost_low": "input low", "cost_high": "input high"}})
+    y = alt.Y("input:N", sort=order, title=None, axis=full_labels(frame["input"]))
+    rule = (
+        alt.Chart(frame)
+        .mark_rule(strokeWidth=6, opacity=0.35)
+        .encode(y, alt.X("cost_low:Q", scale=alt.Scale(zero=False)), x2="cost_high:Q")
+    )
+    points = (
+        alt.Chart(long)
+        .mark_point(filled=True, size=90)
+        .encode(
+            y,
+            alt.X("tco_usd:Q", scale=alt.Scale(zero=False), title="mean TCO (USD)"),
+            alt.Color("end:N", title=None),
+            tooltip=["input", "end", alt.Tooltip("tco_usd:Q", format=",.0f"), "spearman_rho"],
+        )
+    )
+    return (rule + points).properties(
+        title="What moves the cost (mean TCO at each input's low and high values)",
+        height=max(80, ROW_STEP_PX * len(order)),
+    )

@@ -32,7 +32,8 @@ import pandas as pd  # noqa: E402
 import streamlit as st  # noqa: E402
 
 import planner as pl  # noqa: E402
-from app import cases, charts, state  # noqa: E402
+from app import cases, charts, history, stability, state, sweeps  # noqa: E402
+from app.ui import csv_button, md, show_chart, show_problems, usd  # noqa: E402
 
 ss = st.session_state
 LOG = logging.getLogger("fleet_planner.dashboard")
@@ -75,15 +76,26 @@ def solve_options() -> dict[str, float]:
 
 
 def start_solve(
-    key: str, fleet: pl.Fleet, scenario: pl.Scenario, meta: dict[str, Any]
+    key: str,
+    fleet: pl.Fleet,
+    scenario: pl.Scenario,
+    meta: dict[str, Any],
+    keep: tuple[stability.Current, pl.MigrationOptions] | None = None,
 ) -> state.SolveJob:
-    """Start planning in a worker thread (live progress, Stop improving); return the job."""
+    """Start planning in a worker thread (live progress, Stop improving); return the job.
+
+    With ``keep`` (the current allocation and the move costs) the plan is migration-aware
+    (``pl.make_stable_plan``); its ``pl.StablePlan`` reaches the outcome as ``stable``.
+    """
     options = solve_options()
-    meta = {**meta, "objective": fleet.settings.objective, **options}
+    meta = {**meta, "objective": fleet.settings.objective, **options, "stoppable": keep is None}
 
     def run(progress: Callable[[pl.Progress], None], should_stop: Callable[[], bool]) -> pl.Plan:
         return pl.make_plan(fleet, scenario, progress=progress, should_stop=should_stop, **options)
 
+    if keep is not None:
+        meta["box"] = {}
+        run = stability.solver(fleet, scenario, keep[0], keep[1], options, meta["box"])
     job = state.SolveJob(key, run, meta)
     ss[state.JOB] = job  # stored before it starts: a rerun finds it whatever happens next
     return job.start()
@@ -99,9 +111,13 @@ def harvest(job: state.SolveJob) -> None:
     if outcome is None:
         return
     outcome.update(job.meta, key=job.key)
+    outcome["stable"] = outcome.pop("box", {}).get("stable")
     ss.pop(state.JOB, None)
     ss[state.CURRENT] = outcome
     if outcome["kind"] != "ok":
+        if not outcome["changes"] and state.BASE not in ss:
+            # the case as it is has no plan: Compare says so next to any scenario
+            save_failure("base", outcome, pl.scenario_from_dict({}, "base"))
         return  # failures are shown, never kept: Solve tries again
     plan = outcome["plan"]
     if plan.summary.get("stopped") != "cancelled":  # a stopped plan is not the full answer
@@ -125,62 +141,10 @@ def frontier(fleet: pl.Fleet, scenario: pl.Scenario) -> pd.DataFrame:
     return pl.cost_power_frontier(pl.apply_scenario(fleet, scenario), points=6)
 
 
-@st.cache_data(show_spinner=False, max_entries=512)
-def chart_spec(key: str, _build: Callable[[], Any]) -> dict[str, Any]:
-    """Return the Vega-Lite spec of a chart, built and validated once per plan and chart."""
-    del key
-    return _build().to_dict()
-
-
-def show_chart(key: str, build: Callable[[], Any], width: str = "stretch") -> None:
-    """Draw an altair chart; its spec is cached under ``key`` (altair validation is slow)."""
-    st.vega_lite_chart(spec=chart_spec(key, build), width=width)
-
-
 # --------------------------------------------------------------------------- small helpers
-_MD_SPECIALS = re.compile(r"([\\`*$\[\]<>|~#])")
-
-
-def md(text: object) -> str:
-    """Escape Markdown in library text (ids keep their underscores)."""
-    return _MD_SPECIALS.sub(r"\\\1", str(text))
-
-
-def show_problems(header: str, problems: list[str]) -> None:
-    """Show a FleetDataError the way the CLI does: a header and one bullet per problem."""
-    n = len(problems)
-    st.error(
-        f"**{md(header)}**: {n} problem{'s' if n != 1 else ''} found\n\n"
-        + "\n".join(f"- {md(p)}" for p in problems),
-        icon=":material/block:",
-    )
-
-
 def safe_name(text: str) -> str:
     """Return a scenario name usable on the command line (``--scenario NAME``)."""
     return re.sub(r"[^A-Za-z0-9_\-]+", "_", text.strip()).strip("_") or state.DEFAULT_SCENARIO_NAME
-
-
-def usd(value: float) -> str:
-    """Format dollars compactly, sign first (metric deltas read it): $1.23M, -$45.60k."""
-    sign, value = ("-" if value < 0 else ""), abs(value)
-    for unit, scale in (("B", 1e9), ("M", 1e6), ("k", 1e3)):
-        if value >= scale:
-            return f"{sign}${value / scale:,.2f}{unit}"
-    return f"{sign}${value:,.0f}"
-
-
-def csv_button(label: str, frame: pd.DataFrame, file_name: str, key: str) -> None:
-    """A download button for a DataFrame as CSV."""
-    st.download_button(
-        label,
-        frame.to_csv(index=False).encode(),
-        file_name=file_name,
-        mime="text/csv",
-        key=key,
-        on_click="ignore",
-        icon=":material/download:",
-    )
 
 
 # --------------------------------------------------------------------------- case picking
@@ -513,6 +477,13 @@ def running_panel(job: state.SolveJob) -> Any:
         slot = st.empty()
         left, right = st.columns([4, 1])
         limit = job.meta.get("time_limit_s")
+        if not job.meta.get("stoppable", True):
+            left.caption(
+                "Migration-aware solve (Keep current allocation): first the plan from "
+                "scratch (shown live), then the plan that weighs moves, through HiGHS up "
+                f"to about 1.5 × the time limit ({limit:g} s). It cannot be stopped early."
+            )
+            return slot
         left.caption(
             "The first plan comes within seconds; it is then improved and proven "
             f"until the gap target or the time limit ({limit:g} s). **Stop improving** "
@@ -615,6 +586,14 @@ def verdict(outcome: dict[str, Any], stale: bool, base: pl.Plan | None) -> None:
                 if s.get("status") == "optimal"
                 else ":material/hourglass_bottom:",
             )
+        base_entry = ss.get(state.SAVED, {}).get("base")
+        if base is None and base_entry is not None and base_entry["plan"] is None:
+            st.caption(
+                "No change against base is shown: the case as it is has no plan "
+                f"({md(no_plan_text(base_entry))})."
+            )
+        if outcome.get("stable") is not None:
+            stability.show_moves(outcome["stable"], name)
         steps = s.get("stages") or outcome.get("progress") or []
         with st.expander(
             f"Solve progress: {len(steps)} stages, "
@@ -806,17 +785,34 @@ def show_baselines(table: pd.DataFrame, name: str, key: str) -> None:
     if has:
         totals = table[table["bucket"] == "total"]
         cols = st.columns(max(1, len(totals)))
+        comparable = (
+            table["comparable"].astype(bool)
+            if "comparable" in table
+            else pd.Series(True, index=table.index)
+        )
         for col, row in zip(cols, totals.to_dict("records"), strict=False):
             pct = row.get("savings_pct")
+            if not row.get("comparable", True):  # it breaks constraints: no yardstick
+                col.metric(
+                    f"Saved vs {row['baseline']}",
+                    "not comparable",
+                    delta=str(row.get("baseline_status", "infeasible")),
+                    delta_color="off",
+                    help="The verifier rejects this baseline (it breaks constraints), so "
+                    "its cost is no yardstick: the saving is not shown.",
+                )
+                continue
             col.metric(
                 f"Saved vs {row['baseline']}",
                 usd(row["savings_usd"]),
                 delta=None if pct is None or pd.isna(pct) else f"{pct:.1f}%",
                 help="Baseline TCO minus the optimised plan's TCO over the horizon.",
             )
-        show_chart(
-            f"{key}|savings", lambda: charts.savings_by_bucket(table[table["bucket"] != "total"])
-        )
+        by_bucket = table[(table["bucket"] != "total") & comparable]
+        if by_bucket.empty:
+            st.caption("No baseline passes the verifier: no saving to chart.")
+        else:
+            show_chart(f"{key}|savings", lambda: charts.savings_by_bucket(by_bucket))
     with st.expander("Baseline table", expanded=not has):
         st.dataframe(table, hide_index=True, width="stretch")
     csv_button("baselines.csv", table, f"{name}_baselines.csv", "dl_baselines")
@@ -880,9 +876,13 @@ def compare_tab() -> None:
                     "scenario": n,
                     "case": e["case"],
                     "edited data": e["edited"],
-                    "TCO (USD)": e["plan"].total_cost_usd,
-                    "status": state.status_line(e["plan"].summary),
-                    "first plan (s)": e["plan"].summary.get("first_plan_seconds"),
+                    "TCO (USD)": e["plan"].total_cost_usd if e["plan"] else None,
+                    "status": state.status_line(e["plan"].summary)
+                    if e["plan"]
+                    else no_plan_text(e),
+                    "first plan (s)": e["plan"].summary.get("first_plan_seconds")
+                    if e["plan"]
+                    else None,
                 }
                 for n, e in saved.items()
             ]
@@ -911,6 +911,24 @@ def compare_tab() -> None:
         return
     if len({saved[n]["case"] for n in names}) > 1:
         st.warning("These scenarios come from different cases.")
+    missing = [n for n in names if saved[n]["plan"] is None]
+    for n in missing:
+        role = "the reference (first picked)" if n == names[0] else "a scenario"
+        st.error(
+            f"**{md(n)}** ({role}) has no plan: {md(no_plan_text(saved[n]))}. It is left "
+            "out of the numbers below: it has no cost, servers or power to compare.",
+            icon=":material/block:",
+        )
+    names = [n for n in names if n not in missing]
+    if missing and missing[0] == ss[state.COMPARE_PICK][0] and names:
+        st.warning(
+            f"Differences are shown against **{md(names[0])}**, the first picked scenario "
+            "with a plan, not against the reference you picked.",
+            icon=":material/warning:",
+        )
+    if len(names) < 2:
+        st.info("Pick two or more saved scenarios that have a plan to compare numbers.")
+        return
     tables = pl.compare_plans({n: saved[n]["plan"] for n in names})
     totals = tables["Totals"]
     key = "|".join(saved[n]["token"] for n in names)
@@ -982,6 +1000,30 @@ def show_gap_notes(plans: dict[str, pl.Plan], tables: dict[str, pd.DataFrame]) -
     st.markdown("**TCO differences against the plans' optimality gaps**\n\n" + "\n".join(lines))
 
 
+def save_failure(name: str, outcome: dict[str, Any], scenario: pl.Scenario | None) -> None:
+    """Keep a scenario without a plan (infeasible, no plan in the limits) for Compare.
+
+    Nothing is kept as a plan: Compare lists it, marked, and leaves it out of the numbers.
+    """
+    message = outcome.get("message") or outcome.get("header") or ""
+    ss.setdefault(state.SAVED, {})[name] = {
+        "plan": None,
+        "kind": outcome["kind"],
+        "message": str(message).splitlines()[0] if message else "",
+        "scenario": scenario or pl.scenario_from_dict({}, name),
+        "case": outcome.get("case_label", ""),
+        "edited": outcome.get("edited", False),
+        "token": uuid.uuid4().hex,
+    }
+    ss[state.COMPARE_PICK] = list(dict.fromkeys([*ss.get(state.COMPARE_PICK, []), name]))
+
+
+def no_plan_text(entry: dict[str, Any]) -> str:
+    """How Compare marks a saved scenario without a plan."""
+    what = "INFEASIBLE: no plan exists" if entry.get("kind") == "infeasible" else "NO PLAN"
+    return f"{what} ({entry['message']})" if entry.get("message") else what
+
+
 def save_plan(name: str, plan: pl.Plan, scenario: pl.Scenario, case: str, edited: bool) -> None:
     """Keep a solved scenario for comparison and tick it in the comparison picker."""
     ss.setdefault(state.SAVED, {})[name] = {
@@ -1051,6 +1093,8 @@ def page() -> None:
         ss.pop(state.BASE, None)
         state.follow_data(ss, fleet)
     ss[state.ACTIVE_DATA] = case_key
+    for tab in (history, sweeps, stability):
+        tab.init_defaults(ss)
     job = ss.get(state.JOB)
     if job is not None and job.done():
         harvest(job)
@@ -1074,9 +1118,10 @@ def page() -> None:
         f"{s.horizon_quarters} quarters from {s.first_quarter} · objective {s.objective}"
     )
     top = st.container()
-    tabs = st.tabs(["What-if", "Plan", "Insight", "Compare", "Fleet data"])
+    tabs = st.tabs(["What-if", "Plan", "Insight", "Compare", "Fleet data", "History", "Sweep"])
     with tabs[0]:
         platform_changes, slo_changes, power_caps = whatif_tab(fleet)
+        bucket_move_costs = stability.control(fleet)
     with tabs[4]:
         planned_fleet, edited = data_tab(fleet, case_key)
 
@@ -1116,13 +1161,27 @@ def page() -> None:
         else "as-is"
     )
     scenario_text = pl.scenario_to_yaml(scenario) if scenario is not None else repr(body)
-    key = f"{case_key}|{edits}|{ss[state.TIME_LIMIT]}|{ss[state.GAP]}|{scenario_text}"
+    keep_on = bucket_move_costs is not None
+    move_options = stability.options_from(ss, bucket_move_costs) if keep_on else None
+    keep_key = (
+        stability.key_part(ss, history.store_text(ss), move_options) if move_options else "free"
+    )
+    key = f"{case_key}|{edits}|{ss[state.TIME_LIMIT]}|{ss[state.GAP]}|{keep_key}|{scenario_text}"
     job: state.SolveJob | None = ss.get(state.JOB)
     if solve_clicked and ready and job is None:
         cached = ss.get(state.PLANS, {}).get(key)
+        keep = None
         if cached is not None:  # the same inputs solved before: no second solve
             ss[state.CURRENT] = {**cached, "cached": True}
-        else:
+        elif move_options is not None:
+            try:  # read now, on the page: a missing plan is said here and nothing starts
+                keep = (stability.read_current(ss, history.store_text(ss)), move_options)
+            except pl.PlannerError as exc:
+                top.error(
+                    f"**The current allocation cannot be read**: {md(exc)}",
+                    icon=":material/block:",
+                )
+        if cached is None and (move_options is None or keep is not None):
             job = start_solve(
                 key,
                 planned_fleet,
@@ -1131,11 +1190,12 @@ def page() -> None:
                     "scenario_name": name,
                     "scenario": scenario,
                     "fleet": planned_fleet,
-                    "changes": bool(body) or edited,
+                    "changes": bool(body) or edited or keep_on,
                     "edited": edited,
                     "case_label": case_label,
                     "token": uuid.uuid4().hex,
                 },
+                keep,
             )
     elif solve_clicked and not ready:
         top.error("Fix the problems shown before solving.", icon=":material/block:")
@@ -1143,7 +1203,10 @@ def page() -> None:
     current = ss.get(state.CURRENT)
     with save_slot:
         can_save = (
-            job is None and bool(current) and current["kind"] == "ok" and current["key"] == key
+            job is None
+            and bool(current)
+            and current["kind"] in ("ok", "infeasible", "error")
+            and current["key"] == key
         )
         if st.button(
             "Save for comparison",
@@ -1152,13 +1215,16 @@ def page() -> None:
             icon=":material/bookmark_add:",
             width="stretch",
         ):
-            save_plan(
-                current["scenario_name"],
-                current["plan"],
-                current["scenario"],
-                case_label,
-                edited=current["edited"],
-            )
+            if current["kind"] == "ok":
+                save_plan(
+                    current["scenario_name"],
+                    current["plan"],
+                    current["scenario"],
+                    case_label,
+                    edited=current["edited"],
+                )
+            else:  # Compare marks it: no plan, and why
+                save_failure(current["scenario_name"], current, current["scenario"])
             st.toast(f"Saved '{current['scenario_name']}'")
         saved = ss.get(state.SAVED, {})
         if saved:
@@ -1193,6 +1259,10 @@ def page() -> None:
             st.info("No plan to analyse: press **Solve** (a feasible scenario) first.")
     with tabs[3]:
         compare_tab()
+    with tabs[5]:
+        history.history_tab(ss, fleet, current, fresh=job is None and ok and current["key"] == key)
+    with tabs[6]:
+        sweeps.sweep_tab(ss)
     if job is not None and slot is not None:
         watch(job, slot)  # until the plan is ready; a rerun on the way leaves the job running
         st.rerun()  # the next run takes the outcome (harvest) and shows the plan

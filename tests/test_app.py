@@ -10,6 +10,7 @@ from __future__ import annotations
 import ast
 import functools
 import io
+import json
 import os
 import struct
 import sys
@@ -29,7 +30,7 @@ if str(REPO_ROOT) not in sys.path:
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
 import planner as pl  # noqa: E402
-from app import cases, charts, state  # noqa: E402
+from app import cases, charts, history, stability, state, sweeps, ui  # noqa: E402
 
 APP = str(REPO_ROOT / "app" / "dashboard.py")
 DEFAULT_CASE = REPO_ROOT / "fleet_data" / "default"
@@ -1095,3 +1096,193 @@ def test_both_streamlit_configs_hold_the_same_settings():
     assert root["server"]["address"] == "127.0.0.1"
     assert root["client"]["showErrorDetails"] in ("type", "none")  # never a traceback
     assert root["server"]["maxUploadSize"] * 2**20 == cases.MAX_ZIP_BYTES
+
+
+# --------------------------------------------------------------------------- history, keep current
+# The tiny case by hand: rank needs 1,000 then 1,200 qps in east: 4 then 5 ASICs (250 qps,
+# 12,000 USD) beat 10 then 12 CPUs (100 qps, 10,000 USD); vision's 300 qps need 6 CPUs in west
+# (50 qps). Energy is free and nothing is installed, so TCO is capex.
+TINY_TCO_USD = 5 * 12_000 + 6 * 10_000
+# ASICs at 3× the price: from scratch rank moves to 10 then 12 CPUs (4 + 5 = 9 replica moves
+# against the base plan); keeping the ASICs costs 5 × 36,000 + 60,000 = 240,000 USD.
+DEAR_ASIC_FREE_TCO_USD = 12 * 10_000 + 6 * 10_000
+DEAR_ASIC_KEPT_TCO_USD = 5 * 36_000 + 6 * 10_000
+
+
+def test_history_tab_and_keep_current_allocation(
+    tiny_case: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """One session (AppTest runs are slow): record the base plan from the dashboard, list it,
+    plan against it with a move cost above and below the saving, record that, diff, export."""
+    db = tmp_path / "plans.db"
+    monkeypatch.setenv(cases.CASE_ENV, str(tiny_case))
+    monkeypatch.setenv(history.STORE_ENV, str(db))
+    at = opened()
+    assert any("Press **Open**" in i.value for i in at.tabs[5].info)  # nothing opened by looking
+    assert not db.exists()
+    blocker = tmp_path / "a_file"
+    blocker.write_text("x", encoding="utf-8")
+    at.text_input(key=history.STORE_URL).set_value(str(blocker / "plans.db"))
+    at.button(key=history.OPEN_STORE).click().run()
+    assert any("cannot be opened" in e.value for e in at.tabs[5].error)
+    assert not at.exception
+
+    # Record the dashboard's solve (plan 1), with a name and a note.
+    at.text_input(key=history.STORE_URL).set_value(str(db))
+    solve(at)
+    at.text_input(key=history.RECORD_NAME).set_value("now")
+    at.text_input(key=history.RECORD_NOTE).set_value("first cut")
+    at.button(key=history.RECORD).click().run()
+    assert not at.exception and at.button(key=history.RECORD).disabled  # recorded once
+    with pl.open_store(db) as store:
+        table = store.history()
+    assert list(table["name"]) == ["now"] and list(table["note"]) == ["first cut"]
+    assert table.loc[0, "command"] == "dashboard"
+    assert table.loc[0, "total_cost_usd"] == pytest.approx(TINY_TCO_USD)
+    listed = at.tabs[5].dataframe[0].value  # recording opened the store; the failure is gone
+    assert list(listed["id"]) == [1] and listed.loc[0, "status"].startswith("optimal (gap")
+
+    # Keep current allocation against plan 1: a missing id is said, nothing is planned.
+    at.session_state[state.PLATFORM_CHANGES] = {
+        "edited_rows": {1: {"capex_multiplier": 3.0}},  # row 1: asic
+        "added_rows": [],
+        "deleted_rows": [],
+    }
+    at.toggle(key=stability.KEEP_CURRENT).set_value(True)
+    at.session_state[stability.CURRENT_ID] = 99
+    calls = count_make_plan(monkeypatch)
+    solve(at)
+    assert any("current allocation cannot be read" in e.value for e in at.error)
+    assert calls == [] and current(at).get("stable") is None  # still the base plan shown
+
+    at.number_input(key=stability.CURRENT_ID).set_value(1)
+    at.number_input(key=stability.MOVE_COST).set_value(1e6)  # above any saving
+    solve(at)
+    kept = current(at)["stable"]
+    assert kept.summary["kept_current"] and kept.summary["moves"] == 0
+    assert kept.summary["tco_usd"] == pytest.approx(DEAR_ASIC_KEPT_TCO_USD)
+    assert kept.summary["unconstrained_tco_usd"] == pytest.approx(DEAR_ASIC_FREE_TCO_USD)
+    assert kept.summary["unconstrained_moves"] == 9
+    assert set(kept.plan.allocation.query("model_id == 'rank'")["platform_id"]) == {"asic"}
+    text = " ".join(m.value for m in at.markdown)
+    assert "the current allocation is kept" in text and "Stability costs $60.00k" in text
+    assert "Verified" in verdict_text(at)
+
+    at.number_input(key=stability.MOVE_COST).set_value(1.0)  # below the 60,000 USD saving
+    solve(at)
+    moved = current(at)["stable"]
+    assert not moved.summary["kept_current"]
+    assert moved.summary["moves"] == 9 and moved.summary["move_cost_total_usd"] == 9
+    assert moved.summary["tco_usd"] == pytest.approx(DEAR_ASIC_FREE_TCO_USD)
+    assert set(moved.plan.allocation.query("model_id == 'rank'")["platform_id"]) == {"cpu"}
+    assert "9 replicas of rank" in " ".join(m.value for m in at.markdown)
+    assert "dl_moves" in {b.key for b in at.download_button}
+
+    # Record the moved plan (plan 2, with its moves), then show, diff and export it.
+    out = tmp_path / "exported"
+    at.button(key=history.RECORD).click().run()
+    at.selectbox(key=history.SHOW_ID).set_value(2)
+    at.selectbox(key=history.DIFF_A).set_value(1)
+    at.selectbox(key=history.DIFF_B).set_value(2)
+    at.text_input(key=history.EXPORT_DIR).set_value(str(out))
+    at.button(key=history.EXPORT).click().run()
+    tab = at.tabs[5]
+    text = " ".join(m.value for m in tab.markdown)
+    assert "Plan 2: what\\_if" in text or "Plan 2: what_if" in text
+    assert "kept close to stored plan 1" in text and "optimal (gap" in text
+    delta = DEAR_ASIC_FREE_TCO_USD - TINY_TCO_USD
+    assert f"TCO of plan 2 − plan 1: {ui.usd(delta)}" in text
+    assert "a real difference" in text  # both proven: 60,000 USD is beyond gaps of 0
+    assert any("passes the verifier" in s.value for s in tab.success)
+    exported = pl.read_plan(out)
+    assert exported.total_cost_usd == pytest.approx(DEAR_ASIC_FREE_TCO_USD)
+    assert (out / "moves.csv").is_file()
+
+    at.text_input(key=history.FILTER_NAME).set_value("now").run()
+    assert list(at.tabs[5].dataframe[0].value["id"]) == [1]
+    at.text_input(key=history.FILTER_NAME).set_value("")
+    at.text_input(key=history.FILTER_HASH).set_value("ffffffffff").run()
+    assert any("No plans recorded that match" in i.value for i in at.tabs[5].info)
+    at.text_input(key=history.FILTER_HASH).set_value("")
+    # the capex change is a scenario, not an edit of the case's tables: both plans are of the
+    # case open here
+    at.toggle(key=history.THIS_CASE).set_value(True).run()
+    assert list(at.tabs[5].dataframe[0].value["id"]) == [1, 2]
+
+
+# --------------------------------------------------------------------------- sweep tab
+def write_sweep_results(folder: Path) -> Path:
+    """A sweep folder as ``python -m planner sweep`` writes it (results.csv, sweep.json), by
+    hand: three planned scenarios of cost 100, 150 and 200 USD as the ranking multiplier goes
+    1.0, 1.5, 2.0 (every plan buys 6 CPUs in west; the two larger ones 2 ASICs in east), one
+    infeasible and one invalid scenario."""
+    folder.mkdir(parents=True)
+    rows = [
+        (1.0, "optimal", 0.0, 100.0, 10.0, {"cpu/west/q0": 6}),
+        (1.5, "optimal", 0.0, 150.0, 15.0, {"cpu/west/q0": 6, "asic/east/q0": 2}),
+        (2.0, "feasible", 0.02, 200.0, 20.0, {"cpu/west/q0": 6, "asic/east/q1": 2}),
+        (3.0, "infeasible", None, None, None, None),
+        (-1.0, "invalid", None, None, None, None),
+    ]
+    frame = pd.DataFrame(
+        [
+            {
+                "scenario_id": f"s{i:04d}",
+                "in.demand_multiplier.bucket.ranking": m,
+                "status": status,
+                "message": "" if cost else f"no plan for scenario s{i:04d} (by hand)",
+                "gap": gap,
+                "total_cost_usd": cost,
+                "capex_usd": cost,
+                "peak_power_kw": kw,
+                "servers_purchased": None if bought is None else sum(bought.values()),
+                "purchases": None if bought is None else json.dumps(bought),
+                "verified": cost is not None,
+            }
+            for i, (m, status, gap, cost, kw, bought) in enumerate(rows)
+        ]
+    )
+    frame.to_csv(folder / "results.csv", index=False)
+    meta = {"base": "base", "parameters": ["demand_multiplier.bucket.ranking"]}
+    (folder / "sweep.json").write_text(json.dumps(meta), encoding="utf-8")
+    return folder
+
+
+def test_sweep_tab_shows_the_sweep_report(
+    tiny_case: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setenv(cases.CASE_ENV, str(tiny_case))
+    at = opened()  # a sweep needs no Solve
+    at.text_input(key=sweeps.SWEEP_DIR).set_value(str(tmp_path / "nowhere")).run()
+    assert any("holds no sweep results" in e.value for e in at.tabs[6].error)
+    folder = write_sweep_results(tmp_path / "s1")
+    at.text_input(key=sweeps.SWEEP_DIR).set_value(str(folder)).run()
+    assert not at.exception
+    tab = at.tabs[6]
+    text = " ".join(m.value for m in tab.markdown)
+    assert "**5 scenarios** of base scenario **base**" in text
+    assert "3 planned and verified (2 optimal, 1 feasible), largest gap 2.00 %" in text
+    assert "2 without a plan" in text
+    frames = [d.value for d in tab.dataframe]
+    status = next(f for f in frames if list(f.columns) == ["status", "scenarios"])
+    assert dict(zip(status["status"], status["scenarios"], strict=True)) == {
+        "optimal": 2, "feasible": 1, "infeasible": 1, "invalid": 1
+    }
+    quantiles = next(f for f in frames if "q50" in f.columns).set_index("metric")
+    assert quantiles.loc["total_cost_usd", "q50"] == 150
+    assert quantiles.loc["total_cost_usd", "mean"] == 150
+    assert quantiles.loc["peak_power_kw", "q100"] == 20
+    sensitivity = next(f for f in frames if "spearman_rho" in f.columns).set_index("input")
+    ranking = sensitivity.loc["demand_multiplier.bucket.ranking"]
+    assert ranking["spearman_rho"] == pytest.approx(1.0)
+    assert ranking["swing"] == pytest.approx(200 - 100)  # mean cost at the highest − lowest
+    often = next(f for f in frames if "share" in f.columns)
+    share = {
+        (r.platform_id, r.region_id, r.order_quarter): r.share for r in often.itertuples()
+    }
+    assert share == pytest.approx(
+        {("cpu", "west", 0): 1.0, ("asic", "east", 0): 1 / 3, ("asic", "east", 1): 1 / 3}
+    )
+    failed = next(f for f in frames if list(f.columns) == ["scenario_id", "status", "message"])
+    assert list(failed["scenario_id"]) == ["s0003", "s0004"]
+    assert len(tab.get("vega_lite_chart")) == 3  # cost and power histograms, tornado
