@@ -53,6 +53,12 @@ class Fleet:
     # Scenario demand multipliers (model_id or None, region_id or None, multiplier); they act
     # on derived peak demand, so bucket and region multipliers work with the call graph too.
     demand_adjustments: pd.DataFrame | None = None
+    # Time of day (planner.diurnal): 24-hour load shapes; in a slotted fleet (made by
+    # planner.diurnal.expand_fleet) the daily volumes of training that may move between slots.
+    load_shapes: pd.DataFrame = dataclasses.field(
+        default_factory=lambda: empty_table(TABLES["load_shapes"])
+    )
+    slot_volumes: pd.DataFrame | None = None
     profile_curves: pd.DataFrame = field(default_factory=lambda: empty_table(PROFILES))
     factors: pd.DataFrame = field(default_factory=lambda: empty_table(FACTORS))
 

@@ -24,6 +24,7 @@ import pandas as pd
 import pulp
 
 from planner.demand import peak_demand
+from planner.diurnal import layout as diurnal
 from planner.fleet import Fleet
 from planner.parameters import (
     candidates,
@@ -132,6 +133,7 @@ def build_model(fleet: Fleet, elastic: bool | frozenset[str] = False) -> Plannin
     add_demand_constraints(model)
     add_min_replica_constraints(model)
     add_disaster_recovery_constraints(model)
+    add_volume_constraints(model)
     add_capacity_constraints(model)
     add_availability_constraints(model)
     add_power_constraints(model)
@@ -157,6 +159,8 @@ def _active_cells(model: PlanningModel) -> pd.DataFrame:
         dr_models = models_t[models_t["model_id"].map(phases).isin(dr.phases)]
         regions = fleet.regions[["region_id"]]
         local = pd.concat([local, dr_models.merge(regions, how="cross")], ignore_index=True)
+    if diurnal.is_slotted(fleet):
+        local = pd.concat([local, diurnal.volume_cells(fleet)], ignore_index=True)
     return local.drop_duplicates().sort_values(["model_id", "region_id", "quarter"])
 
 
@@ -294,14 +298,56 @@ def add_disaster_recovery_constraints(model: PlanningModel) -> None:
         )
 
 
+def add_volume_constraints(model: PlanningModel) -> None:
+    """Daily volume of movable training (slotted fleets), over the n slots of a day.
+
+    sum_s sum_p (1/n) * replica_qps[c_s,p] * u * x[c_s,p,r,t] >= mean_qps[m,r,t],
+    with c_s the copy of training model m in slot s and mean_qps its daily volume as a rate;
+    each row is divided by the model's largest u * replica_qps.
+    """
+    fleet = model.fleet
+    vol = diurnal.volumes(fleet)
+    if vol.empty:
+        return
+    n = diurnal.slot_count(fleet)
+    cap = _replica_capacity(model, fleet.settings.target_utilization / n)
+    copies = diurnal.volume_copies(fleet)
+    for v in vol.itertuples(index=False):
+        m, r, t = v.base_model_id, v.region_id, int(v.quarter)
+        terms = [
+            (model.x[k], c)
+            for copy in copies[m]
+            for p, c in cap.get(copy, {}).items()
+            if (k := (copy, p, r, t)) in model.x
+        ]
+        top = max((c for _, c in terms), default=1.0)
+        model.add_row(
+            "volume",
+            (m, r, t),
+            pulp.LpAffineExpression([(x, c / top) for x, c in terms]),
+            pulp.LpConstraintGE,
+            float(v.mean_qps) / top,
+            scale=top,
+        )
+
+
 def add_capacity_constraints(model: PlanningModel) -> None:
-    """Fleet capacity: sum_m servers_per_replica[m,p] * x[m,p,r,t] <= y[p,r,t]."""
+    """Fleet capacity: sum_m servers_per_replica[m,p] * x[m,p,r,t] <= y[p,r,t].
+
+    In a slotted fleet one row per slot s: the models of slot s and those that run all day.
+    """
     spr = model.candidates.set_index(["model_id", "platform_id"])["servers_per_replica"].to_dict()
+    slots = diurnal.model_slots(model.fleet)
+    n_slots = diurnal.slot_count(model.fleet)
     groups: dict[Key, list[tuple[pulp.LpVariable, float]]] = {}
     for (m, p, r, t), var in model.x.items():
-        groups.setdefault((p, r, t), []).append((var, float(spr[(m, p)])))
+        if slots:
+            for s in diurnal.slots_of(slots[m], n_slots):
+                groups.setdefault((p, r, t, s), []).append((var, float(spr[(m, p)])))
+        else:
+            groups.setdefault((p, r, t), []).append((var, float(spr[(m, p)])))
     for key, terms in sorted(groups.items()):
-        y = model.y.get(key)
+        y = model.y.get(key[:3])
         expr_terms = terms + ([(y, -1.0)] if y is not None else [])
         model.add_row(
             "capacity",

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from planner.diurnal.layout import allocated_servers, is_slotted
 from planner.model import PlanningModel, cost_coefficients, objective_weights
 from planner.parameters import inventory_by_quarter, power_caps, serves_in
 from planner.solve import SolveResult
@@ -221,6 +222,8 @@ def _fleet_table(fleet, alloc: pd.DataFrame, bought: pd.DataFrame,
                 k = (b.platform_id, b.region_id, t)
                 available[k] = available.get(k, 0.0) + b.servers
     used = alloc.groupby(key)["servers"].sum().to_dict() if not alloc.empty else {}
+    if is_slotted(fleet):  # time-of-day slots: the busiest slot's servers (planner.diurnal)
+        used = allocated_servers(fleet, alloc)
     serving = dict(used) if in_service is None else in_service
     rows = [
         (p, classes[p], r, t, available.get((p, r, t), 0.0), serving.get((p, r, t), 0.0),

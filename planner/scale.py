@@ -26,6 +26,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from planner.demand import peak_demand
+from planner.diurnal import layout as diurnal
 from planner.fleet import Fleet
 from planner.model import objective_weights
 from planner.parameters import candidates, inventory_by_quarter, power_caps
@@ -34,7 +35,8 @@ from planner.solve import HIGHS_OPTIONS
 from planner.topology import backups
 
 INF = math.inf
-FAMILIES = ("demand", "minrep", "dr", "capacity", "available", "power", "space", "supply")
+FAMILIES = ("demand", "minrep", "dr", "capacity", "available", "power", "space", "supply",
+            "volume")
 
 
 @dataclass
@@ -187,6 +189,8 @@ def build_matrix(fleet: Fleet) -> MatrixModel:
         mt = mt[mt["model_id"].map(models["phase"]).isin(dr.phases)]
         local = pd.concat([local, mt.merge(fleet.regions[["region_id"]], how="cross")],
                           ignore_index=True)
+    if diurnal.is_slotted(fleet):
+        local = pd.concat([local, diurnal.volume_cells(fleet)], ignore_index=True)
     cells = local.drop_duplicates().sort_values(["model_id", "region_id", "quarter"])
     cells = cells.reset_index(drop=True)
     cells["m"] = _codes(cells["model_id"], model_ids)
@@ -311,18 +315,29 @@ def build_matrix(fleet: Fleet) -> MatrixModel:
                  ri_a, cj_a + x_off,
                  emerg * x["replica_qps"].to_numpy()[cj_a] / r_top[ri_a], rhs / r_top, INF)
 
-    # ---- capacity: sum_m spr x[m,p,r,t] - y[p,r,t] <= 0 -----------------------------------
-    prt = (x["p"].to_numpy() * n_r + x["r"].to_numpy()) * n_t + x["t"].to_numpy()
-    uniq, cap_row = np.unique(prt, return_inverse=True)
+    # ---- daily volume of movable training (slotted fleets; planner.model) -----------------
+    _add_volume_rows(fleet, x, rows, util, x_off)
+
+    # ---- capacity: sum_m spr x[m,p,r,t] - y[p,r,t] <= 0 (slotted: one row per slot) -------
+    x_idx, x_slot, n_s = _capacity_members(fleet, x)
+    prt = ((x["p"].to_numpy()[x_idx] * n_r + x["r"].to_numpy()[x_idx]) * n_t
+           + x["t"].to_numpy()[x_idx]) * n_s + x_slot
+    uniq, member_row = np.unique(prt, return_inverse=True)
+    us, uniq = uniq % n_s, uniq // n_s
     up, ur, ut = uniq // (n_r * n_t), (uniq // n_t) % n_r, uniq % n_t
     ycol = y_index[up, ur, ut]
     has = ycol >= 0
     cap_keys = [(plat_ids[p], region_ids[r], int(t)) for p, r, t in zip(up, ur, ut, strict=True)]
+    if diurnal.is_slotted(fleet):
+        cap_keys = [(*k, int(s)) for k, s in zip(cap_keys, us, strict=True)]
     rows.add("capacity", cap_keys,
-             np.concatenate([cap_row, np.flatnonzero(has)]),
-             np.concatenate([np.arange(n_x) + x_off, ycol[has]]),
-             np.concatenate([x["spr"].to_numpy(dtype=np.float64), -np.ones(int(has.sum()))]),
+             np.concatenate([member_row, np.flatnonzero(has)]),
+             np.concatenate([x_idx + x_off, ycol[has]]),
+             np.concatenate([x["spr"].to_numpy(dtype=np.float64)[x_idx],
+                             -np.ones(int(has.sum()))]),
              -INF, 0.0)
+    cap_row = np.zeros(n_x, dtype=np.int64)  # each column's first capacity row
+    cap_row[x_idx[::-1]] = member_row[::-1]
 
     # ---- available: y[p,r,t] - sum of purchases in service at t <= inventory -------------
     bi, bj = [], []
@@ -423,6 +438,46 @@ def build_matrix(fleet: Fleet) -> MatrixModel:
     out.dr_cells = dr_cells.astype(np.int64)
     out.build_seconds = time.perf_counter() - start
     return out
+
+
+def _capacity_members(fleet: Fleet, x: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, int]:
+    """Return (column, slot) pairs of the capacity rows and the slots per day (1: no slots).
+
+    In a slotted fleet a model that runs all day sits in the capacity row of every slot.
+    """
+    x_idx = np.arange(len(x), dtype=np.int64)
+    if not diurnal.is_slotted(fleet):
+        return x_idx, np.zeros(len(x), dtype=np.int64), 1
+    n_s = diurnal.slot_count(fleet)
+    raw = x["model_id"].map(diurnal.model_slots(fleet)).to_numpy(dtype=np.int64)
+    every = raw == diurnal.EVERY_SLOT
+    cols = np.concatenate([x_idx[~every], np.repeat(x_idx[every], n_s)])
+    slots = np.concatenate([raw[~every], np.tile(np.arange(n_s, dtype=np.int64),
+                                                 int(every.sum()))])
+    return cols, slots, n_s
+
+
+def _add_volume_rows(fleet: Fleet, x: pd.DataFrame, rows: _Rows, util: float,
+                     x_off: int) -> None:
+    """Daily volume: sum_s sum_p (1/n) u rq x[c_s,p,r,t] >= mean_qps (scaled by the largest)."""
+    vol = diurnal.volumes(fleet)
+    if vol.empty or x.empty:
+        return
+    n_s = diurnal.slot_count(fleet)
+    base_of = {c: b for b, cs in diurnal.volume_copies(fleet).items() for c in cs}
+    keys = list(zip(vol["base_model_id"], vol["region_id"], vol["quarter"].astype(int),
+                    strict=True))
+    index = {k: i for i, k in enumerate(keys)}
+    xr = np.array([index.get((base_of.get(m), r, int(t)), -1) for m, r, t in
+                   zip(x["model_id"], x["region_id"], x["quarter"], strict=True)],
+                  dtype=np.int64)
+    sel = xr >= 0
+    coef = util / n_s * x["replica_qps"].to_numpy(dtype=np.float64)
+    top = np.zeros(len(keys))
+    np.maximum.at(top, xr[sel], coef[sel])
+    top[top <= 0] = 1.0
+    rows.add("volume", keys, xr[sel], np.flatnonzero(sel) + x_off, coef[sel] / top[xr[sel]],
+             vol["mean_qps"].to_numpy(dtype=np.float64) / top, INF)
 
 
 # ---------------------------------------------------------------------------------------------

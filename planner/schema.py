@@ -436,6 +436,18 @@ REGIONS = Table(
             minimum=0,
             maximum=1,
         ),
+        Column(
+            "utc_offset_h",
+            "float",
+            "Local time minus UTC in hours: a load shape's local hour h is UTC hour "
+            "h - offset (time of day, planner.diurnal); blank means 0.",
+            "h",
+            required=False,
+            nullable=True,
+            default=0.0,
+            minimum=-12,
+            maximum=14,
+        ),
         *_source_columns(),
     ),
     key=("region_id",),
@@ -481,6 +493,17 @@ TOPOLOGY = Table(
             "Region that can take over its traffic.",
             is_id=True,
             ref="regions.region_id",
+        ),
+        Column(
+            "network_latency_ms",
+            "float",
+            "Added network latency when the backup region serves the region's users (follow "
+            "the sun, planner.diurnal); blank: the edge is for disaster recovery only.",
+            "ms",
+            required=False,
+            nullable=True,
+            minimum=0,
+            maximum=10_000,
         ),
         *_source_columns(),
     ),
@@ -614,6 +637,32 @@ FACTORS = Table(
     required=False,
 )
 
+LOAD_SHAPES = Table(
+    "load_shapes",
+    "24-hour load shapes (time of day, planner.diurnal): relative load per local hour of a "
+    "product or a model, mean 1. Used when settings.diurnal.slots is set.",
+    (
+        Column(
+            "shape_of",
+            "str",
+            "Product (or model, for plain demand rows) whose load follows the shape.",
+            is_id=True,
+        ),
+        Column("hour", "int", "Local hour of the day.", "h", minimum=0, maximum=23),
+        Column(
+            "relative_load",
+            "float",
+            "Load in that hour relative to the daily mean (the 24 values average 1).",
+            "fraction",
+            minimum=0,
+            maximum=24,
+        ),
+        *_source_columns(),
+    ),
+    key=("shape_of", "hour"),
+    required=False,
+)
+
 TABLES: dict[str, Table] = {
     t.name: t
     for t in (
@@ -627,6 +676,7 @@ TABLES: dict[str, Table] = {
         PRODUCTS,
         CALLS,
         DEMAND,
+        LOAD_SHAPES,
         FACTORS,
     )
 }

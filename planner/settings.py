@@ -64,6 +64,43 @@ class SolverOptions(_Strict):
         return value
 
 
+class Diurnal(_Strict):
+    """Time of day: plan per slot of the day from load shapes (planner.diurnal)."""
+
+    slots: int = Field(
+        0,
+        ge=0,
+        le=24,
+        description="Slots per UTC day (a divisor of 24), each sized for the peak hour inside "
+        "it; 0 plans the daily peak only, exactly as without load shapes.",
+    )
+    harvest_training: bool = Field(
+        True,
+        description="With slots: training may run in any slot, on inference servers idle in "
+        "that slot; off: training runs flat all day on servers of its own.",
+    )
+    preempt_training_for_dr: bool = Field(
+        False,
+        description="Training may also use capacity kept for the loss of a region (it is "
+        "pre-empted in an emergency); off: that reserve is never harvested.",
+    )
+    follow_the_sun_share: float = Field(
+        0.0,
+        ge=0,
+        le=1,
+        description="With slots: share of a region's inference in a slot that may be served "
+        "from another region over a topology edge whose network_latency_ms fits the SLO.",
+    )
+
+    @field_validator("slots")
+    @classmethod
+    def _divides_day(cls, value: int) -> int:
+        """Slots are equal runs of whole hours, so their number divides 24."""
+        if value and 24 % value:
+            raise ValueError("must be 0 or divide 24 (1, 2, 3, 4, 6, 8, 12, 24)")
+        return value
+
+
 class Settings(_Strict):
     """Planning settings of one fleet case."""
 
@@ -95,6 +132,7 @@ class Settings(_Strict):
     )
     disaster_recovery: DisasterRecovery = Field(default_factory=DisasterRecovery)
     solver: SolverOptions = Field(default_factory=SolverOptions)
+    diurnal: Diurnal = Field(default_factory=Diurnal)
 
     def quarter_label(self, quarter: int) -> str:
         """Return the calendar label of a 0-based quarter index, e.g. ``2020Q3``."""

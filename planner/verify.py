@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from planner.diurnal.layout import allocated_servers, is_slotted
 from planner.fleet import Fleet
 from planner.results import Plan
 from planner.schema import HOURS_PER_QUARTER, SECONDS_PER_DAY
@@ -617,6 +618,8 @@ def _check_fleet_table(
             alloc.groupby(["platform_id", "region_id", "quarter"])["servers"].sum().items()
         ):
             used[(p, r, int(t))] = float(n)
+    if is_slotted(fleet):  # time-of-day slots: servers are shared between slots
+        used = allocated_servers(fleet, alloc)
     dedicated = fleet.settings.allocation == "dedicated"
     kw: dict[tuple[str, int], float] = defaultdict(float)
     seen = set()

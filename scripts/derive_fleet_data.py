@@ -377,6 +377,26 @@ REGION_SPECS: dict[str, dict[str, Any]] = {
     },
 }
 
+# Time of day (planner.diurnal): standard-time UTC offsets of the sites the regions stand for,
+# and the added network latency when one region serves another's users (follow the sun).
+REGION_UTC_OFFSETS: dict[str, tuple[float, str]] = {
+    "prn": (-8.0, "UTC offset -8 h: Pacific standard time, Oregon [V]"),
+    "frc": (-5.0, "UTC offset -5 h: Eastern standard time, North Carolina [V]"),
+    "lla": (1.0, "UTC offset +1 h: Central European time, Sweden [V]"),
+}
+NETWORK_LATENCY_MS: dict[tuple[str, str], tuple[float, str]] = {
+    ("prn", "frc"): (70.0, "US west-east round trip ~70 ms [E]"),
+    ("frc", "prn"): (70.0, "US east-west round trip ~70 ms [E]"),
+    ("prn", "lla"): (160.0, "Oregon-Sweden round trip ~160 ms [E]"),
+    ("frc", "lla"): (100.0, "transatlantic round trip ~100 ms [E]"),
+    ("lla", "frc"): (100.0, "transatlantic round trip ~100 ms [E]"),
+}
+LOAD_SHAPE_SOURCE = (
+    "hourly mean-1.0 shape '{series}' of traces/diurnal_shapes_24h.csv (alibaba/ServeGen "
+    "f891d11, Apache-2.0; LLM-serving request rates summed over clients, local clock); a "
+    "substitute: no Facebook curve is public [derived]"
+)
+
 POWER_CAP_CHANGES: list[dict[str, Any]] = [
     {"region_id": "frc", "quarter": 3, "power_cap_kw": 3800.0, "source_kind": "estimate",
      "source": "new data hall energised in 2020Q4 [E]"},
@@ -598,9 +618,10 @@ COLUMN_ORDER: dict[str, list[str]] = {
     "profiles": ["model_id", "platform_id", "qps_per_server", "power_w_at_load", "source",
                  "source_kind"],
     "regions": ["region_id", "power_cap_kw", "pue", "electricity_usd_per_kwh", "space_limit_ru",
-                "demand_share", "source", "source_kind"],
+                "demand_share", "utc_offset_h", "source", "source_kind"],
     "region_power_caps": ["region_id", "quarter", "power_cap_kw", "source", "source_kind"],
-    "topology": ["region_id", "backup_region_id", "source", "source_kind"],
+    "topology": ["region_id", "backup_region_id", "network_latency_ms", "source", "source_kind"],
+    "load_shapes": ["shape_of", "hour", "relative_load", "source", "source_kind"],
     "inventory": ["platform_id", "region_id", "servers", "retire_quarter", "source",
                   "source_kind"],
     "products": ["product_id", "daily_requests", "peak_to_average", "growth_per_quarter",
@@ -1145,7 +1166,9 @@ def build_profiles(mlperf: pd.DataFrame, gavel: dict[str, Any], models: pd.DataF
 
 def build_regions() -> pd.DataFrame:
     """Return regions.csv from :data:`REGION_SPECS` (demand shares must sum to exactly 1)."""
-    rows = [{"region_id": rid, **spec} for rid, spec in REGION_SPECS.items()]
+    rows = [{"region_id": rid, **spec, "utc_offset_h": REGION_UTC_OFFSETS[rid][0],
+             "source": f"{spec['source']}; {REGION_UTC_OFFSETS[rid][1]}"}
+            for rid, spec in REGION_SPECS.items()]
     table = pd.DataFrame(rows)[COLUMN_ORDER["regions"]]
     if not math.isclose(table["demand_share"].sum(), 1.0, abs_tol=1e-12):
         raise ValueError("demand_share must sum to 1")
@@ -1159,9 +1182,25 @@ def build_region_power_caps() -> pd.DataFrame:
 
 def build_topology() -> pd.DataFrame:
     """Return topology.csv from :data:`TOPOLOGY_EDGES`."""
-    rows = [{"region_id": a, "backup_region_id": b, "source": why, "source_kind": "estimate"}
-            for a, b, why in TOPOLOGY_EDGES]
+    rows = [{"region_id": a, "backup_region_id": b, "network_latency_ms":
+             NETWORK_LATENCY_MS[(a, b)][0], "source": f"{why}; {NETWORK_LATENCY_MS[(a, b)][1]}",
+             "source_kind": "estimate"} for a, b, why in TOPOLOGY_EDGES]
     return pd.DataFrame(rows)[COLUMN_ORDER["topology"]]
+
+
+def build_load_shapes(shapes: pd.DataFrame) -> pd.DataFrame:
+    """Return load_shapes.csv: each diurnal product's 24-hour shape (training stays flat)."""
+    rows = []
+    for pid, spec in PRODUCT_SPECS.items():
+        if spec["shape"] == "flat":
+            continue
+        series = DIURNAL[f"{spec['shape']}_series"]
+        values = shapes.set_index("hour")[series].sort_index()
+        for hour, value in values.items():
+            rows.append({"shape_of": pid, "hour": int(hour), "relative_load": round(value, 6),
+                         "source": LOAD_SHAPE_SOURCE.format(series=series),
+                         "source_kind": "derived"})
+    return pd.DataFrame(rows)[COLUMN_ORDER["load_shapes"]]
 
 
 def build_inventory() -> pd.DataFrame:
@@ -1418,7 +1457,7 @@ def derive(data_dir: Path) -> dict[str, pd.DataFrame]:
         "platforms": platforms, "models": models, "profiles": profiles,
         "regions": build_regions(), "region_power_caps": build_region_power_caps(),
         "topology": build_topology(), "inventory": build_inventory(),
-        "products": products, "calls": calls,
+        "products": products, "calls": calls, "load_shapes": build_load_shapes(shapes),
     }
 
 

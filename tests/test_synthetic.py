@@ -44,6 +44,11 @@ def _case(name: str):
 
     if name == "tiny":
         return tiny_fleet()
+    if name.startswith("slotted:"):  # time of day: 4 slots per day (planner.diurnal)
+        from planner.diurnal import expand_fleet
+        from planner.diurnal.plan import with_diurnal
+
+        return expand_fleet(with_diurnal(_case(name.removeprefix("slotted:")), slots=4))
     if name.startswith("default"):
         root = Path(__file__).resolve().parents[1] / "fleet_data" / "default"
         fleet = pl.load_fleet(root)
@@ -54,7 +59,7 @@ def _case(name: str):
 
 
 @pytest.mark.parametrize("case", ["tiny", "default", "default:short_horizon",
-                                  "default:new_asic", "XS"])
+                                  "default:new_asic", "XS", "slotted:default:short_horizon"])
 def test_array_model_is_the_pulp_model(case):
     """planner.scale builds the same columns, rows, coefficients and bounds as build_model.
 

@@ -1,0 +1,197 @@
+"""Plan a fleet by time of day: slotted fleet, plain HiGHS, verification, harvesting report.
+
+The anytime path of :func:`planner.make_plan` (planner.optimization) rounds per (model,
+region, quarter) cell against one capacity row per (platform, region, quarter); a slotted
+fleet has one capacity row per slot and volume rows across slots, so slotted plans are solved
+by plain HiGHS on the array model (:func:`planner.scale.solve_matrix`) instead.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from planner.diurnal.harvest import harvest_report, savings, slot_load
+from planner.diurnal.layout import allocated_servers
+from planner.diurnal.shapes import hourly_demand
+from planner.diurnal.slots import expand_fleet
+from planner.diurnal.verify import check_slots
+from planner.errors import InfeasiblePlanError, SolverError
+from planner.fleet import Fleet
+from planner.results import Plan, plan_from_decisions, plan_totals
+from planner.scale import build_matrix, solve_matrix
+from planner.verify import verify_plan
+
+
+@dataclass
+class DiurnalPlan:
+    """A time-of-day plan.
+
+    Attributes:
+        plan: The verified plan of the slotted fleet; ``allocation`` has ``base_model_id`` and
+            ``slot`` (-1: the same replicas all day) next to each copy's ``model_id``.
+        fleet: The slotted fleet the plan is for (``verify_plan(fleet, plan)`` re-checks it).
+        hourly: Demand per model, region, quarter and UTC hour.
+        load: Servers per platform, region, quarter and slot: inference, training
+            (harvested and dedicated), in service (:func:`planner.diurnal.slot_load`).
+        harvest: Per quarter: training server-hours dedicated vs harvested, harvested share.
+        separate: With ``compare``: the plan with training planned on servers of its own.
+        savings: With ``compare``: servers, facility kW and cost saved per quarter against
+            ``separate``.
+        summary: Slots, model size, solve time, status, gap, DR note.
+    """
+
+    plan: Plan
+    fleet: Fleet
+    hourly: pd.DataFrame
+    load: pd.DataFrame
+    harvest: pd.DataFrame
+    separate: Plan | None = None
+    savings: pd.DataFrame = field(default_factory=pd.DataFrame)
+    summary: dict = field(default_factory=dict)
+
+
+def solve_slotted(slotted: Fleet, time_limit_s: float, mip_gap: float,
+                  threads: int = 1, start: Plan | None = None) -> Plan:
+    """Solve a slotted fleet with plain HiGHS and return its verified plan.
+
+    ``start``, a peak-only plan of the same fleet, is handed to HiGHS as its first incumbent:
+    every slot's demand is at most the daily peak, so the peak plan's replicas, repeated in
+    every slot, are a feasible slotted plan, and the slotted plan is never worse.
+    """
+    mm = build_matrix(slotted)
+    warm = peak_start(mm, start) if start is not None else None
+    result = solve_matrix(mm, time_limit_s, mip_gap, threads, warm_start=warm)
+    if result.status == "infeasible":
+        raise InfeasiblePlanError(
+            f"no plan serves every slot of '{slotted.name}' within the caps; try "
+            "`python -m planner explain` on the peak-only case, or raise caps", None)
+    if not result.has_solution:
+        raise SolverError(f"highs found no slotted plan within {time_limit_s:g} s; raise "
+                          "--time-limit or the gap, or use fewer slots")
+    values = result.values
+    n_x, n_b = mm.n_x, len(mm.b)
+    dedicated = slotted.settings.allocation == "dedicated"
+    x = values[:n_x].copy()
+    x[np.abs(x) < 1e-6] = 0.0
+    if dedicated:
+        x = np.round(x)
+    keep = x > 0
+    xs = mm.x[keep]
+    replicas = dict(zip(zip(xs["model_id"], xs["platform_id"], xs["region_id"],
+                            xs["quarter"].astype(int), strict=True), x[keep].tolist(),
+                        strict=True))
+    b = np.round(values[n_x:n_x + n_b])
+    bs = mm.b[b > 0]
+    purchases = dict(zip(zip(bs["platform_id"], bs["region_id"], bs["quarter"].astype(int),
+                             strict=True), b[b > 0].tolist(), strict=True))
+    # In service: the busiest slot's servers (dedicated), or HiGHS' whole servers (pooled).
+    in_service = allocated_servers(slotted, xs.assign(servers=x[keep] * xs["spr"].to_numpy()))
+    if not dedicated:
+        ys = mm.y.assign(v=np.round(values[n_x + n_b:]))
+        in_service = {(p, r, int(t)): float(v) for p, r, t, v in zip(
+            ys["platform_id"], ys["region_id"], ys["quarter"], ys["v"], strict=True) if v > 0}
+    plan = plan_from_decisions(slotted, replicas, purchases, in_service, mm.demand)
+    slots = slotted.models.set_index("model_id")
+    plan.allocation["base_model_id"] = plan.allocation["model_id"].map(slots["base_model_id"])
+    plan.allocation["slot"] = plan.allocation["model_id"].map(slots["slot"]).astype(int)
+    plan.summary = {
+        "case": slotted.name, "status": result.status, "solver": "highs",
+        "objective": slotted.settings.objective, "objective_value": result.objective,
+        "best_bound": result.bound, "gap": result.gap,
+        "build_seconds": round(mm.build_seconds, 4), "solve_seconds": round(result.seconds, 4),
+        "columns": mm.n_cols, "rows": mm.n_rows, "integers": int(mm.integer.sum()),
+        "slots": slotted.settings.diurnal.slots, **plan_totals(plan),
+    }
+    verification = verify_plan(slotted, plan)
+    if not verification.ok:
+        raise SolverError(f"the slotted plan failed independent verification:\n{verification}")
+    plan.summary["verified"] = True
+    return plan
+
+
+def peak_start(mm, peak: Plan) -> np.ndarray:
+    """Return a slotted solution vector that repeats a peak-only plan in every slot."""
+    base = mm.fleet.models.set_index("model_id")["base_model_id"]
+    replicas = peak.allocation.set_index(["model_id", "platform_id", "region_id",
+                                          "quarter"])["replicas"]
+    keys = pd.MultiIndex.from_arrays([mm.x["model_id"].map(base), mm.x["platform_id"],
+                                      mm.x["region_id"], mm.x["quarter"].astype("int64")])
+    x = replicas.reindex(keys).fillna(0.0).to_numpy()
+    bought = peak.purchases.set_index(["platform_id", "region_id", "order_quarter"])["servers"]
+    b = bought.reindex(pd.MultiIndex.from_frame(
+        mm.b[["platform_id", "region_id", "quarter"]])).fillna(0.0).to_numpy()
+    serving = peak.fleet.set_index(["platform_id", "region_id", "quarter"])["in_service_servers"]
+    y = serving.reindex(pd.MultiIndex.from_frame(
+        mm.y[["platform_id", "region_id", "quarter"]])).fillna(0.0).to_numpy()
+    return np.concatenate([x, b, y]).astype(np.float64)
+
+
+def plan_diurnal(fleet: Fleet, *, slots: int | None = None, compare: bool = False,
+                 time_limit_s: float | None = None, mip_gap: float | None = None,
+                 threads: int | None = None, peak: Plan | None = None,
+                 warm_start: bool = True) -> DiurnalPlan:
+    """Plan ``fleet`` per time-of-day slot and report the training harvested.
+
+    Args:
+        fleet: A checked fleet with load shapes (without shapes every slot is the peak).
+        slots: Slots per day; default ``settings.diurnal.slots`` (24 when that is 0).
+        compare: Also plan training on servers of its own (``harvest_training`` off) and
+            report the servers, power and cost harvesting saves.
+        time_limit_s: HiGHS time limit per solve; default from settings.
+        mip_gap: Relative gap; default from settings.
+        threads: Solver threads; default from settings.
+        peak: The peak-only plan of ``fleet``, if already made (the first incumbent).
+        warm_start: Make the peak-only plan (``make_plan`` with slots 0) when not given and
+            start HiGHS from it, so the slotted plan is never worse than the peak plan.
+    """
+    options = fleet.settings.solver
+    limits = (time_limit_s if time_limit_s is not None else options.time_limit_s,
+              mip_gap if mip_gap is not None else options.mip_gap, threads or options.threads)
+    n = slots if slots is not None else (fleet.settings.diurnal.slots or 24)
+    if peak is None and warm_start:
+        from planner.pipeline import make_plan
+
+        peak = make_plan(with_diurnal(fleet, slots=0), time_limit_s=limits[0],
+                         mip_gap=limits[1], threads=limits[2], explain=False)
+    fleet = with_diurnal(fleet, slots=n)
+    hourly = hourly_demand(fleet)
+    slotted = expand_fleet(fleet, hourly)
+    plan = solve_slotted(slotted, *limits, start=peak)
+    problems = check_slots(fleet, slotted, plan, hourly)
+    if problems:
+        raise SolverError("the slotted plan does not serve every hour:\n" + "\n".join(problems))
+    load = slot_load(slotted, plan)
+    out = DiurnalPlan(plan, slotted, hourly, load, harvest_report(slotted, load))
+    out.summary = dict(plan.summary)
+    out.summary["dr_note"] = dr_note(fleet)
+    if peak is not None:
+        out.summary["peak_only_cost_usd"] = peak.total_cost_usd
+    if compare and fleet.settings.diurnal.harvest_training:
+        flat = with_diurnal(fleet, harvest_training=False)
+        out.separate = solve_slotted(expand_fleet(flat, hourly), *limits, start=peak)
+        out.savings = savings(plan, out.separate)
+    return out
+
+
+def with_diurnal(fleet: Fleet, **changes: object) -> Fleet:
+    """Return ``fleet`` with some ``settings.diurnal`` keys changed (validated)."""
+    settings = fleet.settings.model_copy(
+        update={"diurnal": fleet.settings.diurnal.model_validate(
+            {**fleet.settings.diurnal.model_dump(), **changes})})
+    return dataclasses.replace(fleet, settings=settings)
+
+
+def dr_note(fleet: Fleet) -> str:
+    """Say whether capacity kept for the loss of a region may be harvested."""
+    dr = fleet.settings.disaster_recovery
+    if not dr.enabled:
+        return "disaster recovery is off: no capacity is kept for region loss"
+    if fleet.settings.diurnal.preempt_training_for_dr:
+        return ("training may run on capacity kept for region loss and is pre-empted when a "
+                "region is lost (settings.diurnal.preempt_training_for_dr)")
+    return ("capacity kept for region loss is not harvested: training runs only on servers "
+            "that inference, with its disaster-recovery reserve, leaves idle")

@@ -1,0 +1,175 @@
+"""Time of day (planner.diurnal): slots, training on idle inference capacity, savings.
+
+The cases are tiny and hand-computed: capacity 1 query/s per server, utilisation 1, capex
+10,000 USD per server and nothing else, so a plan's cost is 10,000 USD per server bought.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from cases import (
+    SRC,
+    backup,
+    call,
+    demand,
+    make_fleet,
+    model,
+    platform,
+    product,
+    profile,
+    region,
+)
+
+import planner as pl
+from planner.diurnal import expand_fleet, hourly_demand, slot_demand
+from planner.diurnal.harvest import day_profile
+from planner.diurnal.plan import plan_diurnal, with_diurnal
+from planner.scale import build_matrix
+
+CAPEX = 10_000.0
+HIGH, LOW = 10 / 7, 4 / 7  # a two-level day, mean 1: peak 10, off-peak 4 of a 10-qps peak
+
+
+def two_level(subject: str, first_half_high: bool = True) -> list[dict]:
+    """Return a load shape: 12 hours at HIGH then 12 at LOW (or the other way round)."""
+    return [{"shape_of": subject, "hour": h,
+             "relative_load": HIGH if (h < 12) == first_half_high else LOW, **SRC}
+            for h in range(24)]
+
+
+def issue_case(slots: int = 2, harvest: bool = True, shaped: bool = True, **settings):
+    """The issue's case: inference peak 10 / off-peak 4 servers, training 6 server-slots a day."""
+    return make_fleet(
+        platforms=[platform("cpu", capex_usd=CAPEX)],
+        models=[model("inf"), model("trn", phase="training")],
+        profiles=[profile("inf", "cpu", 1.0), profile("trn", "cpu", 1.0)],
+        regions=[region("a", demand_share=1.0)],
+        products=[product("app", 10.0 * 86_400)],  # 10 queries/s at the peak
+        calls=[call("app", "inf", 1.0)],
+        demand=[demand("trn", "a", 0, 3.0)],  # 3 samples/s on average: 6 server-slots of 2
+        load_shapes=two_level("app") if shaped else [],
+        settings={"diurnal": {"slots": slots, "harvest_training": harvest}, **settings},
+    )
+
+
+def bought(plan: pl.Plan) -> int:
+    """Return the servers a plan buys."""
+    return int(plan.purchases["servers"].sum())
+
+
+def test_issue_case_harvests_all_training_in_the_off_peak_slot():
+    """10 servers serve the peak; training runs in the off-peak slot's 6 idle servers."""
+    result = plan_diurnal(issue_case(), compare=True)
+    assert bought(result.plan) == 10
+    assert result.plan.total_cost_usd == pytest.approx(10 * CAPEX)
+    training = result.load.set_index("slot")
+    assert training.loc[1, "training_servers"] == 6  # off-peak slot: 10 - 4 = 6 idle
+    assert training.loc[0, "training_servers"] == 0
+    row = result.harvest.iloc[0]
+    assert row["harvested_share"] == pytest.approx(1.0)
+    assert row["harvested_server_hours"] == pytest.approx(6 * 12)
+    # planned separately, training needs 6 server-slots / 2 slots = 3 servers of its own
+    assert bought(result.separate) == 10 + 3
+    saved = result.savings.iloc[0]
+    assert saved["servers_saved"] == 3
+    assert saved["cost_saved_usd"] == pytest.approx(3 * CAPEX)
+    assert saved["facility_kw_saved"] == pytest.approx(3 * 0.5)  # 500 W per server, PUE 1
+
+
+def test_issue_case_without_harvesting_buys_dedicated_training_servers():
+    """harvest_training off: training runs flat all day, 10 + 3 servers."""
+    result = plan_diurnal(issue_case(harvest=False))
+    assert bought(result.plan) == 13
+    assert result.harvest.iloc[0]["harvested_share"] == pytest.approx(0.0)
+
+
+def test_no_slots_plans_exactly_as_without_shapes():
+    """slots 0 with shapes: the same model and the same plan tables as a case without shapes."""
+    with_shapes, without = issue_case(slots=0), issue_case(slots=0, shaped=False)
+    a, b = build_matrix(with_shapes), build_matrix(without)
+    assert a.row_names() == b.row_names() and a.column_names() == b.column_names()
+    assert (a.matrix != b.matrix).nnz == 0 and np.array_equal(a.cost, b.cost)
+    plan_a, plan_b = pl.make_plan(with_shapes), pl.make_plan(without)
+    for name in pl.Plan.TABLES:
+        pd.testing.assert_frame_equal(getattr(plan_a, name), getattr(plan_b, name), obj=name)
+    assert bought(plan_a) == 13  # peak 10 plus flat training 3
+
+
+def test_slots_keep_each_slots_peak_hour():
+    """A slot's demand is the largest hour inside it, so no hour is ever under-sized."""
+    fleet = issue_case()
+    hourly = hourly_demand(fleet)
+    inf = hourly[hourly["model_id"] == "inf"].set_index("hour")["qps"]
+    assert inf[0] == pytest.approx(10.0) and inf[23] == pytest.approx(4.0)
+    three = slot_demand(hourly, 3).query("model_id == 'inf'").set_index("slot")["peak_qps"]
+    assert three.tolist() == pytest.approx([10.0, 10.0, 4.0])  # slot 1 (8-15 h) holds a peak
+    assert slot_demand(hourly, 1).query("model_id == 'inf'")["peak_qps"].max() == \
+        pytest.approx(10.0)
+
+
+def test_utc_offset_moves_the_peak():
+    """A region at UTC+12 sees the local morning peak in the UTC evening."""
+    fleet = issue_case()
+    fleet = fleet.replace(regions=fleet.regions.assign(utc_offset_h=12.0))
+    inf = hourly_demand(fleet).query("model_id == 'inf'").set_index("hour")["qps"]
+    assert inf[0] == pytest.approx(4.0) and inf[12] == pytest.approx(10.0)
+
+
+def dr_case(**diurnal) -> pl.Fleet:
+    """Two regions backing each other up, flat inference 5 each, training 3 each."""
+    return make_fleet(
+        platforms=[platform("cpu", capex_usd=CAPEX)],
+        models=[model("inf"), model("trn", phase="training")],
+        profiles=[profile("inf", "cpu", 1.0), profile("trn", "cpu", 1.0)],
+        regions=[region("a", demand_share=0.5), region("b", demand_share=0.5)],
+        topology=[backup("a", "b"), backup("b", "a")],
+        products=[product("app", 10.0 * 86_400)],
+        calls=[call("app", "inf", 1.0)],
+        demand=[demand("trn", "a", 0, 3.0), demand("trn", "b", 0, 3.0)],
+        settings={"disaster_recovery": {"enabled": True, "emergency_utilization": 1.0},
+                  "diurnal": {"slots": 2, **diurnal}},
+    )
+
+
+def test_dr_reserve_is_not_harvested():
+    """Each region keeps 5 + 5 inference servers for the other's loss all day; that reserve
+    is not idle capacity, so training buys 3 servers of its own per region."""
+    result = plan_diurnal(dr_case())
+    assert bought(result.plan) == 2 * (10 + 3)
+    assert result.harvest.iloc[0]["harvested_share"] == pytest.approx(0.0)
+    assert "not harvested" in result.summary["dr_note"]
+
+
+def test_slotted_fleet_pins_both_builders():
+    """The PuLP and array builders give the same slotted matrix (volume and per-slot rows)."""
+    for fleet in (expand_fleet(issue_case(slots=2)), expand_fleet(dr_case())):
+        mm, model = build_matrix(fleet), pl.build_model(fleet)
+        names = mm.column_names()
+        assert sorted(names) == sorted(v.name for v in model.variables)
+        assert sorted(mm.row_names()) == sorted(model.rows)
+        assert any(n.startswith("volume_trn") for n in model.rows)
+        assert any(n.startswith("capacity_cpu_a_0_1") for n in model.rows)
+        matrix = mm.matrix.tocsr()
+        for i, name in enumerate(mm.row_names()):
+            row = matrix.getrow(i)
+            mine = {names[j]: v for j, v in zip(row.indices, row.data, strict=True)}
+            theirs = {v.name: a for v, a in model.prob.constraints[name].items()}
+            assert mine == pytest.approx(theirs, rel=1e-9), name
+
+
+def test_day_profile_stacks_load_against_installed_servers():
+    """One day, tidy: inference + harvested training per hour never exceeds in-service."""
+    result = plan_diurnal(issue_case())
+    day = day_profile(result.load, 0).pivot(index="hour", columns="series", values="servers")
+    assert day.loc[0, "inference"] == 10 and day.loc[12, "inference"] == 4
+    assert day.loc[12, "harvested training"] == 6 and (day["in service"] == 10).all()
+    stacked = day["inference"] + day["harvested training"] + day["dedicated training"]
+    assert (stacked <= day["in service"]).all()
+
+
+def test_with_diurnal_validates_slots():
+    """Slots must divide the day."""
+    with pytest.raises(ValueError, match="divide 24"):
+        with_diurnal(issue_case(), slots=5)
