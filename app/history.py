@@ -177,7 +177,7 @@ def history_tab(
         help="A file path or sqlite:///PATH, or postgresql://USER@HOST/DB (as --store).",
     )
     c2.button(
-        "Open",
+        "Open the store",
         key=OPEN_STORE,
         on_click=_open_clicked,
         args=(ss,),
@@ -187,7 +187,7 @@ def history_tab(
     record_section(ss, outcome, fresh)
     st.subheader("Plans in the store")
     if OPENED not in ss:
-        st.info("Press **Open** to list the plans of the store named above.")
+        st.info("Press **Open the store** to list the plans of the store named above.")
         return
     try:
         store = opened_store(ss)

@@ -1118,7 +1118,7 @@ def test_history_tab_and_keep_current_allocation(
     monkeypatch.setenv(cases.CASE_ENV, str(tiny_case))
     monkeypatch.setenv(history.STORE_ENV, str(db))
     at = opened()
-    assert any("Press **Open**" in i.value for i in at.tabs[5].info)  # nothing opened by looking
+    assert any("Press **Open the store**" in i.value for i in at.tabs[5].info)  # nothing opened by looking
     assert not db.exists()
     blocker = tmp_path / "a_file"
     blocker.write_text("x", encoding="utf-8")
@@ -1286,3 +1286,38 @@ def test_sweep_tab_shows_the_sweep_report(
     failed = next(f for f in frames if list(f.columns) == ["scenario_id", "status", "message"])
     assert list(failed["scenario_id"]) == ["s0003", "s0004"]
     assert len(tab.get("vega_lite_chart")) == 3  # cost and power histograms, tornado
+
+
+# --------------------------------------------------------------------------- compare: no plan
+def test_compare_marks_a_base_and_a_scenario_without_a_plan(
+    tiny_case: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """The first solve of the case as it is finds no plan (simulated): Compare lists the base
+    marked, and leaves it out of the numbers; the failure is never kept as a result."""
+
+    def fail_first(n: int) -> None:
+        if n == 1:
+            raise pl.SolverError("highs found no plan within the limits (simulated)")
+
+    monkeypatch.setenv(cases.CASE_ENV, str(tiny_case))
+    count_make_plan(monkeypatch, fail_first)
+    at = solve(opened())
+    assert current(at)["kind"] == "error"
+    assert at.session_state[state.SAVED]["base"]["plan"] is None  # marked, not a plan
+    assert not at_plans(at)
+    at.text_input(key=state.SCENARIO_NAME).set_value("again")
+    at.number_input(key=state.bucket_key("ranking")).set_value(1.5)
+    solve(at)
+    assert current(at)["plan"].summary["verified"]
+    assert "the case as it is has no plan" in " ".join(c.value for c in at.caption)
+    at.button(key=state.SAVE).click().run()
+    tab = at.tabs[3]
+    listed = tab.dataframe[0].value.set_index("scenario")
+    assert listed.loc["base", "status"].startswith("NO PLAN (highs found no plan")
+    assert pd.isna(listed.loc["base", "TCO (USD)"])
+    assert listed.loc["again", "status"] == state.status_line(current(at)["plan"].summary)
+    assert at.multiselect(key=state.COMPARE_PICK).value == ["base", "again"]
+    errors = " ".join(e.value for e in tab.error)
+    assert "**base** (the reference (first picked)) has no plan: NO PLAN" in errors
+    assert any("that have a plan" in i.value for i in tab.info)
+    assert not tab.get("vega_lite_chart")  # no numbers against no plan

@@ -358,3 +358,44 @@ def test_bad_upload_shows_its_message_under_the_title_in_chromium(server: str, t
             expect(verdict.first).to_be_visible()
         finally:
             browser.close()
+
+
+@pytest.fixture
+def history_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """The dashboard on the tiny case, with a store holding one plan of it (plan 1, "q1")."""
+    import planner as pl
+
+    case = write_tiny_case(tmp_path / "stored_case")
+    store = tmp_path / "plans.db"
+    fleet = pl.load_fleet(case)
+    with pl.open_store(store) as opened:
+        opened.record(fleet, pl.make_plan(fleet), name="q1", note="recorded by the test")
+    monkeypatch.setenv("FLEET_PLANNER_STORE", str(store))
+    yield from start_server(tmp_path, False)
+
+
+@pytest.mark.browser
+def test_history_tab_in_chromium(history_server: str):
+    """The History tab opens the store, lists the plan and shows it with its status and gap."""
+    assert CHROMIUM.exists(), f"{CHROMIUM} is missing: apt-get install chromium (see .ci/run)"
+    from playwright.sync_api import expect, sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport=VIEWPORT)
+            page.set_default_timeout(UI_TIMEOUT_MS)
+            expect.set_options(timeout=UI_TIMEOUT_MS)
+            page.goto(history_server)
+            page.get_by_role("tab", name="History").click()
+            expect(page.get_by_text("to list the plans of the store").first).to_be_visible()
+            page.get_by_role("button", name=re.compile("Open the store")).click()
+            shown = page.get_by_test_id("stMarkdownContainer").filter(has_text="Plan 1: q1")
+            expect(shown.first).to_be_visible()
+            expect(shown.first).to_contain_text(re.compile(r"optimal \(gap"))
+            expect(shown.first).to_contain_text("note: recorded by the test")
+            expect(page.locator('[data-testid="stDataFrame"]:visible').first).to_be_visible()
+            expect(page.get_by_text("Record a second plan to diff two.").first).to_be_visible()
+            expect(page.get_by_test_id("stException")).to_have_count(0)
+        finally:
+            browser.close()
