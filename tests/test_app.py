@@ -1118,8 +1118,8 @@ def test_history_tab_and_keep_current_allocation(
     monkeypatch.setenv(cases.CASE_ENV, str(tiny_case))
     monkeypatch.setenv(history.STORE_ENV, str(db))
     at = opened()
-    assert any("Press **Open the store**" in i.value for i in at.tabs[5].info)  # nothing opened by looking
-    assert not db.exists()
+    assert any("Press **Open the store**" in i.value for i in at.tabs[5].info)
+    assert not db.exists()  # looking at the page opens (creates) no store
     blocker = tmp_path / "a_file"
     blocker.write_text("x", encoding="utf-8")
     at.text_input(key=history.STORE_URL).set_value(str(blocker / "plans.db"))
