@@ -16,6 +16,12 @@ the gap):
    that is the first plan. Otherwise the shortfall is held back from those rows of the LP
    (more each time a row is short again; halved when the LP can no longer meet it) and
    stages 3–4 repeat. The LP is re-solved warm from its basis (:class:`LpSession`).
+   **Block rounding** (:func:`round_blocks`) takes over when the first cell rounding runs
+   short of installed servers only, or when the cell rounding ends more than
+   ``BLOCK_TRIGGER_GAP`` above the LP: it rounds each (model, quarter) block at once, so DR
+   capacity may move to the survivor regions with idle servers, and holds back in the LP
+   the servers each region-quarter overflowed (:func:`_block_plans`; synthetic M: 50 % above
+   the LP with cells, 3.4–3.5 % with blocks).
 5. **Polish**: the full MIP with replicas boxed within ±1 (then ±2) of the incumbent,
    warm-started, while it improves and time remains.
 6. **Proof**: the full MIP warm-started from the best plan, for the remaining time.
@@ -36,7 +42,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from planner.optimization.highs import HighsRun, LpSession, run_highs
-from planner.optimization.rounding import ServerCosts, round_cells
+from planner.optimization.rounding import ServerCosts, round_blocks, round_cells
 from planner.scale import FAMILIES, MatrixModel
 
 EXPENSIVE_CAPEX_RATIO = 10.0  # capex ≥ this × median capex: decided by its own small MIP
@@ -45,6 +51,9 @@ PURCHASE_MIP_NODES = 2000
 DUAL_ROUNDS = 8  # rounding at dual prices + purchases (about 0.05 s a round by default)
 PRICED_ROUNDS = 16  # then rounding that uses up idle servers cell by cell (synthetic M)
 ROUND_UP_ROUNDS = 4  # then rounding every fractional replica up
+BLOCK_TRIGGER_GAP = 0.03  # cell rounding further above the LP: the block rounding too
+BLOCK_ROUNDS = 8  # block rounding with held-back overflow (synthetic M: 5 rounds)
+BLOCK_RESERVE_STEP = 5.0  # servers held back per server overflowed (M: 2.5 took 10 rounds)
 POLISH_NODES = 300
 POLISH_BOXES = (1, 2)
 FEASIBILITY_TOL = 1e-6  # relative, per row, for the incumbent check
@@ -140,6 +149,10 @@ class _Structure:
         self.expensive_b = np.isin(mm.b["p"].to_numpy(), expensive_p) if self.n_b else \
             np.zeros(0, dtype=bool)
         self.x_integer = mm.integer[:self.n_x].copy()
+        # The region-quarter of each capacity row, as one code.
+        first_x = np.unique(mm.x_cap_row, return_index=True)[1]
+        self.cap_rt = (mm.x["r"].to_numpy()[first_x] * mm.fleet.settings.horizon_quarters
+                       + mm.x["t"].to_numpy()[first_x]).astype(np.int64)
 
     def usage(self, mm: MatrixModel, x: np.ndarray) -> np.ndarray:
         """Return servers allocated per capacity row."""
@@ -358,6 +371,7 @@ def _first_plan(mm: MatrixModel, st: _Structure, inc: _Incumbent, lp: HighsRun,
     last_feasible = reserve.copy()
     times_short = np.zeros(mm.n_rows)
     round_no = 0
+    blocks_tried = False
     while round_no < PRICED_ROUNDS + ROUND_UP_ROUNDS:
         lower, upper = _fixed_bounds(mm, st, x_fixed, fixed)
         relaxed = session.solve(lower, upper, row_upper=mm.row_upper - reserve)
@@ -367,7 +381,7 @@ def _first_plan(mm: MatrixModel, st: _Structure, inc: _Incumbent, lp: HighsRun,
         if relaxed.values is None or relaxed.row_dual is None:
             if not reserve.any() or np.abs(reserve - last_feasible).max() <= 0.5:
                 inc.report("rounding: held-back capacity left no room")
-                return
+                break
             # Held back more than the LP can spare: halve the step from the last reserve the
             # LP could meet (a bisection, bounded by the round budget).
             reserve = last_feasible + (reserve - last_feasible) / 2
@@ -394,9 +408,15 @@ def _first_plan(mm: MatrixModel, st: _Structure, inc: _Incumbent, lp: HighsRun,
             continue
         if not shortfall.any():
             if inc.offer(stage, values):
-                return
+                break
             inc.report(f"{stage}: plan rejected ({', '.join(inc.rejected)})")
             continue
+        if round_no == 1 and _only_installed_short(mm, shortfall):
+            # Only installed servers ran out (no power, space or supply): where DR drives
+            # the LP (synthetic M), the DR-aware block rounding plans without buying them.
+            blocks_tried = True
+            if _block_plans(mm, st, inc, session, x_fixed, fixed, elastic, threads):
+                return
         # A row short again gets more held back each time (the rounding's excess there moves
         # with the LP): the loop converges in fewer rounds.
         times_short += shortfall > 0
@@ -408,6 +428,61 @@ def _first_plan(mm: MatrixModel, st: _Structure, inc: _Incumbent, lp: HighsRun,
                   shortfall[short_rows[short_avail >= 0]][on_cap >= 0])
         families = sorted({FAMILIES[f] for f in mm.row_family[short_rows]})
         inc.report(f"{stage}: {len(short_rows)} rows short ({', '.join(families)}), held back")
+    lp_bound = lp.objective
+    if not blocks_tried and x_int.any() and (
+            inc.objective is None or inc.objective > (1 + BLOCK_TRIGGER_GAP) * lp_bound):
+        # The cell rounding ended far from the LP (or with no plan): try the blocks too.
+        _block_plans(mm, st, inc, session, x_fixed, fixed, elastic, threads)
+
+
+def _only_installed_short(mm: MatrixModel, shortfall: np.ndarray) -> bool:
+    """Return whether every short row is an installed-servers (available) row."""
+    return bool(np.all(mm.row_family[shortfall > 0] == FAMILIES.index("available")))
+
+
+def _block_plans(mm: MatrixModel, st: _Structure, inc: _Incumbent, session: LpSession,
+                 x_fixed: np.ndarray, fixed: np.ndarray, elastic: _ElasticPurchases,
+                 threads: int) -> bool:
+    """Round by blocks, holding back in the LP the servers each region-quarter overflowed.
+
+    The block rounding needs a few more servers than the LP; where a region-quarter has no
+    idle ones left, they would be bought. Holding that many servers back on the region-
+    quarter's capacity rows (spread by the LP's use of each platform there) makes the LP move
+    disaster-recovery capacity to regions that have idle servers, at a small cost; the blocks
+    are rounded again from the new LP, up to ``BLOCK_ROUNDS`` times or until nothing
+    overflows. Every plan found is offered; the cheapest is kept. Return whether one was.
+    """
+    x_int = st.x_integer
+    lower, upper = _fixed_bounds(mm, st, x_fixed, fixed)
+    reserve = np.zeros(mm.n_rows)
+    found = False
+    for round_no in range(BLOCK_ROUNDS):
+        relaxed = session.solve(lower, upper, row_upper=mm.row_upper - reserve)
+        if relaxed.values is None or relaxed.row_dual is None:
+            inc.report("block rounding: held-back servers left the LP no room")
+            return found
+        x_lp = relaxed.values[:st.n_x]
+        costs = _server_costs(mm, st, relaxed)
+        x_new = np.where(x_int, round_blocks(mm, np.where(fixed, x_fixed, x_lp),
+                                             fixed | ~x_int, costs), x_lp)
+        values, shortfall, status = elastic.solve(x_new, threads)
+        stage = f"block rounding {round_no + 1}"
+        if values is not None and not shortfall.any():
+            inc.offer(stage, values)
+            found = found or not inc.rejected
+        else:
+            inc.report(f"{stage}: purchase MIP short ({status})")
+        allocated = st.usage(mm, x_lp)
+        overflow = np.maximum(st.usage(mm, x_new) - allocated - costs.spare, 0.0)
+        if overflow.sum() < 0.5 and not shortfall.any():
+            return found
+        # Each region-quarter's overflow, spread over its capacity rows by the LP's use.
+        rt_over = np.bincount(st.cap_rt, weights=overflow)[st.cap_rt]
+        rt_alloc = np.bincount(st.cap_rt, weights=allocated)[st.cap_rt]
+        share = np.where(rt_alloc > 0, allocated / np.maximum(rt_alloc, 1e-9), 0.0)
+        reserve[st.cap_rows] += BLOCK_RESERVE_STEP * share * rt_over
+        reserve += shortfall
+    return found
 
 
 class _ElasticPurchases:

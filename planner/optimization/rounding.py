@@ -12,6 +12,7 @@ so the result depends only on the inputs.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -141,3 +142,158 @@ def round_cells(
         if track_spare:
             spare[row[ch]] -= spr[ch] * (pick - x_lp[ch])
     return out
+
+
+
+class _BlockRounding:
+    """State of :func:`round_blocks`: replicas, idle servers per row, cell throughputs."""
+
+    def __init__(self, mm: MatrixModel, x_lp: np.ndarray, fixed: np.ndarray,
+                 costs: ServerCosts) -> None:
+        self.mm, self.x_lp, self.fixed, self.costs = mm, x_lp, fixed, costs
+        self.q = mm.x["replica_qps"].to_numpy(dtype=np.float64)
+        self.spr = mm.x["spr"].to_numpy(dtype=np.float64)
+        self.x_cost = mm.cost[:mm.n_x]
+        self.row = mm.x_cap_row
+        self.x_cell = mm.x["cell"].to_numpy()
+        self.out = np.maximum(np.where(fixed, np.round(x_lp), np.floor(x_lp + 1e-9)), 0.0)
+        # Idle servers per capacity row once every replica is rounded down.
+        self.spare = costs.spare + np.bincount(self.row, weights=self.spr * (x_lp - self.out),
+                                               minlength=len(costs.spare))
+        n_cells = len(mm.cells)
+        self.thr = np.bincount(self.x_cell, weights=self.q * self.out, minlength=n_cells)
+        self.count = np.bincount(self.x_cell, weights=self.out, minlength=n_cells)
+        self.need = mm.cell_need_qps * (1 - THROUGHPUT_TOL)
+        self.dr_need = mm.dr_need_qps * (1 - THROUGHPUT_TOL)
+        self.cell_order = np.argsort(mm.cell_block, kind="stable")
+        n_blocks = int(mm.cell_block.max()) + 1 if n_cells else 0
+        self.cell_ptr = np.searchsorted(mm.cell_block[self.cell_order], np.arange(n_blocks + 1))
+        self.dr_order = np.argsort(mm.dr_block, kind="stable")
+        self.dr_ptr = np.searchsorted(mm.dr_block[self.dr_order], np.arange(n_blocks + 1))
+        self.n_blocks = n_blocks
+        self.runnable = costs.runnable[self.row]
+        self.fixed_thr = np.bincount(self.x_cell, weights=self.q * self.out * fixed,
+                                     minlength=n_cells)
+        self.fixed_count = np.bincount(self.x_cell, weights=self.out * fixed, minlength=n_cells)
+
+    def block(self, blk: int) -> tuple | None:
+        """Return the block's free columns, their local cells and its DR incidence."""
+        mm = self.mm
+        cells = self.cell_order[self.cell_ptr[blk]:self.cell_ptr[blk + 1]]
+        if len(cells) == 0:
+            return None
+        cols = np.concatenate([np.arange(mm.x_start[c], mm.x_start[c] + mm.x_count[c])
+                               for c in cells])
+        cols = cols[~self.fixed[cols]]
+        if len(cols) == 0:
+            return None
+        drs = self.dr_order[self.dr_ptr[blk]:self.dr_ptr[blk + 1]]
+        local = np.full(len(mm.cells), -1, dtype=np.int64)
+        local[cells] = np.arange(len(cells))
+        col_cell = local[self.x_cell[cols]]
+        inc = np.zeros((len(drs), len(cells)))
+        for a, i in enumerate(drs):
+            members = local[mm.dr_cells[mm.dr_ptr[i]:mm.dr_ptr[i + 1]]]
+            inc[a, members[members >= 0]] = 1.0
+        return cells, cols, col_cell, drs, inc
+
+    def price(self, cols: np.ndarray) -> np.ndarray:
+        """Return the direct cost of one more replica on each column, given idle servers."""
+        k = self.row[cols]
+        idle = self.spare[k] >= self.spr[cols] - 1e-9
+        server = np.where(idle, self.costs.run[k], self.costs.run[k] + self.costs.buy[k])
+        return self.x_cost[cols] + self.spr[cols] * server
+
+    def cover(self, parts: tuple, x_b: np.ndarray) -> np.ndarray:
+        """Add replicas to ``x_b`` until the block's rows hold, then drop unneeded ones.
+
+        Updates ``spare`` for every replica added or removed; returns the new replicas.
+        """
+        cells, cols, col_cell, drs, inc = parts
+        q, spr, k = self.q[cols], self.spr[cols], self.row[cols]
+        col_inc = inc[:, col_cell]
+        c_thr = np.bincount(col_cell, weights=q * x_b, minlength=len(cells)) + \
+            self.fixed_thr[cells]
+        c_cnt = np.bincount(col_cell, weights=x_b, minlength=len(cells)) + \
+            self.fixed_count[cells]
+        c_need, c_kmin, d_need = self.need[cells], self.mm.cell_min_replicas[cells], \
+            self.dr_need[drs]
+        ok_col = self.runnable[cols]
+        while True:
+            d_def = np.maximum(d_need - inc @ c_thr, 0.0)
+            c_def = np.maximum(c_need - c_thr, 0.0)
+            m_def = c_kmin - c_cnt > 1e-9
+            if not (d_def.any() or c_def.any() or m_def.any()):
+                break
+            benefit = np.minimum(q, c_def[col_cell]) + \
+                (np.minimum(q[None, :], d_def[:, None]) * col_inc).sum(axis=0)
+            # A missing minimum replica counts as a full replica's throughput of need.
+            benefit = benefit + np.where(m_def[col_cell], q, 0.0)
+            score = np.where(ok_col & (benefit > 0),
+                             self.price(cols) / np.maximum(benefit, 1e-12), np.inf)
+            j = int(np.argmin(score))
+            if not np.isfinite(score[j]):  # nothing can cover the rest: the LP, rounded up
+                up = np.maximum(x_b, np.ceil(self.x_lp[cols] - 1e-9))
+                self.spare -= np.bincount(k, weights=spr * (up - x_b), minlength=len(self.spare))
+                return up
+            # Several replicas at once while each still meets need in full (wide domains:
+            # hundreds of replicas per column), within the idle servers when there are some.
+            largest = max(c_def[col_cell[j]], float((d_def * col_inc[:, j]).max(initial=0.0)))
+            n = max(1.0, math.floor(largest / q[j]))
+            if self.spare[k[j]] >= spr[j] - 1e-9:
+                n = min(n, max(1.0, np.floor(self.spare[k[j]] / spr[j] + 1e-9)))
+            x_b[j] += n
+            self.spare[k[j]] -= spr[j] * n
+            c_thr[col_cell[j]] += q[j] * n
+            c_cnt[col_cell[j]] += n
+        # Remove replicas the rows no longer need, the most expensive per replica first
+        # (plain floats: this loop runs once per column).
+        saving = self.x_cost[cols] + spr * (self.costs.run[k] + np.where(
+            self.spare[k] < 0, self.costs.buy[k], 0.0))
+        dr_slack = (inc @ c_thr - d_need).tolist()
+        rows_of_cell = [np.flatnonzero(inc[:, c]).tolist() for c in range(len(cells))]
+        thr_slack = (c_thr - c_need).tolist()
+        cnt_slack = (c_cnt - c_kmin).tolist()
+        x_list, q_list, cell_list = x_b.tolist(), q.tolist(), col_cell.tolist()
+        for j in np.argsort(-saving, kind="stable").tolist():
+            if x_list[j] < 1:
+                continue
+            cc, qj = cell_list[j], q_list[j]
+            slack = min([thr_slack[cc], *(dr_slack[i] for i in rows_of_cell[cc])])
+            n = min(x_list[j], math.floor(slack / qj + 1e-9), math.floor(cnt_slack[cc] + 1e-9))
+            if n < 1:
+                continue
+            x_list[j] -= n
+            self.spare[k[j]] += spr[j] * n
+            thr_slack[cc] -= qj * n
+            cnt_slack[cc] -= n
+            for i in rows_of_cell[cc]:
+                dr_slack[i] -= qj * n
+        return np.asarray(x_list, dtype=np.float64)
+
+
+def round_blocks(
+    mm: MatrixModel,
+    x_lp: np.ndarray,
+    fixed: np.ndarray,
+    costs: ServerCosts,
+) -> np.ndarray:
+    """Return whole replicas per x column, one (model, quarter) block at a time, DR-aware.
+
+    :func:`round_cells` keeps every cell's LP throughput, which is more than the rows ask
+    where disaster recovery drives the LP: a region that backs up the others carries 50 %
+    more than its own demand, uses every installed server, and its rounding excess has to be
+    bought. Here each block starts from the LP's replicas rounded down and covers what its
+    rows still lack (each cell's own demand and minimum replicas, and the block's DR rows,
+    which any survivor region may serve) greedily, cheapest replica per query/s of unmet need
+    first, at the servers' direct cost: running cost while idle servers remain on the
+    capacity row (tracked over all blocks), running cost plus capex beyond. Replicas the
+    rows no longer need are then removed, most expensive first. Blocks go in a fixed order,
+    so the result depends only on the inputs.
+    """
+    state = _BlockRounding(mm, x_lp, fixed, costs)
+    for blk in range(state.n_blocks):
+        parts = state.block(blk)
+        if parts is not None:
+            state.out[parts[1]] = state.cover(parts, state.out[parts[1]].copy())
+    return state.out
