@@ -655,6 +655,67 @@ def check_profile_curves(fleet: Fleet) -> list[Problem]:
     return _limit(problems)
 
 
+def check_factors(fleet: Fleet) -> list[Problem]:
+    """Report factors outside their own range and profile rows naming unknown factors.
+
+    Args:
+        fleet: The fleet.
+
+    Returns:
+        One problem per factor with ``low <= value <= high`` broken and per profiles.csv
+        ``factors`` cell that cannot be parsed or names a factor factors.csv lacks.
+    """
+    from planner.factors import parse_factor_list
+
+    problems: list[Problem] = []
+    for idx, f in fleet.factors.iterrows():
+        if not f["low"] <= f["value"] <= f["high"]:
+            problems.append(
+                Problem(
+                    "factors.csv",
+                    f"factor '{f['factor_id']}' has value {f['value']:g} outside its range "
+                    f"{f['low']:g}-{f['high']:g}",
+                    "make low <= value <= high",
+                    row=_row(idx),
+                    column="value",
+                    value=float(f["value"]),
+                )
+            )
+    known = set(fleet.factors["factor_id"])
+    rows = fleet.profile_curves if not fleet.profile_curves.empty else None
+    frames = [fleet.profiles[fleet.profiles["latency_ms"].isna()]] if (
+        "latency_ms" in fleet.profiles.columns
+    ) else [fleet.profiles]
+    if rows is not None:
+        frames.append(rows)
+    for frame in frames:
+        if "factors" not in frame.columns:
+            continue
+        for idx, cell in frame["factors"].items():
+            try:
+                names = [n for n, _ in parse_factor_list(cell)]
+            except ValueError as exc:
+                problems.append(
+                    Problem("profiles.csv", str(exc), "see the data reference", row=_row(idx),
+                            column="factors", value=str(cell))
+                )
+                continue
+            for name in names:
+                if name not in known:
+                    problems.append(
+                        Problem(
+                            "profiles.csv",
+                            f"names factor '{name}', which factors.csv does not have",
+                            f"add a factors.csv row for '{name}' (value, low, high, source) "
+                            "or remove it from the cell",
+                            row=_row(idx),
+                            column="factors",
+                            value=str(cell),
+                        )
+                    )
+    return _limit(problems)
+
+
 def slo_coverage(fleet: Fleet) -> pd.DataFrame:
     """Return, for every profile curve, whether it serves its model's SLO (and why not).
 
@@ -691,6 +752,7 @@ CHECKS: tuple[Callable[[Fleet], list[Problem]], ...] = (
     check_duplicate_keys,
     check_references,
     check_profile_curves,
+    check_factors,
     check_servable_models,
     check_memory,
     check_platform_availability,

@@ -337,10 +337,16 @@ def plan(
                 write_text_atomic(path, exc.explanation.to_csv(index=False))
                 err.print(f"shortfalls written to {path}", markup=False, soft_wrap=True)
             raise
+        if result.diurnal:  # time of day: slot_load.csv, harvest.csv, harvest_by_slot.csv
+            extra = {**(extra or {}), **result.diurnal}
         write_plan(result, out_dir, fleet, formats=fmt, extra=extra)
         s = result.summary
         err.print(f"[green]{s['status']}[/] plan, verified, written to {out_dir}", markup=True)
         err.print(f"  {_plan_line(s)}", markup=False, soft_wrap=True)
+        if s.get("diurnal"):
+            from planner.diurnal.plan import diurnal_line
+
+            err.print(f"  {diurnal_line(s['diurnal'])}", markup=False, soft_wrap=True)
         if stable is not None:
             from planner.migration import moves_report
 
@@ -403,6 +409,10 @@ def verify(
                       markup=False, soft_wrap=True)
         chosen = None if name in (None, "base") else _scenario(case, name)
         planned = apply_scenario(fleet, chosen) if chosen is not None else fleet
+        if planned.settings.diurnal.slots:  # time of day: a plan of the slotted fleet
+            from planner.diurnal import expand_fleet
+
+            planned = expand_fleet(planned)
         result = verify_plan(planned, plan)
         if result.ok:
             err.print(f"{plan_dir}: {result}", markup=False, soft_wrap=True)

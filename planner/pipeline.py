@@ -77,6 +77,14 @@ def make_plan(
     if scenario is not None:
         fleet = apply_scenario(fleet, scenario)
         check_fleet(fleet)
+    if fleet.settings.diurnal.slots:
+        # Time of day: slotted models are solved by plain HiGHS (planner.diurnal.plan); the
+        # anytime path's rounding assumes one capacity row per platform, region and quarter.
+        from planner.diurnal.plan import plan_diurnal
+
+        result = plan_diurnal(fleet, time_limit_s=time_limit_s, mip_gap=mip_gap,
+                              threads=threads)
+        return result.as_plan(scenario.name if scenario is not None else None)
     options = fleet.settings.solver
     opts = {"solver": solver, "time_limit_s": time_limit_s, "mip_gap": mip_gap, "threads": threads}
     name = solver or options.name

@@ -65,6 +65,8 @@ class Plan:
     summary: dict = field(default_factory=dict)
     shortfalls: pd.DataFrame = field(default_factory=pd.DataFrame)
     insight: dict[str, pd.DataFrame] = field(default_factory=dict)
+    # Time of day (planner.diurnal): slot_load, harvest and harvest_by_slot, written as files.
+    diurnal: dict[str, pd.DataFrame] = field(default_factory=dict)
 
     TABLES = ("allocation", "purchases", "fleet", "power", "costs")
 

@@ -51,6 +51,27 @@ class DemandMultiplier(_Strict):
     model: dict[str, Factor] = Field(default_factory=dict, description="model -> x")
 
 
+class OnDevice(_Strict):
+    """Serve a share of a bucket's or a model's inference on users' devices from a quarter on.
+
+    The datacenter keeps ``1 - share * (1 - datacenter_share_per_request)`` of the demand:
+    a moved request may still cost the datacenter part of its work (model downloads, sync).
+    """
+
+    bucket: str | None = Field(None, description="bucket whose inference models move")
+    model: str | None = Field(None, description="one inference model that moves")
+    share: float = Field(ge=0, le=1, description="share of the requests served on devices")
+    from_quarter: int = Field(0, ge=0, le=1_000, description="first quarter (0-based)")
+    datacenter_share_per_request: float = Field(
+        0.0, ge=0, le=1, description="share of a moved request's work left in the datacenter"
+    )
+
+    @property
+    def multiplier(self) -> float:
+        """Return the factor on datacenter demand from ``from_quarter`` on."""
+        return 1.0 - self.share * (1.0 - self.datacenter_share_per_request)
+
+
 class PlatformChange(_Strict):
     """Change an existing platform."""
 
@@ -108,6 +129,12 @@ class Scenario(_Strict):
     disaster_recovery: bool | None = None
     horizon_quarters: int | None = Field(None, ge=1, le=40)
     objective: str | None = Field(None, pattern="^(tco|power|capex)$")
+    on_device: list[OnDevice] = Field(
+        default_factory=list, description="inference served on users' devices (planner.diurnal)"
+    )
+    diurnal_slots: int | None = Field(
+        None, ge=0, le=24, description="settings.diurnal.slots for this scenario (0: peak only)"
+    )
 
 
 def _problems(
@@ -310,6 +337,10 @@ def apply_scenario(fleet: Fleet, scenario: Scenario) -> Fleet:
         demand = demand[demand["quarter"] < scenario.horizon_quarters]
     if scenario.objective is not None:
         changes["objective"] = scenario.objective
+    if scenario.diurnal_slots is not None:
+        changes["diurnal"] = settings.diurnal.model_validate(
+            {**settings.diurnal.model_dump(), "slots": scenario.diurnal_slots}
+        )
     return new.replace(
         settings=settings.model_copy(update=changes),
         platforms=platforms,
@@ -384,7 +415,43 @@ def _demand_adjustments(fleet: Fleet, scenario: Scenario) -> pd.DataFrame:
         ]
     rows += [{"model_id": m, "region_id": None, "multiplier": f} for m, f in dm.model.items()]
     rows += [{"model_id": None, "region_id": r, "multiplier": f} for r, f in dm.region.items()]
-    return pd.DataFrame(rows, columns=["model_id", "region_id", "multiplier"])
+    rows += on_device_adjustments(fleet, scenario)
+    return pd.DataFrame(rows, columns=["model_id", "region_id", "multiplier", "from_quarter"])
+
+
+def on_device_adjustments(fleet: Fleet, scenario: Scenario) -> list[dict]:
+    """Return the demand multipliers of ``scenario.on_device``: its inference models, by quarter.
+
+    Raises:
+        FleetDataError: A control that names no inference model of the fleet.
+    """
+    models = fleet.models.set_index("model_id")
+    inference = models.index[models["phase"] == "inference"]
+    rows, problems = [], []
+    for i, move in enumerate(scenario.on_device):
+        chosen = [
+            m
+            for m in inference
+            if (move.bucket is None or models.at[m, "bucket"] == move.bucket)
+            and (move.model is None or m == move.model)
+        ]
+        if not chosen or (move.bucket is None and move.model is None):
+            problems.append(
+                Problem(
+                    f"scenario '{scenario.name}' on_device[{i}]",
+                    f"selects no inference model (bucket {move.bucket}, model {move.model})",
+                    f"name a bucket ({', '.join(sorted(set(models['bucket'])))}) or an "
+                    "inference model of the case",
+                )
+            )
+        rows += [
+            {"model_id": m, "region_id": None, "multiplier": move.multiplier,
+             "from_quarter": move.from_quarter}
+            for m in chosen
+        ]
+    if problems:
+        raise FleetDataError(problems, header=f"Invalid scenario '{scenario.name}'")
+    return rows
 
 
 def _out_of_range(fleet: Fleet, name: str) -> list[Problem]:

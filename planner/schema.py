@@ -497,8 +497,8 @@ TOPOLOGY = Table(
         Column(
             "network_latency_ms",
             "float",
-            "Added network latency when the backup region serves the region's users (follow "
-            "the sun, planner.diurnal); blank: the edge is for disaster recovery only.",
+            "Added network latency when the backup region serves the region's users (for "
+            "follow-the-sun planning, not planned yet: the planner reads it nowhere).",
             "ms",
             required=False,
             nullable=True,

@@ -79,18 +79,6 @@ class Diurnal(_Strict):
         description="With slots: training may run in any slot, on inference servers idle in "
         "that slot; off: training runs flat all day on servers of its own.",
     )
-    preempt_training_for_dr: bool = Field(
-        False,
-        description="Training may also use capacity kept for the loss of a region (it is "
-        "pre-empted in an emergency); off: that reserve is never harvested.",
-    )
-    follow_the_sun_share: float = Field(
-        0.0,
-        ge=0,
-        le=1,
-        description="With slots: share of a region's inference in a slot that may be served "
-        "from another region over a topology edge whose network_latency_ms fits the SLO.",
-    )
 
     @field_validator("slots")
     @classmethod

@@ -465,3 +465,67 @@ def region_loss_study(fleet: Fleet, regions: Iterable[str] | None = None,
                      "disaster_recovery": smaller.settings.disaster_recovery.enabled,
                      **_solve_point(smaller, None, options)})
     return _with_change(rows, base_row)
+
+
+# --- Named estimated factors ----------------------------------------------------------------
+
+
+def _purchases_text(plan_fleet: Fleet, options: Mapping) -> tuple[dict, str]:
+    """Plan ``plan_fleet``; return its sweep row and its purchases by platform as text."""
+    try:
+        plan = make_plan(plan_fleet, None, **options)
+    except (InfeasiblePlanError, SolverError):
+        return _solve_point(plan_fleet, None, options), ""
+    bought = plan.purchases.groupby("platform_id")["servers"].sum() if len(plan.purchases) else {}
+    text = ", ".join(f"{p} {int(n):,}" for p, n in sorted(dict(bought).items()) if n)
+    return _plan_row(plan), text
+
+
+def factor_sensitivity(fleet: Fleet, factors: Iterable[str] | None = None, *,
+                       base: Plan | None = None, **options) -> pd.DataFrame:
+    """Re-derive the case with each named factor at its low and high value and plan it.
+
+    Each factor of ``fleet.factors`` (or those named) is set to its ``low`` and ``high``
+    (:func:`planner.factors.with_factor` re-scales the profile rows that used it), the other
+    factors stay at their values, and the case is planned.
+
+    Args:
+        fleet: The base fleet (with a factors table).
+        factors: Factor ids; default every factor of the case.
+        base: The already solved base plan, to save a solve.
+        **options: Passed to :func:`make_plan`.
+
+    Returns:
+        One row per factor and end: factor_id, end (low or high), value, base_value,
+        rows_scaled (profile rows that used the factor), feasible, status, gap, short_of,
+        shortfall, :data:`METRICS`, purchases (servers bought by platform), tco_change_pct,
+        within_gaps_of_base; sorted by the largest absolute TCO change per factor.
+
+    Raises:
+        KeyError: When a named factor is not in the case.
+    """
+    from planner.factors import rows_using, with_factor
+
+    table = fleet.factors.set_index("factor_id")
+    names = list(table.index) if factors is None else list(factors)
+    for name in names:
+        if name not in table.index:
+            known = ", ".join(table.index) or "none (the case has no factors.csv)"
+            raise KeyError(f"unknown factor '{name}'; known: {known}")
+    base_row = _base_row(fleet, base, options)
+    rows = []
+    for name in names:
+        for end in ("low", "high"):
+            value = float(table.at[name, end])
+            changed = with_factor(fleet, name, value)
+            row, bought = _purchases_text(changed, options)
+            rows.append({"factor_id": name, "end": end, "value": value,
+                         "base_value": float(table.at[name, "value"]),
+                         "rows_scaled": len(rows_using(fleet, name)), **row,
+                         "purchases": bought})
+    frame = _with_change(rows, base_row)
+    swing = frame.groupby("factor_id")["tco_change_pct"].transform(lambda s: s.abs().max())
+    frame["_swing"] = swing.fillna(float("inf"))
+    frame = frame.sort_values(["_swing", "factor_id", "end"], ascending=[False, True, False],
+                              kind="mergesort")
+    return frame.drop(columns="_swing").reset_index(drop=True)

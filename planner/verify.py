@@ -181,8 +181,10 @@ def demand_from_inputs(fleet: Fleet) -> dict[tuple[str, str, int], float]:
     adjustments = fleet.demand_adjustments
     if adjustments is not None:
         for a in adjustments.itertuples(index=False):
+            first = getattr(a, "from_quarter", None)  # on-device share from a quarter on
+            first = 0 if pd.isna(first) else int(first)
             for m, r, t in peak:
-                if _matches(a.model_id, m) and _matches(a.region_id, r):
+                if _matches(a.model_id, m) and _matches(a.region_id, r) and t >= first:
                     peak[(m, r, t)] *= float(a.multiplier)
     return {k: v for k, v in peak.items() if v > 0}
 

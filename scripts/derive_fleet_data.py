@@ -24,6 +24,7 @@ arithmetic.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import itertools
 import json
 import math
@@ -42,8 +43,101 @@ import yaml
 
 FACTS_MD = "FACTS.md (fleet-planner fact sheet)"
 
+# Named estimated factors (written to factors.csv; profile rows list the ones they used).
+# factor_id -> value, plausible low and high, and why. Each is an estimate [E] that a profile's
+# throughput is proportional to (or inversely proportional to: "name^-1" in profiles.factors),
+# so the planner can re-scale the rows that used it (python -m planner sensitivity --factor).
+FACTORS: dict[str, dict[str, Any]] = {
+    "dlrm_pairs_per_sample": {
+        "value": 270.0, "low": 200.0, "high": 350.0,
+        "source": "mean user-item pairs per MLPerf DLRM sample (dist_quantile.txt quantiles "
+        "100-700, mean ~270 [E], FACTS §3b); range: the quantiles' mean shifted by about one "
+        "quantile step either way",
+    },
+    "skylake_divisor_dlrm": {
+        "value": 28.0, "low": 20.0, "high": 40.0,
+        "source": "2S Sapphire Rapids DLRM-99 Server over a 2S Skylake-SP Gold 6138 [E] (anchor: "
+        "2S ICX-8380 20,245.82 samples/s x 0.217 cores x clock, no VNNI ~= 4,400; FACTS §4a); "
+        "range: AMX/VNNI gains on embedding-bound work of 0.7-1.4x the stated one",
+    },
+    "skylake_divisor_cnn": {
+        "value": 24.0, "low": 16.0, "high": 36.0,
+        "source": "2S Sapphire Rapids ResNet-50/RetinaNet Server over 2S Skylake-SP [E] (anchor "
+        "2S CLX-9282 ResNet-50 4,850.62 x cores x clock x 0.5 no VNNI ~= 666; FACTS §4b, §2b); "
+        "range 2/3-1.5x",
+    },
+    "skylake_divisor_bert": {
+        "value": 36.0, "low": 24.0, "high": 54.0,
+        "source": "2S Sapphire Rapids BERT-99 Server over 2S Skylake-SP [E] (anchor 2S ICX-8380 "
+        "139.97 x cores x clock x 0.5 ~= 30; FACTS §4c); range 2/3-1.5x",
+    },
+    "skylake_divisor_rnnt": {
+        "value": 68.0, "low": 45.0, "high": 100.0,
+        "source": "2S Sapphire Rapids RNN-T Server over 2S Skylake-SP [E] (anchor 8S CPX-8380H "
+        "999.47 per 2 sockets x cores x clock x 0.5 ~= 62; FACTS §4d); range 2/3-1.5x",
+    },
+    "haswell_vs_skylake": {
+        "value": 0.625, "low": 0.5, "high": 0.75,
+        "source": "2S Haswell throughput over 2S Skylake, 1.0/1.6 (Haswell:Broadwell:Skylake "
+        "~1.0:1.2:1.6 [E]; Gupta HPCA'20 reports a 60% latency spread [V]; FACTS §7.2)",
+    },
+    "broadwell_vs_skylake": {
+        "value": 0.75, "low": 0.6, "high": 0.9,
+        "source": "2S Broadwell throughput over 2S Skylake, 1.2/1.6 [E] (FACTS §7.2)",
+    },
+    "twin_lakes_vs_skylake": {
+        "value": 0.3, "low": 0.25, "high": 0.4,
+        "source": "Yosemite Twin Lakes 1S Xeon-D node over a 2S Skylake server, ~1/4-1/3 from "
+        "core counts [E] (FACTS §7.2)",
+    },
+    "m2_ranking_factor": {
+        "value": 0.2125, "low": 0.1, "high": 0.79,
+        "source": "NNP-I M.2 module over a T4 on DLRM = min(ResNet-50 ratio, memory bandwidth "
+        "68/320 GB/s) = 0.2125 [E]; the T4 DLRM run moved ~86 GB/s (24,000 samples/s x 270 x "
+        "13,312 B), so it was not bandwidth-bound: high = 68/86 = 0.79 (the module reaches its "
+        "full bandwidth), low = half the stated value",
+    },
+    "dm2_offline_over_server": {
+        "value": 1.08, "low": 1.02, "high": 1.3,
+        "source": "Offline/Server ratio used to turn the Cloud AI 100 DM.2 ResNet-50 Offline "
+        "result into Server throughput [E] (v0.5 T4 CNN logs ~1.08, FACTS §7.4; Server/Offline "
+        "of the Cloud AI 100 Pro systems in the data 1.02-1.08, of T4 1.32)",
+    },
+    "gnmt_sentences_per_bert_query": {
+        "value": 4.0, "low": 2.0, "high": 8.0,
+        "source": "GNMT-class sentences per BERT-99 query [E]: FLOP ratio ~8 halved for "
+        "sequential decoding (FACTS §3b, §4c, §8); range: no halving (8) to a further halving",
+    },
+    "zion_oam_vs_a100": {
+        "value": 0.5, "low": 0.35, "high": 0.7,
+        "source": "Zion OAM accelerator (V100-class, 2019-2020) over an A100-SXM in MLPerf "
+        "inference [E] (FACTS §2a)",
+    },
+    "zion_training_scaling": {
+        "value": 1.0, "low": 0.7, "high": 1.0,
+        "source": "efficiency of 8 accelerators per Zion against 8 isolated V100s (Gavel "
+        "measures one GPU) [E]: linear scaling assumed; low: 70 % scaling efficiency",
+    },
+    "cpu_training_vs_v100": {
+        "value": 0.25, "low": 0.15, "high": 0.4,
+        "source": "2S Skylake server training ranking models over one V100 [E] (5.1 vs 15.7 "
+        "FP32 TFLOPS peak, ~0.33; sparse updates favour CPUs less) (Hazelwood HPCA'18 [V-2])",
+    },
+}
+
+
+def factor(name: str) -> float:
+    """Return the value of the named estimated factor (see :data:`FACTORS`)."""
+    return float(FACTORS[name]["value"])
+
+
+def factor_list(*names: str) -> str:
+    """Return the ``profiles.factors`` cell: names joined by ';' (``name^-1``: a divisor)."""
+    return ";".join(names)
+
+
 DLRM_UNITS: dict[str, Any] = {
-    "pairs_per_sample": 270.0,
+    "pairs_per_sample": factor("dlrm_pairs_per_sample"),
     "source": "MLPerf DLRM sample = 100-700 user-item pairs drawn from tools/dist_quantile.txt "
     "(quantiles 100,100,200x12,300,300,400,500,600,700), mean 270 pairs/sample [E] "
     "(mlcommons/inference dlrm README [V]; FACTS §3b)",
@@ -63,29 +157,29 @@ DLRM_V1_WORK: dict[str, Any] = {
 # to a 2-socket Skylake-SP (Gold 6138, 20 C, 2.0 GHz, AVX-512 without VNNI) server.
 CPU_SPR_TO_SKYLAKE_DIVISOR: dict[str, tuple[float, str]] = {
     "resnet50": (
-        24.0,
+        factor("skylake_divisor_cnn"),
         "anchor 2S CLX-9282 (2x56 C, 2.6 GHz, VNNI) ResNet-50 Server 4,850.62 (MLPerf v0.5 [V]) "
         "x (40 C x 2.0 GHz)/(112 C x 2.6 GHz) x 0.5 (no VNNI) ~= 666 qps on 2S Skylake-SP; "
         "SPR 8480+ 2S ~16,000 qps => /24 [E] (FACTS §4b, §2b; core counts and clocks [R])",
     ),
     "retinanet": (
-        24.0,
+        factor("skylake_divisor_cnn"),
         "same CNN divisor as ResNet-50 [E] (no pre-2021 RetinaNet CPU result; FACTS §4b)",
     ),
     "bert-99": (
-        36.0,
+        factor("skylake_divisor_bert"),
         "anchor 2S ICX-8380 (2x40 C, 2.3 GHz, VNNI) BERT-99 Server 139.97 (MLPerf v1.1 [V]) "
         "x (40 C x 2.0 GHz)/(80 C x 2.3 GHz) x 0.5 (no VNNI) ~= 30 qps; SPR 8480+ 2S 1,089.77 "
         "[V] => /36 [E] (FACTS §4c)",
     ),
     "rnnt": (
-        68.0,
+        factor("skylake_divisor_rnnt"),
         "anchor 8S CPX-8380H RNN-T Server 999.47 (MLPerf v1.1 [V]) = 250 per 2 sockets "
         "(28 C, 2.9 GHz, BF16) x (40 C x 2.0 GHz)/(56 C x 2.9 GHz) x 0.5 (FP32 vs BF16) ~= 62 "
         "qps; SPR 8480+ 2S 4,204.8 [V] => /68 [E] (FACTS §4d)",
     ),
     "dlrm-99": (
-        28.0,
+        factor("skylake_divisor_dlrm"),
         "anchor 2S ICX-8380 DLRM-99 Server 20,245.82 samples/s (MLPerf v1.1 [V]) x 0.217 "
         "(cores x clock, no VNNI, as for BERT) ~= 4,400 samples/s; SPR 8480+ 2S 122,001 [V] "
         "=> /28 [E] (FACTS §4a)",
@@ -93,11 +187,11 @@ CPU_SPR_TO_SKYLAKE_DIVISOR: dict[str, tuple[float, str]] = {
 }
 
 CPU_GENERATION_FACTOR: dict[str, tuple[float, str]] = {
-    "haswell": (1.0 / 1.6, "Haswell:Broadwell:Skylake throughput ~1.0:1.2:1.6 (Gupta HPCA'20 "
+    "haswell": (factor("haswell_vs_skylake"), "Haswell:Broadwell:Skylake throughput ~1.0:1.2:1.6 (Gupta HPCA'20 "
                 "reports a 60% latency spread across HSW/BDW/SKL [V]; factors [E], FACTS §7.2)"),
-    "broadwell": (1.2 / 1.6, "Haswell:Broadwell:Skylake ~1.0:1.2:1.6 [E] (FACTS §7.2)"),
+    "broadwell": (factor("broadwell_vs_skylake"), "Haswell:Broadwell:Skylake ~1.0:1.2:1.6 [E] (FACTS §7.2)"),
     "skylake": (1.0, "reference 2S Skylake-SP server [E] (FACTS §7.2)"),
-    "twin_lakes": (0.3, "Yosemite Twin Lakes 1S Xeon-D node ~1/4-1/3 of a 2S Skylake server for "
+    "twin_lakes": (factor("twin_lakes_vs_skylake"), "Yosemite Twin Lakes 1S Xeon-D node ~1/4-1/3 of a 2S Skylake server for "
                    "CPU-bound inference, from core counts [E] (FACTS §7.2)"),
 }
 
@@ -120,14 +214,14 @@ T4_SPEC: dict[str, Any] = {
 
 QAIC_DM2: dict[str, Any] = {
     "resnet50_offline": 8910.85,
-    "offline_over_server_cnn": 1.08,
+    "offline_over_server_cnn": factor("dm2_offline_over_server"),
     "tdp_w": 20.0,
     "source": "Qualcomm Cloud AI 100 DM.2 (20 W) AEDK ResNet-50 Offline 8,910.85 (MLPerf v1.1 "
     "[V-calc]); Offline/Server ~1.08 for CNNs (v0.5 T4 logs [E]) (FACTS §4b, §7.4)",
 }
 
 GNMT_PER_BERT: dict[str, Any] = {
-    "factor": 4.0,
+    "factor": factor("gnmt_sentences_per_bert_query"),
     "source": "translation model (GNMT-class seq2seq, ~210 M params [R]) sentences/s from "
     "BERT-99 queries/s: per-query FLOP ratio BERT-Large 384 tokens (~257 GFLOP) / GNMT ~30+30 "
     "tokens with beam 4 (~32 GFLOP) ~= 8 [E], halved for sequential decoding (T4 measured "
@@ -136,7 +230,7 @@ GNMT_PER_BERT: dict[str, Any] = {
 }
 
 ZION_ACCELERATOR: dict[str, Any] = {
-    "vs_a100": 0.5,
+    "vs_a100": factor("zion_oam_vs_a100"),
     "source": "Zion OAM accelerators of 2019-2020 taken as V100-class, ~0.5x an A100-SXM in "
     "MLPerf inference [E]; 8 OAM + 8 CPU sockets per Zion [R, FB blog 2019-03-14 / HC31] "
     "(FACTS §2a)",
@@ -144,7 +238,7 @@ ZION_ACCELERATOR: dict[str, Any] = {
 
 GAVEL_TRAINING: dict[str, Any] = {
     "gpus_per_server": 8,
-    "cpu_fraction_of_v100": 0.25,
+    "cpu_fraction_of_v100": factor("cpu_training_vs_v100"),
     "source": "Gavel simulation_throughputs.json (stanford-futuredata/gavel, MIT): isolated V100 "
     "steps/s x batch size = samples/s, best batch size; x8 accelerators per Zion assuming linear "
     "scaling [E]; a 2S Skylake server trains ranking models at ~0.25 of one V100 (5.1 vs 15.7 "
@@ -591,9 +685,9 @@ SCENARIOS: dict[str, Any] = {
             ],
         },
         "slo_tighter": {
-            "description": "RMC2 tail latency tightened from 400 to 200 ms (30 % less "
-            "throughput per server)",
-            "slo_changes": {"rmc2": {"latency_slo_ms": 200, "throughput_multiplier": 0.7}},
+            "description": "RMC1-3 p95 latency bounds tightened to 10 ms (from 100, 400 and "
+            "100 ms); only the SLOs change, each platform's throughput follows its curve",
+            "slo_changes": {m: {"latency_slo_ms": 10} for m in ("rmc1", "rmc2", "rmc3")},
         },
         "no_dr": {
             "description": "Plan without disaster-recovery headroom",
@@ -615,8 +709,9 @@ COLUMN_ORDER: dict[str, list[str]] = {
                   "source_kind"],
     "models": ["model_id", "bucket", "phase", "latency_slo_ms", "latency_percentile",
                "memory_gb", "min_replicas", "max_shards", "unit", "source", "source_kind"],
-    "profiles": ["model_id", "platform_id", "qps_per_server", "power_w_at_load", "source",
-                 "source_kind"],
+    "profiles": ["model_id", "platform_id", "latency_ms", "percentile", "qps_per_server",
+                 "power_w_at_load", "source", "source_kind", "factors"],
+    "factors": ["factor_id", "value", "low", "high", "source", "source_kind"],
     "regions": ["region_id", "power_cap_kw", "pue", "electricity_usd_per_kwh", "space_limit_ru",
                 "demand_share", "utc_offset_h", "source", "source_kind"],
     "region_power_caps": ["region_id", "quarter", "power_cap_kw", "source", "source_kind"],
@@ -958,11 +1053,119 @@ def fits(model_memory_gb: float, max_shards: int, platform: pd.Series) -> bool:
 
 @dataclass(frozen=True)
 class BaseThroughput:
-    """Per-server throughput of one MLPerf benchmark on one platform, with its provenance."""
+    """Per-server throughput of one MLPerf benchmark on one platform, with its provenance.
+
+    ``factors`` are the named estimated factors used (``name^-1`` for a divisor);
+    ``offline_ratio`` is the reference system's Offline over Server throughput, which shapes
+    the latency curve (:func:`curve_points`).
+    """
 
     qps: float
     power_w_at_load: float | None
     source: str
+    factors: tuple[str, ...] = ()
+    offline_ratio: float = 0.0
+    offline_note: str = ""
+
+
+# Benchmark -> named factor of its Sapphire Rapids to Skylake divisor; generation -> factor.
+DIVISOR_FACTOR = {"resnet50": "skylake_divisor_cnn", "retinanet": "skylake_divisor_cnn",
+                  "bert-99": "skylake_divisor_bert", "rnnt": "skylake_divisor_rnnt",
+                  "dlrm-99": "skylake_divisor_dlrm"}
+GENERATION_FACTOR = {"haswell": "haswell_vs_skylake", "broadwell": "broadwell_vs_skylake",
+                     "twin_lakes": "twin_lakes_vs_skylake"}
+
+# MLPerf Server latency bounds, all p99 [V] (FACTS §1): the bound of every published point.
+MLPERF_SERVER_BOUND_MS = {"resnet50": 15.0, "retinanet": 100.0, "bert-99": 130.0,
+                          "rnnt": 1000.0, "dlrm-99": 30.0}
+MLPERF_PERCENTILE = 99.0
+
+# Bounds at which each bucket's curves are derived (plus each model's SLO and the published
+# bound), and the Offline/Server ratio used where the reference system has no Offline record.
+CURVE_BOUNDS_MS: dict[str, tuple[float, ...]] = {
+    "ranking": (5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 400.0),
+    "cv": (5.0, 10.0, 30.0, 200.0),
+    "translation": (50.0, 500.0, 1000.0),
+    "speech": (250.0, 500.0, 2000.0),
+}
+OFFLINE_OVER_SERVER_FALLBACK: tuple[float, str] = (
+    1.25, "no Offline record of this system: Offline/Server 1.25 assumed [E] (between ~1.08 for "
+    "CNNs and ~1.8 for GNMT on T4, FACTS §7.4; 1.02-1.45 for the reference systems here)")
+
+CURVE_MODEL = (
+    "M/D/1 queue in batch cycles (Kingman exponential waiting-time tail: P(W > t) = rho "
+    "exp(-2 (1 - rho) t / (rho s))): the p-th percentile latency at utilisation rho = "
+    "load / Offline throughput is s (1 + ln(rho / (1 - p)) / (2 (1 - rho))); the cycle s is "
+    "calibrated on the MLPerf Server point (bound and load) and the Offline throughput of the "
+    "same system; a derived platform keeps its reference's latency-utilisation curve [derived]"
+)
+
+
+def md1_latency_cycles(rho: float, percentile: float) -> float:
+    """Return the percentile latency of the batch-cycle M/D/1 model, in cycles (>= 1)."""
+    tail = 1.0 - percentile / 100.0
+    if rho <= tail:
+        return 1.0
+    return 1.0 + math.log(rho / tail) / (2.0 * (1.0 - rho))
+
+
+def md1_cycle_ms(bound_ms: float, rho: float, percentile: float) -> float:
+    """Return the batch cycle s that puts the percentile latency at ``bound_ms`` at ``rho``."""
+    return bound_ms / md1_latency_cycles(rho, percentile)
+
+
+def md1_utilisation(bound_ms: float, cycle_ms: float, percentile: float) -> float | None:
+    """Return the highest utilisation meeting ``bound_ms``, or None when the bound is too tight.
+
+    The latency grows monotonically with rho above 1 - p, so bisection finds it; a bound that
+    only rho <= 1 - p (a nearly idle server) meets gives None: no useful throughput.
+    """
+    tail = 1.0 - percentile / 100.0
+    if bound_ms <= cycle_ms * md1_latency_cycles(2 * tail, percentile):
+        return None
+    low, high = tail, 1.0 - 1e-12
+    for _ in range(200):
+        mid = (low + high) / 2
+        if cycle_ms * md1_latency_cycles(mid, percentile) <= bound_ms:
+            low = mid
+        else:
+            high = mid
+    return low
+
+
+def offline_ratio(mlperf: pd.DataFrame, ref: Reference) -> tuple[float, str]:
+    """Return the reference system's Offline over Server throughput and where it comes from."""
+    r = ref.record
+    rows = mlperf[(mlperf["Scenario"] == "Offline") & (mlperf["Model"] == r["Model"])
+                  & (mlperf["SystemName"] == r["SystemName"])
+                  & (mlperf["Organization"] == r["Organization"])
+                  & (mlperf["version"] == r["version"]) & mlperf["Result"].notna()]
+    if rows.empty or not r["Result"]:
+        return OFFLINE_OVER_SERVER_FALLBACK
+    offline = float(rows["Result"].sort_values(kind="mergesort").iloc[0])
+    ratio = offline / float(r["Result"])
+    return ratio, (f"Offline {_num(offline)} / Server {_num(r['Result'])} = {ratio:.3f} of "
+                   f"{ref.short()} [V]")
+
+
+def curve_points(anchor_qps: float, ratio: float, bench: str, bounds: list[float],
+                 percentiles: list[float]) -> list[tuple[float, float, float, float]]:
+    """Return (bound_ms, percentile, qps, rho) points of a curve through the published point.
+
+    The published point is (MLPerf bound, p99, ``anchor_qps``) at rho = 1 / ``ratio``; the
+    Offline throughput is ``anchor_qps x ratio``. Bounds too tight for the cycle get no point.
+    """
+    bound = MLPERF_SERVER_BOUND_MS[bench]
+    rho0 = min(1.0 / ratio, 1.0 - 1e-9)
+    cycle = md1_cycle_ms(bound, rho0, MLPERF_PERCENTILE)
+    offline = anchor_qps / rho0
+    points = []
+    for pct in percentiles:
+        for b in bounds:
+            rho = md1_utilisation(b, cycle, pct)
+            if rho is not None:
+                points.append((b, pct, offline * rho, rho))
+    return points
 
 
 def cpu_benchmark_throughput(ref: Reference, generation: str) -> BaseThroughput:
@@ -970,9 +1173,11 @@ def cpu_benchmark_throughput(ref: Reference, generation: str) -> BaseThroughput:
     divisor, _ = CPU_SPR_TO_SKYLAKE_DIVISOR[ref.benchmark]
     factor, _ = CPU_GENERATION_FACTOR[generation]
     qps = ref.value / divisor * factor
+    used = (f"{DIVISOR_FACTOR[ref.benchmark]}^-1",) + (
+        (GENERATION_FACTOR[generation],) if generation in GENERATION_FACTOR else ())
     return BaseThroughput(qps, None, f"{ref.cite()}; /{divisor:g} Sapphire Rapids to 2S "
                                      f"Skylake-SP [E]; x{factor:.3f} {generation} vs Skylake "
-                                     "[E] (FACTS §4, §7.2)")
+                                     "[E] (FACTS §4, §7.2)", used)
 
 
 def m2_module_factor(qaic_resnet: Reference, t4_resnet: Reference, benchmark: str) -> tuple[
@@ -988,10 +1193,11 @@ def m2_module_factor(qaic_resnet: Reference, t4_resnet: Reference, benchmark: st
     if benchmark == "dlrm-99":
         compute = nnpi / t4_resnet.value
         bandwidth = NNPI_M2["memory_bandwidth_gbps"] / T4_SPEC["memory_bandwidth_gbps"]
-        factor = min(compute, bandwidth)
-        return factor, (f"x{factor:.3f} NNP-I M.2 module vs T4 = min(ResNet-50 per accelerator "
-                        f"{nnpi:,.0f} (MLPerf v0.5 Intel nnpi-1000-2x) / {t4_resnet.value:,.0f} "
-                        f"({t4_resnet.short()}), bandwidth 68/320 GB/s) [E]")
+        named = float(FACTORS["m2_ranking_factor"]["value"])
+        return named, (f"x{named:.3f} NNP-I M.2 module vs T4 (m2_ranking_factor [E]; "
+                       f"min(ResNet-50 per accelerator {nnpi:,.0f} (MLPerf v0.5 Intel "
+                       f"nnpi-1000-2x) / {t4_resnet.value:,.0f} ({t4_resnet.short()}) = "
+                       f"{compute:.3f}, bandwidth 68/320 GB/s = {bandwidth:.4f}))")
     factor = nnpi / qaic_resnet.value
     return factor, (f"x{factor:.3f} NNP-I M.2 module vs Cloud AI 100 Pro = ResNet-50 per "
                     f"accelerator {nnpi:,.0f} (MLPerf v0.5 Intel nnpi-1000-2x) / "
@@ -1005,13 +1211,14 @@ def dm2_over_nnpi() -> float:
 
 
 def asic_benchmark_throughput(ref: Reference, factor: float, why: str, platform: pd.Series,
-                              generation_factor: float, why_gen: str) -> BaseThroughput:
+                              generation_factor: float, why_gen: str,
+                              used: tuple[str, ...] = ()) -> BaseThroughput:
     """Return a Glacier Point platform's throughput: per-accelerator x module factor x count."""
     n = int(platform["accelerators"])
     qps = ref.value * factor * generation_factor * n
     gen = f"; x{generation_factor:.2f} {why_gen}" if generation_factor != 1.0 else ""
     return BaseThroughput(qps, None, f"{ref.cite()}; {ref.value:,.1f} per accelerator; {why}"
-                                     f"{gen}; x{n} modules (FACTS §2, §4)")
+                                     f"{gen}; x{n} modules (FACTS §2, §4)", used)
 
 
 def zion_dlrm_throughput(ref: Reference, platform: pd.Series) -> BaseThroughput:
@@ -1024,7 +1231,7 @@ def zion_dlrm_throughput(ref: Reference, platform: pd.Series) -> BaseThroughput:
         qps, round(power, 1),
         f"{ref.cite()}; {ref.value:,.0f} per accelerator; x{ZION_ACCELERATOR['vs_a100']} "
         f"V100-class OAM [E]; x{n} accelerators; power at load = measured DGX-A100 wall power "
-        "+ 6 more CPU sockets x 150 W [E] (FACTS §2a, §4a)")
+        "+ 6 more CPU sockets x 150 W [E] (FACTS §2a, §4a)", ("zion_oam_vs_a100",))
 
 
 def benchmark_table(mlperf: pd.DataFrame, platforms: pd.DataFrame) -> dict[
@@ -1040,19 +1247,27 @@ def benchmark_table(mlperf: pd.DataFrame, platforms: pd.DataFrame) -> dict[
         for bench in benches:
             if p.platform_class == "cpu":
                 gen = p.generation if p.generation in CPU_GENERATION_FACTOR else "skylake"
-                out[(p.platform_id, bench)] = cpu_benchmark_throughput(
-                    select_reference(mlperf, "spr_2s", bench), gen)
+                ref = select_reference(mlperf, "spr_2s", bench)
+                base = cpu_benchmark_throughput(ref, gen)
             elif p.platform_class == "inference_asic" and bench != "rnnt":
                 ref_name = "t4" if bench == "dlrm-99" else "qaic_pro"
                 factor, why = m2_module_factor(qaic_resnet, t4_resnet, bench)
+                dual = p.generation == "glacier_point_dual_m2"
                 gen_factor, why_gen = ((dm2, "Cloud AI 100 DM.2 vs NNP-I module [E]")
-                                       if p.generation == "glacier_point_dual_m2" else (1.0, ""))
-                out[(p.platform_id, bench)] = asic_benchmark_throughput(
-                    select_reference(mlperf, ref_name, bench), factor, why, series, gen_factor,
-                    why_gen)
+                                       if dual else (1.0, ""))
+                used = (("m2_ranking_factor",) if bench == "dlrm-99" else ()) + (
+                    ("dm2_offline_over_server^-1",) if dual else ())
+                ref = select_reference(mlperf, ref_name, bench)
+                base = asic_benchmark_throughput(ref, factor, why, series, gen_factor, why_gen,
+                                                 used)
             elif p.platform_class == "accelerator_fabric" and bench == "dlrm-99":
-                out[(p.platform_id, bench)] = zion_dlrm_throughput(
-                    select_reference(mlperf, "dgx_a100_power", bench), series)
+                ref = select_reference(mlperf, "dgx_a100_power", bench)
+                base = zion_dlrm_throughput(ref, series)
+            else:
+                continue
+            ratio, note = offline_ratio(mlperf, ref)
+            out[(p.platform_id, bench)] = dataclasses.replace(base, offline_ratio=ratio,
+                                                              offline_note=note)
     return out
 
 
@@ -1074,9 +1289,10 @@ def ranking_profiles(bench: dict[tuple[str, str], BaseThroughput], models: pd.Da
             qps = samples_to_predictions(base.qps) * scale
             how = ("same model as MLPerf DLRM v1" if m.model_id == "dlrm_ads" else
                    _scale_note(rec_stats[m.model_id], scale))
-            rows.append(_profile(m.model_id, pid, qps, base.power_w_at_load,
-                                 f"{base.source}; x{DLRM_UNITS['pairs_per_sample']:g} "
-                                 f"predictions/sample [E]; {how}"))
+            rows += curve_profiles(m, pid, qps, base, "dlrm-99",
+                                   f"{base.source}; x{DLRM_UNITS['pairs_per_sample']:g} "
+                                   f"predictions/sample [E]; {how}",
+                                   (*base.factors, "dlrm_pairs_per_sample"))
     return rows
 
 
@@ -1092,8 +1308,9 @@ def mlperf_model_profiles(bench: dict[tuple[str, str], BaseThroughput],
     """Return profile rows of the CV, translation and speech models (zion excluded)."""
     rows = []
     plat = platforms.set_index("platform_id")
+    info = models.set_index("model_id")
     for mid, spec in MLPERF_MODELS.items():
-        memory = float(models.set_index("model_id").loc[mid, "memory_gb"])
+        memory = float(info.loc[mid, "memory_gb"])
         for pid in plat.index:
             base = bench.get((pid, spec["benchmark"]))
             if base is None or plat.loc[pid, "platform_class"] == "accelerator_fabric":
@@ -1102,8 +1319,44 @@ def mlperf_model_profiles(bench: dict[tuple[str, str], BaseThroughput],
                 continue
             note = ("" if spec["factor"] == 1.0
                     else f"; x{spec['factor']:g} GNMT-class sentences per BERT query [E]")
-            rows.append(_profile(mid, pid, base.qps * spec["factor"], base.power_w_at_load,
-                                 base.source + note))
+            used = base.factors + (("gnmt_sentences_per_bert_query",)
+                                   if spec["factor"] != 1.0 else ())
+            model = next(info.loc[[mid]].reset_index().itertuples(index=False))
+            rows += curve_profiles(model, pid, base.qps * spec["factor"], base,
+                                   spec["benchmark"], base.source + note, used)
+    return rows
+
+
+def curve_profiles(model: Any, platform_id: str, qps: float, base: BaseThroughput, bench: str,
+                   source: str, used: tuple[str, ...]) -> list[dict[str, Any]]:
+    """Return a latency curve's rows: the published point, then points derived from it.
+
+    The published point keeps its MLPerf bound (p99). Derived points, at the model's
+    percentile, lie at the bucket's :data:`CURVE_BOUNDS_MS`, the model's SLO and the published
+    bound, by the queueing model :data:`CURVE_MODEL` calibrated on the reference system's
+    Offline/Server ratio.
+    """
+    bound = MLPERF_SERVER_BOUND_MS[bench]
+    anchor = {**_profile(model.model_id, platform_id, qps, base.power_w_at_load, source, used),
+              "latency_ms": bound, "percentile": MLPERF_PERCENTILE}
+    bounds = sorted({*CURVE_BOUNDS_MS[model.bucket], float(model.latency_slo_ms), bound})
+    pct = float(model.latency_percentile)
+    rows = [anchor]
+    for b, p, value, rho in curve_points(qps, base.offline_ratio, bench, bounds, [pct]):
+        if p == MLPERF_PERCENTILE and b == bound:
+            continue  # the published point itself
+        cycle = md1_cycle_ms(bound, min(1.0 / base.offline_ratio, 1.0 - 1e-9),
+                             MLPERF_PERCENTILE)
+        rows.append({**anchor, "latency_ms": b, "percentile": p,
+                     "qps_per_server": float(f"{value:.4g}"),
+                     "source": f"curve point {b:g} ms p{p:g}: utilisation {rho:.4f} of the "
+                     f"Offline throughput (published point {bound:g} ms p99 at "
+                     f"{1 / base.offline_ratio:.4f}; {base.offline_note}; cycle s = "
+                     f"{cycle:.3f} ms) by the queueing model of scripts/derive_fleet_data.py "
+                     f"(CURVE_MODEL: M/D/1 in batch cycles, Kingman tail, calibrated on the "
+                     f"Server point and the Offline throughput) [derived]; published point: "
+                     f"the {bound:g} ms p99 row of this model and platform",
+                     "source_kind": "derived"})
     return rows
 
 
@@ -1121,9 +1374,11 @@ def training_profiles(gavel: dict[str, Any], models: pd.DataFrame,
                 continue
             if p["platform_class"] == "accelerator_fabric":
                 n = int(p["accelerators"])
-                rows.append({**_profile(mid, pid, v100 * n, None,
+                scaling = factor("zion_training_scaling")
+                rows.append({**_profile(mid, pid, v100 * n * scaling, None,
                                         f"{_gavel_cite(spec['job'], batch, v100)}; x{n} "
-                                        "accelerators, linear scaling [E]"),
+                                        f"accelerators, x{scaling:g} scaling [E]",
+                                        ("zion_training_scaling",)),
                              "source_kind": "derived"})
             elif (p["platform_class"] == "cpu" and spec["cpu"]
                   and p["family"] in ("leopard", "tioga_pass")):
@@ -1134,7 +1389,10 @@ def training_profiles(gavel: dict[str, Any], models: pd.DataFrame,
                                         f"x{GAVEL_TRAINING['cpu_fraction_of_v100']} per 2S "
                                         f"Skylake [E]; x{gen_factor:.3f} {p['generation']} "
                                         "[E]; News Feed trains on 2S CPUs (Hazelwood HPCA'18 "
-                                        "[V-2])"),
+                                        "[V-2])",
+                                        ("cpu_training_vs_v100",
+                                         *([GENERATION_FACTOR[p["generation"]]]
+                                           if p["generation"] in GENERATION_FACTOR else []))),
                              "source_kind": "estimate"})
     return rows
 
@@ -1145,15 +1403,20 @@ def _gavel_cite(job: str, batch: int, samples: float) -> str:
 
 
 def _profile(model_id: str, platform_id: str, qps: float, power: float | None,
-             source: str) -> dict[str, Any]:
-    return {"model_id": model_id, "platform_id": platform_id,
-            "qps_per_server": float(f"{qps:.4g}"), "power_w_at_load": power,
-            "source": source, "source_kind": "derived"}
+             source: str, used: tuple[str, ...] = ()) -> dict[str, Any]:
+    return {"model_id": model_id, "platform_id": platform_id, "latency_ms": None,
+            "percentile": None, "qps_per_server": float(f"{qps:.4g}"),
+            "power_w_at_load": power, "source": source, "source_kind": "derived",
+            "factors": factor_list(*used) or None}
 
 
 def build_profiles(mlperf: pd.DataFrame, gavel: dict[str, Any], models: pd.DataFrame,
                    platforms: pd.DataFrame, rec_stats: dict[str, RecModelStats]) -> pd.DataFrame:
-    """Return profiles.csv: one row per (model, platform) that can run and fits in memory."""
+    """Return profiles.csv: curves of the inference models, single points for training.
+
+    Every (model, platform) that can run and fits in memory gets rows; see
+    :func:`curve_profiles` for the curves.
+    """
     bench = benchmark_table(mlperf, platforms)
     rows = (ranking_profiles(bench, models, platforms, rec_stats)
             + mlperf_model_profiles(bench, models, platforms)
@@ -1162,6 +1425,47 @@ def build_profiles(mlperf: pd.DataFrame, gavel: dict[str, Any], models: pd.DataF
     if (table["qps_per_server"] <= 0).any():
         raise ValueError("every profile must have qps_per_server > 0")
     return table
+
+
+def build_factors() -> pd.DataFrame:
+    """Return factors.csv from :data:`FACTORS` (each value within its range)."""
+    rows = [{"factor_id": name, **spec, "source_kind": "estimate"}
+            for name, spec in FACTORS.items()]
+    table = pd.DataFrame(rows)[COLUMN_ORDER["factors"]]
+    if not ((table["low"] <= table["value"]) & (table["value"] <= table["high"])).all():
+        raise ValueError("every factor must lie within its low-high range")
+    return table
+
+
+def model_benchmark(model_id: str, bucket: str) -> str | None:
+    """Return the MLPerf benchmark a model's profiles are derived from (None for training)."""
+    if model_id in MLPERF_MODELS:
+        return MLPERF_MODELS[model_id]["benchmark"]
+    return "dlrm-99" if bucket == "ranking" and model_id in RANKING_CALL_SPLIT else None
+
+
+def published_points(profiles: pd.DataFrame, models: pd.DataFrame) -> pd.DataFrame:
+    """Return one row per pair: the published point of each curve, or the single point."""
+    info = models.set_index("model_id")
+    bound = profiles["model_id"].map(
+        lambda m: MLPERF_SERVER_BOUND_MS.get(model_benchmark(m, info.at[m, "bucket"]) or ""))
+    keep = profiles["latency_ms"].isna() | (
+        (profiles["latency_ms"] == bound) & (profiles["percentile"] == MLPERF_PERCENTILE))
+    return profiles[keep].reset_index(drop=True)
+
+
+def rows_at_slo(profiles: pd.DataFrame, models: pd.DataFrame) -> pd.DataFrame:
+    """Return one row per pair that serves: each curve's point at its model's SLO.
+
+    Every curve has a point at its model's SLO and percentile (see :func:`curve_profiles`),
+    so this is the planner's reading of the curves (planner.profile_curves.read_at_slo).
+    """
+    info = models.set_index("model_id")
+    slo = profiles["model_id"].map(info["latency_slo_ms"])
+    pct = profiles["model_id"].map(info["latency_percentile"])
+    keep = profiles["latency_ms"].isna() | (
+        (profiles["latency_ms"] == slo) & (profiles["percentile"] == pct))
+    return profiles[keep].reset_index(drop=True)
 
 
 def build_regions() -> pd.DataFrame:
@@ -1452,9 +1756,12 @@ def derive(data_dir: Path) -> dict[str, pd.DataFrame]:
     models = build_models(rec_stats)
     profiles = build_profiles(mlperf, gavel, models, platforms, rec_stats)
     products = build_products(shapes)
-    calls = build_calls(products, ranking_prediction_targets(profiles))
+    # Cycle shares are taken at the published points, so demand does not move with the SLOs.
+    calls = build_calls(products, ranking_prediction_targets(published_points(profiles,
+                                                                              models)))
     return {
         "platforms": platforms, "models": models, "profiles": profiles,
+        "factors": build_factors(),
         "regions": build_regions(), "region_power_caps": build_region_power_caps(),
         "topology": build_topology(), "inventory": build_inventory(),
         "products": products, "calls": calls, "load_shapes": build_load_shapes(shapes),
@@ -1471,8 +1778,8 @@ def summary_lines(tables: dict[str, pd.DataFrame]) -> list[str]:
                   if buckets[m] == "ranking" and phases[m] == "inference")
     lines.append(f"Ranking predictions/day: {ranking * SECONDS_PER_DAY:.4g}")
     lines.append(f"Translations/day: {mean['nmt'] * SECONDS_PER_DAY:.4g}")
-    shares = cycle_shares(tables["models"], tables["profiles"], tables["products"],
-                          tables["calls"])
+    shares = cycle_shares(tables["models"], rows_at_slo(tables["profiles"], tables["models"]),
+                          tables["products"], tables["calls"])
     lines.append("Inference cycle shares on cpu_skylake: "
                  + ", ".join(f"{b} {s:.1%}" for b, s in shares.items()))
     return lines
@@ -1488,7 +1795,8 @@ def main(argv: list[str] | None = None) -> int:
     tables = derive(args.data_dir)
     for line in summary_lines(tables):
         print(line)
-    ok, lines = quarter0_check(tables["platforms"], tables["models"], tables["profiles"],
+    at_slo = rows_at_slo(tables["profiles"], tables["models"])
+    ok, lines = quarter0_check(tables["platforms"], tables["models"], at_slo,
                                tables["regions"], tables["topology"], tables["inventory"],
                                tables["products"], tables["calls"], SETTINGS)
     for line in lines:

@@ -207,10 +207,19 @@ def test_peak_to_average(derive):
     assert derive.peak_to_average(shape, "s") == round(2.0 / (25 / 24), 2)
 
 
+def published(tables: dict) -> pd.DataFrame:
+    """Return each curve's published point (the MLPerf bound, p99) or the single point."""
+    prof = tables["profiles"]
+    bound = {"resnet50": 15.0, "retinanet": 100.0, "nmt": 130.0, "rnnt": 1000.0}
+    at = prof["model_id"].map(lambda m: bound.get(m, 30.0))
+    keep = prof["latency_ms"].isna() | ((prof["latency_ms"] == at) & (prof["percentile"] == 99))
+    return prof[keep].set_index(["model_id", "platform_id"])
+
+
 def test_profiles_apply_the_conversions(data_dir, derive):
     # Every expected value is arithmetic on the synthetic records above and the constants of
     # FACTS.md (written out here, not read from the script).
-    prof = derive.derive(data_dir)["profiles"].set_index(["model_id", "platform_id"])
+    prof = published(derive.derive(data_dir))
     qps = prof["qps_per_server"]
     # rmc1 on 2S Skylake: lower median of the two SPR DLRM records (118,000 and 120,000)
     # = 118,000 samples/s; / 28 (SPR -> Skylake, FACTS §4a); x 270 predictions per sample;
@@ -385,7 +394,7 @@ PUBLIC_PROFILES = {
 
 
 def test_profiles_from_the_public_records_match_the_hand_worked_numbers(public_dir, derive):
-    prof = derive.derive(public_dir)["profiles"].set_index(["model_id", "platform_id"])
+    prof = published(derive.derive(public_dir))
     for key, expected in PUBLIC_PROFILES.items():
         assert prof.at[key, "qps_per_server"] == expected, key
     # measured DGX wall power 3,372.28 W + 6 more CPU sockets x 150 W = 4,272.28 W
@@ -394,8 +403,9 @@ def test_profiles_from_the_public_records_match_the_hand_worked_numbers(public_d
 
 def test_shipped_default_profiles_are_the_hand_worked_numbers():
     """fleet_data/default/profiles.csv holds what the public records give by hand."""
-    shipped = pd.read_csv(SCRIPT.parents[1] / "fleet_data" / "default" / "profiles.csv")
-    shipped = shipped.set_index(["model_id", "platform_id"])
+    shipped = published(
+        {"profiles": pd.read_csv(SCRIPT.parents[1] / "fleet_data" / "default" / "profiles.csv")}
+    )
     for key, expected in PUBLIC_PROFILES.items():
         assert shipped.at[key, "qps_per_server"] == expected, key
     assert shipped.at[("dlrm_ads", "zion"), "power_w_at_load"] == 4_272.3
@@ -417,7 +427,18 @@ def test_written_profiles_have_provenance(tmp_path, data_dir, derive):
     assert (prof["source"].str.len() > 20).all()
     assert set(prof["source_kind"]) <= {"measured", "published", "derived", "estimate"}
     mlperf_rows = prof[~prof["model_id"].str.endswith("training")]
-    assert mlperf_rows["source"].str.contains("MLPerf Inference").all()
+    points = mlperf_rows["source"].str.startswith("curve point")
+    assert mlperf_rows.loc[~points, "source"].str.contains("MLPerf Inference").all()
+    # derived curve points name the queueing model and the published row they come from
+    assert (mlperf_rows.loc[points, "source_kind"] == "derived").all()
+    assert mlperf_rows.loc[points, "source"].str.contains("M/D/1 in batch cycles").all()
+    assert mlperf_rows.loc[points, "source"].str.contains(r"the \d+ ms p99 row").all()
+    # every factor a row names is in factors.csv, with a source and a range around its value
+    factors = pd.read_csv(out / "factors.csv")
+    named = {t.split("^")[0] for cell in prof["factors"] if cell for t in cell.split(";")}
+    assert named and named <= set(factors["factor_id"])
+    assert ((factors["low"] <= factors["value"]) & (factors["value"] <= factors["high"])).all()
+    assert (factors["source"].str.len() > 20).all()
     for name in ("platforms", "models", "regions", "inventory", "products", "calls"):
         table = pd.read_csv(out / f"{name}.csv", keep_default_na=False)
         assert (table["source"] != "").all(), name
@@ -460,3 +481,42 @@ def test_dr_multipliers_split_a_lost_region_over_its_backups(derive):
     topology = pd.DataFrame({"region_id": ["a", "b"], "backup_region_id": ["b", "a"]})
     mult = derive.dr_multipliers(regions, topology, util=0.7, emergency=0.9)
     assert mult["a"] == pytest.approx(max(1 / 0.7, 2 / 0.9))
+
+
+def test_md1_latency_in_batch_cycles_by_hand(derive):
+    # p99 at utilisation 0.5: 1 + ln(0.5 / 0.01) / (2 x 0.5) = 1 + ln 50 = 4.912 cycles
+    assert derive.md1_latency_cycles(0.5, 99) == pytest.approx(1 + math.log(50))
+    assert derive.md1_latency_cycles(0.005, 99) == 1.0  # idle enough: no queueing at p99
+    # a 30 ms bound met at utilisation 0.5 gives a cycle of 30 / 4.912 = 6.107 ms
+    cycle = derive.md1_cycle_ms(30.0, 0.5, 99)
+    assert cycle == pytest.approx(30 / (1 + math.log(50)))
+    assert derive.md1_utilisation(30.0, cycle, 99) == pytest.approx(0.5, abs=1e-9)
+    assert derive.md1_utilisation(cycle, cycle, 99) is None  # a bound of one cycle: no load
+
+
+def test_curve_points_pass_through_the_published_point_and_rise_to_offline(derive):
+    # DLRM published at 30 ms p99 with 1,000 qps; Offline 1.25x: utilisation 0.8 there.
+    points = derive.curve_points(1000.0, 1.25, "dlrm-99", [1.0, 30.0, 100.0, 1e6], [99.0])
+    qps = {b: q for b, _, q, _ in points}
+    assert qps[30.0] == pytest.approx(1000.0)
+    assert 1.0 not in qps  # tighter than the cycle: cannot serve
+    assert qps[30.0] < qps[100.0] < qps[1e6] <= 1250.0
+    assert qps[1e6] == pytest.approx(1250.0, rel=1e-3)
+    # a looser percentile allows more at the same bound
+    p95 = {b: q for b, _, q, _ in derive.curve_points(1000.0, 1.25, "dlrm-99", [30.0], [95.0])}
+    assert p95[30.0] > 1000.0
+
+
+def test_shipped_curves_are_monotone_and_cover_every_inference_slo():
+    root = SCRIPT.parents[1] / "fleet_data" / "default"
+    prof = pd.read_csv(root / "profiles.csv")
+    models = pd.read_csv(root / "models.csv").set_index("model_id")
+    curves = prof[prof["latency_ms"].notna()]
+    for _, g in curves.groupby(["model_id", "platform_id", "percentile"]):
+        assert (g.sort_values("latency_ms")["qps_per_server"].diff().dropna() >= 0).all()
+    for m, g in curves.groupby("model_id"):
+        at_slo = g[(g["latency_ms"] == models.at[m, "latency_slo_ms"])
+                   & (g["percentile"] == models.at[m, "latency_percentile"])]
+        assert set(at_slo["platform_id"]) == set(g["platform_id"]), m
+    inference = models.index[models["phase"] == "inference"]
+    assert set(curves["model_id"]) == set(inference)

@@ -173,3 +173,34 @@ def test_with_diurnal_validates_slots():
     """Slots must divide the day."""
     with pytest.raises(ValueError, match="divide 24"):
         with_diurnal(issue_case(), slots=5)
+
+
+def test_on_device_share_removes_datacenter_demand_from_its_quarter():
+    """30 % of ranking on devices from quarter 1: peak 10 -> 7 there; half a moved request's
+    work staying in the datacenter leaves 10 * (1 - 0.3 * 0.5) = 8.5."""
+    fleet = issue_case(slots=0, horizon_quarters=2)
+    moved = pl.scenario_from_dict(
+        {"on_device": [{"bucket": "ranking", "share": 0.3, "from_quarter": 1}]}, "edge")
+    demand = pl.peak_demand(pl.apply_scenario(fleet, moved)).query("model_id == 'inf'")
+    assert demand["peak_qps"].tolist() == pytest.approx([10.0, 7.0])
+    assert demand.iloc[0]["peak_qps"] == pytest.approx(10.0)
+    stays = pl.scenario_from_dict({"on_device": [
+        {"model": "inf", "share": 0.3, "datacenter_share_per_request": 0.5}]}, "edge")
+    plan = pl.make_plan(fleet, stays)
+    served = plan.allocation.query("model_id == 'inf'").groupby("quarter")["replicas"].sum()
+    assert served.tolist() == [9, 9]  # ceil(8.5) whole servers of 1 query/s each
+    with pytest.raises(pl.FleetDataError, match="selects no inference model"):
+        pl.apply_scenario(fleet, pl.scenario_from_dict(
+            {"on_device": [{"bucket": "speech", "share": 0.3}]}, "none"))
+
+
+def test_make_plan_with_slots_plans_the_day():
+    """A scenario that sets slots goes through the time-of-day path; the CLI files come along."""
+    fleet = issue_case(slots=0)
+    plan = pl.make_plan(fleet, pl.scenario_from_dict({"diurnal_slots": 2}, "day"))
+    assert bought(plan) == 10
+    assert plan.summary["diurnal"]["harvested_share"] == pytest.approx(1.0)
+    assert plan.summary["diurnal"]["peak_only_cost_usd"] == pytest.approx(13 * CAPEX)
+    assert set(plan.diurnal) >= {"slot_load", "harvest", "harvest_by_slot"}
+    check = pl.verify_plan(expand_fleet(with_diurnal(fleet, slots=2)), plan)
+    assert check.ok, str(check)

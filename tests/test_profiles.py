@@ -10,7 +10,7 @@ from planner.errors import FleetDataError
 from planner.fleet import load_fleet
 from planner.profile_curves import read_at_slo
 from planner.scenarios import Scenario, SloChange, apply_scenario
-from tests.cases import SRC, make_fleet, model, plan_verified, platform, region
+from tests.cases import SRC, make_fleet, model, plan_verified, platform, profile, region
 
 # CPU: 100 qps within 5 ms, 125 qps within 55 ms (and beyond). ASIC: nothing within 20 ms,
 # 200 qps within 20 ms, 400 within 100 ms. CPU 10,000 USD, ASIC 12,000 USD; 1,000 qps.
@@ -173,3 +173,74 @@ def test_write_case_round_trips_curves(tmp_path):
     pd.testing.assert_series_equal(
         again.profiles["qps_per_server"], fleet.profiles["qps_per_server"]
     )
+
+
+# ------------------------------------------------------------------------------------------
+# Named estimated factors
+
+
+def factor_fleet(low: float = 0.4, value: float = 1.0, high: float = 2.0, asic_factors="asic_x"):
+    # ASIC 250 qps at the factor's value 1 (it scales linearly), CPU 100 qps; 1,000 qps.
+    return make_fleet(
+        platforms=[
+            platform("cpu", capex_usd=10_000),
+            platform("asic", platform_class="inference_asic", capex_usd=12_000),
+        ],
+        models=[model("rank")],
+        profiles=[
+            {**profile("rank", "cpu", 100.0)},
+            {**profile("rank", "asic", 250.0), "factors": asic_factors},
+        ],
+        regions=[region("east")],
+        demand=[{"model_id": "rank", "region_id": "east", "quarter": 0, "peak_qps": DEMAND, **SRC}],
+        factors=[{"factor_id": "asic_x", "value": value, "low": low, "high": high, **SRC}],
+    )
+
+
+def test_factor_sensitivity_re_derives_the_case_at_both_ends():
+    from planner.studies import factor_sensitivity
+
+    table = factor_sensitivity(factor_fleet()).set_index("end")
+    # base: 4 ASIC x 12,000 = 48,000. low 0.4: ASIC 100 qps, 10 CPU x 10,000 = 100,000 beat
+    # 10 ASIC. high 2: ASIC 500 qps, 2 x 12,000 = 24,000.
+    assert table.at["low", "total_cost_usd"] == pytest.approx(100_000)
+    assert table.at["low", "purchases"] == "cpu 10"
+    assert table.at["high", "total_cost_usd"] == pytest.approx(24_000)
+    assert table.at["high", "purchases"] == "asic 2"
+    assert table.at["high", "tco_change_pct"] == pytest.approx((24_000 / 48_000 - 1) * 100)
+    assert (table["rows_scaled"] == 1).all()
+    assert table.at["low", "served_share_cpu"] == pytest.approx(1.0)
+
+
+def test_with_factor_scales_only_rows_that_used_it_by_their_exponent():
+    from planner.factors import with_factor
+
+    fleet = factor_fleet(asic_factors="asic_x^-1")
+    got = with_factor(fleet, "asic_x", 2.0).profiles.set_index("platform_id")["qps_per_server"]
+    assert got["asic"] == pytest.approx(125.0)  # a divisor doubled halves the throughput
+    assert got["cpu"] == pytest.approx(100.0)
+    assert fleet.profiles.set_index("platform_id").at["asic", "qps_per_server"] == 250.0
+
+
+def test_factor_problems_name_file_row_and_column():
+    with pytest.raises(FleetDataError) as info:
+        factor_fleet(low=1.5)
+    assert "factors.csv, row 1" in str(info.value) and "outside its range" in str(info.value)
+    with pytest.raises(FleetDataError) as info:
+        factor_fleet(asic_factors="asic_y")
+    text = str(info.value)
+    assert "profiles.csv, row 2" in text and "'factors'" in text and "asic_y" in text
+
+
+def test_sensitivity_command_with_a_factor(tmp_path):
+    from typer.testing import CliRunner
+
+    from planner.case_io import write_case
+    from planner.cli import app
+
+    case = write_case(factor_fleet(), tmp_path / "case")
+    result = CliRunner().invoke(app, ["sensitivity", str(case), "--factor", "asic_x"])
+    assert result.exit_code == 0, result.output
+    assert "Sensitivity to named factors" in result.stdout and "cpu 10" in result.stdout
+    bad = CliRunner().invoke(app, ["sensitivity", str(case), "--factor", "nope"])
+    assert bad.exit_code == 2 and "unknown factor nope" in bad.stderr

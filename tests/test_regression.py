@@ -138,6 +138,31 @@ def _peak_demand(
     return demand
 
 
+def _profiles_at_slo(rows: pd.DataFrame, models: pd.DataFrame) -> pd.DataFrame:
+    """Read profiles.csv as the planner should: one (model, platform, qps) per pair.
+
+    A row with a blank latency_ms is the throughput at the SLO. Curve rows are read at the
+    model's SLO, on the curve at its percentile or else the smallest percentile above it:
+    linear between bounds, the last value beyond the largest, no row below the smallest.
+    """
+    slo = models.set_index("model_id")
+    out = [rows.loc[rows["latency_ms"].isna(), ["model_id", "platform_id", "qps_per_server"]]]
+    curves = rows[rows["latency_ms"].notna()]
+    read = []
+    for (m, p), g in curves.groupby(["model_id", "platform_id"]):
+        bound, pct = slo.at[m, "latency_slo_ms"], slo.at[m, "latency_percentile"]
+        above = sorted(q for q in g["percentile"].unique() if q >= pct)
+        if not above:
+            continue
+        g = g[g["percentile"] == above[0]].sort_values("latency_ms")
+        if bound < g["latency_ms"].iloc[0]:
+            continue
+        qps = float(np.interp(bound, g["latency_ms"], g["qps_per_server"]))
+        read.append({"model_id": m, "platform_id": p, "qps_per_server": qps})
+    out.append(pd.DataFrame(read, columns=["model_id", "platform_id", "qps_per_server"]))
+    return pd.concat(out, ignore_index=True)
+
+
 def _read_case() -> Case:
     def csv(name: str) -> pd.DataFrame:
         return pd.read_csv(DEFAULT / f"{name}.csv")
@@ -149,7 +174,7 @@ def _read_case() -> Case:
         platforms=csv("platforms").set_index("platform_id"),
         models=csv("models").set_index("model_id"),
         regions=regions,
-        profiles=csv("profiles"),
+        profiles=_profiles_at_slo(csv("profiles"), csv("models")),
         inventory=csv("inventory"),
         caps=csv("region_power_caps"),
         topology=csv("topology"),

@@ -1,4 +1,4 @@
-"""Time of day: diurnal load shapes, slots, training on idle inference capacity, follow the sun.
+"""Time of day: diurnal load shapes, slots, training on idle inference capacity, on-device share.
 
 ``settings.diurnal.slots`` turns it on (see :mod:`planner.diurnal.slots`); without it every
 case plans exactly as the peak-only model. Names load lazily: the model builders import the

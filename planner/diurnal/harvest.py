@@ -4,7 +4,7 @@ Harvested training, per (platform, region, quarter, slot): the training servers 
 capacity inference leaves idle in that slot, against the busiest slot's inference servers,
 ``min(training_s, max_s' inference_s' - inference_s)``; the rest is dedicated. Inference
 servers include the replicas kept for disaster recovery, so that reserve is never counted as
-idle (unless pre-emption is allowed, see :func:`planner.diurnal.plan.dr_note`).
+idle (training is never pre-empted for it: see :func:`planner.diurnal.plan.dr_note`).
 """
 
 from __future__ import annotations

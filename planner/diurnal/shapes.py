@@ -125,5 +125,7 @@ def _apply_multipliers(fleet: Fleet, frame: pd.DataFrame) -> pd.DataFrame:
             mask &= out["model_id"] == row.model_id
         if isinstance(row.region_id, str):
             mask &= out["region_id"] == row.region_id
+        if not pd.isna(getattr(row, "from_quarter", None)):  # on-device share from a quarter
+            mask &= out["quarter"] >= int(row.from_quarter)
         out.loc[mask, "qps"] *= float(row.multiplier)
     return out
