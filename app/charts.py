@@ -399,11 +399,16 @@ def tornado(frame: pd.DataFrame) -> alt.LayerChart | alt.Chart:
         .encode(
             y,
             alt.X("tco_usd:Q", scale=alt.Scale(zero=False), title="mean TCO (USD)"),
-            alt.Color("end:N", title=None),
+            alt.Color(
+                "end:N",
+                title=None,
+                sort=["input low", "input high"],
+                legend=alt.Legend(orient="bottom"),
+            ),
             tooltip=["input", "end", alt.Tooltip("tco_usd:Q", format=",.0f"), "spearman_rho"],
         )
     )
     return (rule + points).properties(
         title="What moves the cost (mean TCO at each input's low and high values)",
-        height=max(80, ROW_STEP_PX * len(order)),
+        height=max(120, ROW_STEP_PX * len(order)),
     )

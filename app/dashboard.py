@@ -1138,9 +1138,18 @@ def page() -> None:
         else:
             text = pl.scenario_to_yaml(scenario)
             st.subheader("Scenario")
+            keep_flags = (
+                " "
+                + stability.cli_flags(
+                    ss, history.store_text(ss), stability.options_from(ss, bucket_move_costs)
+                )
+                if bucket_move_costs is not None
+                else ""
+            )
             st.caption(
                 "Add this to the case's scenarios.yaml, then "
-                f"`python -m planner plan <case> --scenario {name}` reproduces the plan"
+                f"`python -m planner plan <case> --scenario {name}{keep_flags}` reproduces "
+                "the plan"
                 + (" (table edits from *Fleet data* are not included)." if edited else ".")
             )
             st.code(text, language="yaml")

@@ -122,6 +122,7 @@ def control(fleet: pl.Fleet) -> pd.DataFrame | None:
         bucket_cost_frame(fleet),
         key=BUCKET_MOVE_COSTS,
         hide_index=True,
+        placeholder="",
         disabled=["bucket"],
         width="stretch",
         column_config={
@@ -137,6 +138,23 @@ def control(fleet: pl.Fleet) -> pd.DataFrame | None:
         "objective."
     )
     return costs
+
+
+def cli_flags(
+    values: MutableMapping[str, Any], store_url: str | None, options: pl.MigrationOptions
+) -> str:
+    """The ``plan`` options that make the same migration-aware plan from the command line."""
+    if values.get(CURRENT_SOURCE) == FROM_FOLDER:
+        flags = [f"--current {str(values.get(CURRENT_FOLDER) or '').strip() or 'FOLDER'}"]
+    else:
+        flags = [f"--current {values.get(CURRENT_ID)}"]
+        if store_url:
+            flags.append(f"--store {store_url}")
+    flags.append(f"--move-cost {options.move_cost_usd:g}")
+    flags += [f"--bucket-move-cost {b}={c:g}" for b, c in options.bucket_move_cost_usd.items()]
+    if options.max_moves_per_quarter is not None:
+        flags.append(f"--max-moves {options.max_moves_per_quarter:g}")
+    return " ".join(flags)
 
 
 def key_part(
