@@ -31,7 +31,7 @@ from planner.baselines import (
     cpu_only_plan,
     greedy_plan,
 )
-from planner.checks import check_fleet
+from planner.checks import check_fleet, slo_coverage
 from planner.compare import compare_plans
 from planner.demand import call_graph, peak_demand, product_demand
 from planner.describe import coverage, demand_by_bucket, table_rows
@@ -42,6 +42,7 @@ from planner.errors import (
     Problem,
     SolverError,
 )
+from planner.factors import with_factor
 from planner.fleet import Fleet, fleet_from_frames, load_fleet
 from planner.frontier import cost_power_frontier, sensitivity
 from planner.insight import binding_constraints, shadow_prices
@@ -87,6 +88,7 @@ from planner.studies import (
     asic_adoption_sweep,
     daily_queries,
     efficiency,
+    factor_sensitivity,
     plan_metrics,
     power_cap_sweep,
     provenance,
@@ -165,6 +167,7 @@ __all__ = [
     "demand_by_bucket",
     "diff_records",
     "efficiency",
+    "factor_sensitivity",
     "explain_infeasibility",
     "extract_plan",
     "fleet_from_frames",
@@ -198,6 +201,7 @@ __all__ = [
     "scenario_to_yaml",
     "sensitivity",
     "shadow_prices",
+    "slo_coverage",
     "solve_anytime",
     "solve_model",
     "sweep_report",
@@ -205,6 +209,7 @@ __all__ = [
     "table_rows",
     "validate_curves",
     "verify_plan",
+    "with_factor",
     "without_region",
     "write_curves",
     "write_latency",

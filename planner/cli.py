@@ -232,6 +232,7 @@ def _print_gap_table(title: str, frame: pd.DataFrame) -> None:
 @app.command()
 def check(case: CaseArg, debug: DebugOpt = False) -> None:
     """Validate a fleet case and print a short summary (exit 3 on invalid data)."""
+    from planner.checks import slo_coverage_notes
     from planner.describe import coverage, demand_by_bucket, table_rows
 
     def action() -> None:
@@ -247,6 +248,11 @@ def check(case: CaseArg, debug: DebugOpt = False) -> None:
             "Model-platform coverage (latency-bounded qps per server; blank = cannot run):",
             cov.map(lambda v: "" if pd.isna(v) else f"{v:,.0f}"),
         )
+        notes = slo_coverage_notes(fleet)
+        if notes:
+            out.print("Profile curves that cannot serve their model's SLO (no row used):")
+            for line in notes:
+                out.print(f"  {line}", markup=False)
 
     _run(debug, action)
 
@@ -675,11 +681,18 @@ def frontier(
 def sensitivity(
     case: CaseArg,
     parameter: Annotated[
-        str,
+        str | None,
         typer.Option(help="demand:<bucket>, throughput:<platform>, capex:<platform> "
                      "(multipliers) or power_cap:<region> (kW)."),
-    ],
-    values: Annotated[str, typer.Option(help="Comma-separated values, e.g. 1,1.2,1.5.")],
+    ] = None,
+    values: Annotated[
+        str | None, typer.Option(help="Comma-separated values, e.g. 1,1.2,1.5.")
+    ] = None,
+    factor: Annotated[
+        list[str] | None,
+        typer.Option("--factor", help="Named estimated factor of factors.csv: re-derive the "
+                     "case at its low and high values (repeat; 'all' for every factor)."),
+    ] = None,
     scenario: Annotated[str | None, typer.Option(help="Scenario name from scenarios.yaml.")] = None,
     out_file: Annotated[Path | None, typer.Option("--out", help="Write the sweep CSV.")] = None,
     solver: SolverOpt = None,
@@ -695,6 +708,12 @@ def sensitivity(
     from planner.output import write_text_atomic
     from planner.scenarios import apply_scenario
 
+    if factor:
+        _factor_sensitivity(case, factor, scenario, out_file, solver, time_limit, gap, debug)
+        return
+    if parameter is None or values is None:
+        err.print("error: give --parameter and --values, or --factor NAME")
+        raise typer.Exit(2)
     try:
         numbers = [float(v) for v in values.split(",") if v.strip()]
     except ValueError:
@@ -718,6 +737,41 @@ def sensitivity(
                 err.print(f"error: {exc}", markup=False)
                 raise typer.Exit(2) from None
         _print_gap_table(f"Sensitivity to {parameter}:", table)
+        if out_file is not None:
+            write_text_atomic(out_file, table.to_csv(index=False))
+
+    _run(debug, action)
+
+
+def _factor_sensitivity(case: Path, names: list[str], scenario: str | None,
+                        out_file: Path | None, solver: str | None, time_limit: float | None,
+                        gap: float | None, debug: bool) -> None:
+    """Plan the case with each named factor at its low and high value; print the moves."""
+    from planner.output import write_text_atomic
+    from planner.scenarios import apply_scenario
+    from planner.studies import factor_sensitivity
+
+    def action() -> None:
+        fleet = _load(case)
+        chosen = _scenario(case, scenario)
+        planned = apply_scenario(fleet, chosen) if chosen else fleet
+        known = list(planned.factors["factor_id"])
+        wanted = known if "all" in names else names
+        unknown = [n for n in wanted if n not in known]
+        if unknown:
+            err.print(f"error: unknown factor {', '.join(unknown)}; known: "
+                      f"{', '.join(known) or 'none (the case has no factors.csv)'}",
+                      markup=False)
+            raise typer.Exit(2)
+        with err.status(f"re-deriving the case for {len(wanted)} factor(s)"):
+            table = factor_sensitivity(planned, wanted, solver=solver, time_limit_s=time_limit,
+                                       mip_gap=gap)
+        cols = ["factor_id", "end", "value", "base_value", "rows_scaled", "status", "gap",
+                "total_cost_usd", "tco_change_pct", "servers_purchased",
+                "served_share_cpu", "served_share_inference_asic",
+                "served_share_accelerator_fabric", "purchases"]
+        shown = table[[c for c in cols if c in table.columns]]
+        _print_gap_table("Sensitivity to named factors (low and high ends):", shown)
         if out_file is not None:
             write_text_atomic(out_file, table.to_csv(index=False))
 

@@ -614,9 +614,10 @@ DEMAND = Table(
 
 FACTORS = Table(
     "factors",
-    "Named estimated factors of the case's derivation, with a plausible range. Profile rows "
-    "name the factors they used (profiles.factors), so `python -m planner sensitivity CASE "
-    "--factor NAME` can re-derive the case at the low and high values.",
+    "Named estimated factors of the case's derivation, each with a plausible range; the "
+    "source says what the factor is and why this value and range. Profile rows name the "
+    "factors they used (profiles.factors), so `python -m planner sensitivity CASE --factor "
+    "NAME` re-derives the case at the low and high values.",
     (
         Column("factor_id", "str", "Name of the factor.", is_id=True),
         Column(
@@ -627,11 +628,23 @@ FACTORS = Table(
             minimum=1e-9,
             maximum=1e9,
         ),
-        Column("low", "float", "Low end of the plausible range.", positive=True, minimum=1e-9,
-               maximum=1e9),
-        Column("high", "float", "High end of the plausible range.", positive=True,
-               minimum=1e-9, maximum=1e9),
-        Column("reason", "str", "What the factor is, why this value and why this range."),
+        Column(
+            "low",
+            "float",
+            "Low end of the plausible range (at most value).",
+            positive=True,
+            minimum=1e-9,
+            maximum=1e9,
+        ),
+        Column(
+            "high",
+            "float",
+            "High end of the plausible range (at least value).",
+            positive=True,
+            minimum=1e-9,
+            maximum=1e9,
+        ),
+        *_source_columns(),
     ),
     key=("factor_id",),
     required=False,
