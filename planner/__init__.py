@@ -35,6 +35,10 @@ from planner.checks import check_fleet, slo_coverage
 from planner.compare import compare_plans
 from planner.demand import call_graph, peak_demand, product_demand
 from planner.describe import coverage, demand_by_bucket, table_rows
+from planner.diurnal.harvest import day_chart, day_profile
+from planner.diurnal.plan import DiurnalPlan, plan_diurnal
+from planner.diurnal.shapes import hourly_demand
+from planner.diurnal.slots import expand_fleet
 from planner.errors import (
     FleetDataError,
     InfeasiblePlanError,
@@ -120,6 +124,12 @@ __all__ = [
     "SIZES",
     "TABLES",
     "AnytimeResult",
+    "DiurnalPlan",
+    "day_chart",
+    "day_profile",
+    "expand_fleet",
+    "hourly_demand",
+    "plan_diurnal",
     "Fleet",
     "FleetDataError",
     "InfeasiblePlanError",

@@ -299,6 +299,11 @@ def plan(
         typer.Option("--wait", help="Seconds to wait while another run writes the same --out "
                      "(then exit 2)."),
     ] = 10.0,
+    slots: Annotated[
+        int | None,
+        typer.Option("--slots", help="Time-of-day slots per day (a divisor of 24; 0: peak "
+                     "only); overrides settings.diurnal.slots."),
+    ] = None,
     debug: DebugOpt = False,
 ) -> None:
     """Plan a fleet case, verify the plan and write its tables, summary.json and report.md.
@@ -322,8 +327,16 @@ def plan(
 
     bucket_costs = parse_bucket_costs(bucket_move_cost)
 
+    if slots is not None and (slots < 0 or (slots and 24 % slots)):
+        err.print(f"error: --slots {slots}: use 0 or a divisor of 24 (1, 2, 3, 4, 6, 8, 12, 24)")
+        raise typer.Exit(2)
+
     def action() -> None:
         fleet = _load(case)
+        if slots is not None:  # time of day (planner.diurnal)
+            from planner.diurnal.plan import with_diurnal
+
+            fleet = with_diurnal(fleet, slots=slots)
         chosen = _scenario(case, scenario)
         opts = {"solver": solver, "time_limit_s": time_limit, "mip_gap": gap, "threads": threads}
         stable, extra = None, None
@@ -415,10 +428,12 @@ def verify(
                       markup=False, soft_wrap=True)
         chosen = None if name in (None, "base") else _scenario(case, name)
         planned = apply_scenario(fleet, chosen) if chosen is not None else fleet
-        if planned.settings.diurnal.slots:  # time of day: a plan of the slotted fleet
+        slotted = (plan.summary.get("diurnal") or {}).get("slots")
+        if slotted:  # time of day: a plan of the slotted fleet (plan --slots or settings)
             from planner.diurnal import expand_fleet
+            from planner.diurnal.plan import with_diurnal
 
-            planned = expand_fleet(planned)
+            planned = expand_fleet(with_diurnal(planned, slots=slotted))
         result = verify_plan(planned, plan)
         if result.ok:
             err.print(f"{plan_dir}: {result}", markup=False, soft_wrap=True)

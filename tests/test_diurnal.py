@@ -34,9 +34,15 @@ HIGH, LOW = 10 / 7, 4 / 7  # a two-level day, mean 1: peak 10, off-peak 4 of a 1
 
 def two_level(subject: str, first_half_high: bool = True) -> list[dict]:
     """Return a load shape: 12 hours at HIGH then 12 at LOW (or the other way round)."""
-    return [{"shape_of": subject, "hour": h,
-             "relative_load": HIGH if (h < 12) == first_half_high else LOW, **SRC}
-            for h in range(24)]
+    return [
+        {
+            "shape_of": subject,
+            "hour": h,
+            "relative_load": HIGH if (h < 12) == first_half_high else LOW,
+            **SRC,
+        }
+        for h in range(24)
+    ]
 
 
 def issue_case(slots: int = 2, harvest: bool = True, shaped: bool = True, **settings):
@@ -105,8 +111,9 @@ def test_slots_keep_each_slots_peak_hour():
     assert inf[0] == pytest.approx(10.0) and inf[23] == pytest.approx(4.0)
     three = slot_demand(hourly, 3).query("model_id == 'inf'").set_index("slot")["peak_qps"]
     assert three.tolist() == pytest.approx([10.0, 10.0, 4.0])  # slot 1 (8-15 h) holds a peak
-    assert slot_demand(hourly, 1).query("model_id == 'inf'")["peak_qps"].max() == \
-        pytest.approx(10.0)
+    assert slot_demand(hourly, 1).query("model_id == 'inf'")["peak_qps"].max() == pytest.approx(
+        10.0
+    )
 
 
 def test_utc_offset_moves_the_peak():
@@ -128,8 +135,10 @@ def dr_case(**diurnal) -> pl.Fleet:
         products=[product("app", 10.0 * 86_400)],
         calls=[call("app", "inf", 1.0)],
         demand=[demand("trn", "a", 0, 3.0), demand("trn", "b", 0, 3.0)],
-        settings={"disaster_recovery": {"enabled": True, "emergency_utilization": 1.0},
-                  "diurnal": {"slots": 2, **diurnal}},
+        settings={
+            "disaster_recovery": {"enabled": True, "emergency_utilization": 1.0},
+            "diurnal": {"slots": 2, **diurnal},
+        },
     )
 
 
@@ -180,18 +189,22 @@ def test_on_device_share_removes_datacenter_demand_from_its_quarter():
     work staying in the datacenter leaves 10 * (1 - 0.3 * 0.5) = 8.5."""
     fleet = issue_case(slots=0, horizon_quarters=2)
     moved = pl.scenario_from_dict(
-        {"on_device": [{"bucket": "ranking", "share": 0.3, "from_quarter": 1}]}, "edge")
+        {"on_device": [{"bucket": "ranking", "share": 0.3, "from_quarter": 1}]}, "edge"
+    )
     demand = pl.peak_demand(pl.apply_scenario(fleet, moved)).query("model_id == 'inf'")
     assert demand["peak_qps"].tolist() == pytest.approx([10.0, 7.0])
     assert demand.iloc[0]["peak_qps"] == pytest.approx(10.0)
-    stays = pl.scenario_from_dict({"on_device": [
-        {"model": "inf", "share": 0.3, "datacenter_share_per_request": 0.5}]}, "edge")
+    stays = pl.scenario_from_dict(
+        {"on_device": [{"model": "inf", "share": 0.3, "datacenter_share_per_request": 0.5}]}, "edge"
+    )
     plan = pl.make_plan(fleet, stays)
     served = plan.allocation.query("model_id == 'inf'").groupby("quarter")["replicas"].sum()
     assert served.tolist() == [9, 9]  # ceil(8.5) whole servers of 1 query/s each
     with pytest.raises(pl.FleetDataError, match="selects no inference model"):
-        pl.apply_scenario(fleet, pl.scenario_from_dict(
-            {"on_device": [{"bucket": "speech", "share": 0.3}]}, "none"))
+        pl.apply_scenario(
+            fleet,
+            pl.scenario_from_dict({"on_device": [{"bucket": "speech", "share": 0.3}]}, "none"),
+        )
 
 
 def test_make_plan_with_slots_plans_the_day():

@@ -16,8 +16,15 @@ from planner.fleet import Fleet
 from planner.results import Plan
 
 LOAD_KEY = ["platform_id", "region_id", "quarter", "slot"]
-LOAD_COLUMNS = [*LOAD_KEY, "inference_servers", "training_servers", "harvested_servers",
-                "dedicated_training_servers", "in_service_servers", "hours"]
+LOAD_COLUMNS = [
+    *LOAD_KEY,
+    "inference_servers",
+    "training_servers",
+    "harvested_servers",
+    "dedicated_training_servers",
+    "in_service_servers",
+    "hours",
+]
 
 
 def slot_load(slotted: Fleet, plan: Plan) -> pd.DataFrame:
@@ -39,9 +46,11 @@ def slot_load(slotted: Fleet, plan: Plan) -> pd.DataFrame:
     # Only training that may move between slots runs on idle inference servers; training that
     # runs all day (harvest_training off) is planned on servers of its own.
     frame["movable_servers"] = frame["training_servers"].where(
-        frame["model_id"] != frame["base_model_id"], 0.0)
-    load = frame.groupby(LOAD_KEY, as_index=False)[["inference_servers", "training_servers",
-                                                     "movable_servers"]].sum()
+        frame["model_id"] != frame["base_model_id"], 0.0
+    )
+    load = frame.groupby(LOAD_KEY, as_index=False)[
+        ["inference_servers", "training_servers", "movable_servers"]
+    ].sum()
     cells = plan.fleet[["platform_id", "region_id", "quarter", "in_service_servers"]]
     load = load.merge(cells, on=["platform_id", "region_id", "quarter"], how="left")
     peak = load.groupby(["platform_id", "region_id", "quarter"])["inference_servers"]
@@ -54,8 +63,14 @@ def slot_load(slotted: Fleet, plan: Plan) -> pd.DataFrame:
 
 def harvest_report(slotted: Fleet, load: pd.DataFrame) -> pd.DataFrame:
     """Return per quarter: training server-hours a day, dedicated vs harvested, harvested share."""
-    cols = ["quarter", "quarter_label", "training_server_hours", "harvested_server_hours",
-            "dedicated_server_hours", "harvested_share"]
+    cols = [
+        "quarter",
+        "quarter_label",
+        "training_server_hours",
+        "harvested_server_hours",
+        "dedicated_server_hours",
+        "harvested_share",
+    ]
     if load.empty:
         return pd.DataFrame(columns=cols)
     hours = load.assign(
@@ -81,6 +96,7 @@ def harvest_by_platform_slot(load: pd.DataFrame) -> pd.DataFrame:
 
 def savings(harvested: Plan, separate: Plan) -> pd.DataFrame:
     """Return per quarter the servers in service, facility kW and cost harvesting saves."""
+
     def per_quarter(plan: Plan) -> pd.DataFrame:
         servers = plan.fleet.groupby("quarter")["in_service_servers"].sum()
         kw = plan.power.groupby("quarter")["power_kw"].sum()
@@ -88,18 +104,23 @@ def savings(harvested: Plan, separate: Plan) -> pd.DataFrame:
         return pd.DataFrame({"servers": servers, "kw": kw, "cost_usd": cost})
 
     a, b = per_quarter(harvested), per_quarter(separate)
-    out = pd.DataFrame({
-        "servers_harvesting": a["servers"], "servers_separate": b["servers"],
-        "servers_saved": b["servers"] - a["servers"],
-        "facility_kw_harvesting": a["kw"], "facility_kw_separate": b["kw"],
-        "facility_kw_saved": b["kw"] - a["kw"],
-        "cost_saved_usd": b["cost_usd"] - a["cost_usd"],
-    }).fillna(0.0)
+    out = pd.DataFrame(
+        {
+            "servers_harvesting": a["servers"],
+            "servers_separate": b["servers"],
+            "servers_saved": b["servers"] - a["servers"],
+            "facility_kw_harvesting": a["kw"],
+            "facility_kw_separate": b["kw"],
+            "facility_kw_saved": b["kw"] - a["kw"],
+            "cost_saved_usd": b["cost_usd"] - a["cost_usd"],
+        }
+    ).fillna(0.0)
     return out.rename_axis("quarter").reset_index()
 
 
-def day_profile(load: pd.DataFrame, quarter: int, platform_id: str | None = None,
-                region_id: str | None = None) -> pd.DataFrame:
+def day_profile(
+    load: pd.DataFrame, quarter: int, platform_id: str | None = None, region_id: str | None = None
+) -> pd.DataFrame:
     """Return one day, tidy: servers per UTC hour by series, against installed capacity.
 
     Series: ``inference``, ``harvested training``, ``dedicated training`` (stack them) and
@@ -114,18 +135,32 @@ def day_profile(load: pd.DataFrame, quarter: int, platform_id: str | None = None
     cols = ["hour", "series", "servers"]
     if sel.empty:
         return pd.DataFrame(columns=cols)
-    per_slot = sel.groupby("slot")[["inference_servers", "harvested_servers",
-                                    "dedicated_training_servers", "in_service_servers"]].sum()
+    per_slot = sel.groupby("slot")[
+        [
+            "inference_servers",
+            "harvested_servers",
+            "dedicated_training_servers",
+            "in_service_servers",
+        ]
+    ].sum()
     # in service is per (platform, region, quarter): count each cell once per slot
     per_slot["in_service_servers"] = (
         sel.drop_duplicates(["platform_id", "region_id", "slot"])
-        .groupby("slot")["in_service_servers"].sum())
+        .groupby("slot")["in_service_servers"]
+        .sum()
+    )
     length = int(sel["hours"].iloc[0])
-    names = {"inference_servers": "inference", "harvested_servers": "harvested training",
-             "dedicated_training_servers": "dedicated training",
-             "in_service_servers": "in service"}
-    rows = [(h, names[c], float(per_slot.at[h // length, c]) if h // length in per_slot.index
-             else 0.0) for h in range(HOURS_PER_DAY) for c in names]
+    names = {
+        "inference_servers": "inference",
+        "harvested_servers": "harvested training",
+        "dedicated_training_servers": "dedicated training",
+        "in_service_servers": "in service",
+    }
+    rows = [
+        (h, names[c], float(per_slot.at[h // length, c]) if h // length in per_slot.index else 0.0)
+        for h in range(HOURS_PER_DAY)
+        for c in names
+    ]
     return pd.DataFrame(rows, columns=cols)
 
 
@@ -135,12 +170,20 @@ def day_chart(profile: pd.DataFrame):
 
     stacked = profile[profile["series"] != "in service"]
     line = profile[profile["series"] == "in service"]
-    area = alt.Chart(stacked).mark_area(interpolate="step-after").encode(
-        x=alt.X("hour:Q", title="UTC hour", scale=alt.Scale(domain=[0, 23])),
-        y=alt.Y("servers:Q", stack="zero", title="servers"),
-        color=alt.Color("series:N", sort=["inference", "harvested training",
-                                          "dedicated training"]),
+    area = (
+        alt.Chart(stacked)
+        .mark_area(interpolate="step-after")
+        .encode(
+            x=alt.X("hour:Q", title="UTC hour", scale=alt.Scale(domain=[0, 23])),
+            y=alt.Y("servers:Q", stack="zero", title="servers"),
+            color=alt.Color(
+                "series:N", sort=["inference", "harvested training", "dedicated training"]
+            ),
+        )
     )
-    cap = alt.Chart(line).mark_line(interpolate="step-after", color="black").encode(
-        x="hour:Q", y="servers:Q")
+    cap = (
+        alt.Chart(line)
+        .mark_line(interpolate="step-after", color="black")
+        .encode(x="hour:Q", y="servers:Q")
+    )
     return (area + cap).properties(title="One day: load by hour against installed servers")

@@ -100,6 +100,9 @@ def volume_cells(fleet) -> pd.DataFrame:
     """Return the (copy, region, quarter) cells movable training may run in (no demand rows)."""
     vol = volumes(fleet)
     copies = volume_copies(fleet)
-    rows = [(c, r, int(t)) for b, r, t in zip(vol["base_model_id"], vol["region_id"],
-                                              vol["quarter"], strict=True) for c in copies[b]]
+    rows = [
+        (c, r, int(t))
+        for b, r, t in zip(vol["base_model_id"], vol["region_id"], vol["quarter"], strict=True)
+        for c in copies[b]
+    ]
     return pd.DataFrame(rows, columns=["model_id", "region_id", "quarter"])

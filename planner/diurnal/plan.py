@@ -61,12 +61,14 @@ class DiurnalPlan:
     def as_plan(self, scenario: str | None = None) -> Plan:
         """Return the slotted plan with the time-of-day tables and a ``diurnal`` summary."""
         plan = self.plan
-        plan.diurnal = {"slot_load": self.load, "harvest": self.harvest,
-                        "harvest_by_slot": harvest_by_platform_slot(self.load)}
+        plan.diurnal = {
+            "slot_load": self.load,
+            "harvest": self.harvest,
+            "harvest_by_slot": harvest_by_platform_slot(self.load),
+        }
         if not self.savings.empty:
             plan.diurnal["harvest_savings"] = self.savings
-        plan.summary = {**self.summary, "scenario": scenario,
-                        "diurnal": diurnal_summary(self)}
+        plan.summary = {**self.summary, "scenario": scenario, "diurnal": diurnal_summary(self)}
         return plan
 
 
@@ -75,10 +77,13 @@ def diurnal_summary(result: DiurnalPlan) -> dict:
     harvest = result.harvest
     served = float(harvest["training_server_hours"].sum()) if len(harvest) else 0.0
     share = float(harvest["harvested_server_hours"].sum()) / served if served else None
-    return {"slots": result.summary.get("slots"), "harvested_share": share,
-            "kept_peak_plan": result.summary.get("kept_peak_plan"),
-            "peak_only_cost_usd": result.summary.get("peak_only_cost_usd"),
-            "dr_note": result.summary.get("dr_note")}
+    return {
+        "slots": result.summary.get("slots"),
+        "harvested_share": share,
+        "kept_peak_plan": result.summary.get("kept_peak_plan"),
+        "peak_only_cost_usd": result.summary.get("peak_only_cost_usd"),
+        "dr_note": result.summary.get("dr_note"),
+    }
 
 
 def diurnal_line(facts: dict) -> str:
@@ -88,38 +93,54 @@ def diurnal_line(facts: dict) -> str:
     peak = facts.get("peak_only_cost_usd")
     against = f"; peak-only plan {peak:,.0f} USD" if peak is not None else ""
     kept = " (kept: HiGHS found nothing cheaper)" if facts.get("kept_peak_plan") else ""
-    return (f"time of day: {facts.get('slots')} slots, {harvested} of training server-hours"
-            f"{against}{kept}; {facts.get('dr_note')}")
+    return (
+        f"time of day: {facts.get('slots')} slots, {harvested} of training server-hours"
+        f"{against}{kept}; {facts.get('dr_note')}"
+    )
 
 
-def solve_slotted(slotted: Fleet, time_limit_s: float, mip_gap: float,
-                  threads: int = 1, start: Plan | None = None) -> Plan:
+def solve_slotted(
+    slotted: Fleet,
+    time_limit_s: float,
+    mip_gap: float,
+    threads: int = 1,
+    start: Plan | None = None,
+    others: tuple[Plan, ...] = (),
+) -> Plan:
     """Solve a slotted fleet with plain HiGHS and return its verified plan.
 
     ``start`` is a peak-only plan of the same fleet: every slot's demand is at most the daily
     peak, so its replicas repeated in every slot are a feasible slotted plan, kept when HiGHS
-    finds nothing better within the limits (``summary["kept_peak_plan"]``). It is not handed
-    to HiGHS as an incumbent: on the default case HiGHS then stayed at it for the whole limit,
-    while from scratch it found plans 20 % cheaper.
+    finds nothing better within the limits (``summary["kept_peak_plan"]``). ``others`` are
+    slotted plans of a more constrained fleet (training flat all day), kept the same way.
+    They are not handed to HiGHS as incumbents: on the default case HiGHS then stayed at the
+    peak plan for the whole limit, while from scratch it found plans 20 % cheaper.
     """
     mm = build_matrix(slotted)
     result = solve_matrix(mm, time_limit_s, mip_gap, threads)
     kept_peak = False
-    if start is not None and result.status != "infeasible":
-        warm = peak_start(mm, start)
-        warm_cost = float(mm.cost @ warm)
-        if not result.has_solution or result.objective is None or result.objective > warm_cost:
-            kept_peak = True
-            gap = None if result.bound is None else (warm_cost - result.bound) / warm_cost
-            result = dataclasses.replace(result, status="feasible", objective=warm_cost,
-                                         gap=gap, values=warm)
+    if result.status != "infeasible":
+        for candidate in (p for p in (start, *others) if p is not None):
+            warm = peak_start(mm, candidate)
+            warm_cost = float(mm.cost @ warm)
+            found = result.objective if result.has_solution else None
+            if found is None or found > warm_cost:
+                kept_peak = True
+                gap = None if result.bound is None else (warm_cost - result.bound) / warm_cost
+                result = dataclasses.replace(
+                    result, status="feasible", objective=warm_cost, gap=gap, values=warm
+                )
     if result.status == "infeasible":
         raise InfeasiblePlanError(
             f"no plan serves every slot of '{slotted.name}' within the caps; try "
-            "`python -m planner explain` on the peak-only case, or raise caps", None)
+            "`python -m planner explain` on the peak-only case, or raise caps",
+            None,
+        )
     if not result.has_solution:
-        raise SolverError(f"highs found no slotted plan within {time_limit_s:g} s; raise "
-                          "--time-limit or the gap, or use fewer slots")
+        raise SolverError(
+            f"highs found no slotted plan within {time_limit_s:g} s; raise "
+            "--time-limit or the gap, or use fewer slots"
+        )
     values = result.values
     n_x, n_b = mm.n_x, len(mm.b)
     dedicated = slotted.settings.allocation == "dedicated"
@@ -129,30 +150,58 @@ def solve_slotted(slotted: Fleet, time_limit_s: float, mip_gap: float,
         x = np.round(x)
     keep = x > 0
     xs = mm.x[keep]
-    replicas = dict(zip(zip(xs["model_id"], xs["platform_id"], xs["region_id"],
-                            xs["quarter"].astype(int), strict=True), x[keep].tolist(),
-                        strict=True))
-    b = np.round(values[n_x:n_x + n_b])
+    replicas = dict(
+        zip(
+            zip(
+                xs["model_id"],
+                xs["platform_id"],
+                xs["region_id"],
+                xs["quarter"].astype(int),
+                strict=True,
+            ),
+            x[keep].tolist(),
+            strict=True,
+        )
+    )
+    b = np.round(values[n_x : n_x + n_b])
     bs = mm.b[b > 0]
-    purchases = dict(zip(zip(bs["platform_id"], bs["region_id"], bs["quarter"].astype(int),
-                             strict=True), b[b > 0].tolist(), strict=True))
+    purchases = dict(
+        zip(
+            zip(bs["platform_id"], bs["region_id"], bs["quarter"].astype(int), strict=True),
+            b[b > 0].tolist(),
+            strict=True,
+        )
+    )
     # In service: the busiest slot's servers (dedicated), or HiGHS' whole servers (pooled).
     in_service = allocated_servers(slotted, xs.assign(servers=x[keep] * xs["spr"].to_numpy()))
     if not dedicated:
-        ys = mm.y.assign(v=np.round(values[n_x + n_b:]))
-        in_service = {(p, r, int(t)): float(v) for p, r, t, v in zip(
-            ys["platform_id"], ys["region_id"], ys["quarter"], ys["v"], strict=True) if v > 0}
+        ys = mm.y.assign(v=np.round(values[n_x + n_b :]))
+        in_service = {
+            (p, r, int(t)): float(v)
+            for p, r, t, v in zip(
+                ys["platform_id"], ys["region_id"], ys["quarter"], ys["v"], strict=True
+            )
+            if v > 0
+        }
     plan = plan_from_decisions(slotted, replicas, purchases, in_service, mm.demand)
     slots = slotted.models.set_index("model_id")
     plan.allocation["base_model_id"] = plan.allocation["model_id"].map(slots["base_model_id"])
     plan.allocation["slot"] = plan.allocation["model_id"].map(slots["slot"]).astype(int)
     plan.summary = {
-        "case": slotted.name, "status": result.status, "solver": "highs",
-        "objective": slotted.settings.objective, "objective_value": result.objective,
-        "best_bound": result.bound, "gap": result.gap,
-        "build_seconds": round(mm.build_seconds, 4), "solve_seconds": round(result.seconds, 4),
-        "columns": mm.n_cols, "rows": mm.n_rows, "integers": int(mm.integer.sum()),
-        "slots": slotted.settings.diurnal.slots, "kept_peak_plan": kept_peak,
+        "case": slotted.name,
+        "status": result.status,
+        "solver": "highs",
+        "objective": slotted.settings.objective,
+        "objective_value": result.objective,
+        "best_bound": result.bound,
+        "gap": result.gap,
+        "build_seconds": round(mm.build_seconds, 4),
+        "solve_seconds": round(result.seconds, 4),
+        "columns": mm.n_cols,
+        "rows": mm.n_rows,
+        "integers": int(mm.integer.sum()),
+        "slots": slotted.settings.diurnal.slots,
+        "kept_peak_plan": kept_peak,
         **plan_totals(plan),
     }
     verification = verify_plan(slotted, plan)
@@ -163,26 +212,42 @@ def solve_slotted(slotted: Fleet, time_limit_s: float, mip_gap: float,
 
 
 def peak_start(mm, peak: Plan) -> np.ndarray:
-    """Return a slotted solution vector that repeats a peak-only plan in every slot."""
+    """Return a slotted solution vector from a plan: peak-only replicas repeat in every slot."""
     base = mm.fleet.models.set_index("model_id")["base_model_id"]
-    replicas = peak.allocation.set_index(["model_id", "platform_id", "region_id",
-                                          "quarter"])["replicas"]
-    keys = pd.MultiIndex.from_arrays([mm.x["model_id"].map(base), mm.x["platform_id"],
-                                      mm.x["region_id"], mm.x["quarter"].astype("int64")])
-    x = replicas.reindex(keys).fillna(0.0).to_numpy()
+    replicas = peak.allocation.set_index(["model_id", "platform_id", "region_id", "quarter"])[
+        "replicas"
+    ]
+    rest = [mm.x["platform_id"], mm.x["region_id"], mm.x["quarter"].astype("int64")]
+    # a copy takes the plan's replicas of the same copy, else of its base model (all day)
+    same = replicas.reindex(pd.MultiIndex.from_arrays([mm.x["model_id"], *rest]))
+    of_base = replicas.reindex(pd.MultiIndex.from_arrays([mm.x["model_id"].map(base), *rest]))
+    x = np.nan_to_num(np.where(same.isna(), of_base.to_numpy(), same.to_numpy()))
     bought = peak.purchases.set_index(["platform_id", "region_id", "order_quarter"])["servers"]
-    b = bought.reindex(pd.MultiIndex.from_frame(
-        mm.b[["platform_id", "region_id", "quarter"]])).fillna(0.0).to_numpy()
+    b = (
+        bought.reindex(pd.MultiIndex.from_frame(mm.b[["platform_id", "region_id", "quarter"]]))
+        .fillna(0.0)
+        .to_numpy()
+    )
     serving = peak.fleet.set_index(["platform_id", "region_id", "quarter"])["in_service_servers"]
-    y = serving.reindex(pd.MultiIndex.from_frame(
-        mm.y[["platform_id", "region_id", "quarter"]])).fillna(0.0).to_numpy()
+    y = (
+        serving.reindex(pd.MultiIndex.from_frame(mm.y[["platform_id", "region_id", "quarter"]]))
+        .fillna(0.0)
+        .to_numpy()
+    )
     return np.concatenate([x, b, y]).astype(np.float64)
 
 
-def plan_diurnal(fleet: Fleet, *, slots: int | None = None, compare: bool = False,
-                 time_limit_s: float | None = None, mip_gap: float | None = None,
-                 threads: int | None = None, peak: Plan | None = None,
-                 peak_fallback: bool = True) -> DiurnalPlan:
+def plan_diurnal(
+    fleet: Fleet,
+    *,
+    slots: int | None = None,
+    compare: bool = False,
+    time_limit_s: float | None = None,
+    mip_gap: float | None = None,
+    threads: int | None = None,
+    peak: Plan | None = None,
+    peak_fallback: bool = True,
+) -> DiurnalPlan:
     """Plan ``fleet`` per time-of-day slot and report the training harvested.
 
     Args:
@@ -199,39 +264,56 @@ def plan_diurnal(fleet: Fleet, *, slots: int | None = None, compare: bool = Fals
             plan is never worse than the peak plan.
     """
     options = fleet.settings.solver
-    limits = (time_limit_s if time_limit_s is not None else options.time_limit_s,
-              mip_gap if mip_gap is not None else options.mip_gap, threads or options.threads)
+    limits = (
+        time_limit_s if time_limit_s is not None else options.time_limit_s,
+        mip_gap if mip_gap is not None else options.mip_gap,
+        threads or options.threads,
+    )
     n = slots if slots is not None else (fleet.settings.diurnal.slots or 24)
     if peak is None and peak_fallback:
         from planner.pipeline import make_plan
 
-        peak = make_plan(with_diurnal(fleet, slots=0), time_limit_s=limits[0],
-                         mip_gap=limits[1], threads=limits[2], explain=False)
+        peak = make_plan(
+            with_diurnal(fleet, slots=0),
+            time_limit_s=limits[0],
+            mip_gap=limits[1],
+            threads=limits[2],
+            explain=False,
+        )
     fleet = with_diurnal(fleet, slots=n)
     hourly = hourly_demand(fleet)
     slotted = expand_fleet(fleet, hourly)
-    plan = solve_slotted(slotted, *limits, start=peak)
+    separate = None
+    if compare and fleet.settings.diurnal.harvest_training:
+        # training on servers of its own first: it is also a harvesting plan (training flat)
+        flat = with_diurnal(fleet, harvest_training=False)
+        separate = solve_slotted(expand_fleet(flat, hourly), *limits, start=peak)
+    others = (separate,) if separate is not None else ()
+    plan = solve_slotted(slotted, *limits, start=peak, others=others)
     problems = check_slots(fleet, slotted, plan, hourly)
     if problems:
         raise SolverError("the slotted plan does not serve every hour:\n" + "\n".join(problems))
     load = slot_load(slotted, plan)
     out = DiurnalPlan(plan, slotted, hourly, load, harvest_report(slotted, load))
+    if separate is not None:
+        out.separate, out.savings = separate, savings(plan, separate)
     out.summary = dict(plan.summary)
     out.summary["dr_note"] = dr_note(fleet)
     if peak is not None:
         out.summary["peak_only_cost_usd"] = peak.total_cost_usd
-    if compare and fleet.settings.diurnal.harvest_training:
-        flat = with_diurnal(fleet, harvest_training=False)
-        out.separate = solve_slotted(expand_fleet(flat, hourly), *limits, start=peak)
-        out.savings = savings(plan, out.separate)
+
     return out
 
 
 def with_diurnal(fleet: Fleet, **changes: object) -> Fleet:
     """Return ``fleet`` with some ``settings.diurnal`` keys changed (validated)."""
     settings = fleet.settings.model_copy(
-        update={"diurnal": fleet.settings.diurnal.model_validate(
-            {**fleet.settings.diurnal.model_dump(), **changes})})
+        update={
+            "diurnal": fleet.settings.diurnal.model_validate(
+                {**fleet.settings.diurnal.model_dump(), **changes}
+            )
+        }
+    )
     return dataclasses.replace(fleet, settings=settings)
 
 
@@ -240,5 +322,7 @@ def dr_note(fleet: Fleet) -> str:
     dr = fleet.settings.disaster_recovery
     if not dr.enabled:
         return "disaster recovery is off: no capacity is kept for region loss"
-    return ("capacity kept for region loss is not harvested: training runs only on servers "
-            "that inference, with its disaster-recovery reserve, leaves idle")
+    return (
+        "capacity kept for region loss is not harvested: training runs only on servers "
+        "that inference, with its disaster-recovery reserve, leaves idle"
+    )

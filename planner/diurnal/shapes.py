@@ -40,14 +40,23 @@ def shapes(fleet: Fleet) -> dict[str, np.ndarray]:
         hours = rows["hour"].astype(int)
         first = int(rows.index[0]) + 2  # file row: header is row 1
         if sorted(hours) != list(range(HOURS_PER_DAY)):
-            problems.append(Problem(f"{SHAPE_FILE} row {first}, hour", f"'{subject}' has hours "
-                                    f"{sorted(set(hours))}", "give one row for each hour 0..23"))
+            problems.append(
+                Problem(
+                    f"{SHAPE_FILE} row {first}, hour",
+                    f"'{subject}' has hours {sorted(set(hours))}",
+                    "give one row for each hour 0..23",
+                )
+            )
             continue
         values = rows.set_index(hours)["relative_load"].sort_index().to_numpy(dtype=float)
         if abs(values.mean() - 1.0) > MEAN_TOLERANCE:
-            problems.append(Problem(f"{SHAPE_FILE} row {first}, relative_load",
-                                    f"'{subject}' has mean {values.mean():.3f}",
-                                    "rescale the 24 values to mean 1"))
+            problems.append(
+                Problem(
+                    f"{SHAPE_FILE} row {first}, relative_load",
+                    f"'{subject}' has mean {values.mean():.3f}",
+                    "rescale the 24 values to mean 1",
+                )
+            )
             continue
         out[str(subject)] = values
     if problems:
@@ -98,8 +107,9 @@ def hourly_demand(fleet: Fleet) -> pd.DataFrame:
         load = relative_to_peak(known.get(d.model_id), offsets[d.region_id]) * float(d.peak_qps)
         parts.append(_frame(d.model_id, d.region_id, int(d.quarter), hours, load))
     if not parts:
-        return pd.DataFrame({c: pd.Series(dtype="float64" if c == "qps" else "object")
-                             for c in HOURLY_COLUMNS})
+        return pd.DataFrame(
+            {c: pd.Series(dtype="float64" if c == "qps" else "object") for c in HOURLY_COLUMNS}
+        )
     frame = pd.concat(parts, ignore_index=True)
     key = ["model_id", "region_id", "quarter", "hour"]
     frame = frame.groupby(key, as_index=False)["qps"].sum()
@@ -107,10 +117,18 @@ def hourly_demand(fleet: Fleet) -> pd.DataFrame:
     return frame[frame["qps"] > 0].sort_values(key).reset_index(drop=True)
 
 
-def _frame(model: str, region: str, quarter: int, hours: np.ndarray,
-           load: np.ndarray) -> pd.DataFrame:
-    return pd.DataFrame({"model_id": model, "region_id": region, "quarter": int(quarter),
-                         "hour": hours, "qps": load})
+def _frame(
+    model: str, region: str, quarter: int, hours: np.ndarray, load: np.ndarray
+) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "model_id": model,
+            "region_id": region,
+            "quarter": int(quarter),
+            "hour": hours,
+            "qps": load,
+        }
+    )
 
 
 def _apply_multipliers(fleet: Fleet, frame: pd.DataFrame) -> pd.DataFrame:

@@ -85,8 +85,15 @@ def expand_fleet(fleet: Fleet, hourly: pd.DataFrame | None = None) -> Fleet:
         if m in varies or m in movable:
             for s in range(n):
                 extra = {"min_replicas": 0} if m in movable else {}
-                models.append({**row._asdict(), **extra, "model_id": copy_id(m, s),
-                               BASE_COLUMN: m, SLOT_COLUMN: s})
+                models.append(
+                    {
+                        **row._asdict(),
+                        **extra,
+                        "model_id": copy_id(m, s),
+                        BASE_COLUMN: m,
+                        SLOT_COLUMN: s,
+                    }
+                )
         else:
             models.append({**row._asdict(), BASE_COLUMN: m, SLOT_COLUMN: EVERY_SLOT})
     for row in fleet.profiles.to_dict("records"):
@@ -96,17 +103,27 @@ def expand_fleet(fleet: Fleet, hourly: pd.DataFrame | None = None) -> Fleet:
         else:
             profiles.append(row)
     shaped = per_slot[per_slot["model_id"].isin(varies)]
-    demand.append(shaped.assign(model_id=[copy_id(m, int(s)) for m, s in
-                                          zip(shaped["model_id"], shaped["slot"], strict=True)]))
+    demand.append(
+        shaped.assign(
+            model_id=[
+                copy_id(m, int(s)) for m, s in zip(shaped["model_id"], shaped["slot"], strict=True)
+            ]
+        )
+    )
     flat = per_slot[~per_slot["model_id"].isin(varies | movable)]
-    demand.append(flat.groupby(["model_id", "region_id", "quarter"], as_index=False)
-                  ["peak_qps"].max())
+    demand.append(
+        flat.groupby(["model_id", "region_id", "quarter"], as_index=False)["peak_qps"].max()
+    )
     plain = pd.concat(demand, ignore_index=True)[["model_id", "region_id", "quarter", "peak_qps"]]
-    plain = plain.assign(source=f"diurnal slots ({n} per day) from load shapes",
-                         source_kind="derived")
+    plain = plain.assign(
+        source=f"diurnal slots ({n} per day) from load shapes", source_kind="derived"
+    )
     volume = hourly[hourly["model_id"].isin(movable)]
-    volume = (volume.groupby(["model_id", "region_id", "quarter"], as_index=False)["qps"].sum()
-              .rename(columns={"model_id": BASE_COLUMN}))
+    volume = (
+        volume.groupby(["model_id", "region_id", "quarter"], as_index=False)["qps"]
+        .sum()
+        .rename(columns={"model_id": BASE_COLUMN})
+    )
     volume["mean_qps"] = volume.pop("qps") / HOURS_PER_DAY
     return dataclasses.replace(
         fleet,
@@ -125,6 +142,7 @@ def _varying(per_slot: pd.DataFrame, n_slots: int) -> set[str]:
     if per_slot.empty:
         return set()
     stats = per_slot.groupby(["model_id", "region_id", "quarter"])["peak_qps"].agg(
-        ["min", "max", "count"])
+        ["min", "max", "count"]
+    )
     differs = (stats["count"] < n_slots) | (stats["max"] > stats["min"] * (1 + REL_TOL))
     return set(stats.index[differs.to_numpy()].get_level_values("model_id"))

@@ -35,12 +35,18 @@ def check_slots(fleet: Fleet, slotted: Fleet, plan: Plan, hourly: pd.DataFrame) 
             continue
         got = have.get((h.model_id, h.region_id, int(h.quarter), int(h.hour) // length), 0.0)
         if got < h.qps * (1 - REL_TOL) - 1e-9:
-            problems.append(f"{h.model_id} in {h.region_id} Q{h.quarter} UTC hour {h.hour}: "
-                            f"usable {got:,.1f} qps < {h.qps:,.1f}")
+            problems.append(
+                f"{h.model_id} in {h.region_id} Q{h.quarter} UTC hour {h.hour}: "
+                f"usable {got:,.1f} qps < {h.qps:,.1f}"
+            )
     for v in volumes(slotted).itertuples(index=False):
-        got = sum(have.get((v.base_model_id, v.region_id, int(v.quarter), s), 0.0)
-                  for s in range(n)) / n
+        got = (
+            sum(have.get((v.base_model_id, v.region_id, int(v.quarter), s), 0.0) for s in range(n))
+            / n
+        )
         if got < v.mean_qps * (1 - REL_TOL) - 1e-9:
-            problems.append(f"{v.base_model_id} in {v.region_id} Q{v.quarter}: daily volume "
-                            f"{got:,.1f} < {v.mean_qps:,.1f} qps on average")
+            problems.append(
+                f"{v.base_model_id} in {v.region_id} Q{v.quarter}: daily volume "
+                f"{got:,.1f} < {v.mean_qps:,.1f} qps on average"
+            )
     return problems
