@@ -638,8 +638,18 @@ def verdict(outcome: dict[str, Any], stale: bool, base: pl.Plan | None) -> None:
         )
 
 
+def plan_caption(plan: pl.Plan, name: str) -> None:
+    """Say which plan a tab shows and how good it is (status and gap), first in the tab."""
+    verified = "verified" if plan.summary.get("verified") else "NOT verified"
+    st.caption(
+        f"Plan of scenario **{md(name)}**: {state.status_line(plan.summary)}, {verified}, "
+        f"TCO {usd(plan.total_cost_usd)}."
+    )
+
+
 def plan_tab(plan: pl.Plan, label: charts.Label, name: str, key: str) -> None:
     """Charts and tables of one plan."""
+    plan_caption(plan, name)
     c1, c2 = st.columns(2)
     with c1:
         show_chart(
@@ -707,6 +717,7 @@ def insight_tab(outcome: dict[str, Any], fleet: pl.Fleet, scenario: pl.Scenario,
     ``view`` names the plan shown (solve key and plan token) for the caches of its views.
     """
     plan: pl.Plan = outcome["plan"]
+    plan_caption(plan, outcome["scenario_name"])
     st.subheader("Savings against simple baselines")
     try:
         table = baselines(view, fleet, scenario, plan)

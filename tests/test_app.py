@@ -1117,6 +1117,8 @@ def test_history_tab_and_keep_current_allocation(
     db = tmp_path / "plans.db"
     monkeypatch.setenv(cases.CASE_ENV, str(tiny_case))
     monkeypatch.setenv(history.STORE_ENV, str(db))
+    # Insight costs four baselines for every plan shown; this test is not about them
+    monkeypatch.setattr(pl, "compare_to_baselines", lambda fleet, plan: pd.DataFrame())
     at = opened()
     assert any("Press **Open the store**" in i.value for i in at.tabs[5].info)
     assert not db.exists()  # looking at the page opens (creates) no store
@@ -1309,6 +1311,9 @@ def test_compare_marks_a_base_and_a_scenario_without_a_plan(
     at.number_input(key=state.bucket_key("ranking")).set_value(1.5)
     solve(at)
     assert current(at)["plan"].summary["verified"]
+    status = state.status_line(current(at)["plan"].summary)
+    for tab in (at.tabs[1], at.tabs[2]):  # Plan and Insight say which plan, and how good
+        assert f"Plan of scenario **again**: {status}, verified" in tab.caption[0].value
     assert "the case as it is has no plan" in " ".join(c.value for c in at.caption)
     at.button(key=state.SAVE).click().run()
     tab = at.tabs[3]
