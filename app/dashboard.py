@@ -622,6 +622,11 @@ def verdict(outcome: dict[str, Any], stale: bool, base: pl.Plan | None) -> None:
             st.code("\n".join(lines[1:]) or "(no explanation available)")
     elif outcome["kind"] == "invalid":
         show_problems(outcome["header"], outcome["problems"])
+    elif outcome.get("usage"):
+        st.error(
+            f"**This solve cannot run as asked.** {md(outcome['message'])}",
+            icon=":material/block:",
+        )
     else:
         st.error(
             f"**The solver found no plan.** {md(outcome['message'])} Nothing was kept: "

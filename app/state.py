@@ -432,7 +432,8 @@ def plan_outcome(make: Callable[[], pl.Plan]) -> dict[str, Any]:
     """Run ``make`` and return what came of it as a dict; never raises.
 
     ``kind`` is ``ok`` (with ``plan``), ``infeasible`` (``message``, ``explanation``),
-    ``invalid`` (``header``, ``problems``) or ``error`` (``message``); ``seconds`` is the time.
+    ``invalid`` (``header``, ``problems``) or ``error`` (``message``, and ``usage`` when the
+    solve could not run as asked); ``seconds`` is the time.
     """
     started = time.perf_counter()
     try:
@@ -446,7 +447,9 @@ def plan_outcome(make: Callable[[], pl.Plan]) -> dict[str, Any]:
             "problems": [p.render() for p in exc.problems],
         }
     except pl.PlannerError as exc:
-        outcome = {"kind": "error", "message": str(exc)}
+        # exit code 2 is a usage error (e.g. move costs with the power objective): the solve
+        # could not run as asked, which is not "no plan found"
+        outcome = {"kind": "error", "message": str(exc), "usage": exc.exit_code == 2}
     except Exception as exc:  # a bug must not leave the page waiting for a dead thread
         outcome = {"kind": "error", "message": f"{type(exc).__name__}: {exc}"}
     outcome["seconds"] = time.perf_counter() - started

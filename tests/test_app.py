@@ -499,6 +499,18 @@ def test_solve_job_reports_a_crash_as_an_error_outcome():
     assert job.outcome()["kind"] == "error" and "boom" in job.outcome()["message"]
 
 
+def test_a_usage_error_is_not_reported_as_no_plan():
+    class AskedWrong(pl.PlannerError):
+        exit_code = 2
+
+    def refuse() -> pl.Plan:
+        raise AskedWrong("move costs are in USD and the objective is power (kW)")
+
+    outcome = state.plan_outcome(refuse)
+    assert outcome["kind"] == "error" and outcome["usage"]
+    assert not state.plan_outcome(lambda: (_ for _ in ()).throw(pl.SolverError("x")))["usage"]
+
+
 def test_within_gaps_and_status_line():
     proven = {"status": "optimal", "gap": 0.004, "total_cost_usd": 100.0, "objective": "tco"}
     loose = {"status": "feasible", "gap": 0.02, "total_cost_usd": 101.0, "objective": "tco"}
