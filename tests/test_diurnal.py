@@ -6,6 +6,8 @@ The cases are tiny and hand-computed: capacity 1 query/s per server, utilisation
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -45,6 +47,7 @@ def two_level(subject: str, first_half_high: bool = True) -> list[dict]:
     ]
 
 
+@functools.cache  # fleets are immutable: build each tiny case once
 def issue_case(slots: int = 2, harvest: bool = True, shaped: bool = True, **settings):
     """The issue's case: inference peak 10 / off-peak 4 servers, training 6 server-slots a day."""
     return make_fleet(
@@ -86,7 +89,7 @@ def test_issue_case_harvests_all_training_in_the_off_peak_slot():
 
 def test_issue_case_without_harvesting_buys_dedicated_training_servers():
     """harvest_training off: training runs flat all day, 10 + 3 servers."""
-    result = plan_diurnal(issue_case(harvest=False))
+    result = plan_diurnal(issue_case(harvest=False), peak_fallback=False)
     assert bought(result.plan) == 13
     assert result.harvest.iloc[0]["harvested_share"] == pytest.approx(0.0)
 
@@ -124,6 +127,7 @@ def test_utc_offset_moves_the_peak():
     assert inf[0] == pytest.approx(4.0) and inf[12] == pytest.approx(10.0)
 
 
+@functools.cache
 def dr_case(**diurnal) -> pl.Fleet:
     """Two regions backing each other up, flat inference 5 each, training 3 each."""
     return make_fleet(
@@ -145,7 +149,7 @@ def dr_case(**diurnal) -> pl.Fleet:
 def test_dr_reserve_is_not_harvested():
     """Each region keeps 5 + 5 inference servers for the other's loss all day; that reserve
     is not idle capacity, so training buys 3 servers of its own per region."""
-    result = plan_diurnal(dr_case())
+    result = plan_diurnal(dr_case(), peak_fallback=False)
     assert bought(result.plan) == 2 * (10 + 3)
     assert result.harvest.iloc[0]["harvested_share"] == pytest.approx(0.0)
     assert "not harvested" in result.summary["dr_note"]
@@ -170,7 +174,7 @@ def test_slotted_fleet_pins_both_builders():
 
 def test_day_profile_stacks_load_against_installed_servers():
     """One day, tidy: inference + harvested training per hour never exceeds in-service."""
-    result = plan_diurnal(issue_case())
+    result = plan_diurnal(issue_case(), peak_fallback=False)
     day = day_profile(result.load, 0).pivot(index="hour", columns="series", values="servers")
     assert day.loc[0, "inference"] == 10 and day.loc[12, "inference"] == 4
     assert day.loc[12, "harvested training"] == 6 and (day["in service"] == 10).all()
