@@ -206,3 +206,26 @@ def test_synthetic_m_first_plan_is_verified_and_near_the_lp():
     mm, result = _first_plan(fleet)
     assert pl.verify_plan(fleet, plan_from_values(mm, result.first_values)).ok
     assert result.objective <= 1.05 * result.lp_bound  # the best plan of stages 1–4
+
+
+def test_cell_rounding_keeps_the_throughput_of_columns_beyond_the_enumerated_four():
+    """Six columns in one cell: the two carrying least are rounded up and stay so.
+
+    They were offered again as the "cheapest unused column" (0–2 replicas) and lost their
+    throughput: a DR row of the default case's slo_tighter scenario fell short and the
+    purchase MIP was infeasible for 16 rounds.
+    """
+    from cases import demand, make_fleet, model, platform, profile, region
+
+    from planner.optimization.rounding import cell_throughput, round_cells
+
+    qps = {"p1": 1000, "p2": 1000, "p3": 1000, "p4": 1000, "p5": 10, "p6": 10}
+    fleet = make_fleet(platforms=[platform(p) for p in qps], models=[model("m")],
+                       profiles=[profile("m", p, v) for p, v in qps.items()],
+                       regions=[region("a")], demand=[demand("m", "a", 0, 7010)])
+    mm = build_matrix(fleet)
+    x_lp = np.where(mm.x["replica_qps"].to_numpy() > 100, 1.5, 50.5)  # 4 × 1,500 + 2 × 505
+    out = round_cells(mm, x_lp, np.zeros(mm.n_x, dtype=bool), _ample_costs(mm))
+    assert cell_throughput(mm, out)[0] >= cell_throughput(mm, x_lp)[0] == 7010
+    small = mm.x["replica_qps"].to_numpy() < 100
+    assert (out[small] == 51).all()

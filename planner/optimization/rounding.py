@@ -101,6 +101,9 @@ def round_cells(
             qps -= float(q[rest] @ out[rest])
             count -= float(out[rest].sum())
             used = used[order[:MAX_ROUNDED_COLUMNS]]
+            # Those are decided: not candidates for the cheapest unused column below (which
+            # would overwrite them with 0–2 replicas and lose their throughput).
+            free = np.setdiff1d(free, rest, assume_unique=True)
         unused = np.setdiff1d(free, used, assume_unique=True)
         unused = unused[costs.runnable[row[unused]]]
         ranges = [np.arange(max(0.0, np.floor(x_lp[j] + 1e-9) - 1), np.ceil(x_lp[j] - 1e-9) + 2)
