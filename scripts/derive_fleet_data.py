@@ -97,6 +97,13 @@ FACTORS: dict[str, dict[str, Any]] = {
         "13,312 B), so it was not bandwidth-bound: high = 68/86 = 0.79 (the module reaches its "
         "full bandwidth), low = half the stated value",
     },
+    "m2_speech_factor": {
+        "value": 0.2125, "low": 0.1, "high": 1.1,
+        "source": "NNP-I M.2 module over a T4 on RNN-T [E]: the ranking rule (memory bandwidth "
+        "68/320 GB/s, the smaller of the two ratios) for a recurrent model whose weights stream "
+        "from DRAM every step; high: the ResNet-50 compute ratio 5,152/4,652 = 1.1 (weights "
+        "held on chip), low: half the stated value",
+    },
     "dm2_offline_over_server": {
         "value": 1.08, "low": 1.02, "high": 1.3,
         "source": "Offline/Server ratio used to turn the Cloud AI 100 DM.2 ResNet-50 Offline "
@@ -187,11 +194,14 @@ CPU_SPR_TO_SKYLAKE_DIVISOR: dict[str, tuple[float, str]] = {
 }
 
 CPU_GENERATION_FACTOR: dict[str, tuple[float, str]] = {
-    "haswell": (factor("haswell_vs_skylake"), "Haswell:Broadwell:Skylake throughput ~1.0:1.2:1.6 (Gupta HPCA'20 "
+    "haswell": (factor("haswell_vs_skylake"),
+                "Haswell:Broadwell:Skylake throughput ~1.0:1.2:1.6 (Gupta HPCA'20 "
                 "reports a 60% latency spread across HSW/BDW/SKL [V]; factors [E], FACTS §7.2)"),
-    "broadwell": (factor("broadwell_vs_skylake"), "Haswell:Broadwell:Skylake ~1.0:1.2:1.6 [E] (FACTS §7.2)"),
+    "broadwell": (factor("broadwell_vs_skylake"),
+                  "Haswell:Broadwell:Skylake ~1.0:1.2:1.6 [E] (FACTS §7.2)"),
     "skylake": (1.0, "reference 2S Skylake-SP server [E] (FACTS §7.2)"),
-    "twin_lakes": (factor("twin_lakes_vs_skylake"), "Yosemite Twin Lakes 1S Xeon-D node ~1/4-1/3 of a 2S Skylake server for "
+    "twin_lakes": (factor("twin_lakes_vs_skylake"),
+                   "Yosemite Twin Lakes 1S Xeon-D node ~1/4-1/3 of a 2S Skylake server for "
                    "CPU-bound inference, from core counts [E] (FACTS §7.2)"),
 }
 
@@ -419,11 +429,12 @@ MLPERF_MODELS: dict[str, dict[str, Any]] = {
 # model_id -> Gavel job name, bucket, memory, the 2S CPU platforms it may train on.
 TRAINING_MODELS: dict[str, dict[str, Any]] = {
     "rmc_training": {
-        "job": "Recommendation", "bucket": "ranking", "memory_gb": 12.0, "cpu": True,
+        "job": "Recommendation", "bucket": "ranking", "memory_gb": 10.0, "cpu": True,
         "source": "ranking-model training (DLRM class; Gavel 'Recommendation' job as throughput "
-        "proxy [E]); also trains on idle 2S CPU servers [E]; memory RMC2 tables "
-        "4.1 GB x2 (Adagrad state) + MLP/activations = 12 GB [E]; DLRMs are >50% of training "
-        "demand (Naumov arXiv 2003.09518 [V])",
+        "proxy [E]); also trains on idle 2S CPU servers [E]; memory: RMC2's FP32 weights "
+        "4.1 GB (models.csv) x2 with the Adagrad state = 8.2 GB, plus ~1.8 GB for one batch's "
+        "MLP activations, dense gradients and input buffers [E] => 10 GB [E]; DLRMs are >50% "
+        "of training demand (Naumov arXiv 2003.09518 [V])",
     },
     "resnet50_training": {
         "job": "ResNet-50", "bucket": "cv", "memory_gb": 8.0, "cpu": False,
@@ -450,24 +461,27 @@ TRAINING_SLO: dict[str, Any] = {
 
 REGION_SPECS: dict[str, dict[str, Any]] = {
     "prn": {
-        "power_cap_kw": 3400.0, "pue": 1.09, "electricity_usd_per_kwh": 0.064,
+        "power_cap_kw": 3400.0, "pue": 1.09, "electricity_usd_per_kwh": 0.0663,
         "space_limit_ru": 7000.0, "demand_share": 0.40, "source_kind": "estimate",
         "source": "Prineville-like (Oregon): PUE 1.09 annualised Q4 2013 (opencompute.org "
-        "energy-efficiency [V-2]); US industrial electricity 6.40 c/kWh Dec 2020 (EIA [V]); ML "
-        "power cap, space and 40% traffic share [E]",
+        "energy-efficiency [V-2]); US industrial electricity 6.63 c/kWh, the mean of the May, "
+        "Sep and Dec 2020 national averages 6.48, 7.01, 6.40 (EIA [V]; no state price in "
+        "FACTS, so both US regions pay it); ML power cap, space and 40% traffic share [E]",
     },
     "frc": {
-        "power_cap_kw": 3350.0, "pue": 1.09, "electricity_usd_per_kwh": 0.0701,
+        "power_cap_kw": 3350.0, "pue": 1.09, "electricity_usd_per_kwh": 0.0663,
         "space_limit_ru": 7000.0, "demand_share": 0.35, "source_kind": "estimate",
         "source": "Forest City-like (North Carolina): PUE 1.09 (opencompute.org [V-2]); US "
-        "industrial electricity 7.01 c/kWh Sep 2020 (EIA [V]); cap, space, 35% share [E]",
+        "industrial electricity 6.63 c/kWh, the 2020 national mean as for prn (EIA [V]); cap, "
+        "space, 35% share [E]",
     },
     "lla": {
         "power_cap_kw": 2550.0, "pue": 1.07, "electricity_usd_per_kwh": 0.045,
         "space_limit_ru": 5500.0, "demand_share": 0.25, "source_kind": "estimate",
         "source": "Lulea-like (Sweden): free cooling, PUE 1.07 (Prineville 2011 reported value "
-        "as a cold-climate proxy [V-2]); Nordic industrial electricity ~4.5 c/kWh [E, not in "
-        "FACTS]; cap, space, 25% share [E]",
+        "as a cold-climate proxy [V-2]); electricity 4.5 c/kWh: an assumption with no source "
+        "(FACTS has no Nordic price), ~2/3 of the US mean for hydro-rich Sweden [E]; cap, "
+        "space, 25% share [E]",
     },
 }
 
@@ -531,8 +545,12 @@ INVENTORY_SPECS: dict[tuple[str, str], list[tuple[int, int | None]]] = {
 
 INVENTORY_SOURCE = (
     "installed base at 2020Q1 [E]: no public Facebook server counts; sized so that quarter 0 "
-    "is served with disaster recovery on; Haswell retires within the horizon (4-5 year life [E])"
+    "is served with disaster recovery on"
 )
+# Platform -> why its lots retire when they do (added to INVENTORY_SOURCE row by row).
+INVENTORY_RETIREMENT: dict[str, str] = {
+    "cpu_haswell": "Haswell (bought 2015-2016) retires within the horizon: 4-5 year life [E]",
+}
 
 # ---------------------------------------------------------------------------------------------
 # Products and calls
@@ -541,8 +559,9 @@ INVENTORY_SOURCE = (
 PRODUCT_SPECS: dict[str, dict[str, Any]] = {
     "news_feed": {
         "daily_requests": 20e9, "shape": "consumer", "growth": 0.04,
-        "source": "Facebook News Feed loads: 2.7 B monthly people (engineering.fb.com 2019 [V]) "
-        "x ~10 feed requests/day [E]; growth 4%/quarter [E]",
+        "source": "Facebook News Feed loads: 2.7 B monthly people (engineering.fb.com 2019 [V]), "
+        "of whom ~2/3 (1.8 B) on a given day [E] x ~11 feed requests/day [E] ~= 20 B; growth "
+        "4%/quarter [E]",
     },
     "instagram_feed": {
         "daily_requests": 10e9, "shape": "consumer", "growth": 0.08,
@@ -685,9 +704,9 @@ SCENARIOS: dict[str, Any] = {
             ],
         },
         "slo_tighter": {
-            "description": "RMC1-3 p95 latency bounds tightened to 10 ms (from 100, 400 and "
+            "description": "RMC1-3 p95 latency bounds tightened to 20 ms (from 100, 400 and "
             "100 ms); only the SLOs change, each platform's throughput follows its curve",
-            "slo_changes": {m: {"latency_slo_ms": 10} for m in ("rmc1", "rmc2", "rmc3")},
+            "slo_changes": {m: {"latency_slo_ms": 20} for m in ("rmc1", "rmc2", "rmc3")},
         },
         "no_dr": {
             "description": "Plan without disaster-recovery headroom",
@@ -859,6 +878,25 @@ def _mlp_macs(widths: list[int]) -> int:
     return sum(a * b for a, b in itertools.pairwise(widths))
 
 
+# DIEN's interest extractor (GRU) and interest evolution (AUGRU) layers, which the DeepRecSys
+# config does not describe: sequence length and hidden size are estimates.
+DIEN_RECURRENT: dict[str, Any] = {
+    "sequence_length": 100,
+    "source": "DIEN (Zhou et al. AAAI'19) GRU interest extractor + AUGRU interest evolution over "
+    "the user's behaviour sequence, hidden size = embedding dim; 100 behaviours [E]; each GRU "
+    "step 3 gates x (D x H + H x H) MACs, the AUGRU step the same plus an attention score of "
+    "4 x D x D MACs (as DIN); both counted per ranked item (the AUGRU depends on the item, the "
+    "GRU would be shared by a request's items: conservative) [E]",
+}
+
+
+def dien_recurrent_macs(dim: int, length: int = DIEN_RECURRENT["sequence_length"]) -> int:
+    """Return DIEN's GRU + AUGRU MACs per ranked item (hidden size = embedding dim)."""
+    gru_step = 3 * (dim * dim + dim * dim)
+    augru_step = gru_step + 4 * dim * dim
+    return length * (gru_step + augru_step)
+
+
 def rec_model_stats(config: dict[str, Any], name: str) -> RecModelStats:
     """Compute FLOPs, embedding bytes per item and memory of a DLRM-style config.
 
@@ -882,6 +920,9 @@ def rec_model_stats(config: dict[str, Any], name: str) -> RecModelStats:
     behaviours = int(config.get("user_behavior_tables", 0))
     macs += behaviours * 4 * dim * dim
     weights = sum(rows) * dim + macs
+    if config.get("model_type") == "dien":
+        macs += dien_recurrent_macs(dim)
+        weights += dien_recurrent_macs(dim, length=1)  # one step's weights, shared by all
     item_lookups = len(rows) * lookups + behaviours
     return RecModelStats(
         name=name,
@@ -1019,7 +1060,8 @@ def build_models(rec_stats: dict[str, RecModelStats]) -> pd.DataFrame:
             "unit": "predictions", "source_kind": "derived",
             "source": f"DeepRecSys {spec['config']} (harvard-acc/DeepRecSys, MIT): {s.tables} "
             f"tables, {s.lookups_per_item} lookups/item; memory = rows x dim x 4 B + MLP "
-            f"weights = {s.memory_gb:.3f} GB [E]; SLO: {DEEPRECSYS_SLO_SOURCE}",
+            f"weights = {s.memory_gb:.3f} GB [E]; SLO: {DEEPRECSYS_SLO_SOURCE}"
+            + (f"; recurrent work: {DIEN_RECURRENT['source']}" if mid == "dien" else ""),
         })
     rows.append({
         "model_id": "dlrm_ads", "bucket": "ranking", "phase": "inference",
@@ -1083,7 +1125,7 @@ MLPERF_PERCENTILE = 99.0
 # Bounds at which each bucket's curves are derived (plus each model's SLO and the published
 # bound), and the Offline/Server ratio used where the reference system has no Offline record.
 CURVE_BOUNDS_MS: dict[str, tuple[float, ...]] = {
-    "ranking": (5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 400.0),
+    "ranking": (2.0, 3.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 400.0),
     "cv": (5.0, 10.0, 30.0, 200.0),
     "translation": (50.0, 500.0, 1000.0),
     "speech": (250.0, 500.0, 2000.0),
@@ -1190,6 +1232,11 @@ def m2_module_factor(qaic_resnet: Reference, t4_resnet: Reference, benchmark: st
     ratio (68 vs 320 GB/s), a roofline-style bound [E].
     """
     nnpi = NNPI_M2["resnet50_per_accelerator"]
+    if benchmark == "rnnt":
+        named = float(FACTORS["m2_speech_factor"]["value"])
+        return named, (f"x{named:.4f} NNP-I M.2 module vs T4 on RNN-T (m2_speech_factor [E]: "
+                       f"bandwidth 68/320 GB/s; ResNet-50 compute ratio {nnpi:,.0f} / "
+                       f"{t4_resnet.value:,.0f} = {nnpi / t4_resnet.value:.3f})")
     if benchmark == "dlrm-99":
         compute = nnpi / t4_resnet.value
         bandwidth = NNPI_M2["memory_bandwidth_gbps"] / T4_SPEC["memory_bandwidth_gbps"]
@@ -1249,13 +1296,14 @@ def benchmark_table(mlperf: pd.DataFrame, platforms: pd.DataFrame) -> dict[
                 gen = p.generation if p.generation in CPU_GENERATION_FACTOR else "skylake"
                 ref = select_reference(mlperf, "spr_2s", bench)
                 base = cpu_benchmark_throughput(ref, gen)
-            elif p.platform_class == "inference_asic" and bench != "rnnt":
-                ref_name = "t4" if bench == "dlrm-99" else "qaic_pro"
+            elif p.platform_class == "inference_asic":
+                ref_name = "t4" if bench in ("dlrm-99", "rnnt") else "qaic_pro"
                 factor, why = m2_module_factor(qaic_resnet, t4_resnet, bench)
                 dual = p.generation == "glacier_point_dual_m2"
                 gen_factor, why_gen = ((dm2, "Cloud AI 100 DM.2 vs NNP-I module [E]")
                                        if dual else (1.0, ""))
-                used = (("m2_ranking_factor",) if bench == "dlrm-99" else ()) + (
+                used = ({"dlrm-99": ("m2_ranking_factor",), "rnnt": ("m2_speech_factor",)}
+                        .get(bench, ())) + (
                     ("dm2_offline_over_server^-1",) if dual else ())
                 ref = select_reference(mlperf, ref_name, bench)
                 base = asic_benchmark_throughput(ref, factor, why, series, gen_factor, why_gen,
@@ -1512,8 +1560,9 @@ def build_inventory() -> pd.DataFrame:
     rows = []
     for (pid, rid), lots in INVENTORY_SPECS.items():
         for servers, retire in lots:
+            why = INVENTORY_RETIREMENT.get(pid, "no retirement within the horizon [E]")
             rows.append({"platform_id": pid, "region_id": rid, "servers": servers,
-                         "retire_quarter": retire, "source": INVENTORY_SOURCE,
+                         "retire_quarter": retire, "source": f"{INVENTORY_SOURCE}; {why}",
                          "source_kind": "estimate"})
     table = pd.DataFrame(rows)[COLUMN_ORDER["inventory"]]
     table["retire_quarter"] = table["retire_quarter"].astype("Int64")

@@ -79,6 +79,7 @@ def _mlperf_records() -> dict[str, list[dict]]:
     t4 = [
         _record("resnet50", 4000.0, system="1x T4", acc="NVIDIA T4", n_acc=1),
         _record("dlrm-99", 24000.0, system="1x T4", acc="NVIDIA T4", n_acc=1),
+        _record("rnnt", 1000.0, system="1x T4", acc="NVIDIA T4", n_acc=1),
     ]
     power = [
         _record(
@@ -242,6 +243,9 @@ def test_profiles_apply_the_conversions(data_dir, derive):
     # = 24,576 samples/s, x 8 accelerators = 196,608; a 2S Skylake trains at 0.25 V100.
     assert qps[("rmc_training", "zion")] == 196_600
     assert qps[("rmc_training", "cpu_skylake")] == 6_144
+    # rnnt on Glacier Point: the T4 RNN-T record 1,000 x 0.2125 (m2_speech_factor: memory
+    # bandwidth 68/320 GB/s) x 6 modules = 1,275 utterances/s.
+    assert qps[("rnnt", "yv2_glacier_point")] == 1_275
 
 
 # A few public records, copied with their source, so that the test can work out the shipped
@@ -281,6 +285,7 @@ PUBLIC_MLPERF = {
         ("resnet50", 4652.01, "v3.0"),
         ("dlrm-99", 23988.2, "v2.0"),
         ("dlrm-99", 24005.9, "v3.0"),
+        ("rnnt", 950.113, "v2.0"),
     ],
     # NVIDIA DGX A100 (8x A100-SXM-80GB, MaxQ, TensorRT), closed-power: (result, W, round)
     "dgx": [(2001990.0, 3372.277703826955, "v2.0"), (2002080.0, 3377.699833, "v2.1")],
@@ -381,6 +386,8 @@ PUBLIC_PROFILES = {
     ("resnet50", "cpu_skylake"): 680.3,
     ("resnet50", "cpu_haswell"): 425.2,
     ("resnet50", "yv2_glacier_point"): 30_910,  # 10,303.98 / 2 x 6 = 30,911.94
+    # RNN-T on Glacier Point: T4 950.113 x 0.2125 (68/320 GB/s) x 6 = 1,211.39
+    ("rnnt", "yv2_glacier_point"): 1_211,
     # RetinaNet on Glacier Point: Cloud AI 100 Pro lower median per card of the five,
     # 4,121.65 / 16 = 257.603, x 5,151.99 / 22,225.5 (the ResNet-50 lower median per card,
     # 400,059 / 18), x 6 = 358.28
@@ -520,3 +527,21 @@ def test_shipped_curves_are_monotone_and_cover_every_inference_slo():
         assert set(at_slo["platform_id"]) == set(g["platform_id"]), m
     inference = models.index[models["phase"] == "inference"]
     assert set(curves["model_id"]) == set(inference)
+
+
+def test_dien_counts_its_gru_and_augru_work(derive):
+    # dim 32, 100 behaviours: GRU step 3 x (32x32 + 32x32) = 6,144 MACs, AUGRU step the same
+    # plus attention 4 x 32 x 32 = 10,240; (6,144 + 10,240) x 100 = 1,638,400 MACs per item.
+    assert derive.dien_recurrent_macs(32) == 1_638_400
+    dien = dict(RM1, model_type="dien")
+    plain = derive.rec_model_stats(RM1, "x")
+    stats = derive.rec_model_stats(dien, "dien")
+    assert stats.flops_per_item == plain.flops_per_item + 2 * 1_638_400
+    assert stats.bytes_per_item == plain.bytes_per_item
+
+
+def test_inventory_sources_say_why_each_lot_retires(data_dir, derive):
+    inv = derive.derive(data_dir)["inventory"]
+    haswell = inv["platform_id"] == "cpu_haswell"
+    assert inv.loc[haswell, "source"].str.contains("Haswell").all()
+    assert not inv.loc[~haswell, "source"].str.contains("Haswell").any()
