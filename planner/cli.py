@@ -315,7 +315,7 @@ def plan(
     from planner.pipeline import make_plan
 
     if robust is not None:
-        _plan_robust(case, robust, out_dir, scenario, debug)
+        _plan_robust(case, robust, out_dir, scenario, debug, store=store, name=name, note=note)
         return
     fmt = fmt or ["csv"]
     bad = [f for f in fmt if f not in FORMATS]
@@ -452,7 +452,8 @@ EXIT_PLAN_INVALID = 5  # verify: the plan violates its case
 
 
 def _plan_robust(case: Path, sweep_file: Path, out_dir: Path, scenario: str | None,
-                 debug: bool) -> None:
+                 debug: bool, store: str | None = None, name: str | None = None,
+                 note: str | None = None) -> None:
     """``plan --robust``: the two-stage plan over a sweep's futures (planner.sweeps.robust)."""
     from planner.sweeps.robust import robust_plan, robust_report, write_robust
     from planner.sweeps.spec import load_sweep
@@ -468,6 +469,12 @@ def _plan_robust(case: Path, sweep_file: Path, out_dir: Path, scenario: str | No
         err.print(f"robust plan ({result.summary['status']}), every future verified, written "
                   f"to {out_dir}", markup=False, soft_wrap=True)
         out.print(robust_report(result), markup=False, soft_wrap=True)
+        if store is not None or name is not None or note is not None:
+            from planner.sweeps.robust import record_robust
+
+            ids = record_robust(result, fleet, store, name=name, note=note)
+            err.print(f"recorded the robust plans of {len(ids)} futures as plans "
+                      f"{', '.join(map(str, ids))}", markup=False, soft_wrap=True)
 
     _run(debug, action)
 
@@ -485,12 +492,16 @@ def sweep(
         typer.Option(help="Dask: a scheduler address (tcp://host:8786) or 'local' for a "
                      "LocalCluster; default: a local process pool."),
     ] = None,
+    store: StoreOpt = None,
+    name: Annotated[str | None, typer.Option(help="Record under this name (in --store).")] = None,
+    note: Annotated[str | None, typer.Option(help="Record with this note (in --store).")] = None,
     debug: DebugOpt = False,
 ) -> None:
     """Plan every scenario of a sweep file; one row per scenario in results.parquet/.csv.
 
     A re-run with the same --out skips finished scenarios. Failed scenarios are rows with
-    their status and message.
+    their status and message. With --store (or --name/--note) every scenario's plan is
+    recorded in the plan store by the worker that made it (store_id in its row).
     """
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
@@ -516,7 +527,8 @@ def sweep(
                 bar.update(task, completed=p.done, running=p.running, failed=p.failed)
 
             result = run_sweep(case, sweep_file, out_dir, workers=workers,
-                               scheduler=scheduler, progress=show)
+                               scheduler=scheduler, progress=show, store=store, name=name,
+                               note=note)
         err.print(f"{len(result.results)} scenarios in {out_dir}/results.parquet "
                   f"({result.planned} planned now, {result.skipped} already done, "
                   f"{result.failed} failed) on {result.executor} in {result.seconds:.1f} s",
@@ -558,11 +570,17 @@ def compare(
     gap: GapOpt = None,
     store: StoreOpt = None,
     note: Annotated[str | None, typer.Option(help="Record with this note (in --store).")] = None,
+    record_name: Annotated[
+        str | None,
+        typer.Option("--name", help="Record under this name (in --store); default: the "
+                     "scenario's name."),
+    ] = None,
     debug: DebugOpt = False,
 ) -> None:
     """Plan several scenarios and print side by side what changes.
 
-    With --store each scenario's plan is recorded, named after its scenario.
+    With --store (or --name/--note) each scenario's plan is recorded, named after its
+    scenario or --name (the scenario column tells them apart).
 
     Each plan's status and gap are shown, and whether each difference of total cost is
     within the plans' gaps (then it may be solver slack).
@@ -581,10 +599,11 @@ def compare(
                 plans[name] = make_plan(
                     fleet, chosen, solver=solver, time_limit_s=time_limit, mip_gap=gap
                 )
-            if store is not None:
+            if store is not None or record_name is not None or note is not None:
                 from planner.store.commands import record_plan
 
-                record_plan(err, store, fleet, plans[name], scenario=chosen, name=name,
+                record_plan(err, store, fleet, plans[name], scenario=chosen,
+                            name=record_name or name,
                             note=note, command="compare",
                             solver={"solver": solver, "time_limit_s": time_limit, "mip_gap": gap})
         tables = compare_plans(plans)

@@ -216,3 +216,46 @@ def test_parallel_writers_lose_nothing(store_url: str, plans, monkeypatch) -> No
         last = store.get(int(history["id"].iloc[-1]))
         pd.testing.assert_frame_equal(last.plan.allocation, base_plan.allocation,
                                       check_dtype=False)
+
+
+def test_sweep_workers_record_every_plan(store_url: str, tmp_path: Path) -> None:
+    from planner.sweeps import parse_sweep, run_sweep
+
+    case = write_fleet(tiny_fleet(), tmp_path / "case")
+    multipliers = [1.0, 1.2, 1.5, 1.7, 2.0, 2.2]
+    spec = parse_sweep({"grid": {"demand_multiplier.bucket.ranking": multipliers},
+                        "solver": {"mip_gap": 0.01}})
+    result = run_sweep(case, spec, tmp_path / "sweep", workers=3, store=store_url,
+                       name="s1", note="grid")
+    rows = result.results
+    assert (rows["status"].isin(["optimal", "feasible"])).all() and rows["store_id"].is_unique
+    with PlanStore(store_url) as store:
+        history = store.history(name="s1")
+        assert sorted(history["id"]) == sorted(rows["store_id"].astype(int))  # none lost
+        assert set(history["note"]) == {"grid"}
+        by_id = rows.set_index(rows["store_id"].astype(int))
+        for record_id in history["id"]:
+            record = store.get(int(record_id))
+            row = by_id.loc[int(record_id)]
+            assert (record.command, record.scenario) == ("sweep", row["scenario_id"])
+            assert record.plan.total_cost_usd == pytest.approx(row["total_cost_usd"])
+            # the stored scenario is the sweep's: the plan verifies against it
+            assert verify_plan(store.planned_fleet(record), record.plan).ok
+    again = run_sweep(case, spec, tmp_path / "sweep", workers=3, store=store_url, name="s1")
+    assert again.skipped == len(multipliers)  # resumed: nothing planned or recorded twice
+    with PlanStore(store_url) as store:
+        assert len(store.history(name="s1")) == len(multipliers)
+
+
+def test_compare_records_each_scenario_with_name_and_note(tmp_path: Path) -> None:
+    store_url = f"sqlite:///{tmp_path / 'plans.db'}"
+    case = write_fleet(tiny_fleet(), tmp_path / "case",
+                       scenarios={"grown": {"demand_multiplier": {"bucket": {"ranking": 1.25}}}})
+    result = CliRunner().invoke(app, ["compare", str(case), "--scenario", "base", "--scenario",
+                                      "grown", "--store", store_url, "--name", "q3", "--note",
+                                      "both"])
+    assert result.exit_code == 0, result.output
+    with PlanStore(store_url) as store:
+        compared = store.history(name="q3")
+        assert list(compared["scenario"].fillna("base")) == ["base", "grown"]  # base: none
+        assert set(compared["note"]) == {"both"} and set(compared["command"]) == {"compare"}

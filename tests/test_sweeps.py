@@ -424,15 +424,32 @@ def test_cli_plan_robust_writes_the_comparison(tmp_path: Path):
     sweep = tmp_path / "robust.yaml"
     sweep.write_text(json.dumps(ROBUST), encoding="utf-8")  # JSON is YAML
     assert load_sweep(sweep).robust.decide_before_quarter == 1
+    store_url = f"sqlite:///{tmp_path / 'plans.db'}"
     res = CliRunner().invoke(
-        app, ["plan", str(case), "--robust", str(sweep), "--out", str(tmp_path / "robust")]
-    )
+        app,
+        ["plan", str(case), "--robust", str(sweep), "--out", str(tmp_path / "robust"),
+         "--store", store_url, "--name", "hedge", "--note", "two futures"],
+    )  # fmt: skip
     assert res.exit_code == 0, res.output
     assert "fall short in 1 of 2 futures" in res.output
     bought = pd.read_csv(tmp_path / "robust" / "robust_purchases.csv")
     assert bought["servers"].sum() == 14
     summary = json.loads((tmp_path / "robust" / "summary.json").read_text(encoding="utf-8"))
     assert summary["price_of_robustness_usd"] == pytest.approx(20_000)
+    # recorded: one plan per future, each verified against its own future
+    from planner.store import PlanStore
+    from planner.verify import verify_plan
+
+    with PlanStore(store_url) as store:
+        history = store.history(name="hedge")
+        assert list(history["scenario"]) == ["f0", "f1"]
+        assert set(history["note"]) == {"two futures"}
+        for record_id in history["id"]:
+            record = store.get(int(record_id))
+            assert record.command == "robust" and "robust_purchases" in record.extra
+            assert record.plan.summary["robust"]["futures"] == 2
+            assert verify_plan(store.planned_fleet(record), record.plan).ok
+            assert record.plan.purchases["servers"].sum() == 14
 
 
 def test_a_dead_worker_is_a_row_and_is_replanned_on_resume(
@@ -523,3 +540,55 @@ def test_lean_plan_skips_the_greedy_only_near_the_bound(monkeypatch):
     monkeypatch.setattr(pipeline, "_no_worse_than_greedy", lambda f, p: tried.append(p) or p)
     make_plan(fleet, lean=True, **opts)
     assert len(tried) == 1
+
+
+def test_cvar_of_equally_likely_costs():
+    from planner.sweeps.robust import cvar
+
+    assert cvar([1, 2, 3, 4], 0.0) == pytest.approx(2.5)  # the mean
+    assert cvar([1, 2, 3, 4], 0.5) == pytest.approx(3.5)  # mean of the worst half
+    assert cvar([1, 2, 3, 4], 0.75) == pytest.approx(4.0)
+    assert cvar([1, 2, 3], 0.5) == pytest.approx((3 + 0.5 * 2) / 1.5)  # a share of a future
+
+
+def early_or_late_fleet():
+    """Buy early (10,000 USD, one quarter's lead) or late (15,000 USD, quarter 1 only).
+
+    Ranking demand of 1,000 qps in quarter 1, x1 or x2 (10 or 20 servers of 100 qps). With n
+    early servers a future costs 10,000 n + 15,000 (N - n)+. Expected cost: slope -5,000 up to
+    n = 10 and +2,500 beyond, so n = 10 (expected 175,000: 100,000 and 250,000). CVaR at
+    alpha 0.5 is the worse future's cost, falling up to n = 20 (200,000 in both futures).
+    """
+    return make_fleet(
+        platforms=[
+            platform("early", capex_usd=10_000, lead_time_quarters=1),
+            platform("late", capex_usd=15_000, available_from_quarter=1),
+        ],
+        models=[model("rank")],
+        profiles=[profile("rank", "early", 100), profile("rank", "late", 100)],
+        regions=[region("east")],
+        demand=[demand("rank", "east", 1, 1000)],
+        settings={"horizon_quarters": 2},
+    )
+
+
+@pytest.mark.parametrize(
+    ("objective", "early", "expected_usd", "cvar_usd"),
+    [("expected", 10, 175_000, 250_000), ("cvar", 20, 200_000, 200_000)],
+)
+def test_robust_cvar_objective_buys_for_the_bad_future(objective, early, expected_usd, cvar_usd):
+    spec = parse_sweep(
+        {
+            "grid": {"demand_multiplier.bucket.ranking": [1.0, 2.0]},
+            "robust": {"decide_before_quarter": 1, "objective": objective, "alpha": 0.5},
+        }
+    )
+    result = robust_plan(early_or_late_fleet(), spec)
+    s = result.summary
+    assert result.purchases.set_index("platform_id").loc["early", "servers"] == early
+    assert s["expected_cost_usd"] == pytest.approx(expected_usd)
+    assert s["cvar_cost_usd"] == pytest.approx(cvar_usd)
+    assert s["perfect_foresight_cost_usd"] == pytest.approx(150_000)  # 100,000 and 200,000
+    assert s["perfect_foresight_cvar_usd"] == pytest.approx(200_000)
+    assert ("CVaR" in s["objective"]) == (objective == "cvar")
+    assert all(p.summary["verified"] for p in result.plans.values())

@@ -9,7 +9,14 @@ A two-stage program (deterministic equivalent of a sample-average approximation)
   ``b_k[p,r,t] = z[p,r,t]`` for first-stage orders (``z = 0`` where some future cannot place
   the order) and free recourse: allocations, in-service servers and later orders;
 - the objective is the expected objective, ``sum_k objective_k / K`` (the case's objective,
-  TCO by default).
+  TCO by default), or with ``robust.objective: cvar`` its conditional value at risk at level
+  ``robust.alpha``: the mean of the worst ``1 - alpha`` share of futures, in the linear form
+  of Rockafellar and Uryasev (2000), ``min eta + sum_k u_k / ((1 - alpha) K)`` with
+  ``u_k >= objective_k - eta``, ``u_k >= 0`` (``eta`` free: at the optimum it is the
+  alpha-quantile, the value at risk). CVaR is an upper bound on that quantile and the
+  quantile objective that stays a linear program; the quantile itself would need one binary
+  per future. The expected objective is added with weight :data:`CVAR_TIE_BREAK`, so the
+  futures outside the worst share are planned at least cost too, not just anyhow.
 
 With more scenarios than ``max_futures`` the program uses ``max_futures`` of them, drawn
 with the sweep's seed, and the robust orders are then checked on up to ``max_futures``
@@ -51,6 +58,7 @@ from planner.sweeps.spec import SweepSpec, Value, points, scenario_for
 from planner.verify import verify_plan
 
 SHORT_TOL = 1e-6
+CVAR_TIE_BREAK = 1e-4  # weight of the expected cost under a CVaR objective (see above)
 Key = tuple[str, str, int]
 
 
@@ -68,6 +76,7 @@ class RobustResult:
             ``mean_short`` (the mean forecast's orders fall short there), ``mean_cost_usd``.
         summary: Status, gap, expected costs, the price of robustness, shortfall rates.
         plans: The robust plan of each sampled future (verified).
+        scenarios: The scenario of each sampled future (the base with its inputs), by name.
     """
 
     purchases: pd.DataFrame
@@ -75,6 +84,7 @@ class RobustResult:
     futures: pd.DataFrame
     summary: dict
     plans: dict[str, Plan] = field(default_factory=dict)
+    scenarios: dict[str, Scenario] = field(default_factory=dict)
 
 
 class _WarmHiGHS(pulp.HiGHS):
@@ -340,7 +350,7 @@ def _two_stage(
         if not all(k in m.b for m in models):  # an order some future cannot take: not now
             z.upBound = 0
     prob.extend(rows)
-    prob.setObjective(pulp.LpAffineExpression(objective))
+    risk = _set_objective(prob, models, objective, options)
     supply = {}
     for f in futures:
         for p, cap in f.platforms.set_index("platform_id")["supply_per_quarter"].dropna().items():
@@ -354,6 +364,8 @@ def _two_stage(
     if found is not None:
         for k, z in first.items():
             z.setInitialValue(found[1][k])
+        if risk is not None:
+            _start_risk(models, risk, options.alpha)
         info["warm_start"] = found[0]
     else:
         for v in prob.variables():
@@ -361,6 +373,67 @@ def _two_stage(
     info["warm_start_seconds"] = time.perf_counter() - begin
     result = _solve(prob, options.time_limit_s, options.mip_gap, 1)
     return models, first, result, info
+
+
+def _set_objective(
+    prob: pulp.LpProblem,
+    models: list[PlanningModel],
+    expected: list[tuple[pulp.LpVariable, float]],
+    options,
+) -> tuple[pulp.LpVariable, list[pulp.LpVariable]] | None:
+    """Set the program's objective: expected cost, or CVaR (returns ``eta`` and the ``u_k``).
+
+    CVaR_alpha in the Rockafellar-Uryasev form: ``eta + sum_k u_k / ((1 - alpha) K)`` with
+    ``u_k >= cost_k - eta`` and ``u_k >= 0``, plus the expected cost times
+    :data:`CVAR_TIE_BREAK`.
+    """
+    if options.objective == "expected":
+        prob.setObjective(pulp.LpAffineExpression(expected))
+        return None
+    k_futures = len(models)
+    eta = prob.add_variable("cvar_eta", lowBound=None)
+    excess = [prob.add_variable(f"cvar_u_{k}", lowBound=0) for k in range(k_futures)]
+    for k, model in enumerate(models):
+        cost = pulp.LpAffineExpression(list(model.prob.objective.items()))
+        prob.addConstraint(excess[k] - cost + eta >= 0, name=f"cvar_excess_{k}")
+    weight = 1.0 / ((1.0 - options.alpha) * k_futures)
+    terms = [(eta, 1.0), *((u, weight) for u in excess)]
+    terms += [(v, CVAR_TIE_BREAK * c) for v, c in expected]
+    prob.setObjective(pulp.LpAffineExpression(terms))
+    return eta, excess
+
+
+def _start_risk(
+    models: list[PlanningModel],
+    risk: tuple[pulp.LpVariable, list[pulp.LpVariable]],
+    alpha: float,
+) -> None:
+    """Start ``eta`` and the ``u_k`` from the futures' started costs (the best eta for them)."""
+    costs = [
+        sum(c * (v.varValue or 0.0) for v, c in model.prob.objective.items()) for model in models
+    ]
+    eta, excess = risk
+    best = min(costs, key=lambda e: _cvar_at(costs, alpha, e))
+    eta.setInitialValue(best)
+    for u, c in zip(excess, costs, strict=True):
+        u.setInitialValue(max(0.0, c - best))
+
+
+def _cvar_at(costs: list[float], alpha: float, eta: float) -> float:
+    return eta + sum(max(0.0, c - eta) for c in costs) / ((1.0 - alpha) * len(costs))
+
+
+def cvar(costs: list[float], alpha: float) -> float:
+    """Return the CVaR at level ``alpha`` of equally likely ``costs`` (mean of the worst tail).
+
+    ``min_eta eta + E[(C - eta)+] / (1 - alpha)`` (Rockafellar-Uryasev); the minimum of this
+    convex piecewise-linear function lies at one of the costs. ``alpha = 0`` gives the mean,
+    ``alpha >= 1 - 1/K`` the largest cost.
+    """
+    values = [float(c) for c in costs if not math.isnan(c)]
+    if not values:
+        return math.nan
+    return min(_cvar_at(values, alpha, e) for e in values)
 
 
 def _solve(prob: pulp.LpProblem, time_limit_s: float, mip_gap: float, threads: int) -> SolveResult:
@@ -509,7 +582,17 @@ def robust_plan(
         "fresh_futures": len(fresh),
         "sampling": note,
         "decide_before_quarter": before,
-        "objective": f"expected {fleet.settings.objective}",
+        "objective": (
+            f"expected {fleet.settings.objective}"
+            if opts.objective == "expected"
+            else f"CVaR at alpha {opts.alpha:g} of {fleet.settings.objective} "
+            "(Rockafellar-Uryasev; expected cost as tie-break)"
+        ),
+        "cvar_alpha": opts.alpha if opts.objective == "cvar" else None,
+        "cvar_level": opts.alpha,
+        # the tail measure of each plan over the sampled futures, whatever was minimised
+        "cvar_cost_usd": cvar(list(s["robust_cost_usd"]), opts.alpha),
+        "perfect_foresight_cvar_usd": cvar(list(s["own_cost_usd"]), opts.alpha),
         "warm_start": info["warm_start"],
         "expected_cost_usd": expected,
         "perfect_foresight_cost_usd": foresight,
@@ -544,6 +627,7 @@ def robust_plan(
         futures,
         summary,
         plans,
+        {n: scenario_for(base, x, n) for n, x in zip(names, sample, strict=True)},
     )
 
 
@@ -580,6 +664,9 @@ def robust_report(result: RobustResult) -> str:
             if s["mean_unresolved_futures"]
             else ""
         ),
+        f"- Tail: CVaR at alpha {s['cvar_level']:g} (mean of the worst "
+        f"{100 * (1 - s['cvar_level']):.0f} % of futures) {usd(s['cvar_cost_usd'])} with the "
+        f"robust orders, {usd(s['perfect_foresight_cvar_usd'])} with perfect foresight",
         f"- First-stage servers: robust {s['first_stage_servers']:,.0f}, mean forecast "
         f"{s['mean_first_stage_servers']:,.0f}",
     ]
@@ -591,6 +678,42 @@ def robust_report(result: RobustResult) -> str:
             f"{100 * s['fresh_mean_short_share']:.0f} %"
         )
     return "\n".join(lines) + "\n"
+
+
+def record_robust(
+    result: RobustResult,
+    fleet: Fleet,
+    store: str | None,
+    *,
+    name: str | None = None,
+    note: str | None = None,
+) -> list[int]:
+    """Record the robust plan of every sampled future in the plan store; return their ids.
+
+    One record per future (command ``robust``, scenario ``f<k>`` with its inputs), so each
+    one exports to a plan folder that ``verify`` checks against its future; the robust
+    orders, the futures table and the robust summary (``summary["robust"]``) go with each.
+    """
+    from planner.store.records import PlanStore
+
+    robust = {k: v for k, v in result.summary.items() if k != "mean_forecast_inputs"}
+    extra = {"robust_purchases": result.purchases, "futures": result.futures}
+    ids = []
+    with PlanStore(store) as opened:
+        for future, plan in result.plans.items():
+            plan.summary["robust"] = robust
+            ids.append(
+                opened.record(
+                    fleet,
+                    plan,
+                    scenario=result.scenarios.get(future),
+                    name=name,
+                    note=note,
+                    command="robust",
+                    extra=extra,
+                )
+            )
+    return ids
 
 
 def write_robust(result: RobustResult, out_dir: str | Path) -> Path:

@@ -22,6 +22,7 @@ from pathlib import Path
 import pandas as pd
 
 from planner.errors import FleetDataError, Problem
+from planner.sweeps.record import SweepRecording, absolute_store
 from planner.sweeps.spec import SweepSpec, input_key, load_sweep, points
 from planner.sweeps.store import consolidate, read_rows, write_meta, write_row
 from planner.sweeps.worker import (
@@ -134,6 +135,9 @@ def run_sweep(
     progress: Callable[[SweepProgress], None] | None = None,
     sweep_folder: str | Path | None = None,
     lean: bool = True,
+    store: str | None = None,
+    name: str | None = None,
+    note: str | None = None,
 ) -> SweepResult:
     """Plan every scenario of ``sweep`` on ``case_dir``; rows go to ``out_dir`` as they come.
 
@@ -152,6 +156,12 @@ def run_sweep(
         lean: Plan each scenario with ``make_plan(..., lean=True)`` (default; verified as
             always). False plans as ``planner plan`` does (greedy comparison every time);
             ``bench/sweep.py`` measures the two side by side.
+        store: Record every planned scenario's verified plan in this plan store (a path,
+            ``sqlite:///PATH`` or ``postgresql://...``), from the workers, with ``name`` and
+            ``note``; each row gets its ``store_id``. Scenarios finished by an earlier run
+            are not recorded again.
+        name: The records' name (e.g. the sweep's); their scenario is the scenario id.
+        note: The records' note.
 
     Raises:
         FleetDataError: When the case, the sweep file or a swept path is invalid.
@@ -169,6 +179,13 @@ def run_sweep(
     if not lean:  # only when off, so the resume keys of lean sweeps stay as they were
         options["lean"] = False
     keys = {i: input_key(x, sweep.base, options) for i, x in zip(ids, inputs, strict=True)}
+    recording = None
+    if store is not None or name is not None or note is not None:
+        from planner.store.records import PlanStore
+
+        url = absolute_store(store)
+        PlanStore(url).close()  # a bad URL or a newer schema fails here, once, not per worker
+        recording = SweepRecording(url, name, note)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     write_meta(
@@ -210,7 +227,8 @@ def run_sweep(
     if todo:
         with open_executor(n_workers, scheduler) as (pool, described, n_workers):
             pending: dict[Future, tuple[str, dict]] = {
-                pool.submit(plan_point, case, sweep.base, i, x, options): (i, x) for i, x in todo
+                pool.submit(plan_point, case, sweep.base, i, x, options, recording): (i, x)
+                for i, x in todo
             }
             last = time.perf_counter()
             while pending:

@@ -167,6 +167,12 @@ class RobustOptions(_Strict):
     max_futures: int = Field(8, ge=1, le=200, description="Sample-average approximation size.")
     time_limit_s: float = Field(60.0, gt=0)
     mip_gap: float = Field(0.01, ge=0, lt=1)
+    objective: Literal["expected", "cvar"] = Field(
+        "expected",
+        description="expected: the futures' mean cost; cvar: the mean of the worst "
+        "(1 - alpha) share of futures (CVaR, Rockafellar-Uryasev).",
+    )
+    alpha: float = Field(0.9, ge=0, lt=1, description="CVaR level (objective: cvar).")
 
 
 class SweepSpec(_Strict):

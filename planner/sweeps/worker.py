@@ -24,6 +24,7 @@ from planner.pipeline import make_plan
 from planner.results import Plan
 from planner.scenarios import Scenario, apply_scenario, load_scenarios
 from planner.schema import PLATFORM_CLASSES
+from planner.sweeps.record import SweepRecording, record_scenario
 from planner.sweeps.spec import Value, scenario_for
 
 TIGHT = 1e-3  # a row counts as binding when its slack is below 0.1 % of its limit
@@ -68,7 +69,12 @@ def scenario_fleet(case_dir: str, base: str, inputs: dict[str, Value], name: str
 
 
 def plan_point(
-    case_dir: str, base: str, scenario_id: str, inputs: dict[str, Value], options: dict
+    case_dir: str,
+    base: str,
+    scenario_id: str,
+    inputs: dict[str, Value],
+    options: dict,
+    recording: SweepRecording | None = None,
 ) -> dict:
     """Plan one scenario and return its row (never raises for a scenario's own failure).
 
@@ -80,6 +86,9 @@ def plan_point(
         options: ``time_limit_s`` and ``mip_gap`` for :func:`planner.pipeline.make_plan`;
             ``lean`` (default True) plans in its lean mode: the row needs neither the
             greedy comparison of a plan already near its bound nor row-by-row tables.
+        recording: Record the verified plan in this store (``store_id`` in the row); a
+            plan that could not be recorded says so in ``message`` and is re-planned and
+            recorded on resume (``retry``).
     """
     start = time.perf_counter()
     row: dict = {
@@ -97,6 +106,8 @@ def plan_point(
             lean=options.get("lean", True),
         )
         row |= {"status": plan.summary["status"], "message": ""} | plan_row(fleet, plan)
+        if recording is not None:
+            row |= _record(recording, case_dir, base, scenario_id, inputs, plan, options)
     except InfeasiblePlanError as exc:
         row |= {"status": "infeasible", "message": str(exc)}
     except FleetDataError as exc:
@@ -110,6 +121,29 @@ def plan_point(
     row["seconds"] = round(time.perf_counter() - start, 4)
     row["worker"] = f"{socket.gethostname()}:{os.getpid()}"
     return row
+
+
+def _record(
+    recording: SweepRecording,
+    case_dir: str,
+    base: str,
+    scenario_id: str,
+    inputs: dict[str, Value],
+    plan: Plan,
+    options: dict,
+) -> dict:
+    """Record one plan; return the row's ``store_id`` (or why not, and ``retry``)."""
+    scenario = scenario_for(base_scenario(case_dir, base), inputs, scenario_id)
+    solver = {k: v for k, v in options.items() if k in ("time_limit_s", "mip_gap")}
+    try:
+        plan_id = record_scenario(recording, case_fleet(case_dir), plan, scenario, solver)
+    except Exception as exc:  # the plan stands; the row says it is not in the store
+        return {
+            "store_id": None,
+            "message": f"not recorded in the store: {type(exc).__name__}: {exc}",
+            "retry": True,
+        }
+    return {"store_id": plan_id}
 
 
 def plan_row(fleet: Fleet, plan: Plan) -> dict:
