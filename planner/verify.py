@@ -18,7 +18,6 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from planner.diurnal.layout import allocated_servers, is_slotted
 from planner.fleet import Fleet
 from planner.results import Plan
 from planner.schema import HOURS_PER_QUARTER, SECONDS_PER_DAY
@@ -620,8 +619,8 @@ def _check_fleet_table(
             alloc.groupby(["platform_id", "region_id", "quarter"])["servers"].sum().items()
         ):
             used[(p, r, int(t))] = float(n)
-    if is_slotted(fleet):  # time-of-day slots: servers are shared between slots
-        used = allocated_servers(fleet, alloc)
+    if "slot" in fleet.models.columns:  # time-of-day slots: servers are shared between slots
+        used = _busiest_slot(fleet, alloc)
     dedicated = fleet.settings.allocation == "dedicated"
     kw: dict[tuple[str, int], float] = defaultdict(float)
     seen = set()
@@ -690,6 +689,24 @@ def _check_fleet_table(
                 f"no fleet row, {n:g} servers installed",
             )
     return dict(kw)
+
+
+def _busiest_slot(fleet: Fleet, alloc: pd.DataFrame) -> dict[tuple[str, str, int], float]:
+    """Return allocated servers per (platform, region, quarter) in its busiest time-of-day slot.
+
+    A slotted fleet (planner.diurnal) marks each model's slot in ``models.slot``; -1 means the
+    model runs all day and counts in every one of ``settings.diurnal.slots`` slots.
+    """
+    slot_of = dict(zip(fleet.models["model_id"], fleet.models["slot"].astype(int), strict=True))
+    per_slot: dict[tuple[str, str, int, int], float] = defaultdict(float)
+    for a in alloc.itertuples(index=False):
+        slot = slot_of[a.model_id]
+        for s in range(fleet.settings.diurnal.slots) if slot == -1 else (slot,):
+            per_slot[(a.platform_id, a.region_id, int(a.quarter), s)] += float(a.servers)
+    busiest: dict[tuple[str, str, int], float] = {}
+    for (p, r, t, _s), n in per_slot.items():
+        busiest[(p, r, t)] = max(busiest.get((p, r, t), 0.0), n)
+    return busiest
 
 
 def _check_power_table(fleet: Fleet, table: pd.DataFrame, kw: dict, issues: _Issues) -> None:
