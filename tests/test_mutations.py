@@ -168,6 +168,7 @@ BASE_TABLES: dict[str, list[dict[str, object]]] = {
         for r in ("east", "west")
         for q in (0, 1)
     ],
+    "factors": [{"factor_id": "asic_factor", "value": 1.0, "low": 0.5, "high": 2.0, **SRC}],
 }
 BASE_SETTINGS = (
     "horizon_quarters: 2\n"
