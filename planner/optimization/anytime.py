@@ -17,12 +17,12 @@ the gap):
    (more each time a row is short again; halved when the LP can no longer meet it) and
    stages 3–4 repeat. The LP is re-solved warm from its basis (:class:`LpSession`).
    **Block rounding** (:func:`round_blocks`) takes over when the first cell rounding runs
-   short of installed servers only, or when the cell rounding ends more than
-   ``BLOCK_TRIGGER_GAP`` above the LP: it rounds each (model, quarter) block at once, so DR
+   short of installed servers only and the block rounding from the same LP is not short:
+   it rounds each (model, quarter) block at once, so DR
    capacity may move to the survivor regions with idle servers, and holds back in the LP
    the servers each region-quarter overflowed (:func:`_block_plans`; synthetic M: 50 % above
    the LP with cells, 3.4–3.5 % with blocks).
-5. **Polish**: the full MIP with replicas boxed within ±1 (then ±2) of the incumbent,
+5. **Polish**: the full MIP with replicas boxed within ±1 (then ±2, ±4) of the incumbent,
    warm-started, while it improves and time remains.
 6. **Proof**: the full MIP warm-started from the best plan, for the remaining time.
 
@@ -51,11 +51,10 @@ PURCHASE_MIP_NODES = 2000
 DUAL_ROUNDS = 8  # rounding at dual prices + purchases (about 0.05 s a round by default)
 PRICED_ROUNDS = 16  # then rounding that uses up idle servers cell by cell (synthetic M)
 ROUND_UP_ROUNDS = 4  # then rounding every fractional replica up
-BLOCK_TRIGGER_GAP = 0.03  # cell rounding further above the LP: the block rounding too
 BLOCK_ROUNDS = 8  # block rounding with held-back overflow (synthetic M: 5 rounds)
 BLOCK_RESERVE_STEP = 5.0  # servers held back per server overflowed (M: 2.5 took 10 rounds)
 POLISH_NODES = 300
-POLISH_BOXES = (1, 2)
+POLISH_BOXES = (1, 2, 4)  # ±4: asic_2x stalled at 1.25 % after ±2 (proven with ±4)
 FEASIBILITY_TOL = 1e-6  # relative, per row, for the incumbent check
 UNUSABLE_PRICE = 1e9  # kUSD: a column that would need servers no one can buy
 
@@ -371,7 +370,6 @@ def _first_plan(mm: MatrixModel, st: _Structure, inc: _Incumbent, lp: HighsRun,
     last_feasible = reserve.copy()
     times_short = np.zeros(mm.n_rows)
     round_no = 0
-    blocks_tried = False
     while round_no < PRICED_ROUNDS + ROUND_UP_ROUNDS:
         lower, upper = _fixed_bounds(mm, st, x_fixed, fixed)
         relaxed = session.solve(lower, upper, row_upper=mm.row_upper - reserve)
@@ -411,12 +409,11 @@ def _first_plan(mm: MatrixModel, st: _Structure, inc: _Incumbent, lp: HighsRun,
                 break
             inc.report(f"{stage}: plan rejected ({', '.join(inc.rejected)})")
             continue
-        if round_no == 1 and _only_installed_short(mm, shortfall):
-            # Only installed servers ran out (no power, space or supply): where DR drives
-            # the LP (synthetic M), the DR-aware block rounding plans without buying them.
-            blocks_tried = True
-            if _block_plans(mm, st, inc, session, x_fixed, fixed, elastic, threads):
-                return
+        # Only installed servers ran out (no power, space or supply): where DR drives the LP
+        # (synthetic M), the DR-aware block rounding plans without buying them.
+        if round_no == 1 and _only_installed_short(mm, shortfall) and \
+                _block_plans(mm, st, inc, session, x_fixed, fixed, elastic, threads):
+            return
         # A row short again gets more held back each time (the rounding's excess there moves
         # with the LP): the loop converges in fewer rounds.
         times_short += shortfall > 0
@@ -428,11 +425,6 @@ def _first_plan(mm: MatrixModel, st: _Structure, inc: _Incumbent, lp: HighsRun,
                   shortfall[short_rows[short_avail >= 0]][on_cap >= 0])
         families = sorted({FAMILIES[f] for f in mm.row_family[short_rows]})
         inc.report(f"{stage}: {len(short_rows)} rows short ({', '.join(families)}), held back")
-    lp_bound = lp.objective
-    if not blocks_tried and x_int.any() and (
-            inc.objective is None or inc.objective > (1 + BLOCK_TRIGGER_GAP) * lp_bound):
-        # The cell rounding ended far from the LP (or with no plan): try the blocks too.
-        _block_plans(mm, st, inc, session, x_fixed, fixed, elastic, threads)
 
 
 def _only_installed_short(mm: MatrixModel, shortfall: np.ndarray) -> bool:
@@ -472,6 +464,8 @@ def _block_plans(mm: MatrixModel, st: _Structure, inc: _Incumbent, session: LpSe
             found = found or not inc.rejected
         else:
             inc.report(f"{stage}: purchase MIP short ({status})")
+            if round_no == 0:  # short where the cells were too: not this case's problem
+                return found
         allocated = st.usage(mm, x_lp)
         overflow = np.maximum(st.usage(mm, x_new) - allocated - costs.spare, 0.0)
         if overflow.sum() < 0.5 and not shortfall.any():
