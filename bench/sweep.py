@@ -9,6 +9,9 @@ The runs (``--runs``, default ``pool:full,pool:lean,local:lean``) are executor:m
 (``make_plan(..., lean=True)``: column-wise tables, no greedy comparison for a plan near its
 bound), ``full`` as ``planner plan`` does. The ratios printed at the end compare lean with
 full on the pool, and the LocalCluster with the pool in lean mode, from the same run.
+``--interleaved N`` instead plans N scenarios in this process, each in both modes one after
+the other (alternating which goes first), so that a noisy machine affects both alike, and
+prints the mean seconds a scenario per mode and status, and whether the costs agree.
 
 Each executor plans the same sample of default-case scenarios (ranking and CV demand,
 Prineville's cap, Glacier Point's price and when it can be ordered) into a fresh folder and
@@ -102,6 +105,40 @@ def measure(
     }
 
 
+def interleaved(n: int, seed: int, time_limit_s: float | None) -> None:
+    """Plan ``n`` scenarios lean and full alternately in one process; print the means."""
+    import statistics
+
+    import planner as pl
+    from planner.sweeps import points
+    from planner.sweeps.worker import case_fleet, plan_point
+
+    spec = pl.parse_sweep(sweep_spec(n, seed, time_limit_s))
+    case = str(DEFAULT)
+    case_fleet(case)
+    options = spec.solver.model_dump()
+    rows: dict[str, list[dict]] = {"lean": [], "full": []}
+    for i, inputs in enumerate(points(spec, ".")):
+        for mode in ("lean", "full") if i % 2 == 0 else ("full", "lean"):
+            options_i = options | {"lean": mode == "lean"}
+            rows[mode].append(plan_point(case, spec.base, f"s{i}", inputs, options_i))
+    for mode, found in rows.items():
+        by_status: dict[str, list[float]] = {}
+        for r in found:
+            by_status.setdefault(r["status"], []).append(r["seconds"])
+        per_status = {k: f"{len(v)} at {statistics.mean(v):.3f} s" for k, v in by_status.items()}
+        print(
+            f"{mode}: {statistics.mean(r['seconds'] for r in found):.3f} s a scenario; {per_status}"
+        )
+    same = all(
+        abs((a.get("total_cost_usd") or 0.0) - (b.get("total_cost_usd") or 0.0)) < 1e-6
+        for a, b in zip(rows["lean"], rows["full"], strict=True)
+    )
+    lean = statistics.mean(r["seconds"] for r in rows["lean"])
+    full = statistics.mean(r["seconds"] for r in rows["full"])
+    print(f"lean / full: {lean / full:.3f}; same costs in every scenario: {same}")
+
+
 def main() -> None:
     """Parse arguments, run the executors one after the other, print a Markdown table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -114,7 +151,11 @@ def main() -> None:
         default="pool:full,pool:lean,local:lean",
         help="executor:mode pairs, executor pool|local, mode lean|full",
     )
+    parser.add_argument("--interleaved", type=int, default=0, help="see the module docstring")
     args = parser.parse_args()
+    if args.interleaved:
+        interleaved(args.interleaved, args.seed, args.time_limit)
+        return
     runs = [tuple(r.split(":")) for r in args.runs.split(",")]
     rows = [
         measure(e, m, args.scenarios, args.workers, args.seed, args.time_limit) for e, m in runs
