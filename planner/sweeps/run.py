@@ -186,6 +186,7 @@ def run_sweep(
         url = absolute_store(store)
         PlanStore(url).close()  # a bad URL or a newer schema fails here, once, not per worker
         recording = SweepRecording(url, name, note)
+    record = {} if recording is None else {"recording": recording}  # plan_point's keyword
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     write_meta(
@@ -227,7 +228,7 @@ def run_sweep(
     if todo:
         with open_executor(n_workers, scheduler) as (pool, described, n_workers):
             pending: dict[Future, tuple[str, dict]] = {
-                pool.submit(plan_point, case, sweep.base, i, x, options, recording): (i, x)
+                pool.submit(plan_point, case, sweep.base, i, x, options, **record): (i, x)
                 for i, x in todo
             }
             last = time.perf_counter()
