@@ -12,6 +12,8 @@ full on the pool, and the LocalCluster with the pool in lean mode, from the same
 ``--interleaved N`` instead plans N scenarios in this process, each in both modes one after
 the other (alternating which goes first), so that a noisy machine affects both alike, and
 prints the mean seconds a scenario per mode and status, and whether the costs agree.
+``--executor-overhead`` times an executor's fixed and per-task costs without planning: its
+start, the workers' first task (importing the planner), then 200 no-op tasks.
 
 Each executor plans the same sample of default-case scenarios (ranking and CV demand,
 Prineville's cap, Glacier Point's price and when it can be ordered) into a fresh folder and
@@ -139,6 +141,36 @@ def interleaved(n: int, seed: int, time_limit_s: float | None) -> None:
     print(f"lean / full: {lean / full:.3f}; same costs in every scenario: {same}")
 
 
+def _import_planner(i: int) -> int:
+    import planner.sweeps.worker  # noqa: F401  (what a worker's first scenario imports)
+
+    return i
+
+
+def _noop(i: int) -> int:
+    return i
+
+
+def executor_overhead(workers: int) -> None:
+    """Print each executor's start, first-task (imports) and per-task seconds."""
+    from concurrent.futures import wait
+
+    from planner.sweeps.run import open_executor
+
+    for scheduler in (None, "local"):
+        t0 = time.perf_counter()
+        with open_executor(workers, scheduler) as (pool, described, n):
+            t1 = time.perf_counter()
+            wait([pool.submit(_import_planner, i) for i in range(n)])
+            t2 = time.perf_counter()
+            wait([pool.submit(_noop, i) for i in range(200)])
+            t3 = time.perf_counter()
+        print(
+            f"{described}: start {t1 - t0:.1f} s, first tasks (imports) {t2 - t1:.1f} s, "
+            f"no-op task {(t3 - t2) / 200 * 1000:.1f} ms"
+        )
+
+
 def main() -> None:
     """Parse arguments, run the executors one after the other, print a Markdown table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -152,7 +184,11 @@ def main() -> None:
         help="executor:mode pairs, executor pool|local, mode lean|full",
     )
     parser.add_argument("--interleaved", type=int, default=0, help="see the module docstring")
+    parser.add_argument("--executor-overhead", action="store_true")
     args = parser.parse_args()
+    if args.executor_overhead:
+        executor_overhead(args.workers)
+        return
     if args.interleaved:
         interleaved(args.interleaved, args.seed, args.time_limit)
         return
