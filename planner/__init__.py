@@ -10,6 +10,7 @@ The flow is load → check → scenario → build → solve → verify → repor
 The app and notebooks use only the names exported here.
 """
 
+import importlib as _importlib
 import sys as _sys
 
 if _sys.argv[:1] == ["-m"] and "planner" in getattr(_sys, "orig_argv", []):
@@ -24,206 +25,131 @@ if _sys.argv[:1] == ["-m"] and "planner" in getattr(_sys, "orig_argv", []):
 
     _signal.signal(_signal.SIGINT, _interrupted_while_starting)
 
-from planner.baselines import (
-    baseline_plans,
-    best_single_platform_plan,
-    compare_to_baselines,
-    cpu_only_plan,
-    greedy_plan,
-)
-from planner.checks import check_fleet, slo_coverage
-from planner.compare import compare_plans
-from planner.demand import call_graph, peak_demand, product_demand
-from planner.describe import coverage, demand_by_bucket, table_rows
-from planner.diurnal.harvest import day_chart, day_profile
-from planner.diurnal.plan import DiurnalPlan, plan_diurnal
-from planner.diurnal.shapes import hourly_demand
-from planner.diurnal.slots import expand_fleet
-from planner.errors import (
-    FleetDataError,
-    InfeasiblePlanError,
-    PlannerError,
-    Problem,
-    SolverError,
-)
-from planner.factors import with_factor
-from planner.fleet import Fleet, fleet_from_frames, load_fleet
-from planner.frontier import cost_power_frontier, sensitivity
-from planner.insight import binding_constraints, shadow_prices
-from planner.latency import (
-    LatencyResult,
-    ServiceModel,
-    SimulationSettings,
-    check_latency,
-    read_allocation,
-    write_latency,
-)
-from planner.migration import MigrationOptions, StablePlan, make_stable_plan
-from planner.model import PlanningModel, build_model
-from planner.optimization import AnytimeResult, Progress, solve_anytime
-from planner.output import plan_report, write_plan
-from planner.parameters import candidates, power_caps
-from planner.pipeline import explain_infeasibility, make_plan
-from planner.plan_io import read_plan
-from planner.profiler import (
-    PROFILE_CURVES,
-    ProfileSettings,
-    machine_info,
-    profile_models,
-    read_at_slo,
-    validate_curves,
-    write_curves,
-)
-from planner.results import Plan, extract_plan
-from planner.scenarios import (
-    Scenario,
-    apply_scenario,
-    load_scenarios,
-    parse_scenarios,
-    scenario_from_dict,
-    scenario_to_yaml,
-)
-from planner.schema import TABLES, data_reference_markdown
-from planner.settings import Settings
-from planner.solve import SolveResult, solve_model
-from planner.store import PlanStore, StoredPlan, case_hash, diff_records, open_store
-from planner.studies import (
-    METRICS,
-    asic_adoption_sweep,
-    daily_queries,
-    efficiency,
-    factor_sensitivity,
-    plan_metrics,
-    power_cap_sweep,
-    provenance,
-    region_loss_study,
-    scale_power_caps,
-    without_region,
-)
-from planner.sweeps import (
-    RobustResult,
-    SweepProgress,
-    SweepResult,
-    SweepSpec,
-    load_sweep,
-    parse_sweep,
-    read_results,
-    robust_plan,
-    run_sweep,
-    sweep_report,
-    write_robust,
-    write_sweep_report,
-)
-from planner.synthetic import SIZES, synthetic_fleet
-from planner.topology import backup_graph
-from planner.verify import Verification, verify_plan
+# Every public name and the module that defines it. Importing `planner` imports none of them:
+# each loads on first use (PEP 562), so `python -m planner --help` and `check` start without
+# pandas' and the solvers' import time, and a notebook pays only for what it uses.
+_EXPORTS: dict[str, str] = {
+    "baseline_plans": "planner.baselines",
+    "best_single_platform_plan": "planner.baselines",
+    "compare_to_baselines": "planner.baselines",
+    "cpu_only_plan": "planner.baselines",
+    "greedy_plan": "planner.baselines",
+    "check_fleet": "planner.checks",
+    "slo_coverage": "planner.checks",
+    "compare_plans": "planner.compare",
+    "call_graph": "planner.demand",
+    "peak_demand": "planner.demand",
+    "product_demand": "planner.demand",
+    "coverage": "planner.describe",
+    "demand_by_bucket": "planner.describe",
+    "table_rows": "planner.describe",
+    "day_chart": "planner.diurnal.harvest",
+    "day_profile": "planner.diurnal.harvest",
+    "DiurnalPlan": "planner.diurnal.plan",
+    "plan_diurnal": "planner.diurnal.plan",
+    "hourly_demand": "planner.diurnal.shapes",
+    "expand_fleet": "planner.diurnal.slots",
+    "FleetDataError": "planner.errors",
+    "InfeasiblePlanError": "planner.errors",
+    "PlannerError": "planner.errors",
+    "Problem": "planner.errors",
+    "SolverError": "planner.errors",
+    "with_factor": "planner.factors",
+    "Fleet": "planner.fleet",
+    "fleet_from_frames": "planner.fleet",
+    "load_fleet": "planner.fleet",
+    "cost_power_frontier": "planner.frontier",
+    "sensitivity": "planner.frontier",
+    "binding_constraints": "planner.insight",
+    "shadow_prices": "planner.insight",
+    "LatencyResult": "planner.latency",
+    "ServiceModel": "planner.latency",
+    "SimulationSettings": "planner.latency",
+    "check_latency": "planner.latency",
+    "read_allocation": "planner.latency",
+    "write_latency": "planner.latency",
+    "MigrationOptions": "planner.migration",
+    "StablePlan": "planner.migration",
+    "make_stable_plan": "planner.migration",
+    "PlanningModel": "planner.model",
+    "build_model": "planner.model",
+    "AnytimeResult": "planner.optimization",
+    "Progress": "planner.optimization",
+    "solve_anytime": "planner.optimization",
+    "plan_report": "planner.output",
+    "write_plan": "planner.output",
+    "candidates": "planner.parameters",
+    "power_caps": "planner.parameters",
+    "explain_infeasibility": "planner.pipeline",
+    "make_plan": "planner.pipeline",
+    "read_plan": "planner.plan_io",
+    "PROFILE_CURVES": "planner.profiler",
+    "ProfileSettings": "planner.profiler",
+    "machine_info": "planner.profiler",
+    "profile_models": "planner.profiler",
+    "read_at_slo": "planner.profiler",
+    "validate_curves": "planner.profiler",
+    "write_curves": "planner.profiler",
+    "Plan": "planner.results",
+    "extract_plan": "planner.results",
+    "Scenario": "planner.scenarios",
+    "apply_scenario": "planner.scenarios",
+    "load_scenarios": "planner.scenarios",
+    "parse_scenarios": "planner.scenarios",
+    "scenario_from_dict": "planner.scenarios",
+    "scenario_to_yaml": "planner.scenarios",
+    "TABLES": "planner.schema",
+    "data_reference_markdown": "planner.schema",
+    "Settings": "planner.settings",
+    "SolveResult": "planner.solve",
+    "solve_model": "planner.solve",
+    "PlanStore": "planner.store",
+    "StoredPlan": "planner.store",
+    "case_hash": "planner.store",
+    "diff_records": "planner.store",
+    "open_store": "planner.store",
+    "METRICS": "planner.studies",
+    "asic_adoption_sweep": "planner.studies",
+    "daily_queries": "planner.studies",
+    "efficiency": "planner.studies",
+    "factor_sensitivity": "planner.studies",
+    "plan_metrics": "planner.studies",
+    "power_cap_sweep": "planner.studies",
+    "provenance": "planner.studies",
+    "region_loss_study": "planner.studies",
+    "scale_power_caps": "planner.studies",
+    "without_region": "planner.studies",
+    "RobustResult": "planner.sweeps",
+    "SweepProgress": "planner.sweeps",
+    "SweepResult": "planner.sweeps",
+    "SweepSpec": "planner.sweeps",
+    "load_sweep": "planner.sweeps",
+    "parse_sweep": "planner.sweeps",
+    "read_results": "planner.sweeps",
+    "robust_plan": "planner.sweeps",
+    "run_sweep": "planner.sweeps",
+    "sweep_report": "planner.sweeps",
+    "write_robust": "planner.sweeps",
+    "write_sweep_report": "planner.sweeps",
+    "SIZES": "planner.synthetic",
+    "synthetic_fleet": "planner.synthetic",
+    "backup_graph": "planner.topology",
+    "Verification": "planner.verify",
+    "verify_plan": "planner.verify",
+}
 
-__all__ = [
-    "METRICS",
-    "PROFILE_CURVES",
-    "SIZES",
-    "TABLES",
-    "AnytimeResult",
-    "DiurnalPlan",
-    "day_chart",
-    "day_profile",
-    "expand_fleet",
-    "hourly_demand",
-    "plan_diurnal",
-    "Fleet",
-    "FleetDataError",
-    "InfeasiblePlanError",
-    "LatencyResult",
-    "MigrationOptions",
-    "Plan",
-    "PlanStore",
-    "PlannerError",
-    "PlanningModel",
-    "Problem",
-    "ProfileSettings",
-    "Progress",
-    "RobustResult",
-    "Scenario",
-    "ServiceModel",
-    "Settings",
-    "SimulationSettings",
-    "SolveResult",
-    "SolverError",
-    "StablePlan",
-    "StoredPlan",
-    "SweepProgress",
-    "SweepResult",
-    "SweepSpec",
-    "Verification",
-    "apply_scenario",
-    "asic_adoption_sweep",
-    "backup_graph",
-    "baseline_plans",
-    "best_single_platform_plan",
-    "binding_constraints",
-    "build_model",
-    "call_graph",
-    "candidates",
-    "case_hash",
-    "check_fleet",
-    "check_latency",
-    "compare_plans",
-    "compare_to_baselines",
-    "cost_power_frontier",
-    "coverage",
-    "cpu_only_plan",
-    "daily_queries",
-    "data_reference_markdown",
-    "demand_by_bucket",
-    "diff_records",
-    "efficiency",
-    "factor_sensitivity",
-    "explain_infeasibility",
-    "extract_plan",
-    "fleet_from_frames",
-    "greedy_plan",
-    "load_fleet",
-    "load_scenarios",
-    "load_sweep",
-    "machine_info",
-    "make_plan",
-    "make_stable_plan",
-    "open_store",
-    "parse_scenarios",
-    "parse_sweep",
-    "peak_demand",
-    "plan_metrics",
-    "plan_report",
-    "power_cap_sweep",
-    "power_caps",
-    "product_demand",
-    "profile_models",
-    "provenance",
-    "read_allocation",
-    "read_at_slo",
-    "read_plan",
-    "read_results",
-    "region_loss_study",
-    "robust_plan",
-    "run_sweep",
-    "scale_power_caps",
-    "scenario_from_dict",
-    "scenario_to_yaml",
-    "sensitivity",
-    "shadow_prices",
-    "slo_coverage",
-    "solve_anytime",
-    "solve_model",
-    "sweep_report",
-    "synthetic_fleet",
-    "table_rows",
-    "validate_curves",
-    "verify_plan",
-    "with_factor",
-    "without_region",
-    "write_curves",
-    "write_latency",
-    "write_plan",
-    "write_robust",
-    "write_sweep_report",
-]
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> object:
+    """Import the module that defines ``name`` on first use, and cache the value."""
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'planner' has no attribute {name!r}")
+    value = getattr(_importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

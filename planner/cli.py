@@ -22,18 +22,20 @@ import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import click
-import pandas as pd
 import typer
 from rich.console import Console
 
 from planner.errors import FleetDataError, InfeasiblePlanError, PlannerError
-from planner.fleet import Fleet, load_fleet
-from planner.scenarios import Scenario, load_scenarios
-from planner.settings import machine_cores
 from planner.store.commands import StoreOpt, add_store_commands
+
+if TYPE_CHECKING:  # annotations only: each command imports what it runs, so --help is fast
+    import pandas as pd
+
+    from planner.fleet import Fleet
+    from planner.scenarios import Scenario
 
 app = typer.Typer(
     add_completion=False,
@@ -73,6 +75,8 @@ def _check_gap(value: float | None) -> float | None:
 
 def _check_threads(value: int | None) -> int | None:
     """Refuse fewer than 1 or more threads than the machine has cores."""
+    from planner.settings import machine_cores
+
     cores = machine_cores()
     if value is not None and not 1 <= value <= cores:
         raise typer.BadParameter(f"{value} threads; give 1 to {cores} (the cores of this machine)")
@@ -147,6 +151,8 @@ def _unexpected(exc: BaseException) -> str:
 
 def _load(case: Path) -> Fleet:
     """Load and check a case (``FleetDataError``, exit 3, on any problem)."""
+    from planner.fleet import load_fleet
+
     with err.status(f"loading {case}"):
         return load_fleet(case)
 
@@ -160,7 +166,7 @@ def _check_scenarios(case: Path, fleet: Fleet) -> int:
     Raises:
         FleetDataError: Listing every problem of every scenario at once.
     """
-    from planner.scenarios import scenario_problems
+    from planner.scenarios import load_scenarios, scenario_problems
 
     scenarios = load_scenarios(case)
     problems = scenario_problems(fleet, scenarios)
@@ -173,6 +179,8 @@ def _scenario(case: Path, name: str | None) -> Scenario | None:
     """Return the scenario called ``name``; an unknown name is a usage error listing the names."""
     if name is None:
         return None
+    from planner.scenarios import load_scenarios
+
     scenarios = load_scenarios(case)
     if name not in scenarios:
         raise _UsageError(
@@ -190,13 +198,13 @@ def _print_frame(title: str, frame: pd.DataFrame) -> None:
 
 def _pct(gap: object) -> str:
     """Return a relative gap as a percentage, or n/a when unknown."""
-    if gap is None or (isinstance(gap, float) and pd.isna(gap)):
+    if gap is None or (isinstance(gap, float) and math.isnan(gap)):
         return "n/a"
     return f"{100 * float(gap):.3f} %"  # type: ignore[arg-type]
 
 
 def _usd(value: object) -> str:
-    if value is None or (isinstance(value, float) and pd.isna(value)):
+    if value is None or (isinstance(value, float) and math.isnan(value)):
         return "n/a"
     return f"{float(value):,.0f} USD"  # type: ignore[arg-type]
 
@@ -246,7 +254,7 @@ def check(case: CaseArg, debug: DebugOpt = False) -> None:
         cov = coverage(fleet)
         _print_frame(
             "Model-platform coverage (latency-bounded qps per server; blank = cannot run):",
-            cov.map(lambda v: "" if pd.isna(v) else f"{v:,.0f}"),
+            cov.map(lambda v: "" if math.isnan(v) else f"{v:,.0f}"),
         )
         notes = slo_coverage_notes(fleet)
         if notes:
@@ -349,7 +357,8 @@ def plan(
                                          bucket_costs, max_moves, opts)
                     result, extra = stable.plan, {"moves": stable.moves}
         except InfeasiblePlanError as exc:
-            if isinstance(exc.explanation, pd.DataFrame) and not exc.explanation.empty:
+            explanation = exc.explanation
+            if explanation is not None and not getattr(explanation, "empty", True):
                 from planner.output import write_text_atomic
 
                 path = out_dir.with_name(out_dir.name + "_infeasible.csv")

@@ -5,21 +5,35 @@ team; the schema is migrated by Alembic on open. See :class:`PlanStore` and
 :func:`diff_records`.
 """
 
-from planner.store.diff import diff_records
-from planner.store.engine import DEFAULT_STORE, StoreError, store_url
-from planner.store.frames import case_hash
-from planner.store.planfiles import PlanFolderError, read_plan_folder
-from planner.store.records import PlanStore, StoredPlan, open_store
+import importlib as _importlib
 
-__all__ = [
-    "DEFAULT_STORE",
-    "PlanFolderError",
-    "PlanStore",
-    "StoreError",
-    "StoredPlan",
-    "case_hash",
-    "diff_records",
-    "open_store",
-    "read_plan_folder",
-    "store_url",
-]
+# Public name -> defining module, loaded on first use (PEP 562): the CLI registers the store's
+# commands without importing SQLAlchemy and Alembic, so `--help` and `check` start fast.
+_EXPORTS: dict[str, str] = {
+    "DEFAULT_STORE": "planner.store.location",
+    "PlanFolderError": "planner.store.planfiles",
+    "PlanStore": "planner.store.records",
+    "StoreError": "planner.store.engine",
+    "StoredPlan": "planner.store.records",
+    "case_hash": "planner.store.frames",
+    "diff_records": "planner.store.diff",
+    "open_store": "planner.store.records",
+    "read_plan_folder": "planner.store.planfiles",
+    "store_url": "planner.store.engine",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> object:
+    """Import the module that defines ``name`` on first use, and cache the value."""
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'planner.store' has no attribute {name!r}")
+    value = getattr(_importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

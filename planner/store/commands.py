@@ -9,16 +9,19 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-import pandas as pd
 import typer
 from rich.console import Console
 
-from planner.fleet import Fleet
-from planner.results import Plan
-from planner.scenarios import Scenario
-from planner.store.engine import DEFAULT_STORE
+from planner.store.location import DEFAULT_STORE
+
+if TYPE_CHECKING:  # imported for annotations only: the CLI loads this module at start
+    import pandas as pd
+
+    from planner.fleet import Fleet
+    from planner.results import Plan
+    from planner.scenarios import Scenario
 
 StoreOpt = Annotated[
     str | None,

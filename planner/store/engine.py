@@ -19,8 +19,8 @@ from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Engine, make_url
 
 from planner.errors import PlannerError
+from planner.store.location import DEFAULT_STORE
 
-DEFAULT_STORE = "fleet_plans.db"  # in the working folder
 MIGRATIONS = Path(__file__).with_name("migrations")
 SQLITE_BUSY_TIMEOUT_MS = 60_000  # a writer waits this long for another's transaction
 _PG_LOCK_KEY = 170_017  # advisory lock held while migrating a PostgreSQL store
