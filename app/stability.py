@@ -59,9 +59,14 @@ def init_defaults(ss: MutableMapping[str, Any]) -> None:
 
 
 def bucket_cost_frame(fleet: pl.Fleet) -> pd.DataFrame:
-    """Return the editable per-bucket move costs: one row per bucket, blank = the default."""
+    """Return the editable per-bucket move costs: one row per bucket, blank = the default.
+
+    Starts from the case's ``migration.bucket_move_cost_usd`` (settings.yaml).
+    """
+    case = fleet.settings.migration.bucket_move_cost_usd
+    buckets = state.buckets(fleet)
     return pd.DataFrame(
-        {"bucket": state.buckets(fleet), "move_cost_usd": [None] * len(state.buckets(fleet))}
+        {"bucket": buckets, "move_cost_usd": [case.get(b) for b in buckets]}
     ).astype({"move_cost_usd": "float64"})
 
 
@@ -103,6 +108,9 @@ def control(fleet: pl.Fleet) -> pd.DataFrame | None:
         else:
             st.text_input("Plan folder", key=CURRENT_FOLDER, placeholder="plans/q1")
     with c2:
+        # the case's settings.yaml (migration:) gives the starting values
+        st.session_state.setdefault(MOVE_COST, fleet.settings.migration.move_cost_usd)
+        st.session_state.setdefault(MAX_MOVES, fleet.settings.migration.max_moves_per_quarter)
         st.number_input(
             "Move cost (USD per replica moved)",
             min_value=0.0,

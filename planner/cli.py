@@ -287,15 +287,24 @@ def plan(
         typer.Option(help="Keep close to this allocation: a plan folder or a store id."),
     ] = None,
     move_cost: Annotated[
-        float, typer.Option("--move-cost", help="With --current: USD per replica moved.")
-    ] = 0.0,
+        float | None,
+        typer.Option(
+            "--move-cost",
+            help="With --current: USD per replica moved (default: migration.move_cost_usd "
+            "in settings.yaml, else 0).",
+        ),
+    ] = None,
     bucket_move_cost: Annotated[
         list[str] | None,
         typer.Option("--bucket-move-cost", help="BUCKET=USD override of --move-cost; repeat."),
     ] = None,
     max_moves: Annotated[
         float | None,
-        typer.Option("--max-moves", help="With --current: at most this many moves per quarter."),
+        typer.Option(
+            "--max-moves",
+            help="With --current: at most this many moves per quarter (default: "
+            "migration.max_moves_per_quarter in settings.yaml, else no cap).",
+        ),
     ] = None,
     robust: Annotated[
         Path | None,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -89,6 +89,30 @@ class Diurnal(_Strict):
         return value
 
 
+class Migration(_Strict):
+    """What moving a replica off its current platform or region costs (``plan --current``)."""
+
+    move_cost_usd: float = Field(
+        0.0,
+        ge=0,
+        le=1e9,
+        description="USD per replica moved off its current platform or region; the "
+        "--move-cost option overrides it.",
+    )
+    bucket_move_cost_usd: dict[str, Annotated[float, Field(ge=0, le=1e9)]] = Field(
+        default_factory=dict,
+        description="Per-bucket override of move_cost_usd, e.g. {ranking: 50}; "
+        "--bucket-move-cost overrides it.",
+    )
+    max_moves_per_quarter: float | None = Field(
+        None,
+        ge=0,
+        le=1e12,
+        description="Hard cap on replicas moved per quarter (none: no cap); --max-moves "
+        "overrides it.",
+    )
+
+
 class Settings(_Strict):
     """Planning settings of one fleet case."""
 
@@ -121,6 +145,7 @@ class Settings(_Strict):
     disaster_recovery: DisasterRecovery = Field(default_factory=DisasterRecovery)
     solver: SolverOptions = Field(default_factory=SolverOptions)
     diurnal: Diurnal = Field(default_factory=Diurnal)
+    migration: Migration = Field(default_factory=Migration)
 
     def quarter_label(self, quarter: int) -> str:
         """Return the calendar label of a 0-based quarter index, e.g. ``2020Q3``."""

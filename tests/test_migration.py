@@ -7,6 +7,7 @@ The current allocation runs both replicas on platform ``a`` (1,000 USD per serve
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -127,3 +128,41 @@ def test_cli_plan_current_from_a_folder_and_from_the_store(tmp_path: Path) -> No
     result = runner.invoke(app, ["plan", str(tmp_path / "now"), "--out", str(tmp_path / "x"),
                                  "--current", "nowhere"])
     assert result.exit_code == 2 and "neither a plan folder nor a store id" in result.output
+
+
+def test_settings_yaml_gives_the_move_cost_and_the_command_line_overrides_it(
+    tmp_path: Path,
+) -> None:
+    """``migration.move_cost_usd: 50`` in settings.yaml keeps the allocation (100 USD of moves
+    against 20 USD saved); ``--move-cost 5`` on the same case moves both replicas."""
+    write_fleet(_fleet(1010), tmp_path / "before")
+    now = _fleet(990)
+    settings = now.settings.model_copy(
+        update={"migration": now.settings.migration.model_copy(update={"move_cost_usd": 50.0})}
+    )
+    write_fleet(dataclasses.replace(now, settings=settings), tmp_path / "now")
+    assert "move_cost_usd: 50" in (tmp_path / "now" / "settings.yaml").read_text()
+    runner = CliRunner()
+
+    def cli(*args: object) -> str:
+        result = runner.invoke(app, [str(a) for a in args])
+        assert result.exit_code == 0, result.output
+        return result.output
+
+    cli("plan", tmp_path / "before", "--out", tmp_path / "p0")
+    cli("plan", tmp_path / "now", "--out", tmp_path / "keep", "--current", tmp_path / "p0")
+    kept = json.loads((tmp_path / "keep" / "summary.json").read_text())["migration"]
+    assert kept["kept_current"] and kept["moves"] == 0
+    cli("plan", tmp_path / "now", "--out", tmp_path / "move", "--current", tmp_path / "p0",
+        "--move-cost", 5)
+    moved = json.loads((tmp_path / "move" / "summary.json").read_text())["migration"]
+    assert not moved["kept_current"] and moved["moves"] == 2
+
+
+def test_settings_reject_a_negative_move_cost() -> None:
+    from pydantic import ValidationError
+
+    from planner.settings import Settings
+
+    with pytest.raises(ValidationError, match="move_cost_usd"):
+        Settings.model_validate({"migration": {"move_cost_usd": -1}})

@@ -241,7 +241,7 @@ def stable_plan(
     scenario: Scenario | None,
     current: str,
     store: str | None,
-    move_cost: float,
+    move_cost: float | None,
     bucket_costs: dict[str, float],
     max_moves: float | None,
     opts: dict,
@@ -250,9 +250,11 @@ def stable_plan(
     from planner.migration import MigrationOptions, make_stable_plan
 
     allocation, label = load_current(current, store)
+    # the command line overrides the case's settings.yaml (migration:), key by key
+    case = fleet.settings.migration
     options = MigrationOptions(
-        move_cost_usd=move_cost,
-        bucket_move_cost_usd=bucket_costs,
-        max_moves_per_quarter=max_moves,
+        move_cost_usd=case.move_cost_usd if move_cost is None else move_cost,
+        bucket_move_cost_usd={**case.bucket_move_cost_usd, **bucket_costs},
+        max_moves_per_quarter=case.max_moves_per_quarter if max_moves is None else max_moves,
     )
     return make_stable_plan(fleet, allocation, options, scenario, current_label=label, **opts)
