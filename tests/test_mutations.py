@@ -878,12 +878,12 @@ def test_ctrl_c_is_one_line_and_exit_130(valid_case: Path, monkeypatch, where: s
     assert text.strip().splitlines() == ["interrupted; no output was written"]
 
 
-@pytest.mark.parametrize("delay_s", [0.2, 1.0])
+@pytest.mark.parametrize("delay_s", [0.05, 0.2])
 def test_ctrl_c_during_start_up_is_one_line_and_exit_130(delay_s: float) -> None:
-    """A real SIGINT while ``python -m planner`` imports (or, later, checks): never a traceback.
+    """A real SIGINT while ``python -m planner`` starts (interpreter, imports): no traceback.
 
-    Importing the planner takes seconds, so a SIGINT at 0.2 s lands in the imports; at 1 s it
-    may land in the imports or the check: either way the answer is the same.
+    Start-up takes about 0.5 s on a quiet machine since imports are lazy, so the signal lands
+    in it; a signal during the command itself is tested in-process above.
     """
     root = Path(__file__).resolve().parents[1]
     env = {**os.environ, "PYTHONPATH": str(root)}
@@ -899,8 +899,9 @@ def test_ctrl_c_during_start_up_is_one_line_and_exit_130(delay_s: float) -> None
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=120)
     if proc.returncode == 0:
-        pytest.skip("the check finished before the signal")  # not expected: imports take > 1 s
-    assert proc.returncode == 130, err
+        pytest.skip("the check finished before the signal")  # not expected: it takes > 2 s
+    # 130, or killed by the SIGINT itself (-2), which a shell also reports as exit 130
+    assert proc.returncode in (130, -signal.SIGINT), err
     assert "Traceback" not in err and "KeyboardInterrupt" not in err, err
     assert err.strip().splitlines()[-1] == "interrupted; no output was written"
     assert len([line for line in err.splitlines() if "interrupted" in line]) == 1
