@@ -430,7 +430,9 @@ def _topology_without(topo: pd.DataFrame, lost: str, remaining: list[str]) -> pd
                         "(planner.studies.without_region)"}
              for r in orphans for b in remaining if b != r]
     if added:
-        kept = pd.concat([kept, pd.DataFrame(added)[kept.columns]], ignore_index=True)
+        # optional columns (e.g. network_latency_ms) stay blank on the added edges
+        added_frame = pd.DataFrame(added).reindex(columns=kept.columns)
+        kept = pd.concat([kept, added_frame.astype(kept.dtypes.to_dict())], ignore_index=True)
     return kept.reset_index(drop=True)
 
 

@@ -209,6 +209,18 @@ def test_without_region_rewires_a_region_it_was_the_only_backup_of(fleet):
     assert make_plan(smaller).summary["verified"]
 
 
+def test_without_region_keeps_optional_topology_columns(fleet):
+    """A rewired edge has a blank network latency; the kept edges keep theirs."""
+    chain = pd.DataFrame([
+        {"region_id": a, "backup_region_id": b, "network_latency_ms": 30.0, **_SRC}
+        for a, b in (("east", "west"), ("west", "north"), ("north", "east"))
+    ])
+    smaller = without_region(fleet.replace(topology=chain), "north")
+    topo = smaller.topology.set_index(["region_id", "backup_region_id"])
+    assert topo.loc[("east", "west"), "network_latency_ms"] == 30.0
+    assert math.isnan(topo.loc[("west", "east"), "network_latency_ms"])
+
+
 def test_without_region_from_a_later_quarter_moves_demand_from_then_on(fleet):
     later = without_region(fleet, "north", from_quarter=1)
     assert set(later.regions["region_id"]) == {"east", "west", "north"}
