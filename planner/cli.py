@@ -191,9 +191,30 @@ def _scenario(case: Path, name: str | None) -> Scenario | None:
     return scenarios[name]
 
 
-def _print_frame(title: str, frame: pd.DataFrame) -> None:
+# Counts and money print whole (servers, replicas, USD); other numbers (kW, qps, ms) to 0.1.
+_WHOLE_LABELS = ("server", "replica", "usd", "cost", "tco", "capex", "opex", "moves", "rows")
+
+
+def _whole(label: object) -> bool:
+    text = " ".join(map(str, label)) if isinstance(label, tuple) else str(label)
+    return any(word in text.lower() for word in _WHOLE_LABELS)
+
+
+def _print_frame(title: str, frame: pd.DataFrame, context: str = "") -> None:
+    """Print ``frame`` with numbers rounded by what they count (by row, column or title)."""
+    whole_table = _whole(title) or _whole(context)
+    shown = frame.astype(object).copy()
+    for col in frame.columns:
+        for row in frame.index:
+            value = frame.at[row, col]
+            if isinstance(value, float) and not isinstance(value, bool):
+                if math.isnan(value):
+                    shown.at[row, col] = "NaN"
+                else:
+                    digits = 0 if whole_table or _whole(col) or _whole(row) else 1
+                    shown.at[row, col] = f"{value:,.{digits}f}"
     out.print(f"\n{title}")
-    out.print(frame.to_string(float_format=lambda v: f"{v:,.1f}"), markup=False)
+    out.print(shown.to_string(), markup=False)
 
 
 def _pct(gap: object) -> str:

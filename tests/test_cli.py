@@ -368,7 +368,11 @@ def test_compare_prints_side_by_side_tables(tiny_case, tmp_path):
     totals = text.split("Totals")[1].split("Servers in service")[0]
     cost_line = next(line for line in totals.splitlines() if line.startswith("total_cost_usd"))
     # base 120,000; growth doubles rank: ceil(2400 / 250) = 10 ASIC -> 120,000 + 60,000
-    assert cost_line.split()[1:] == ["120,000.0", "180,000.0", "60,000.0"]
+    assert cost_line.split()[1:] == ["120,000", "180,000", "60,000"]  # money to the dollar
+    bought = next(line for line in totals.splitlines() if line.startswith("servers_purchased"))
+    assert all("." not in v for v in bought.split()[1:]), bought  # servers are whole
+    power = next(line for line in totals.splitlines() if line.startswith("peak_power_kw"))
+    assert all(v.count(".") == 1 and len(v.split(".")[1]) == 1 for v in power.split()[1:])
 
 
 def test_compare_unknown_scenario(tiny_case):
