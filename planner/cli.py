@@ -204,15 +204,16 @@ def _print_frame(title: str, frame: pd.DataFrame, context: str = "") -> None:
     """Print ``frame`` with numbers rounded by what they count (by row, column or title)."""
     whole_table = _whole(title) or _whole(context)
     shown = frame.astype(object).copy()
-    for col in frame.columns:
-        for row in frame.index:
-            value = frame.at[row, col]
-            if isinstance(value, float) and not isinstance(value, bool):
+    # by position: labels may repeat (e.g. several cells of one model)
+    for j, col in enumerate(frame.columns):
+        for i, row in enumerate(frame.index):
+            value = frame.iat[i, j]
+            if isinstance(value, float):
                 if math.isnan(value):
-                    shown.at[row, col] = "NaN"
+                    shown.iat[i, j] = "NaN"
                 else:
                     digits = 0 if whole_table or _whole(col) or _whole(row) else 1
-                    shown.at[row, col] = f"{value:,.{digits}f}"
+                    shown.iat[i, j] = f"{value:,.{digits}f}"
     out.print(f"\n{title}")
     out.print(shown.to_string(), markup=False)
 

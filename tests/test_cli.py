@@ -636,3 +636,17 @@ def test_synthetic_into_an_empty_folder_and_bad_size(tmp_path):
     assert "unknown size 'XXXL'" in bad.stderr and "XS, S, M, L, XL, XXL" in bad.stderr
     assert not (tmp_path / "big").exists()
     assert invoke("synthetic", "--out", tmp_path / "x").exit_code == 2  # size missing
+
+
+def test_printed_tables_round_by_what_they_count_even_with_repeated_labels(capsys):
+    import pandas as pd
+
+    from planner import cli
+
+    frame = pd.DataFrame(
+        {"p99_ms": [12.25, float("nan")], "servers": [3.0, 1278.0]}, index=["rmc1", "rmc1"]
+    )
+    cli._print_frame("cells", frame)
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[-2].split() == ["rmc1", "12.2", "3"]
+    assert lines[-1].split() == ["rmc1", "NaN", "1,278"]
