@@ -10,8 +10,9 @@ The flow is load → check → scenario → build → solve → verify → repor
 The app and notebooks use only the names exported here.
 """
 
-import importlib as _importlib
 import sys as _sys
+
+from planner.lazy import lazy_exports as _lazy_exports
 
 if _sys.argv[:1] == ["-m"] and "planner" in getattr(_sys, "orig_argv", []):
     # `python -m planner` is importing: Ctrl-C now ends with one line, exit 130, and no
@@ -25,9 +26,7 @@ if _sys.argv[:1] == ["-m"] and "planner" in getattr(_sys, "orig_argv", []):
 
     _signal.signal(_signal.SIGINT, _interrupted_while_starting)
 
-# Every public name and the module that defines it. Importing `planner` imports none of them:
-# each loads on first use (PEP 562), so `python -m planner --help` and `check` start without
-# pandas' and the solvers' import time, and a notebook pays only for what it uses.
+# Every public name and the module that defines it; each loads on first use (planner.lazy).
 _EXPORTS: dict[str, str] = {
     "baseline_plans": "planner.baselines",
     "best_single_platform_plan": "planner.baselines",
@@ -141,15 +140,4 @@ _EXPORTS: dict[str, str] = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str) -> object:
-    """Import the module that defines ``name`` on first use, and cache the value."""
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'planner' has no attribute {name!r}")
-    value = getattr(_importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = _lazy_exports("planner", _EXPORTS, globals())

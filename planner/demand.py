@@ -82,8 +82,10 @@ def peak_demand(fleet: Fleet) -> pd.DataFrame:
     return demand.sort_values(["model_id", "region_id", "quarter"]).reset_index(drop=True)
 
 
-def _apply_adjustments(fleet: Fleet, demand: pd.DataFrame) -> pd.DataFrame:
-    """Multiply demand by scenario multipliers (``fleet.demand_adjustments``), if any."""
+def _apply_adjustments(
+    fleet: Fleet, demand: pd.DataFrame, column: str = "peak_qps"
+) -> pd.DataFrame:
+    """Multiply ``column`` by scenario multipliers (``fleet.demand_adjustments``), if any."""
     adj = fleet.demand_adjustments
     if adj is None or adj.empty:
         return demand
@@ -96,5 +98,5 @@ def _apply_adjustments(fleet: Fleet, demand: pd.DataFrame) -> pd.DataFrame:
             mask &= out["region_id"] == row.region_id
         if not pd.isna(getattr(row, "from_quarter", None)):  # on-device share from a quarter
             mask &= out["quarter"] >= int(row.from_quarter)
-        out.loc[mask, "peak_qps"] *= float(row.multiplier)
+        out.loc[mask, column] *= float(row.multiplier)
     return out

@@ -7,7 +7,7 @@ leaf :mod:`planner.diurnal.layout` and must not pull in the planning pipeline.
 
 from __future__ import annotations
 
-import importlib
+from planner.lazy import lazy_exports
 
 _EXPORTS = {
     "hourly_demand": "planner.diurnal.shapes",
@@ -29,8 +29,4 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str) -> object:
-    """Import an exported name on first use."""
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'planner.diurnal' has no attribute {name!r}")
-    return getattr(importlib.import_module(_EXPORTS[name]), name)
+__getattr__, __dir__ = lazy_exports("planner.diurnal", _EXPORTS, globals())

@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from planner.demand import product_demand
+from planner.demand import _apply_adjustments, product_demand
 from planner.diurnal.layout import HOURS_PER_DAY
 from planner.errors import FleetDataError, Problem
 from planner.fleet import Fleet
@@ -113,7 +113,7 @@ def hourly_demand(fleet: Fleet) -> pd.DataFrame:
     frame = pd.concat(parts, ignore_index=True)
     key = ["model_id", "region_id", "quarter", "hour"]
     frame = frame.groupby(key, as_index=False)["qps"].sum()
-    frame = _apply_multipliers(fleet, frame)
+    frame = _apply_adjustments(fleet, frame, column="qps")  # as peak_demand does
     return frame[frame["qps"] > 0].sort_values(key).reset_index(drop=True)
 
 
@@ -129,21 +129,3 @@ def _frame(
             "qps": load,
         }
     )
-
-
-def _apply_multipliers(fleet: Fleet, frame: pd.DataFrame) -> pd.DataFrame:
-    """Multiply by the scenario's demand multipliers, as :func:`planner.demand.peak_demand` does."""
-    adj = fleet.demand_adjustments
-    if adj is None or adj.empty:
-        return frame
-    out = frame.copy()
-    for row in adj.itertuples(index=False):
-        mask = pd.Series(True, index=out.index)
-        if isinstance(row.model_id, str):
-            mask &= out["model_id"] == row.model_id
-        if isinstance(row.region_id, str):
-            mask &= out["region_id"] == row.region_id
-        if not pd.isna(getattr(row, "from_quarter", None)):  # on-device share from a quarter
-            mask &= out["quarter"] >= int(row.from_quarter)
-        out.loc[mask, "qps"] *= float(row.multiplier)
-    return out

@@ -5,10 +5,10 @@ team; the schema is migrated by Alembic on open. See :class:`PlanStore` and
 :func:`diff_records`.
 """
 
-import importlib as _importlib
+from planner.lazy import lazy_exports
 
-# Public name -> defining module, loaded on first use (PEP 562): the CLI registers the store's
-# commands without importing SQLAlchemy and Alembic, so `--help` and `check` start fast.
+# Public name -> defining module, loaded on first use (planner.lazy): the CLI registers the
+# store's commands without importing SQLAlchemy and Alembic.
 _EXPORTS: dict[str, str] = {
     "DEFAULT_STORE": "planner.store.location",
     "PlanFolderError": "planner.store.planfiles",
@@ -25,15 +25,4 @@ _EXPORTS: dict[str, str] = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str) -> object:
-    """Import the module that defines ``name`` on first use, and cache the value."""
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'planner.store' has no attribute {name!r}")
-    value = getattr(_importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_exports("planner.store", _EXPORTS, globals())
