@@ -716,6 +716,17 @@ def check_factors(fleet: Fleet) -> list[Problem]:
     return _limit(problems)
 
 
+def check_load_shapes(fleet: Fleet) -> list[Problem]:
+    """Report load shapes that are not a 24-hour, mean-1 day of a known product or model.
+
+    See :func:`planner.diurnal.shapes.shape_problems` (the planner's time of day reads the
+    shapes through the same function, so ``check`` and ``plan`` agree).
+    """
+    from planner.diurnal.shapes import shape_problems
+
+    return _limit(shape_problems(fleet))
+
+
 def slo_coverage(fleet: Fleet) -> pd.DataFrame:
     """Return, for every profile curve, whether it serves its model's SLO (and why not).
 
@@ -762,6 +773,7 @@ CHECKS: tuple[Callable[[Fleet], list[Problem]], ...] = (
     check_quarters,
     check_topology,
     check_dr_regions,
+    check_load_shapes,
 )
 
 

@@ -556,3 +556,42 @@ def test_derived_demand_at_the_limit_passes(product_case, write_case):
     write_case(product_case, products=products)
     # 1e12 / 86,400 x 2 x 50 x 1.05 = 1.2e9 queries/s: large but plausible
     assert load_fleet(product_case).name == product_case.name
+
+
+def _shape(subject: str, values: list[float]) -> list[dict[str, object]]:
+    return [
+        {"shape_of": subject, "hour": h, "relative_load": v, **SRC} for h, v in enumerate(values)
+    ]
+
+
+def test_valid_load_shapes_pass(case_dir, write_case):
+    """A 24-hour, mean-1 shape of a model passes (rank_a has plain demand rows)."""
+    write_case(case_dir, load_shapes=_shape("rank_a", [1.5] * 12 + [0.5] * 12))
+    assert fleet_problems(load_fleet(case_dir, check=False)) == []
+
+
+def test_load_shape_problems_are_collected_with_file_row_and_column(case_dir, write_case):
+    """Unknown subject, missing hours, wrong mean and an all-zero day: one error, every row."""
+    rows = (
+        _shape("rank_aa", [1.0] * 24)  # rows 1-24: a typo of rank_a
+        + _shape("vision_b", [1.0] * 23)  # rows 25-47: hour 23 missing
+        + _shape("speech_c", [2.0] * 24)  # rows 48-71: mean 2
+        + _shape("rank_a", [0.0] * 24)  # rows 72-95: no load at all
+    )
+    write_case(case_dir, load_shapes=rows)
+    problems, text = problems_of(case_dir)
+    unknown = only(problems, file="load_shapes.csv", column="shape_of")
+    assert unknown.row == 1 and "did you mean 'rank_a'?" in unknown.fix
+    missing = only(problems, file="load_shapes.csv", column="hour")
+    assert missing.row == 25 and "[23]" in missing.message
+    means = [p for p in problems if p.file == "load_shapes.csv" and p.column == "relative_load"]
+    assert [p.row for p in means] == [48, 72]
+    assert "mean relative_load 2.000" in means[0].message and "divide" in means[0].fix
+    assert "some load" in means[1].fix
+    assert "load_shapes.csv, row 25 (line 26), column 'hour'" in text
+
+
+def test_negative_load_is_refused_by_the_column_check(case_dir, write_case):
+    write_case(case_dir, load_shapes=_shape("rank_a", [-1.0] + [1.0] * 23))
+    problems, _ = problems_of(case_dir)
+    assert only(problems, file="load_shapes.csv", column="relative_load").row == 1

@@ -12,6 +12,8 @@ shape when it has one.
 
 from __future__ import annotations
 
+import difflib
+
 import numpy as np
 import pandas as pd
 
@@ -25,42 +27,86 @@ SHAPE_FILE = "load_shapes.csv"
 MEAN_TOLERANCE = 0.02  # a shape's mean may differ from 1 by rounding in its source, not more
 
 
+def shape_problems(fleet: Fleet) -> list[Problem]:
+    """Return every problem of ``load_shapes.csv`` that its column checks cannot see.
+
+    Per ``shape_of``: it names a product or a model of the case, it has one row for each
+    local hour 0..23, its 24 values average 1 (within :data:`MEAN_TOLERANCE`) and are not all
+    zero. Rows are 1-based data rows (the line is ``row + 1``); the column checks already
+    refuse negative loads and hours outside 0..23, and the key check repeated hours.
+    """
+    table = getattr(fleet, "load_shapes", None)
+    if table is None or table.empty:
+        return []
+    known = set(fleet.products["product_id"]) | set(fleet.models["model_id"])
+    problems: list[Problem] = []
+    for subject, rows in table.groupby("shape_of", sort=False):
+        first = int(rows.index[0]) + 1
+        if subject not in known:
+            close = difflib.get_close_matches(str(subject), sorted(known), n=1)
+            hint = f"did you mean '{close[0]}'? " if close else ""
+            problems.append(
+                Problem(
+                    SHAPE_FILE,
+                    f"shape_of '{subject}' is neither a product (products.csv) nor a model "
+                    "(models.csv)",
+                    f"{hint}name a product_id or model_id of the case, or delete its rows",
+                    row=first,
+                    column="shape_of",
+                    value=subject,
+                )
+            )
+            continue
+        hours = sorted(set(rows["hour"].astype(int)))
+        if hours != list(range(HOURS_PER_DAY)):
+            missing = sorted(set(range(HOURS_PER_DAY)) - set(hours))
+            problems.append(
+                Problem(
+                    SHAPE_FILE,
+                    f"shape of '{subject}' lacks hours {missing}",
+                    "give one row for each local hour 0..23",
+                    row=first,
+                    column="hour",
+                )
+            )
+            continue
+        values = rows["relative_load"].to_numpy(dtype=float)
+        mean = float(values.mean())
+        if abs(mean - 1.0) > MEAN_TOLERANCE:
+            fix = (
+                "a shape needs some load in some hour"
+                if values.max() <= 0
+                else f"divide the 24 values by {mean:.3f} so they average 1"
+            )
+            problems.append(
+                Problem(
+                    SHAPE_FILE,
+                    f"shape of '{subject}' has mean relative_load {mean:.3f}, not 1 "
+                    f"(tolerance {MEAN_TOLERANCE:g})",
+                    fix,
+                    row=first,
+                    column="relative_load",
+                )
+            )
+    return problems
+
+
 def shapes(fleet: Fleet) -> dict[str, np.ndarray]:
     """Return each shaped product's or model's 24 relative loads (local hours 0..23, mean 1).
 
     Raises:
-        FleetDataError: A shape without all 24 hours, or whose mean is not 1, named by row.
+        FleetDataError: Any problem of :func:`shape_problems` (a fleet that skipped ``check``).
     """
     table = getattr(fleet, "load_shapes", None)
     if table is None or table.empty:
         return {}
-    out: dict[str, np.ndarray] = {}
-    problems: list[Problem] = []
-    for subject, rows in table.groupby("shape_of", sort=True):
-        hours = rows["hour"].astype(int)
-        first = int(rows.index[0]) + 2  # file row: header is row 1
-        if sorted(hours) != list(range(HOURS_PER_DAY)):
-            problems.append(
-                Problem(
-                    f"{SHAPE_FILE} row {first}, hour",
-                    f"'{subject}' has hours {sorted(set(hours))}",
-                    "give one row for each hour 0..23",
-                )
-            )
-            continue
-        values = rows.set_index(hours)["relative_load"].sort_index().to_numpy(dtype=float)
-        if abs(values.mean() - 1.0) > MEAN_TOLERANCE:
-            problems.append(
-                Problem(
-                    f"{SHAPE_FILE} row {first}, relative_load",
-                    f"'{subject}' has mean {values.mean():.3f}",
-                    "rescale the 24 values to mean 1",
-                )
-            )
-            continue
-        out[str(subject)] = values
+    problems = shape_problems(fleet)
     if problems:
         raise FleetDataError(problems, header="Invalid load shapes")
+    out: dict[str, np.ndarray] = {}
+    for subject, rows in table.groupby("shape_of", sort=True):
+        hours = rows["hour"].astype(int)
+        out[str(subject)] = rows.set_index(hours)["relative_load"].sort_index().to_numpy(float)
     return out
 
 
