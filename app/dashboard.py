@@ -32,7 +32,7 @@ import pandas as pd  # noqa: E402
 import streamlit as st  # noqa: E402
 
 import planner as pl  # noqa: E402
-from app import cases, charts, history, stability, state, sweeps  # noqa: E402
+from app import cases, charts, day, history, stability, state, sweeps  # noqa: E402
 from app.ui import csv_button, md, show_chart, show_problems, usd  # noqa: E402
 
 ss = st.session_state
@@ -240,6 +240,7 @@ def sidebar_controls(fleet: pl.Fleet, presets: dict[str, pl.Scenario]) -> None:
             "capex": "capex: purchases only",
         }.get,
     )
+    day.slots_control(fleet)
     with sb.expander("Solver"):
         st.number_input(
             "Time limit (s)", min_value=1.0, max_value=3600.0, step=5.0, key=state.TIME_LIMIT
@@ -680,6 +681,7 @@ def plan_tab(plan: pl.Plan, label: charts.Label, name: str, key: str) -> None:
     with c2:
         show_chart(f"{key}|tco", lambda: charts.tco_breakdown(plan.costs, label))
     show_chart(f"{key}|power", lambda: charts.power_vs_cap(plan.power, label), width="content")
+    day.day_section(plan, key)
     many = plan.allocation["model_id"].nunique() > 25
     rows = st.segmented_control(
         "Utilisation rows",

@@ -35,6 +35,8 @@ SCENARIO_NAME = "scenario_name"
 HORIZON = "horizon"
 DR = "disaster_recovery"
 OBJECTIVE = "objective"
+SLOTS = "diurnal_slots"  # time of day: slots per UTC day (0: the daily peak only)
+SLOT_CHOICES = (0, 1, 2, 3, 4, 6, 8, 12, 24)  # the divisors of 24 (settings.diurnal.slots)
 TIME_LIMIT = "time_limit_s"
 GAP = "mip_gap"
 PLATFORM_CHANGES = "platform_changes"
@@ -217,6 +219,11 @@ def control_defaults(fleet: pl.Fleet, preset: pl.Scenario | None = None) -> dict
             else preset.disaster_recovery
         ),
         OBJECTIVE: preset.objective if preset and preset.objective else s.objective,
+        SLOTS: int(
+            preset.diurnal_slots
+            if preset and preset.diurnal_slots is not None
+            else s.diurnal.slots
+        ),
         TIME_LIMIT: solver_time_limit(fleet),
         GAP: float(s.solver.mip_gap),
         CAP_SCALE: 1.0,
@@ -395,6 +402,8 @@ def build_overrides(
         body["disaster_recovery"] = bool(values[DR])
     if OBJECTIVE in values and values[OBJECTIVE] != s.objective:
         body["objective"] = values[OBJECTIVE]
+    if SLOTS in values and int(values[SLOTS]) != s.diurnal.slots:
+        body["diurnal_slots"] = int(values[SLOTS])
     return body
 
 

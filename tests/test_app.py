@@ -1338,3 +1338,61 @@ def test_compare_marks_a_base_and_a_scenario_without_a_plan(
     assert "**base** (the reference (first picked)) has no plan: NO PLAN" in errors
     assert any("that have a plan" in i.value for i in tab.info)
     assert not tab.get("vega_lite_chart")  # no numbers against no plan
+
+
+# --------------------------------------------------------------------------- time of day
+def write_day_case(folder: Path) -> Path:
+    """The tiny case with a day: vision peaks 12 h (300 queries/s) and falls to 120 for 12 h;
+    a training model needing one CPU server's worth all day may run on vision's idle CPUs."""
+    write_tiny_case(folder)
+    high, low = 10 / 7, 4 / 7  # mean 1: off-peak is 40 % of the peak
+    shapes = [
+        {"shape_of": "vision", "hour": h, "relative_load": high if h < 12 else low, **_SRC}
+        for h in range(24)
+    ]
+    pd.DataFrame(shapes).to_csv(folder / "load_shapes.csv", index=False)
+    models = pd.DataFrame(TINY_TABLES["models"])
+    trn = {**TINY_TABLES["models"][1], "model_id": "trn", "phase": "training"}
+    pd.concat([models, pd.DataFrame([trn])]).to_csv(folder / "models.csv", index=False)
+    profiles = [*TINY_TABLES["profiles"], {**TINY_TABLES["profiles"][2], "model_id": "trn"}]
+    pd.DataFrame(profiles).to_csv(folder / "profiles.csv", index=False)
+    demand = [
+        *TINY_TABLES["demand"],
+        *(
+            {**TINY_TABLES["demand"][2], "model_id": "trn", "quarter": q, "peak_qps": 50}
+            for q in (0, 1)
+        ),
+    ]
+    pd.DataFrame(demand).to_csv(folder / "demand.csv", index=False)
+    return folder
+
+
+def test_day_view_shows_load_and_harvested_training_by_hour(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """A case with shapes gets the slots control; a plan with slots draws one day."""
+    monkeypatch.setenv(cases.CASE_ENV, str(write_day_case(tmp_path / "day")))
+    at = opened()
+    assert at.selectbox(key=state.SLOTS).value == 0
+    solve(at)
+    assert not any("One day" in c.proto.spec for c in at.tabs[1].get("vega_lite_chart"))
+    at.selectbox(key=state.SLOTS).set_value(2).run()
+    assert scenario_yaml(at)["scenarios"]["what_if"] == {"diurnal_slots": 2}
+    solve(at)
+    plan = current(at)["plan"]
+    assert plan.summary["verified"] and plan.summary["diurnal"]["slots"] == 2
+    # training (2 server-slots a day) fits in the 6 - 3 CPUs vision leaves idle off-peak
+    assert plan.summary["diurnal"]["harvested_share"] == pytest.approx(1.0)
+    specs = [json.loads(c.proto.spec) for c in at.tabs[1].get("vega_lite_chart")]
+    day = [s for s in specs if "One day" in json.dumps(s.get("title", ""))]
+    assert len(day) == 1
+    # what the chart draws: quarter 0 summed over platforms and regions (the view's default)
+    by = pl.day_profile(plan.diurnal["slot_load"], 0).set_index(["hour", "series"])["servers"]
+    assert by[(0, "inference")] > by[(12, "inference")]
+    assert by[(12, "harvested training")] > 0 and by[(0, "harvested training")] == 0
+    at.selectbox(key="day_region").set_value("west").run()
+    assert not at.exception, at.exception
+
+
+def test_no_slots_control_without_shapes(tiny_app: AppTest):
+    assert not [s for s in tiny_app.selectbox if s.key == state.SLOTS]
