@@ -497,8 +497,10 @@ TOPOLOGY = Table(
         Column(
             "network_latency_ms",
             "float",
-            "Added network latency when the backup region serves the region's users (for "
-            "follow-the-sun planning, not planned yet: the planner reads it nowhere).",
+            "Added network latency when the backup region serves the region's users: "
+            "follow the sun (settings diurnal.follow_sun_share) uses the edge for a model "
+            "only when this is at most diurnal.follow_sun_latency_share of its SLO; blank: "
+            "not used for follow the sun.",
             "ms",
             required=False,
             nullable=True,

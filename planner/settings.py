@@ -79,6 +79,22 @@ class Diurnal(_Strict):
         description="With slots: training may run in any slot, on inference servers idle in "
         "that slot; off: training runs flat all day on servers of its own.",
     )
+    follow_sun_share: float = Field(
+        0.0,
+        ge=0,
+        le=1,
+        description="With slots: the largest share of a region's inference load in a slot "
+        "that other regions may serve over a topology.csv edge (follow the sun); 0 serves "
+        "every region's users locally.",
+    )
+    follow_sun_latency_share: float = Field(
+        0.5,
+        gt=0,
+        le=1,
+        description="Follow the sun uses an edge for a model only when the edge's "
+        "network_latency_ms is at most this share of the model's latency_slo_ms (the rest "
+        "is left for serving); edges with a blank latency are not used.",
+    )
 
     @field_validator("slots")
     @classmethod

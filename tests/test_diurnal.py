@@ -27,7 +27,7 @@ from cases import (
 import planner as pl
 from planner.diurnal import expand_fleet, hourly_demand, slot_demand
 from planner.diurnal.harvest import day_profile
-from planner.diurnal.plan import plan_diurnal, with_diurnal
+from planner.diurnal.plan import diurnal_line, plan_diurnal, with_diurnal
 from planner.scale import build_matrix
 
 CAPEX = 10_000.0
@@ -221,3 +221,71 @@ def test_make_plan_with_slots_plans_the_day():
     assert set(plan.diurnal) >= {"slot_load", "harvest", "harvest_by_slot"}
     check = pl.verify_plan(expand_fleet(with_diurnal(fleet, slots=2)), plan)
     assert check.ok, str(check)
+
+
+@functools.cache
+def sun_case(latency_ms: float = 10.0, share: float = 0.3, dr: bool = False) -> pl.Fleet:
+    """Two regions 12 h apart: each needs 10 servers in its local day and 4 at night.
+
+    SLO 100 ms, so an edge may carry the model up to 50 ms (follow_sun_latency_share 0.5).
+    """
+    return make_fleet(
+        platforms=[platform("cpu", capex_usd=CAPEX)],
+        models=[model("inf", latency_slo_ms=100)],
+        profiles=[profile("inf", "cpu", 1.0)],
+        regions=[
+            {**region("a", demand_share=0.5), "utc_offset_h": 0.0},
+            {**region("b", demand_share=0.5), "utc_offset_h": 12.0},
+        ],
+        topology=[
+            {**backup("a", "b"), "network_latency_ms": latency_ms},
+            {**backup("b", "a"), "network_latency_ms": latency_ms},
+        ],
+        products=[product("app", 20.0 * 86_400)],  # 20 queries/s at the peak, half a region
+        calls=[call("app", "inf", 1.0)],
+        load_shapes=two_level("app"),
+        settings={
+            "diurnal": {"slots": 2, "follow_sun_share": share},
+            "disaster_recovery": {"enabled": dr, "emergency_utilization": 1.0},
+        },
+    )
+
+
+def test_follow_the_sun_serves_each_peak_partly_from_the_other_region():
+    """Locally 10 + 10 servers; moving 3 of the peaking region's 10 to the other's 4 leaves
+    7 + 7 = 14 servers, in both slots (3 queries/s each way, 12 h each)."""
+    local = plan_diurnal(sun_case(share=0.0), peak_fallback=False)
+    assert bought(local.plan) == 20 and local.moved.empty
+    result = plan_diurnal(sun_case(), peak_fallback=False)
+    assert bought(result.plan) == 14
+    moves = result.moved.set_index(["slot", "from_region_id", "to_region_id"])["qps"]
+    assert moves.to_dict() == pytest.approx({(0, "a", "b"): 3.0, (1, "b", "a"): 3.0})
+    # 72 of the day's 2 x (10 x 12 + 4 x 12) = 336 query-hours served in the other region
+    assert result.summary["follow_sun_moved_share"] == pytest.approx(72 / 336)
+    assert pl.verify_plan(result.fleet, result.plan).ok
+    plan = result.as_plan()
+    assert "follow_sun" in plan.diurnal and "moved 21.4% of inference" in diurnal_line(
+        plan.summary["diurnal"]
+    )
+
+
+def test_follow_the_sun_share_caps_the_load_moved():
+    """At most 20 % of 10 moves: 8 servers stay at the peak, 4 + 2 = 6 on the other side."""
+    result = plan_diurnal(sun_case(share=0.2), peak_fallback=False)
+    assert bought(result.plan) == 16
+    assert result.moved["qps"].max() == pytest.approx(2.0)
+
+
+def test_an_edge_whose_latency_breaks_the_slo_moves_nothing():
+    """80 ms of network on a 100 ms SLO (more than half): each region serves its own peak."""
+    result = plan_diurnal(sun_case(latency_ms=80.0), peak_fallback=False)
+    assert bought(result.plan) == 20 and result.moved.empty
+    assert result.summary["follow_sun_moved_share"] == 0.0
+
+
+def test_follow_the_sun_with_dr_keeps_the_backups_sized_for_the_served_load():
+    """Losing a region, the other carries both regions' load (14 in every slot) whatever moved;
+    the plan passes verification against the demand where it is served."""
+    result = plan_diurnal(sun_case(dr=True), peak_fallback=False)
+    assert bought(result.plan) == 28
+    assert pl.verify_plan(result.fleet, result.plan).ok

@@ -14,6 +14,13 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from planner.diurnal.follow_sun import (
+    add_shifts,
+    moved,
+    moved_share,
+    served_demand,
+    served_hourly,
+)
 from planner.diurnal.harvest import (
     harvest_by_platform_slot,
     harvest_report,
@@ -46,7 +53,10 @@ class DiurnalPlan:
         separate: With ``compare``: the plan with training planned on servers of its own.
         savings: With ``compare``: servers, facility kW and cost saved per quarter against
             ``separate``.
-        summary: Slots, model size, solve time, status, gap, DR note.
+        moved: Follow the sun: inference load served in another region, per copy, edge and
+            quarter (:func:`planner.diurnal.follow_sun.moved`); empty when off.
+        summary: Slots, model size, solve time, status, gap, DR note, share of the day's
+            inference load moved.
     """
 
     plan: Plan
@@ -57,6 +67,7 @@ class DiurnalPlan:
     separate: Plan | None = None
     savings: pd.DataFrame = field(default_factory=pd.DataFrame)
     summary: dict = field(default_factory=dict)
+    moved: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     def as_plan(self, scenario: str | None = None) -> Plan:
         """Return the slotted plan with the time-of-day tables and a ``diurnal`` summary."""
@@ -68,6 +79,8 @@ class DiurnalPlan:
         }
         if not self.savings.empty:
             plan.diurnal["harvest_savings"] = self.savings
+        if self.fleet.settings.diurnal.follow_sun_share > 0:
+            plan.diurnal["follow_sun"] = self.moved
         plan.summary = {**self.summary, "scenario": scenario, "diurnal": diurnal_summary(self)}
         return plan
 
@@ -83,6 +96,7 @@ def diurnal_summary(result: DiurnalPlan) -> dict:
         "kept_peak_plan": result.summary.get("kept_peak_plan"),
         "peak_only_cost_usd": result.summary.get("peak_only_cost_usd"),
         "dr_note": result.summary.get("dr_note"),
+        "follow_sun_moved_share": result.summary.get("follow_sun_moved_share"),
     }
 
 
@@ -93,9 +107,11 @@ def diurnal_line(facts: dict) -> str:
     peak = facts.get("peak_only_cost_usd")
     against = f"; peak-only plan {peak:,.0f} USD" if peak is not None else ""
     kept = " (kept: HiGHS found nothing cheaper)" if facts.get("kept_peak_plan") else ""
+    moved_share = facts.get("follow_sun_moved_share")
+    sun = "" if moved_share is None else f"; follow the sun moved {moved_share:.1%} of inference"
     return (
         f"time of day: {facts.get('slots')} slots, {harvested} of training server-hours"
-        f"{against}{kept}; {facts.get('dr_note')}"
+        f"{against}{kept}{sun}; {facts.get('dr_note')}"
     )
 
 
@@ -116,12 +132,15 @@ def solve_slotted(
     They are not handed to HiGHS as incumbents: on the default case HiGHS then stayed at the
     peak plan for the whole limit, while from scratch it found plans 20 % cheaper.
     """
-    mm = build_matrix(slotted)
+    mm, shifts = add_shifts(slotted, build_matrix(slotted))
+    n_x, n_b, n_y = mm.n_x, len(mm.b), len(mm.y)
+    n_base = n_x + n_b + n_y  # follow-the-sun shift columns come after x, b and y
     result = solve_matrix(mm, time_limit_s, mip_gap, threads)
     kept_peak = False
     if result.status != "infeasible":
         for candidate in (p for p in (start, *others) if p is not None):
             warm = peak_start(mm, candidate)
+            warm = np.concatenate([warm, np.zeros(mm.n_cols - len(warm))])  # no shifts
             warm_cost = float(mm.cost @ warm)
             found = result.objective if result.has_solution else None
             if found is None or found > warm_cost:
@@ -142,7 +161,7 @@ def solve_slotted(
             "--time-limit or the gap, or use fewer slots"
         )
     values = result.values
-    n_x, n_b = mm.n_x, len(mm.b)
+    moves = moved(shifts, values[n_base:], slotted.settings.diurnal.slots)
     dedicated = slotted.settings.allocation == "dedicated"
     x = values[:n_x].copy()
     x[np.abs(x) < 1e-6] = 0.0
@@ -175,7 +194,7 @@ def solve_slotted(
     # In service: the busiest slot's servers (dedicated), or HiGHS' whole servers (pooled).
     in_service = allocated_servers(slotted, xs.assign(servers=x[keep] * xs["spr"].to_numpy()))
     if not dedicated:
-        ys = mm.y.assign(v=np.round(values[n_x + n_b :]))
+        ys = mm.y.assign(v=np.round(values[n_x + n_b : n_base]))
         in_service = {
             (p, r, int(t)): float(v)
             for p, r, t, v in zip(
@@ -183,7 +202,10 @@ def solve_slotted(
             )
             if v > 0
         }
-    plan = plan_from_decisions(slotted, replicas, purchases, in_service, mm.demand)
+    plan = plan_from_decisions(
+        slotted, replicas, purchases, in_service, served_demand(mm.demand, moves)
+    )
+    plan.diurnal = {"follow_sun": moves}
     slots = slotted.models.set_index("model_id")
     plan.allocation["base_model_id"] = plan.allocation["model_id"].map(slots["base_model_id"])
     plan.allocation["slot"] = plan.allocation["model_id"].map(slots["slot"]).astype(int)
@@ -204,7 +226,8 @@ def solve_slotted(
         "kept_peak_plan": kept_peak,
         **plan_totals(plan),
     }
-    verification = verify_plan(slotted, plan)
+    # shifted load is checked where it is served: an ordinary plan of the served fleet
+    verification = verify_plan(served_fleet(slotted, moves), plan)
     if not verification.ok:
         raise SolverError(f"the slotted plan failed independent verification:\n{verification}")
     plan.summary["verified"] = True
@@ -290,19 +313,35 @@ def plan_diurnal(
         separate = solve_slotted(expand_fleet(flat, hourly), *limits, start=peak)
     others = (separate,) if separate is not None else ()
     plan = solve_slotted(slotted, *limits, start=peak, others=others)
-    problems = check_slots(fleet, slotted, plan, hourly)
+    moves = plan.diurnal.get("follow_sun", pd.DataFrame())
+    served = served_hourly(hourly, moves, n)
+    problems = check_slots(fleet, slotted, plan, served)
     if problems:
         raise SolverError("the slotted plan does not serve every hour:\n" + "\n".join(problems))
     load = slot_load(slotted, plan)
-    out = DiurnalPlan(plan, slotted, hourly, load, harvest_report(slotted, load))
+    out = DiurnalPlan(
+        plan, served_fleet(slotted, moves), hourly, load, harvest_report(slotted, load)
+    )
+    out.moved = moves
     if separate is not None:
         out.separate, out.savings = separate, savings(plan, separate)
     out.summary = dict(plan.summary)
     out.summary["dr_note"] = dr_note(fleet)
+    if fleet.settings.diurnal.follow_sun_share > 0:
+        phase = fleet.models.set_index("model_id")["phase"]
+        inference = hourly[hourly["model_id"].map(phase) == "inference"]
+        out.summary["follow_sun_moved_share"] = moved_share(moves, inference)
     if peak is not None:
         out.summary["peak_only_cost_usd"] = peak.total_cost_usd
 
     return out
+
+
+def served_fleet(slotted: Fleet, moves: pd.DataFrame) -> Fleet:
+    """Return the slotted fleet with its demand where follow the sun serves it."""
+    if moves.empty:
+        return slotted
+    return dataclasses.replace(slotted, demand=served_demand(slotted.demand, moves))
 
 
 def with_diurnal(fleet: Fleet, **changes: object) -> Fleet:
