@@ -474,6 +474,12 @@ def verify(
             from planner.diurnal.plan import with_diurnal
 
             planned = expand_fleet(with_diurnal(planned, slots=slotted))
+            moves = Path(plan_dir) / "follow_sun.csv"
+            if moves.is_file():  # follow the sun: check load where the plan serves it
+                from planner.diurnal.follow_sun import read_moves
+                from planner.diurnal.plan import served_fleet
+
+                planned = served_fleet(planned, read_moves(moves))
         result = verify_plan(planned, plan)
         if result.ok:
             err.print(f"{plan_dir}: {result}", markup=False, soft_wrap=True)

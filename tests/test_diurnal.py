@@ -289,3 +289,22 @@ def test_follow_the_sun_with_dr_keeps_the_backups_sized_for_the_served_load():
     result = plan_diurnal(sun_case(dr=True), peak_fallback=False)
     assert bought(result.plan) == 28
     assert pl.verify_plan(result.fleet, result.plan).ok
+
+
+def test_cli_writes_follow_sun_csv_and_verify_checks_the_served_load(tmp_path):
+    """`plan` writes the moves; `verify` re-checks the plan where the load is served (and
+    fails once the moves are dropped: the origin region is then short)."""
+    from cases import write_fleet
+    from typer.testing import CliRunner
+
+    from planner.cli import app
+
+    case = write_fleet(sun_case(), tmp_path / "sun")
+    out = tmp_path / "plan"
+    run = CliRunner().invoke(app, ["plan", str(case), "--out", str(out), "--time-limit", "10"])
+    assert run.exit_code == 0, run.output
+    moves = pd.read_csv(out / "follow_sun.csv")
+    assert moves["qps"].sum() == pytest.approx(6.0)
+    assert CliRunner().invoke(app, ["verify", str(case), str(out)]).exit_code == 0
+    moves.iloc[0:0].to_csv(out / "follow_sun.csv", index=False)
+    assert CliRunner().invoke(app, ["verify", str(case), str(out)]).exit_code == 5

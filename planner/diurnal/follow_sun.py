@@ -193,6 +193,25 @@ def moved(shifts: pd.DataFrame, values: np.ndarray, n_slots: int) -> pd.DataFram
     return out[out["qps"] > 1e-6].reset_index(drop=True)
 
 
+def read_moves(path) -> pd.DataFrame:
+    """Read a plan's ``follow_sun.csv`` (as :func:`moved` makes it) with typed columns.
+
+    Raises:
+        FleetDataError: The file lacks a column of :data:`MOVED_COLUMNS`.
+    """
+    from planner.errors import FleetDataError, Problem
+
+    frame = pd.read_csv(path, dtype={"model_id": str, BASE_COLUMN: str,
+                                     "from_region_id": str, "to_region_id": str})
+    missing = [c for c in MOVED_COLUMNS if c not in frame.columns]
+    if missing:
+        raise FleetDataError(
+            [Problem(str(path), f"missing columns {missing}", "write it again with `plan`")],
+            header="Cannot read the plan",
+        )
+    return frame.astype({SLOT_COLUMN: "int64", "quarter": "int64", "qps": "float64"})
+
+
 def served_demand(demand: pd.DataFrame, moves: pd.DataFrame) -> pd.DataFrame:
     """Return demand rows moved to where they are served (origin minus, destination plus)."""
     if moves.empty:
