@@ -923,9 +923,14 @@ def profile(
         help="One-thread replicas per server (default: this machine's cores).")] = None,
     repeats: Annotated[int, typer.Option(help="Timed runs per batch size.")] = 5,
     seed: Annotated[int, typer.Option(help="Seed of weights, inputs and arrivals.")] = 0,
+    backend: Annotated[str, typer.Option(
+        help="Inference runtime: onnx (ONNX Runtime, CPU) or torch (PyTorch, if installed).")
+    ] = "onnx",
+    device: Annotated[str, typer.Option(
+        help="cpu, or cuda with --backend torch (one replica per GPU).")] = "cpu",
     debug: DebugOpt = False,
 ) -> None:
-    """Measure latency-bounded throughput curves of workloads on this machine (ONNX Runtime)."""
+    """Measure latency-bounded throughput curves of workloads on this machine."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     from planner.profiler import (
@@ -943,7 +948,8 @@ def profile(
             sizes=QuerySizes(sizes), max_batch=max_batch, batch_timeout_ms=batch_timeout_ms,
             embedding_scale=embedding_scale, budget_mb=budget_mb,
             replicas_per_server=replicas_per_server, repeats=repeats, seed=seed,
-            command="python -m planner profile " + " ".join(sys.argv[2:]))
+            command="python -m planner profile " + " ".join(sys.argv[2:]),
+            backend=backend, device=device)
         settings.check()
         for m in model:
             model_config(m)

@@ -7,6 +7,7 @@ package.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -80,3 +81,10 @@ def model_config(model_id: str) -> ModelConfig:
             header="Unknown model to profile",
         )
     return configs[model_id]
+
+
+def embedding_scale_for(config: ModelConfig, budget_bytes: float) -> int:
+    """Return the smallest integer factor that brings the embedding tables within the budget."""
+    if config.embedding_bytes <= budget_bytes:
+        return 1
+    return math.ceil(config.embedding_bytes / budget_bytes)

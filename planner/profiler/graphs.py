@@ -21,7 +21,11 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from planner.profiler.configs import EMBEDDING_BYTES, ModelConfig
+from planner.profiler.configs import (  # noqa: F401 - embedding_scale_for: re-exported
+    EMBEDDING_BYTES,
+    ModelConfig,
+    embedding_scale_for,
+)
 
 OPSET = 17
 
@@ -55,13 +59,6 @@ class BuiltGraph:
             # uniform random ids, as DeepRecSys's synthetic inputs
             feeds[f"ids_{t}"] = rng.integers(0, rows, (items, spec["lookups"]), dtype=np.int64)
         return feeds
-
-
-def embedding_scale_for(config: ModelConfig, budget_bytes: float) -> int:
-    """Return the smallest integer factor that brings the embedding tables within the budget."""
-    if config.embedding_bytes <= budget_bytes:
-        return 1
-    return math.ceil(config.embedding_bytes / budget_bytes)
 
 
 def build_graph(config: ModelConfig, embedding_scale: int = 1, seed: int = 0) -> BuiltGraph:

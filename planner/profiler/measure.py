@@ -1,5 +1,8 @@
 """Measured service times: one ONNX Runtime session per replica, one intra-op thread.
 
+(``--backend torch`` times a :class:`~planner.profiler.torch_graphs.TorchGraph` instead,
+through the same grid and noise model: ``measure_service_times`` takes either graph.)
+
 A replica is one ONNX Runtime CPU session limited to **one intra-op and one inter-op
 thread**, so one replica uses one core and a server runs ``replicas_per_server`` of them side
 by side (the profile's ``qps_per_server`` is the replica's rate times that count, which assumes
@@ -18,17 +21,23 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import onnxruntime as ort
 
-from planner.profiler.graphs import BuiltGraph
+if TYPE_CHECKING:  # ONNX Runtime loads only on the ONNX path (the torch path needs neither)
+    import onnxruntime as ort
+
+    from planner.profiler.graphs import BuiltGraph
+    from planner.profiler.torch_graphs import TorchGraph
 
 INTRA_OP_THREADS = 1
 
 
 def make_session(built: BuiltGraph) -> ort.InferenceSession:
     """Return a CPU inference session of ``built`` with one intra-op and one inter-op thread."""
+    import onnxruntime as ort
+
     options = ort.SessionOptions()
     options.intra_op_num_threads = INTRA_OP_THREADS
     options.inter_op_num_threads = 1
@@ -71,8 +80,16 @@ def size_grid(max_items: int) -> np.ndarray:
     return np.asarray(sizes)
 
 
+def _runner(built: BuiltGraph | TorchGraph) -> Callable[[dict], Callable[[], Any]]:
+    """Return how to make a one-batch run of ``built`` from its inputs (ONNX or torch)."""
+    if hasattr(built, "runner"):  # a TorchGraph copies inputs to its device itself
+        return built.runner
+    session = make_session(built)
+    return lambda feed: (lambda: session.run(None, feed))
+
+
 def measure_service_times(
-    built: BuiltGraph,
+    built: BuiltGraph | TorchGraph,
     max_items: int,
     repeats: int = 5,
     seed: int = 0,
@@ -87,17 +104,17 @@ def measure_service_times(
         seed: Seed of the random inputs.
         on_size: Called with each size once it is measured (for a progress bar).
     """
-    session = make_session(built)
+    make_run = _runner(built)
     rng = np.random.default_rng(seed)
     sizes = size_grid(max_items)
     medians, noise = [], []
     for n in sizes:
-        feed = built.feed(int(n), rng)
-        session.run(None, feed)  # warm-up: first-run allocations are not service time
+        run = make_run(built.feed(int(n), rng))
+        run()  # warm-up: first-run allocations (and CUDA kernel choice) are not service time
         times = []
         for _ in range(repeats):
             start = time.perf_counter()
-            session.run(None, feed)
+            run()
             times.append(time.perf_counter() - start)
         med = float(np.median(times))
         medians.append(med)

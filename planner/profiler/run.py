@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from planner.profiler.configs import model_config
+from planner.profiler.configs import ModelConfig, embedding_scale_for, model_config
 from planner.profiler.curves import PROFILE_CURVES, validate_curves
 from planner.profiler.loadgen import make_load, max_rate
 from planner.profiler.workload import QuerySizes
@@ -48,6 +48,8 @@ class ProfileSettings:
         repeats: Timed runs per batch size.
         seed: Seed of weights, inputs, sizes and arrivals.
         command: The command line, for the ``source``.
+        backend: ``onnx`` (ONNX Runtime, CPU) or ``torch`` (PyTorch, when installed).
+        device: ``cpu``, or ``cuda`` with the torch backend (one replica per GPU).
     """
 
     platform_id: str = "this_machine"
@@ -63,6 +65,8 @@ class ProfileSettings:
     repeats: int = 5
     seed: int = 0
     command: str = ""
+    backend: str = "onnx"
+    device: str = "cpu"
 
     def check(self) -> None:
         """Raise ``ValueError`` naming the first setting that cannot work."""
@@ -77,6 +81,17 @@ class ProfileSettings:
             raise ValueError("--bounds must be positive milliseconds, e.g. 10,25,50,100,200")
         if self.embedding_scale is not None and self.embedding_scale < 1:
             raise ValueError("--embedding-scale must be >= 1 (1 = full-size tables)")
+        if self.backend not in ("onnx", "torch"):
+            raise ValueError(f"--backend {self.backend!r}: use onnx or torch")
+        if self.backend == "onnx" and self.device != "cpu":
+            raise ValueError(
+                f"--device {self.device}: the onnx backend runs on cpu only; use "
+                "--backend torch for a GPU"
+            )
+        if self.backend == "torch":
+            from planner.profiler.torch_graphs import check_device
+
+            check_device(self.device)
 
 
 def machine_info() -> dict[str, object]:
@@ -101,14 +116,26 @@ def machine_info() -> dict[str, object]:
     }
 
 
-def _source(
-    info: dict, settings: ProfileSettings, scale: float, load_after: float, kind: str
-) -> str:
+def _runtime(settings: ProfileSettings) -> str:
+    """Return the inference runtime and its versions, in words, for the ``source``."""
+    if settings.backend == "torch":
+        from planner.profiler.torch_graphs import device_info
+
+        return device_info(settings.device)
     import onnx
     import onnxruntime as ort
 
     from planner.profiler.measure import INTRA_OP_THREADS
 
+    return (
+        f"ONNX Runtime {ort.__version__} CPU, {INTRA_OP_THREADS} intra-op thread per "
+        f"replica, onnx {onnx.__version__}"
+    )
+
+
+def _source(
+    info: dict, settings: ProfileSettings, scale: float, load_after: float, kind: str
+) -> str:
     date = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%MZ")
     sizes = settings.sizes.describe() if kind == "dlrm" else "one image per query"
     # more runnable work than half the cores: other work competes, so timings are noisy
@@ -117,9 +144,7 @@ def _source(
     return (
         f"measured on {info['cpu']}, {info['cores']} cores, {info['memory_gb']:g} GB; "
         f"load average {info['load_avg_1m']:g} before, {load_after:g} after{noisy}; "
-        f"ONNX Runtime {ort.__version__} CPU, "
-        f"{INTRA_OP_THREADS} intra-op thread per replica, onnx {onnx.__version__}, Python "
-        f"{pyplatform.python_version()}; {date}; Poisson arrivals, "
+        f"{_runtime(settings)}, Python {pyplatform.python_version()}; {date}; Poisson arrivals, "
         f"{sizes}, max batch {settings.max_batch}, timeout "
         f"{settings.batch_timeout_ms:g} ms, measured service times replayed; embedding "
         f"tables 1/{scale:g}; command: {settings.command or ' '.join(sys.argv)}"
@@ -127,6 +152,26 @@ def _source(
 
 
 Progress = Callable[[str, float], None]
+
+
+def _build(config: ModelConfig, scale: int, settings: ProfileSettings) -> object:
+    """Build ``config`` for the chosen backend (ONNX graph, or torch module on the device)."""
+    if settings.backend == "torch":
+        from planner.profiler.torch_graphs import build_torch_graph
+
+        return build_torch_graph(config, scale, seed=settings.seed, device=settings.device)
+    from planner.profiler.graphs import build_graph
+
+    return build_graph(config, scale, seed=settings.seed)
+
+
+def _default_replicas(settings: ProfileSettings, info: dict) -> int:
+    """Return replicas per server by default: one per GPU on CUDA, else one per core."""
+    if settings.backend == "torch" and settings.device == "cuda":
+        from planner.profiler.torch_graphs import import_torch
+
+        return int(import_torch().cuda.device_count())
+    return int(info["cores"])
 
 
 def profile_model(
@@ -139,8 +184,7 @@ def profile_model(
         settings: How to profile.
         progress: Called with (what is happening, fraction of this model done).
     """
-    # onnx and ONNX Runtime load only when profiling, so `import planner` stays light
-    from planner.profiler.graphs import build_graph, embedding_scale_for
+    # onnx, ONNX Runtime and torch load only when profiling, so `import planner` stays light
     from planner.profiler.measure import measure_service_times
 
     settings.check()
@@ -149,7 +193,7 @@ def profile_model(
     config = model_config(model_id)
     scale = settings.embedding_scale or embedding_scale_for(config, settings.budget_mb * 1e6)
     note(f"{model_id}: building (tables 1/{scale:g})", 0.0)
-    built = build_graph(config, int(np.ceil(scale)), seed=settings.seed)
+    built = _build(config, int(np.ceil(scale)), settings)
     rng = np.random.default_rng(settings.seed)
     if config.kind == "dlrm":
         sizes = settings.sizes.sample(settings.queries, rng)
@@ -174,7 +218,7 @@ def profile_model(
         settings.max_batch,
         settings.batch_timeout_ms / 1e3,
     )
-    replicas = settings.replicas_per_server or int(info["cores"])
+    replicas = settings.replicas_per_server or _default_replicas(settings, info)
     mean_items = float(np.mean(sizes))
     source = _source(info, settings, scale, machine_info()["load_avg_1m"], config.kind)
     rows, notes = [], []
