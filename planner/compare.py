@@ -56,6 +56,24 @@ def significance_note(within: bool | None) -> str:
     return NOT_SIGNIFICANT if within else SIGNIFICANT
 
 
+def comparability_note(first: dict, other: dict) -> str | None:
+    """Return why two plans' total costs do not measure the same thing, or None.
+
+    A plan on another objective minimises power or purchases and prices cost only as a
+    tie-break (a ``power`` plan may replace old servers with efficient new ones at any price),
+    and plans over different horizons add up different quarters: their cost difference is
+    then no saving or loss of either plan.
+    """
+    reasons = []
+    obj_a, obj_b = first.get("objective", "tco"), other.get("objective", "tco")
+    if obj_a != obj_b:
+        reasons.append(f"objectives differ ({obj_a} vs {obj_b}; cost is optimised only on tco)")
+    hz_a, hz_b = first.get("horizon_quarters"), other.get("horizon_quarters")
+    if hz_a is not None and hz_b is not None and hz_a != hz_b:
+        reasons.append(f"horizons differ ({hz_a} vs {hz_b} quarters)")
+    return "not comparable: " + "; ".join(reasons) if reasons else None
+
+
 def cost_gap(plan: Plan) -> float | None:
     """Return the plan's relative gap on total cost, or None (see :func:`cost_gap_usd`)."""
     slack = cost_gap_usd(plan)
@@ -110,7 +128,8 @@ def _differences(plans: dict[str, Plan]) -> pd.DataFrame:
             "difference_usd": plan.total_cost_usd - first.total_cost_usd,
             "combined_gaps_usd": None if slack_a is None or slack_b is None else slack_a + slack_b,
             "within_gaps": within,
-            "note": significance_note(within),
+            "note": comparability_note(first.summary, plan.summary)
+            or significance_note(within),
         }
     columns = ["difference_usd", "combined_gaps_usd", "within_gaps", "note"]
     return pd.DataFrame.from_dict(rows, orient="index", columns=columns)
@@ -135,7 +154,8 @@ def compare_plans(plans: dict[str, Plan]) -> dict[str, pd.DataFrame]:
     :data:`STATUS_TABLE` (per plan: status, gap, best bound in USD, objective, solver, why
     it stopped, verified) and :data:`DIFFERENCES_TABLE` (per plan after the first: the
     difference of total cost, the plans' gaps together in USD, ``within_gaps`` and a note,
-    :data:`NOT_SIGNIFICANT` when the difference is within the gaps).
+    :data:`NOT_SIGNIFICANT` when the difference is within the gaps, "not comparable: ..."
+    when the plans' objectives or horizons differ, see :func:`comparability_note`).
     """
 
     def side(series: dict[str, pd.Series]) -> pd.DataFrame:

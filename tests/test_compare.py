@@ -99,6 +99,24 @@ def test_unknown_gap_or_another_objective_cannot_be_judged(plans):
     assert compare_plans({"a": base, "b": power})[STATUS_TABLE].loc["best_bound_usd", "b"] is None
 
 
+def test_plans_on_another_objective_or_horizon_are_not_comparable(plans):
+    # short_horizon (power, 4 quarters) cost 3x base (tco, 8 quarters): no saving or loss
+    base, growth = plans
+    power = with_summary(growth, objective="power", horizon_quarters=4)
+    note = compare_plans({"base": with_summary(base, horizon_quarters=8), "power": power})[
+        DIFFERENCES_TABLE].loc["power - base", "note"]
+    assert note == ("not comparable: objectives differ (tco vs power; cost is optimised only "
+                    "on tco); horizons differ (8 vs 4 quarters)")
+    # same objective, other horizon: the verdict on gaps gives way to the horizon
+    short = with_summary(growth, horizon_quarters=4)
+    row = compare_plans({"base": with_summary(base, horizon_quarters=8), "short": short})[
+        DIFFERENCES_TABLE].loc["short - base"]
+    assert row["note"] == "not comparable: horizons differ (8 vs 4 quarters)"
+    # same objective and horizon: the gap verdict as before
+    same = compare_plans({"base": base, "growth": growth})[DIFFERENCES_TABLE]
+    assert same.loc["growth - base", "note"] in (SIGNIFICANT, NOT_SIGNIFICANT)
+
+
 @pytest.mark.parametrize(
     ("a", "gap_a", "b", "gap_b", "expected"),
     [
