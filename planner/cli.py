@@ -471,22 +471,23 @@ def verify(
         slotted = (plan.summary.get("diurnal") or {}).get("slots")
         if slotted:  # time of day: a plan of the slotted fleet (plan --slots or settings)
             from planner.diurnal import expand_fleet
-            from planner.diurnal.plan import with_diurnal
+            from planner.diurnal.plan import fleet_to_verify, with_diurnal
 
-            planned = expand_fleet(with_diurnal(planned, slots=slotted))
-            moves = Path(plan_dir) / "follow_sun.csv"
-            if moves.is_file():  # follow the sun: check load where the plan serves it
-                from planner.diurnal.follow_sun import read_moves
-                from planner.diurnal.plan import served_fleet
-
-                planned = served_fleet(planned, read_moves(moves))
+            # follow the sun and DR pre-emption: checked where the plan serves the load
+            planned, emergency = fleet_to_verify(
+                expand_fleet(with_diurnal(planned, slots=slotted)), plan, Path(plan_dir)
+            )
+        else:
+            emergency = []
         result = verify_plan(planned, plan)
-        if result.ok:
+        if result.ok and not emergency:
             err.print(f"{plan_dir}: {result}", markup=False, soft_wrap=True)
             return
         for line in result.lines(plan_files(plan)):
             out.print(f"{plan_dir}/{line}", markup=False, soft_wrap=True)
-        n = len(result.violations)
+        for line in emergency:
+            out.print(f"{plan_dir}/dr_preemption.csv: {line}", markup=False, soft_wrap=True)
+        n = len(result.violations) + len(emergency)
         err.print(f"{plan_dir}: the plan violates {case}: {n} violation{'s' if n != 1 else ''}",
                   markup=False, soft_wrap=True)
         raise typer.Exit(EXIT_PLAN_INVALID)

@@ -36,7 +36,7 @@ from planner.topology import backups
 
 INF = math.inf
 FAMILIES = ("demand", "minrep", "dr", "capacity", "available", "power", "space", "supply",
-            "volume", "follow_sun")
+            "volume", "follow_sun", "preempt")
 
 
 @dataclass

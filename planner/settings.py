@@ -79,6 +79,13 @@ class Diurnal(_Strict):
         description="With slots: training may run in any slot, on inference servers idle in "
         "that slot; off: training runs flat all day on servers of its own.",
     )
+    preempt_training_for_dr: bool = Field(
+        False,
+        description="With slots and disaster recovery: losing a region, training on the "
+        "surviving regions' servers is pre-empted and those servers serve the lost load, so "
+        "capacity kept for region loss may run training; off: that reserve is inference "
+        "replicas and never runs training.",
+    )
     follow_sun_share: float = Field(
         0.0,
         ge=0,

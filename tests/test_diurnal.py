@@ -308,3 +308,57 @@ def test_cli_writes_follow_sun_csv_and_verify_checks_the_served_load(tmp_path):
     assert CliRunner().invoke(app, ["verify", str(case), str(out)]).exit_code == 0
     moves.iloc[0:0].to_csv(out / "follow_sun.csv", index=False)
     assert CliRunner().invoke(app, ["verify", str(case), str(out)]).exit_code == 5
+
+
+def test_preempting_training_for_dr_lets_the_reserve_run_training():
+    """With pre-emption each region keeps 10 servers: 5 own inference and 5 kept for the
+    other's loss, on which the 3 servers' worth of training runs until a loss pre-empts it
+    (2 x 10 instead of 2 x 13 servers)."""
+    result = plan_diurnal(dr_case(preempt_training_for_dr=True), peak_fallback=False)
+    assert bought(result.plan) == 2 * 10
+    assert "pre-empts" in result.summary["dr_note"]
+    rescue = result.emergency
+    assert set(rescue["lost_region_id"]) == {"a", "b"}
+    # losing a, b serves a's 5 on its own inference replicas plus the pre-empted training
+    for lost, survivor in (("a", "b"), ("b", "a")):
+        alloc = result.plan.allocation
+        mine = (alloc["region_id"] == survivor) & (alloc["phase"] == "inference")
+        inference = alloc.loc[mine, "capacity_qps"].sum()
+        extra = rescue.loc[rescue["lost_region_id"] == lost, "replicas"].sum()
+        assert inference + extra >= 10 - 1e-6 and extra > 0
+    assert "dr_preemption" in result.as_plan().diurnal
+
+
+def test_check_emergency_refuses_pre_empting_more_than_the_training_servers():
+    """The independent check: emergency servers beyond the training servers are refused."""
+    from planner.diurnal.preempt import check_emergency
+
+    result = plan_diurnal(dr_case(preempt_training_for_dr=True), peak_fallback=False)
+    assert check_emergency(result.fleet, result.plan, result.emergency) == []
+    inflated = result.emergency.assign(
+        replicas=result.emergency["replicas"] + 10, servers=result.emergency["servers"] + 10
+    )
+    assert any("training servers to pre-empt" in p for p in check_emergency(
+        result.fleet, result.plan, inflated))
+    none = result.emergency.iloc[0:0]
+    assert any("backups give" in p for p in check_emergency(result.fleet, result.plan, none))
+
+
+def test_cli_verify_checks_the_dr_cover_from_dr_preemption_csv(tmp_path):
+    """`verify` re-checks region loss with the written emergency replicas: dropping them
+    leaves each survivor short of the lost region's load."""
+    from cases import write_fleet
+    from typer.testing import CliRunner
+
+    from planner.cli import app
+
+    case = write_fleet(dr_case(preempt_training_for_dr=True), tmp_path / "dr")
+    out = tmp_path / "plan"
+    run = CliRunner().invoke(app, ["plan", str(case), "--out", str(out), "--time-limit", "10"])
+    assert run.exit_code == 0, run.output
+    assert "pre-empts" in run.output
+    assert CliRunner().invoke(app, ["verify", str(case), str(out)]).exit_code == 0
+    rescue = pd.read_csv(out / "dr_preemption.csv")
+    rescue.iloc[0:0].to_csv(out / "dr_preemption.csv", index=False)
+    failed = CliRunner().invoke(app, ["verify", str(case), str(out)])
+    assert failed.exit_code == 5 and "backups give" in failed.output

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -18,6 +19,7 @@ from planner.diurnal.follow_sun import (
     add_shifts,
     moved,
     moved_share,
+    read_moves,
     served_demand,
     served_hourly,
 )
@@ -28,6 +30,14 @@ from planner.diurnal.harvest import (
     slot_load,
 )
 from planner.diurnal.layout import allocated_servers
+from planner.diurnal.preempt import (
+    add_emergency,
+    check_emergency,
+    emergency,
+    emergency_frame,
+    read_emergency,
+)
+from planner.diurnal.preempt import enabled as preempts
 from planner.diurnal.shapes import hourly_demand
 from planner.diurnal.slots import expand_fleet
 from planner.diurnal.verify import check_slots
@@ -55,6 +65,8 @@ class DiurnalPlan:
             ``separate``.
         moved: Follow the sun: inference load served in another region, per copy, edge and
             quarter (:func:`planner.diurnal.follow_sun.moved`); empty when off.
+        emergency: With ``preempt_training_for_dr``: per lost region, the inference replicas
+            survivors would run on servers whose training is pre-empted.
         summary: Slots, model size, solve time, status, gap, DR note, share of the day's
             inference load moved.
     """
@@ -68,6 +80,7 @@ class DiurnalPlan:
     savings: pd.DataFrame = field(default_factory=pd.DataFrame)
     summary: dict = field(default_factory=dict)
     moved: pd.DataFrame = field(default_factory=pd.DataFrame)
+    emergency: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     def as_plan(self, scenario: str | None = None) -> Plan:
         """Return the slotted plan with the time-of-day tables and a ``diurnal`` summary."""
@@ -81,6 +94,8 @@ class DiurnalPlan:
             plan.diurnal["harvest_savings"] = self.savings
         if self.fleet.settings.diurnal.follow_sun_share > 0:
             plan.diurnal["follow_sun"] = self.moved
+        if preempts(self.fleet):
+            plan.diurnal["dr_preemption"] = self.emergency
         plan.summary = {**self.summary, "scenario": scenario, "diurnal": diurnal_summary(self)}
         return plan
 
@@ -132,9 +147,12 @@ def solve_slotted(
     They are not handed to HiGHS as incumbents: on the default case HiGHS then stayed at the
     peak plan for the whole limit, while from scratch it found plans 20 % cheaper.
     """
-    mm, shifts = add_shifts(slotted, build_matrix(slotted))
-    n_x, n_b, n_y = mm.n_x, len(mm.b), len(mm.y)
-    n_base = n_x + n_b + n_y  # follow-the-sun shift columns come after x, b and y
+    base = build_matrix(slotted)
+    n_x, n_b, n_y = base.n_x, len(base.b), len(base.y)
+    n_base = n_x + n_b + n_y  # then follow-the-sun shifts, then emergency replicas
+    mm, shifts = add_shifts(slotted, base)
+    mm, spare = add_emergency(slotted, mm)
+    n_shift = n_base + len(shifts)
     result = solve_matrix(mm, time_limit_s, mip_gap, threads)
     kept_peak = False
     if result.status != "infeasible":
@@ -161,7 +179,8 @@ def solve_slotted(
             "--time-limit or the gap, or use fewer slots"
         )
     values = result.values
-    moves = moved(shifts, values[n_base:], slotted.settings.diurnal.slots)
+    moves = moved(shifts, values[n_base:n_shift], slotted.settings.diurnal.slots)
+    rescue = emergency(spare, values[n_shift:])
     dedicated = slotted.settings.allocation == "dedicated"
     x = values[:n_x].copy()
     x[np.abs(x) < 1e-6] = 0.0
@@ -205,7 +224,7 @@ def solve_slotted(
     plan = plan_from_decisions(
         slotted, replicas, purchases, in_service, served_demand(mm.demand, moves)
     )
-    plan.diurnal = {"follow_sun": moves}
+    plan.diurnal = {"follow_sun": moves, "dr_preemption": rescue}
     slots = slotted.models.set_index("model_id")
     plan.allocation["base_model_id"] = plan.allocation["model_id"].map(slots["base_model_id"])
     plan.allocation["slot"] = plan.allocation["model_id"].map(slots["slot"]).astype(int)
@@ -227,9 +246,13 @@ def solve_slotted(
         **plan_totals(plan),
     }
     # shifted load is checked where it is served: an ordinary plan of the served fleet
-    verification = verify_plan(served_fleet(slotted, moves), plan)
+    served = served_fleet(slotted, moves)
+    verification = verify_plan(without_dr(served) if preempts(slotted) else served, plan)
     if not verification.ok:
         raise SolverError(f"the slotted plan failed independent verification:\n{verification}")
+    problems = check_emergency(served, plan, rescue) if preempts(slotted) else []
+    if problems:
+        raise SolverError("the slotted plan's region-loss cover fails:\n" + "\n".join(problems))
     plan.summary["verified"] = True
     return plan
 
@@ -323,6 +346,7 @@ def plan_diurnal(
         plan, served_fleet(slotted, moves), hourly, load, harvest_report(slotted, load)
     )
     out.moved = moves
+    out.emergency = plan.diurnal.get("dr_preemption", pd.DataFrame())
     if separate is not None:
         out.separate, out.savings = separate, savings(plan, separate)
     out.summary = dict(plan.summary)
@@ -344,6 +368,31 @@ def served_fleet(slotted: Fleet, moves: pd.DataFrame) -> Fleet:
     return dataclasses.replace(slotted, demand=served_demand(slotted.demand, moves))
 
 
+def fleet_to_verify(slotted: Fleet, plan: Plan, folder: Path) -> tuple[Fleet, list[str]]:
+    """Return the fleet a written slotted plan is verified against, and its DR problems.
+
+    ``folder``'s ``follow_sun.csv`` moves demand to where it is served; with
+    ``preempt_training_for_dr`` the region-loss cover is checked here from
+    ``dr_preemption.csv`` (:func:`planner.diurnal.preempt.check_emergency`) and the fleet
+    comes back with disaster recovery off for :func:`planner.verify.verify_plan`.
+    """
+    moves_file = folder / "follow_sun.csv"
+    moves = read_moves(moves_file) if moves_file.is_file() else pd.DataFrame()
+    served = served_fleet(slotted, moves)
+    if not preempts(slotted):
+        return served, []
+    rescue_file = folder / "dr_preemption.csv"
+    rescue = read_emergency(rescue_file) if rescue_file.is_file() else emergency_frame()
+    return without_dr(served), check_emergency(served, plan, rescue)
+
+
+def without_dr(fleet: Fleet) -> Fleet:
+    """Return ``fleet`` with disaster recovery off (checked separately with pre-emption)."""
+    dr = fleet.settings.disaster_recovery.model_copy(update={"enabled": False})
+    settings = fleet.settings.model_copy(update={"disaster_recovery": dr})
+    return dataclasses.replace(fleet, settings=settings)
+
+
 def with_diurnal(fleet: Fleet, **changes: object) -> Fleet:
     """Return ``fleet`` with some ``settings.diurnal`` keys changed (validated)."""
     settings = fleet.settings.model_copy(
@@ -361,6 +410,12 @@ def dr_note(fleet: Fleet) -> str:
     dr = fleet.settings.disaster_recovery
     if not dr.enabled:
         return "disaster recovery is off: no capacity is kept for region loss"
+    if fleet.settings.diurnal.preempt_training_for_dr:
+        return (
+            "capacity kept for region loss may run training: losing a region pre-empts "
+            "training on the survivors' servers, which then serve the lost load "
+            "(dr_preemption: the emergency replicas per lost region)"
+        )
     return (
         "capacity kept for region loss is not harvested: training runs only on servers "
         "that inference, with its disaster-recovery reserve, leaves idle"
