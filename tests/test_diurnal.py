@@ -326,7 +326,13 @@ def test_preempting_training_for_dr_lets_the_reserve_run_training():
         inference = alloc.loc[mine, "capacity_qps"].sum()
         extra = rescue.loc[rescue["lost_region_id"] == lost, "replicas"].sum()
         assert inference + extra >= 10 - 1e-6 and extra > 0
+    facts = result.as_plan().summary["diurnal"]
     assert "dr_preemption" in result.as_plan().diurnal
+    # a region loss needs up to 5 servers of the survivor's training back in every slot
+    assert 0 < facts["dr_preemptible_share"] <= 1
+    assert "would be pre-empted by a region loss" in diurnal_line(facts)
+    without = plan_diurnal(dr_case(), peak_fallback=False)  # off: nothing is pre-emptible
+    assert without.summary.get("dr_preemptible_share") is None and without.emergency.empty
 
 
 def test_check_emergency_refuses_pre_empting_more_than_the_training_servers():

@@ -35,6 +35,7 @@ from planner.diurnal.preempt import (
     check_emergency,
     emergency,
     emergency_frame,
+    preemptible_share,
     read_emergency,
 )
 from planner.diurnal.preempt import enabled as preempts
@@ -112,6 +113,7 @@ def diurnal_summary(result: DiurnalPlan) -> dict:
         "peak_only_cost_usd": result.summary.get("peak_only_cost_usd"),
         "dr_note": result.summary.get("dr_note"),
         "follow_sun_moved_share": result.summary.get("follow_sun_moved_share"),
+        "dr_preemptible_share": result.summary.get("dr_preemptible_share"),
     }
 
 
@@ -124,6 +126,9 @@ def diurnal_line(facts: dict) -> str:
     kept = " (kept: HiGHS found nothing cheaper)" if facts.get("kept_peak_plan") else ""
     moved_share = facts.get("follow_sun_moved_share")
     sun = "" if moved_share is None else f"; follow the sun moved {moved_share:.1%} of inference"
+    preempt = facts.get("dr_preemptible_share")
+    if preempt is not None:
+        sun += f"; {preempt:.0%} of training server-hours would be pre-empted by a region loss"
     return (
         f"time of day: {facts.get('slots')} slots, {harvested} of training server-hours"
         f"{against}{kept}{sun}; {facts.get('dr_note')}"
@@ -351,6 +356,8 @@ def plan_diurnal(
         out.separate, out.savings = separate, savings(plan, separate)
     out.summary = dict(plan.summary)
     out.summary["dr_note"] = dr_note(fleet)
+    if preempts(slotted):
+        out.summary["dr_preemptible_share"] = preemptible_share(slotted, load, out.emergency)
     if fleet.settings.diurnal.follow_sun_share > 0:
         phase = fleet.models.set_index("model_id")["phase"]
         inference = hourly[hourly["model_id"].map(phase) == "inference"]

@@ -145,6 +145,33 @@ def emergency(z: pd.DataFrame, values: np.ndarray) -> pd.DataFrame:
     return out[out["replicas"] > 0][EMERGENCY_COLUMNS].reset_index(drop=True)
 
 
+def preemptible_share(slotted: Fleet, load: pd.DataFrame, rescue: pd.DataFrame) -> float:
+    """Return the share of training server-hours on servers a region loss would pre-empt.
+
+    Per (platform, region, quarter, slot): the training servers, up to the most emergency
+    servers any one lost region would start there (``load`` is
+    :func:`planner.diurnal.slot_load`, ``rescue`` the plan's emergency replicas).
+    """
+    trained = float((load["training_servers"] * load["hours"]).sum()) if len(load) else 0.0
+    if rescue.empty or trained <= 0:
+        return 0.0
+    n = slot_count(slotted)
+    slot = model_slots(slotted)
+    taken: dict[tuple, float] = {}
+    for e in rescue.itertuples(index=False):
+        for sl in slots_of(slot[e.model_id], n):
+            key = (e.platform_id, e.region_id, int(e.quarter), sl, e.lost_region_id)
+            taken[key] = taken.get(key, 0.0) + float(e.servers)
+    worst: dict[tuple, float] = {}
+    for (p, r, t, sl, _), servers in taken.items():
+        worst[(p, r, t, sl)] = max(worst.get((p, r, t, sl), 0.0), servers)
+    hours = 0.0
+    for row in load.itertuples(index=False):
+        key = (row.platform_id, row.region_id, int(row.quarter), int(row.slot))
+        hours += min(float(row.training_servers), worst.get(key, 0.0)) * float(row.hours)
+    return hours / trained
+
+
 def emergency_frame() -> pd.DataFrame:
     """Return an empty emergency-replica table."""
     return pd.DataFrame({c: pd.Series(dtype="float64") for c in EMERGENCY_COLUMNS})
