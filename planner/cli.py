@@ -455,6 +455,7 @@ def verify(
     Exit codes: 0 the plan is valid, 3 invalid data (case or plan folder unreadable), 5 the
     plan violates the case (each violation is printed on stdout).
     """
+    from planner.latency.report import latency_verdict
     from planner.plan_io import plan_files, read_plan
     from planner.scenarios import apply_scenario
     from planner.verify import verify_plan
@@ -480,9 +481,13 @@ def verify(
         else:
             emergency = []
         result = verify_plan(planned, plan)
+        # the tail-latency check is advice, not a case violation: shown, exit code unchanged
+        verdict = latency_verdict(plan_dir).line(str(case), str(plan_dir))
         if result.ok and not emergency:
             err.print(f"{plan_dir}: {result}", markup=False, soft_wrap=True)
+            err.print(f"{plan_dir}: {verdict}", markup=False, soft_wrap=True)
             return
+        err.print(f"{plan_dir}: {verdict}", markup=False, soft_wrap=True)
         for line in result.lines(plan_files(plan)):
             out.print(f"{plan_dir}/{line}", markup=False, soft_wrap=True)
         for line in emergency:

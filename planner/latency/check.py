@@ -302,6 +302,14 @@ def read_allocation(plan_dir: str | Path) -> pd.DataFrame:
     return frame
 
 
+def allocation_digest(plan_dir: str | Path) -> str | None:
+    """Return the SHA-256 of the plan folder's ``allocation.csv`` (``None`` when absent)."""
+    import hashlib
+
+    path = Path(plan_dir) / "allocation.csv"
+    return hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else None
+
+
 def write_latency(result: LatencyResult, plan_dir: str | Path) -> Path:
     """Write ``latency.csv`` into the plan folder and the verdict into its ``summary.json``.
 
@@ -315,6 +323,10 @@ def write_latency(result: LatencyResult, plan_dir: str | Path) -> Path:
     write_text_atomic(path, result.cells.to_csv(index=False))
     summary_path = plan_dir / "summary.json"
     summary = json.loads(summary_path.read_text("utf-8")) if summary_path.is_file() else {}
-    summary["latency"] = result.summary | {"file": "latency.csv"}
+    summary["latency"] = result.summary | {
+        "file": "latency.csv",
+        # the allocation checked: verify and the dashboard call a later edit's result stale
+        "allocation_sha256": allocation_digest(plan_dir),
+    }
     write_text_atomic(summary_path, json.dumps(summary, indent=2) + "\n")
     return path
