@@ -32,7 +32,7 @@ import pandas as pd  # noqa: E402
 import streamlit as st  # noqa: E402
 
 import planner as pl  # noqa: E402
-from app import cases, charts, day, history, stability, state, sweeps  # noqa: E402
+from app import cases, charts, day, history, stability, state, sweeps, tail_latency  # noqa: E402
 from app.ui import csv_button, md, show_chart, show_problems, usd  # noqa: E402
 
 ss = st.session_state
@@ -709,7 +709,8 @@ def plan_tab(plan: pl.Plan, label: charts.Label, name: str, key: str) -> None:
     with cols[-1]:
         st.download_button(
             "summary.json",
-            json.dumps(plan.summary, indent=2, default=str),
+            json.dumps(tail_latency.summary_with_latency(plan.summary, key), indent=2,
+                       default=str),
             file_name=f"{name}_summary.json",
             mime="application/json",
             key="dl_summary",
@@ -1277,6 +1278,7 @@ def page() -> None:
     with tabs[1]:
         if ok:
             plan_tab(current["plan"], label, current["scenario_name"], view)
+            tail_latency.section(current, view)
         else:
             st.info("No plan to show: press **Solve** (a feasible scenario) first.")
     with tabs[2]:
