@@ -131,6 +131,7 @@ def cost_power_frontier(
     Raises:
         ValueError: When ``points`` < 2 or ``measure`` is unknown.
         InfeasiblePlanError: When the fleet has no feasible plan at all.
+        SolverError: When the solver found no plan for an end within its limits.
     """
     if points < 2:
         raise ValueError("a frontier needs at least 2 points")
@@ -145,10 +146,7 @@ def cost_power_frontier(
     tco_fleet = _with_objective(fleet, "tco")
     cheapest = _solve(tco_fleet, opts, budget_kw=math.inf)
     lowest = _lowest_power(fleet, measure, opts)
-    if cheapest.plan is None or lowest.plan is None:
-        raise InfeasiblePlanError(
-            f"No plan for '{fleet.name}' meets every constraint; there is no frontier."
-        )
+    _require_ends(fleet, {"cheapest": cheapest, "lowest-power": lowest}, opts)
     p_lo = plan_power_kw(lowest.plan, measure)
     p_hi = max(plan_power_kw(cheapest.plan, measure), p_lo)
     budgets = np.linspace(p_lo, p_hi, points)
@@ -171,6 +169,35 @@ def cost_power_frontier(
     _mark_within_gaps(frame, "point")
     frame.attrs["measure"] = measure
     return frame
+
+
+def _require_ends(fleet: Fleet, ends: dict[str, _Point], opts: dict) -> None:
+    """Raise when an end of the frontier has no plan, saying whether none exists or none was found.
+
+    Only a solver's proof of infeasibility means that no plan exists (exit 4 with the way to
+    the explanation); a solver stopped by its time limit before any plan says so, with the
+    limit it had, and is no verdict on the case.
+
+    Raises:
+        InfeasiblePlanError: When the solver proved an end infeasible.
+        SolverError: When an end has no plan for any other reason (time limit, solver error).
+    """
+    missing = {name: point for name, point in ends.items() if point.plan is None}
+    if not missing:
+        return
+    if any(point.result.status == "infeasible" for point in missing.values()):
+        raise InfeasiblePlanError(
+            f"No plan for '{fleet.name}' meets every constraint; there is no frontier. Run "
+            f"`python -m planner plan` on the case to see which demand cannot be served."
+        )
+    limit = opts.get("time_limit_s", fleet.settings.solver.time_limit_s)
+    name, point = next(iter(missing.items()))
+    detail = f"{point.result.status}{': ' + point.result.message if point.result.message else ''}"
+    raise SolverError(
+        f"{point.result.solver} found no {name} plan for '{fleet.name}' within the time limit "
+        f"of {limit:g} s ({detail}); this does not mean none exists: raise --time-limit or "
+        "the gap (--gap)"
+    )
 
 
 def _with_objective(fleet: Fleet, objective: str) -> Fleet:

@@ -16,10 +16,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from planner.errors import FleetDataError
+from planner.errors import FleetDataError, InfeasiblePlanError, SolverError
 from planner.fleet import Fleet, load_fleet
 from planner.frontier import cost_power_frontier, sensitivity
 from planner.schema import HOURS_PER_QUARTER
+from planner.solve import SolveResult
 
 SRC = {"source": "test", "source_kind": "estimate"}
 
@@ -147,6 +148,37 @@ def test_frontier_arguments_are_checked(make_fleet: Callable[..., Fleet]) -> Non
         cost_power_frontier(make_fleet(), points=1)
     with pytest.raises(ValueError, match="measure"):
         cost_power_frontier(make_fleet(), measure="median")  # type: ignore[arg-type]
+
+
+def test_frontier_of_an_infeasible_case_says_no_plan_exists(
+    make_fleet: Callable[..., Fleet],
+) -> None:
+    # 0.5 kW is less than the 1 kW of the 4 asics that 1000 qps need: proven infeasible.
+    fleet = make_fleet()
+    fleet = fleet.replace(regions=fleet.regions.assign(power_cap_kw=0.5))
+    with pytest.raises(InfeasiblePlanError, match=r"meets every constraint.*planner plan"):
+        cost_power_frontier(fleet, points=2)
+
+
+def test_frontier_stopped_by_the_time_limit_is_no_verdict_on_the_case(
+    make_fleet: Callable[..., Fleet], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A solver stopped before its first plan (as a 0.05 s limit on the default case did)
+    # used to be reported as "No plan meets every constraint".
+    import planner.frontier as frontier_module
+
+    def stopped(model, **opts):
+        return SolveResult("no_solution", "highs", None, None, None, 0.05,
+                           message="solver status Not Solved")
+
+    monkeypatch.setattr(frontier_module, "solve_model", stopped)
+    with pytest.raises(SolverError) as caught:
+        cost_power_frontier(make_fleet(), points=2, time_limit_s=0.05)
+    text = str(caught.value)
+    assert "within the time limit of 0.05 s (no_solution: solver status Not Solved)" in text
+    assert "does not mean none exists: raise --time-limit" in text
+    assert "meets every constraint" not in text
+    assert caught.value.exit_code == 4
 
 
 def test_sensitivity_power_cap_with_an_infeasible_point(make_fleet: Callable[..., Fleet]) -> None:
