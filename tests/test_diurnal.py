@@ -368,3 +368,34 @@ def test_cli_verify_checks_the_dr_cover_from_dr_preemption_csv(tmp_path):
     rescue.iloc[0:0].to_csv(out / "dr_preemption.csv", index=False)
     failed = CliRunner().invoke(app, ["verify", str(case), str(out)])
     assert failed.exit_code == 5 and "backups give" in failed.output
+
+
+def test_follow_the_sun_in_a_ring_with_dr_passes_independent_verification():
+    """Three regions 8 h apart back each other up in a ring (a->b->c->a) and may serve each
+    other's load over the same edges: shifts cross region-loss groups (losing a, b carries
+    a's load; what a sent to b or c sent to a changes it), and the plan found must still pass
+    verification against the load where it is served."""
+    fleet = make_fleet(
+        platforms=[platform("cpu", capex_usd=CAPEX)],
+        models=[model("inf", latency_slo_ms=100)],
+        profiles=[profile("inf", "cpu", 1.0)],
+        regions=[
+            {**region(r, demand_share=1 / 3), "utc_offset_h": float(8 * i - 8)}
+            for i, r in enumerate("abc")
+        ],
+        topology=[
+            {**backup(a, b), "network_latency_ms": 10.0} for a, b in ("ab", "bc", "ca")
+        ],
+        products=[product("app", 30.0 * 86_400)],
+        calls=[call("app", "inf", 1.0)],
+        load_shapes=two_level("app"),
+        settings={
+            "diurnal": {"slots": 6, "follow_sun_share": 0.5},
+            "disaster_recovery": {"enabled": True, "emergency_utilization": 1.0},
+        },
+    )
+    local = plan_diurnal(with_diurnal(fleet, follow_sun_share=0.0), peak_fallback=False)
+    result = plan_diurnal(fleet, peak_fallback=False)
+    assert not result.moved.empty
+    assert pl.verify_plan(result.fleet, result.plan).ok
+    assert bought(result.plan) <= bought(local.plan)
