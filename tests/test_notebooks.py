@@ -23,6 +23,7 @@ KERNEL_NAME = "fleet-planner-test-python"
 CELL_TIMEOUT_S = 1800
 # Each notebook asserts its key conclusions in its conclusions cell (a changed story fails).
 MIN_ASSERTS = {"01_fleet.ipynb": 4, "02_plan.ipynb": 5, "03_what_if.ipynb": 5}
+MIN_NOTEBOOK_ASSERTS = 3  # in any code cell, for every notebook
 SUBMODULES = sorted(p.stem for p in (REPO_ROOT / "planner").glob("*.py") if p.stem != "__init__")
 FORBIDDEN = [
     (re.compile(r"^\s*(import|from)\s+pulp\b", re.M), "imports pulp"),
@@ -98,6 +99,17 @@ def test_notebook_asserts_its_conclusions(name: str):
     asserts = re.findall(r"^\s*assert\b", conclusions, re.M)
     assert len(asserts) >= MIN_ASSERTS[name], (
         f"{name}: the conclusions cell should assert the notebook's key conclusions"
+    )
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=_ids(NOTEBOOKS))
+def test_every_notebook_asserts_what_it_shows(path: Path):
+    # The later notebooks (sweeps, history, profiles, diurnal) assert their findings next to
+    # the cells that show them; at least three such asserts keep a changed story failing.
+    asserts = [a for source in _code(nbformat.read(path, as_version=4))
+               for a in re.findall(r"^\s*assert\b", source, re.M)]
+    assert len(asserts) >= MIN_NOTEBOOK_ASSERTS, (
+        f"{path.name}: {len(asserts)} asserts; assert the notebook's findings where it shows them"
     )
 
 
