@@ -18,7 +18,10 @@ without a reason here fails the listing test):
   illustrative 500-sample file that reads a ``frc_caps.csv`` the README does not give, and
   ``--scheduler tcp://...`` needs a running Dask cluster; tests/test_sweeps.py runs them;
 * the migration example (``plan ... --current``): a plain HiGHS solve to its time limit plus
-  the unconstrained plan (about a minute); tests/test_migration.py runs it.
+  the unconstrained plan (about a minute); tests/test_migration.py runs it;
+* the GPU profile (``profile --backend torch --device cuda``): PyTorch is an optional extra
+  and the command needs a GPU; tests/test_profiler_torch.py runs the torch path where torch
+  is installed.
 """
 
 from __future__ import annotations
@@ -48,7 +51,10 @@ NOT_RUN = {
     "python -m planner plan fleet_data/default --robust": "the sweep file above; test_sweeps.py",
 }
 # Commands left out by an option they use (see the module docstring).
-NOT_RUN_OPTIONS = {"--current": "migration: a minute of plain HiGHS; tested by test_migration.py"}
+NOT_RUN_OPTIONS = {
+    "--current": "migration: a minute of plain HiGHS; tested by test_migration.py",
+    "--backend": "PyTorch (optional) and a GPU; tested by test_profiler_torch.py where present",
+}
 
 
 def _blocks(language: str) -> list[str]:
