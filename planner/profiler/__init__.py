@@ -2,8 +2,10 @@
 
 ``python -m planner profile --model rmc1 --platform NAME --out FILE.csv`` builds the workload
 classes of ``configs.yaml`` as ONNX graphs with random weights, measures one replica (one ONNX
-Runtime CPU session, one intra-op thread) and, for each latency bound and percentile, finds the
-highest Poisson arrival rate that meets it. Rows are written in the curve format of
+Runtime CPU session, one intra-op thread; with ``backend="torch"`` the same graphs as PyTorch
+modules, one GPU per replica on ``device="cuda"``, see :mod:`planner.profiler.torch_graphs`)
+and, for each latency bound and percentile, finds the highest Poisson arrival rate that meets
+it. Rows are written in the curve format of
 :data:`PROFILE_CURVES`; :func:`read_at_slo` turns curves into ``profiles.csv`` rows.
 """
 
