@@ -81,3 +81,16 @@ def day_section(plan: pl.Plan, key: str) -> None:
     harvest = plan.diurnal.get("harvest")
     if harvest is not None and not harvest.empty:
         st.dataframe(harvest, hide_index=True, width="stretch")
+    moves = plan.diurnal.get("follow_sun")
+    if moves is not None:
+        share = facts.get("follow_sun_moved_share") or 0.0
+        st.caption(
+            f"Follow the sun: {share:.1%} of the day's inference queries served in another "
+            "region (queries/s moved per model slot, edge and quarter below)."
+        )
+        if not moves.empty:
+            st.dataframe(moves, hide_index=True, width="stretch", key="day_follow_sun")
+    rescue = plan.diurnal.get("dr_preemption")
+    if rescue is not None and not rescue.empty:
+        st.caption("Emergency replicas a region loss would start on pre-empted training servers:")
+        st.dataframe(rescue, hide_index=True, width="stretch", key="day_dr_preemption")

@@ -1396,3 +1396,50 @@ def test_day_view_shows_load_and_harvested_training_by_hour(
 
 def test_no_slots_control_without_shapes(tiny_app: AppTest):
     assert not [s for s in tiny_app.selectbox if s.key == state.SLOTS]
+
+
+def test_day_view_reports_the_load_follow_the_sun_moved(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """Two regions 12 h apart serving each other's peaks: the day view lists the moves."""
+    from cases import (
+        backup,
+        call,
+        make_fleet,
+        model,
+        platform,
+        product,
+        profile,
+        region,
+        write_fleet,
+    )
+
+    high, low = 10 / 7, 4 / 7
+    fleet = make_fleet(
+        platforms=[platform("cpu")],
+        models=[model("inf")],
+        profiles=[profile("inf", "cpu", 1.0)],
+        regions=[
+            {**region("a", demand_share=0.5), "utc_offset_h": 0.0},
+            {**region("b", demand_share=0.5), "utc_offset_h": 12.0},
+        ],
+        topology=[
+            {**backup("a", "b"), "network_latency_ms": 10.0},
+            {**backup("b", "a"), "network_latency_ms": 10.0},
+        ],
+        products=[product("app", 20.0 * 86_400)],
+        calls=[call("app", "inf", 1.0)],
+        load_shapes=[
+            {"shape_of": "app", "hour": h, "relative_load": high if h < 12 else low, **_SRC}
+            for h in range(24)
+        ],
+        settings={"diurnal": {"slots": 2, "follow_sun_share": 0.3}},
+    )
+    monkeypatch.setenv(cases.CASE_ENV, str(write_fleet(fleet, tmp_path / "sun")))
+    at = solve(opened())
+    plan = current(at)["plan"]
+    assert plan.summary["diurnal"]["follow_sun_moved_share"] > 0
+    frames = [d.value for d in at.tabs[1].dataframe]
+    (shown,) = [f for f in frames if "from_region_id" in f.columns]
+    assert shown["qps"].sum() == pytest.approx(6.0)  # 3 queries/s each way, one per slot
+    assert any("Follow the sun" in c.value for c in at.tabs[1].caption)
