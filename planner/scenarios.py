@@ -8,7 +8,7 @@ dashboard use the same function, and :func:`scenario_to_yaml` writes a scenario 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import pandas as pd
 import yaml
@@ -17,12 +17,15 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
+    field_validator,
 )
 
 from planner.checks import fleet_problems
 from planner.errors import FleetDataError, Problem
 from planner.fleet import Fleet, not_utf8, short_value, validate_rows
 from planner.schema import MODELS, PLATFORMS, PROFILES, REGION_POWER_CAPS, REGIONS, TABLES
+from planner.settings import reject_bool_mixups
 from planner.yaml_safe import YamlDocument, load_yaml
 
 SCENARIOS_FILE = "scenarios.yaml"
@@ -40,6 +43,12 @@ Quarter = Annotated[int, Field(ge=0, le=REGION_POWER_CAPS.column("quarter").maxi
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_bool_mixups(cls, value: Any, info: ValidationInfo) -> Any:
+        # horizon_quarters: true is not 1 quarter, disaster_recovery: 0 is not off
+        return reject_bool_mixups(cls, value, info)
 
 
 class DemandMultiplier(_Strict):

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import os
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal, get_args, get_origin
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic_core import PydanticCustomError
 
 # A settings.yaml must say what it plans; every other key has a documented default. (An empty
 # file used to mean "all defaults" silently, an 8-quarter plan nobody asked for.)
@@ -20,10 +21,37 @@ def machine_cores() -> int:
     return os.cpu_count() or 1
 
 
+def reject_bool_mixups(model: type[BaseModel], value: Any, info: ValidationInfo) -> Any:
+    """Refuse true/false for a number and anything but true/false for a switch.
+
+    Pydantic's lax mode reads ``time_limit_s: true`` as 1 s and ``threads: yes`` as 1 thread,
+    and ``enabled: 0`` or ``enabled: "no"`` as a switch, all silently. Use as a ``mode="before"``
+    validator on every field (``@field_validator("*", mode="before")``).
+    """
+    if info.field_name is None:
+        return value
+    annotation = model.model_fields[info.field_name].annotation
+    # X | None and Annotated[float, Field(...)] | None count as X and float
+    kinds = {get_args(a)[0] if get_origin(a) is Annotated else a
+             for a in (get_args(annotation) if get_origin(annotation) is not Annotated else ())
+             } or {annotation}
+    kinds.discard(type(None))
+    if kinds == {bool} and value is not None and not isinstance(value, bool):
+        raise PydanticCustomError("bool_expected", "must be true or false")
+    if isinstance(value, bool) and bool not in kinds and kinds & {int, float}:
+        raise PydanticCustomError("number_expected", "must be a number, not true/false")
+    return value
+
+
 class _Strict(BaseModel):
     # allow_inf_nan=False: .inf and .nan are never meaningful settings (a .inf time limit
     # meant "no limit" and hid a hang)
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_bool_mixups(cls, value: Any, info: ValidationInfo) -> Any:
+        return reject_bool_mixups(cls, value, info)
 
 
 class DisasterRecovery(_Strict):

@@ -596,6 +596,23 @@ SETTINGS_MUTATIONS: dict[str, tuple[str | bytes, tuple[str, ...]]] = {
         S.replace("threads: 1", "threads: 1000000"),
         ("key 'solver.threads' (line 11)", "cores of this machine"),
     ),
+    # pydantic's lax mode read these as 1 s, 1 thread and "off", silently
+    "bool_for_number": (
+        S.replace("time_limit_s: 30", "time_limit_s: true"),
+        ("key 'solver.time_limit_s' (line 9): must be a number, not true/false",),
+    ),
+    "bool_for_count": (
+        S.replace("threads: 1", "threads: yes"),
+        ("key 'solver.threads' (line 11): must be a number, not true/false",),
+    ),
+    "number_for_switch": (
+        S.replace("enabled: true", "enabled: 0"),
+        ("key 'disaster_recovery.enabled' (line 5): must be true or false",),
+    ),
+    "text_for_switch": (
+        S.replace("enabled: true", 'enabled: "no"'),
+        ("key 'disaster_recovery.enabled' (line 5): must be true or false",),
+    ),
     "invalid_syntax": ("horizon_quarters: [2,\n", ("settings.yaml: is not valid YAML: line",)),
     "not_a_mapping": ("- 1\n- 2\n", ("settings.yaml: must be a mapping",)),
     "deep_nesting": (
@@ -637,6 +654,15 @@ SCENARIO_MUTATIONS: dict[str, tuple[str | bytes, tuple[str, ...]]] = {
     "huge_power_cap": (
         SC.replace("west: 450", "west: 1.0e+300"),
         ("scenario 'cheap_asic', key 'power_cap_kw.west", "(line 12)"),
+    ),
+    "bool_for_number": (
+        SC.replace("capex_multiplier: 0.8", "capex_multiplier: true"),
+        ("scenario 'cheap_asic', key 'platform_changes.asic.capex_multiplier'",
+         "must be a number, not true/false"),
+    ),
+    "number_for_switch": (
+        SC.replace("    description: more ranking\n", "    disaster_recovery: 1\n"),
+        ("scenario 'growth', key 'disaster_recovery'", "must be true or false"),
     ),
     "wrong_type": (
         SC.replace("capex_multiplier: 0.8", "capex_multiplier: cheap"),
