@@ -49,6 +49,8 @@ out = Console(highlight=False, width=200)
 CaseArg = Annotated[Path, typer.Argument(help="Folder of a fleet case, e.g. fleet_data/default.")]
 DebugOpt = Annotated[bool, typer.Option("--debug", help="Show tracebacks.")]
 SOLVERS = ("highs", "cbc")
+# Each frontier point is a full solve (the default case takes seconds to minutes a point).
+MAX_FRONTIER_POINTS = 50
 INTERRUPTED = "interrupted; no output was written"
 
 
@@ -733,7 +735,16 @@ def explain(
 def frontier(
     case: CaseArg,
     scenario: Annotated[str | None, typer.Option(help="Scenario name from scenarios.yaml.")] = None,
-    points: Annotated[int, typer.Option(help="Points on the frontier.")] = 6,
+    # Bounded here (exit 2): 1 point was an "unexpected ValueError" (exit 1), 100,000 points
+    # 100,000 solves that never end.
+    points: Annotated[
+        int,
+        typer.Option(
+            min=2,
+            max=MAX_FRONTIER_POINTS,
+            help=f"Points on the frontier (2 to {MAX_FRONTIER_POINTS}; one solve each).",
+        ),
+    ] = 6,
     out_file: Annotated[Path | None, typer.Option("--out", help="Write the frontier CSV.")] = None,
     solver: SolverOpt = None,
     time_limit: TimeOpt = None,

@@ -853,6 +853,21 @@ def test_usage_error_exits_2_listing_the_choices(
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.parametrize(
+    ("points", "expect"),
+    [("1", "greater than or equal to 2"), ("0", "greater than or equal to 2"),
+     ("100000", "less than or equal to 50")],
+)
+def test_frontier_points_out_of_range_are_a_usage_error(
+    valid_case: Path, points: str, expect: str
+) -> None:
+    # 1 point was an "unexpected ValueError" (exit 1); 100,000 points never ended
+    code, text = run_cli("frontier", str(valid_case), "--points", points)
+    assert code == 2, text
+    assert expect in " ".join(text.replace("│", " ").split()), text
+    assert "Traceback" not in text and "unexpected" not in text
+
+
 def test_unknown_scenario_in_compare_is_a_usage_error(valid_case: Path) -> None:
     code, text = run_cli("compare", str(valid_case), "--scenario", "base", "--scenario", "x")
     assert code == 2, text
