@@ -879,7 +879,9 @@ def _factor_sensitivity(case: Path, names: list[str], scenario: str | None,
 def synthetic(
     size: Annotated[str, typer.Argument(help="Size: XS, S, M, L, XL or XXL.")],
     out_dir: Annotated[Path, typer.Option("--out", help="Folder for the new case.")],
-    seed: Annotated[int, typer.Option(help="Random seed; the same seed, the same case.")] = 0,
+    # numpy seeds are non-negative: -1 was an "unexpected ValueError" (exit 1)
+    seed: Annotated[int, typer.Option(
+        min=0, help="Random seed (0 or more); the same seed, the same case.")] = 0,
     force: Annotated[
         bool, typer.Option("--force", help="Replace a non-empty existing folder.")
     ] = False,

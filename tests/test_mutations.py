@@ -868,6 +868,31 @@ def test_frontier_points_out_of_range_are_a_usage_error(
     assert "Traceback" not in text and "unexpected" not in text
 
 
+@pytest.mark.parametrize(
+    ("args", "expect"),
+    [
+        (["--reps", "0"], "reps must be from 2 to 1000, not 0"),
+        (["--queries", "-5"], "queries must be from 100 to 1,000,000, not -5"),  # IndexError
+        (["--queries", "1000000000000"], "queries must be from 100"),  # asked for 8 TiB
+        (["--seed", "-1"], "seed must be from 0"),
+    ],
+)
+def test_latency_simulation_settings_out_of_range_are_a_usage_error(
+    valid_case: Path, tmp_path: Path, args: list[str], expect: str
+) -> None:
+    # refused before the plan folder is read: no plan is needed to see the mistake
+    code, text = run_cli("latency", str(valid_case), str(tmp_path / "plan"), *args)
+    assert code == 2, text
+    assert expect in text and "unexpected" not in text and "Traceback" not in text
+
+
+def test_synthetic_negative_seed_is_a_usage_error(tmp_path: Path) -> None:
+    code, text = run_cli("synthetic", "XS", "--out", str(tmp_path / "syn"), "--seed", "-1")
+    assert code == 2, text
+    assert "greater than or equal to 0" in " ".join(text.replace("│", " ").split())
+    assert "unexpected" not in text and not (tmp_path / "syn").exists()
+
+
 def test_unknown_scenario_in_compare_is_a_usage_error(valid_case: Path) -> None:
     code, text = run_cli("compare", str(valid_case), "--scenario", "base", "--scenario", "x")
     assert code == 2, text

@@ -57,6 +57,13 @@ RESULT_COLUMNS = [
 ]
 
 
+# A replication needs enough queries past its warm-up to estimate a p99; 1e6 queries x 1000
+# replications is already hours of simulation per queue.
+MIN_QUERIES = 100
+MAX_QUERIES = 1_000_000
+MAX_REPS = 1_000
+
+
 @dataclass(frozen=True)
 class SimulationSettings:
     """How hard to simulate.
@@ -74,6 +81,20 @@ class SimulationSettings:
     seed: int = 0
     confidence: float = 0.95
     service: ServiceModel = field(default_factory=ServiceModel)
+
+    def __post_init__(self) -> None:
+        # Checked here, where the CLI turns ValueError into exit 2: queries -5 crashed with an
+        # IndexError, 1e12 queries asked for 8 TiB, reps 0 and seed -1 failed deep in numpy.
+        if not MIN_QUERIES <= self.queries <= MAX_QUERIES:
+            raise ValueError(
+                f"queries must be from {MIN_QUERIES:,} to {MAX_QUERIES:,}, not {self.queries}"
+            )
+        if not 2 <= self.reps <= MAX_REPS:
+            raise ValueError(f"reps must be from 2 to {MAX_REPS}, not {self.reps}")
+        if not 0 <= self.seed < 2**32:
+            raise ValueError(f"seed must be from 0 to {2**32 - 1}, not {self.seed}")
+        if not 0 < self.confidence < 1:
+            raise ValueError(f"confidence must be between 0 and 1, not {self.confidence}")
 
 
 @dataclass
