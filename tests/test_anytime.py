@@ -57,8 +57,10 @@ def test_default_first_plan_is_deterministic_verified_and_close(default_fleet):
     np.testing.assert_array_equal(first.first_values, again.first_values)
     plan = plan_from_values(mm, first.first_values)
     assert pl.verify_plan(default_fleet, plan).ok
-    # The first plan is within 3 % of the LP bound on the default case (measured ~1.6 %).
-    assert first.first_objective <= 1.03 * first.lp_bound
+    # The first plan is within 4.5 % of the LP bound on the default case (measured 3.45 %,
+    # 326 k USD: a rounding overhead about fixed in USD, 1.6 % of the 22 M USD case before
+    # issue 13's per-platform ranking rooflines; test_regression.py says more).
+    assert first.first_objective <= 1.045 * first.lp_bound
     assert first.stopped == "time" and first.status == "feasible"
 
 

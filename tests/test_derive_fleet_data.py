@@ -177,14 +177,35 @@ def test_rmc1_matches_fact_sheet(derive):
     assert s.flops_per_item == pytest.approx(0.2e6, rel=0.01)
 
 
-def test_roofline_scale_takes_max_of_flop_and_byte_ratio(derive):
-    s = derive.RecModelStats(
-        "m", 1.0, flops_per_item=2.4e6, bytes_per_item=26624.0, tables=1, lookups_per_item=1
-    )
-    # FLOP ratio 0.5, byte ratio 2.0 vs DLRM v1 => memory-bound, half the throughput
-    assert derive.roofline_scale(s) == pytest.approx(0.5)
-    compute = derive.RecModelStats("c", 1.0, 9.6e6, 13312.0, 1, 1)
-    assert derive.roofline_scale(compute) == pytest.approx(0.5)
+def test_roofline_scale_depends_on_the_platform_ridge(derive):
+    # DLRM v1: 4.8 MFLOP and 13,312 B per pair. A bandwidth-rich roofline (1 Top/s, 10 GB/s,
+    # ridge 100 op/B): DLRM v1 takes max(4.8, 1.33) = 4.8 us; a bandwidth-poor one (1 Top/s,
+    # 1 GB/s, ridge 1,000): max(4.8, 13.312) = 13.312 us.
+    rich = derive.Roofline("rich", 1e12, 1e10)
+    poor = derive.Roofline("poor", 1e12, 1e9)
+    memory = derive.RecModelStats("m", 1.0, 2.4e6, 96_000.0, tables=1, lookups_per_item=1)
+    # max(2.4, 9.6) = 9.6 us on the rich one: 4.8 / 9.6 = 0.5; max(2.4, 96) = 96 us on the
+    # poor one: 13.312 / 96 = 0.13867. The same memory-bound model loses more on the ASIC-like
+    # roofline, so the accelerator-to-CPU ratio differs by model.
+    assert derive.roofline_scale(memory, rich) == pytest.approx(0.5)
+    assert derive.roofline_scale(memory, poor) == pytest.approx(13_312 / 96_000)
+    compute = derive.RecModelStats("c", 1.0, 9.6e6, 13_312.0, 1, 1)
+    # 9.6 us on the rich one (0.5); max(9.6, 13.312) on the poor one: as fast as DLRM v1.
+    assert derive.roofline_scale(compute, rich) == pytest.approx(0.5)
+    assert derive.roofline_scale(compute, poor) == pytest.approx(1.0)
+
+
+def test_shipped_asic_to_cpu_ratio_differs_by_model():
+    """Memory-bound RMC2 gains far less from the M.2 ASIC than compute-heavier RMC3."""
+    shipped = published(
+        {"profiles": pd.read_csv(SCRIPT.parents[1] / "fleet_data" / "default" / "profiles.csv")}
+    )["qps_per_server"]
+
+    def ratio(model: str) -> float:
+        return shipped[(model, "yv2_glacier_point")] / shipped[(model, "cpu_skylake")]
+
+    assert ratio("rmc3") > 3 * ratio("rmc2")
+    assert ratio("wnd") > 2 * ratio("rmc3")
 
 
 def test_select_reference_filters_and_takes_lower_median(tmp_path, data_dir, derive):
@@ -224,11 +245,18 @@ def test_profiles_apply_the_conversions(data_dir, derive):
     qps = prof["qps_per_server"]
     # rmc1 on 2S Skylake: lower median of the two SPR DLRM records (118,000 and 120,000)
     # = 118,000 samples/s; / 28 (SPR -> Skylake, FACTS §4a); x 270 predictions per sample;
-    # x 0.1625 roofline: RM1 reads 8 tables x 80 lookups x 32 dims x 4 B = 81,920 B per item
-    # against DLRM v1's 26 x 128 x 4 = 13,312 B (its FLOP ratio, 200,832 / 4.8 M, is far
-    # smaller), 13,312 / 81,920 = 0.1625. 118,000 / 28 x 270 x 0.1625 = 184,901.8.
-    assert qps[("rmc1", "cpu_skylake")] == 184_900  # 4 significant digits
-    assert qps[("rmc1", "cpu_haswell")] == 115_600  # x 1.0 / 1.6: 115,563.6
+    # x 1.0422 roofline on 2S Skylake (4.7787 Top/s = 2 x 40 x 1.4 GHz x 64 x 2 / 3 INT8
+    # ops, 85 GB/s): DLRM v1 is compute-bound, 4.8 MFLOP / 4.7787 Top/s = 1,004.5 ns; RM1
+    # reads 8 tables x 80 lookups x 32 dims x 4 B = 81,920 B, 81,920 / 85 GB/s = 963.8 ns
+    # (its 0.2 MFLOP take 42 ns): 1,004.5 / 963.8 = 1.0422. 118,000 / 28 x 270 x 1.0422
+    # = 1,185,909.
+    assert qps[("rmc1", "cpu_skylake")] == 1_186_000  # 4 significant digits
+    assert qps[("rmc1", "cpu_haswell")] == 741_200  # x 1.0 / 1.6: 741,192.9
+    # rmc1 on Glacier Point: T4 roofline (ResNet-50 4,000 x 8.2 GOP = 32.8 Top/s, 320 GB/s)
+    # on DLRM v1 max(146.3, 41.6) = 146.34 ns per pair; the M.2 module's (5,151.99 x 8.2 GOP,
+    # 68 GB/s) on RM1 max(4.8, 1,204.7) = 1,204.7 ns; 24,000 x 270 x 146.34 / 1,204.7 x 6
+    # modules = 4,722,942.
+    assert qps[("rmc1", "yv2_glacier_point")] == 4_723_000
     # Glacier Point resnet50: the NNP-I M.2 module's 10,303.98 / 2 = 5,151.99 qps x 6 modules.
     assert qps[("resnet50", "yv2_glacier_point")] == 30_910  # 30,911.94
     # retinanet: Cloud AI 100 Pro 2,000 / 8 = 250 per card, x 5,151.99 / 20,000 (module over
@@ -376,9 +404,13 @@ PUBLIC_PROFILES = {
     # DLRM on the SPR server: 122,001 samples/s / 28 (FACTS §4a) x 270 = 1,176,438.2
     ("dlrm_ads", "cpu_skylake"): 1_176_000,
     ("dlrm_ads", "cpu_haswell"): 735_300,  # x 1 / 1.6 = 735,273.9
-    # RM1 at 0.1625 of DLRM v1 (13,312 / 81,920 embedding bytes): 191,171.2; Haswell 119,482
-    ("rmc1", "cpu_skylake"): 191_200,
-    ("rmc1", "cpu_haswell"): 119_500,
+    # RM1 at 1.0422 of DLRM v1 on the 2S Skylake roofline (1,004.5 ns of compute for DLRM v1
+    # over 963.8 ns of memory for RM1's 81,920 B at 85 GB/s): 1,226,119; Haswell 766,324
+    ("rmc1", "cpu_skylake"): 1_226_000,
+    ("rmc1", "cpu_haswell"): 766_300,
+    # RM1 on Glacier Point: T4 23,988.2 x 270 x (4.8 MFLOP / (4,652.01 x 8.2 GOP) = 125.83
+    # ns) / (81,920 B / 68 GB/s = 1,204.7 ns) x 6 modules = 4,058,994
+    ("rmc1", "yv2_glacier_point"): 4_059_000,
     # DGX-A100: lower median per A100 of 250,248.75 (v2.0) and 250,260 (v2.1) = 250,248.75,
     # x 0.5 x 8 OAM x 270 = 270,268,650
     ("dlrm_ads", "zion"): 270_300_000,

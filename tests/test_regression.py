@@ -316,7 +316,7 @@ def test_independent_lp_relaxation_bounds_the_plan(case, first_plan, plan):
     lp_usd = lp_relaxation_usd(case)
     # The planner's LP bound (kUSD) is the same relaxation plus a tie-break of one cent per
     # allocated server-quarter: at most ~10,000 servers x 8 quarters x 0.01 USD = 800 USD,
-    # 3.3e-5 of the ~24 M USD cost (130 USD measured). A model that drops or mis-scales a row
+    # 8e-5 of the ~10 M USD cost (130 USD measured). A model that drops or mis-scales a row
     # or a cost term moves the two apart by far more.
     planner_lp_usd = first_plan.summary["lp_bound"] * 1000
     assert lp_usd <= planner_lp_usd <= lp_usd + 800
@@ -332,11 +332,13 @@ def test_first_plan_is_verified_and_within_its_work_limited_gap(case, first_plan
     assert s["verified"] is True
     assert pl.verify_plan(pl.load_fleet(DEFAULT), first_plan).ok
     # Stages 1-4 are bounded by node limits, so this plan and its gap to the LP bound are the
-    # same on any machine: 1.49 % measured (HiGHS 1.x). SOLVER_NOTES: whole replicas and the
-    # expensive Zion platform put the best plans ~0.9 % above the LP, and the rounding adds
-    # about as much again; 2 % is the ceiling a first plan of this case must stay under.
+    # same on any machine: 3.45 % measured (HiGHS 1.x), 326 k USD over a 9.45 M USD LP.
+    # SOLVER_NOTES: whole replicas and the expensive Zion platform put the best plans above
+    # the LP, and the rounding adds about as much again. That overhead is about fixed in USD
+    # (384 k USD, 1.7 %, on the 22.3 M USD case before the per-platform ranking rooflines of
+    # issue 13 made the installed CPUs cover most ranking work); 4.5 % is the ceiling.
     lp_usd = s["lp_bound"] * 1000
-    assert first_plan.total_cost_usd <= lp_usd * 1.02
+    assert first_plan.total_cost_usd <= lp_usd * 1.045
     assert s["first_plan_objective"] == pytest.approx(s["objective_value"])
 
 
@@ -473,8 +475,10 @@ def test_every_default_scenario_plans_and_verifies(name):
     assert check.recomputed_cost_usd == pytest.approx(plan.total_cost_usd, rel=1e-9)
     assert s["status"] in ("optimal", "feasible")
     assert s["best_bound"] <= s["objective_value"] + 1e-6
-    # Measured first-plan gaps are 0.35-1.5 %; 3 % is the ceiling for a work-limited plan.
-    assert 0 <= s["gap"] <= 0.03
+    # Measured first-plan gaps are 3.1-4.1 % (a rounding overhead about fixed in USD on a
+    # ~10 M USD case; 0.35-1.5 % on the 22 M USD case before issue 13's per-platform ranking
+    # rooflines); 5 % is the ceiling for a work-limited plan.
+    assert 0 <= s["gap"] <= 0.05
 
 
 def test_scenarios_shift_cost_in_their_stated_direction():
