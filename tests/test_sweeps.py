@@ -256,6 +256,9 @@ def test_points_are_reproducible_and_follow_their_distributions(tiny_case: Path)
     assert not drawn.equals(pd.DataFrame(points(other)))
 
 
+UNIFORM = {"samples": 2, "distributions": {"x": {"dist": "uniform", "low": 0, "high": 1}}}
+
+
 @pytest.mark.parametrize(
     ("data", "words"),
     [
@@ -278,6 +281,13 @@ def test_points_are_reproducible_and_follow_their_distributions(tiny_case: Path)
             "low <= mode <= high",
         ),
         ({"samples": 2, "distributions": {"x": {"dist": "poisson", "lam": 2}}}, "dist"),
+        # these crashed (exit 1), hung or were read as something else
+        ({**UNIFORM, "seed": -1}, "key 'seed': Input should be greater than or equal to 0"),
+        ({**UNIFORM, "samples": True}, "key 'samples': must be a number, not true/false"),
+        ({"grid": {"x": [1]}, "solver": {"time_limit_s": math.inf}},
+         "key 'solver.time_limit_s': Input should be a finite number"),
+        ({"grid": {f"k{i}": list(range(10)) for i in range(7)}},
+         "'grid' makes 10,000,000 scenarios"),
     ],
 )
 def test_invalid_sweep_files_say_which_key_and_how_to_fix(data, words):
@@ -285,6 +295,22 @@ def test_invalid_sweep_files_say_which_key_and_how_to_fix(data, words):
         parse_sweep(data, "my_sweep.yaml")
     text = str(info.value)
     assert "my_sweep.yaml" in text and words in text and "README" in text
+
+
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        ("grid: &a\n  x: [1]\nsolver: *a\n", "line 1: defines an anchor (&a)"),
+        ("grid:\n  x: [1]\n  x: [2]\n", "line 3: duplicate key 'grid.x' (first on line 2)"),
+    ],
+)
+def test_sweep_files_are_read_as_strictly_as_the_case_files(tmp_path: Path, text, words):
+    # yaml.safe_load expanded aliases (a bomb hangs) and let the last repeated key win
+    path = tmp_path / "sweep.yaml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(FleetDataError) as info:
+        load_sweep(path)
+    assert words in str(info.value)
 
 
 def test_unknown_ids_and_paths_fail_before_any_work(tiny_case: Path, tmp_path: Path):

@@ -29,21 +29,47 @@ import hashlib
 import itertools
 import json
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import numpy as np
 import pandas as pd
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from planner.errors import FleetDataError, Problem
 from planner.scenarios import Scenario, scenario_from_dict
+from planner.settings import reject_bool_mixups
+from planner.yaml_safe import load_yaml
 
 Value = float | int | bool | str
 
 
+# The most scenarios one sweep file may ask for, by samples or by the grid's product (a grid
+# of 7 keys x 10 values, 10 million scenarios, hung the sweep while it listed them).
+MAX_SCENARIOS = 1_000_000
+
+
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # allow_inf_nan=False: a .inf time limit means "no limit" to the solver, a hang
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+
+class _Options(_Strict):
+    """A block of plain options (no discriminated union: pydantic forbids the validator there)."""
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_bool_mixups(cls, value: Any, info: ValidationInfo) -> Any:
+        # samples: true is not 1 sample, time_limit_s: true not 1 s
+        return reject_bool_mixups(cls, value, info)
 
 
 class _Dist(_Strict):
@@ -153,14 +179,14 @@ Distribution = Annotated[
 ]
 
 
-class SolverOptions(_Strict):
+class SolverOptions(_Options):
     """Solver options of every scenario (default: the case's settings)."""
 
     time_limit_s: float | None = Field(None, ge=0)
     mip_gap: float | None = Field(None, ge=0, lt=1)
 
 
-class RobustOptions(_Strict):
+class RobustOptions(_Options):
     """Options of the robust (two-stage) plan made from the sweep's scenarios."""
 
     decide_before_quarter: int = Field(1, ge=1, description="Orders before it are first stage.")
@@ -175,14 +201,14 @@ class RobustOptions(_Strict):
     alpha: float = Field(0.9, ge=0, lt=1, description="CVaR level (objective: cvar).")
 
 
-class SweepSpec(_Strict):
+class SweepSpec(_Options):
     """A validated sweep file."""
 
     base: str = "base"
     description: str = ""
     grid: dict[str, list[Value]] | None = None
-    samples: int | None = Field(None, ge=1, le=1_000_000)
-    seed: int = 0
+    samples: int | None = Field(None, ge=1, le=MAX_SCENARIOS)
+    seed: int = Field(0, ge=0, description="Seed of the draws (numpy takes 0 or more).")
     distributions: dict[str, Distribution] | None = None
     solver: SolverOptions = Field(default_factory=SolverOptions)
     robust: RobustOptions = Field(default_factory=RobustOptions)
@@ -195,6 +221,15 @@ class SweepSpec(_Strict):
             raise ValueError("needs 'grid' (lists of values) or 'samples' with 'distributions'")
         if self.grid is not None and (not self.grid or any(not v for v in self.grid.values())):
             raise ValueError("'grid' needs at least one key, each with a non-empty list")
+        if self.grid is not None:
+            count = 1
+            for values in self.grid.values():
+                count *= len(values)
+            if count > MAX_SCENARIOS:
+                raise ValueError(
+                    f"'grid' makes {count:,} scenarios (the product of its lists' lengths), "
+                    f"over the {MAX_SCENARIOS:,} limit; use fewer values or 'samples'"
+                )
         return self
 
     @property
@@ -242,7 +277,9 @@ def load_sweep(path: str | Path) -> SweepSpec:
     """Read and validate a sweep file (YAML)."""
     path = Path(path)
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        # The case files' strict loader: no aliases (an alias bomb), no repeated keys (last
+        # silently won), bounded size and nesting.
+        data = load_yaml(path.read_text(encoding="utf-8"), str(path)).data
     except FileNotFoundError:
         raise FleetDataError(
             [Problem(str(path), "does not exist", "give a sweep YAML file")],
