@@ -10,6 +10,8 @@ plan edited by hand can be re-checked with ``python -m planner verify``.
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 from pathlib import Path
 
@@ -166,8 +168,10 @@ def _read_table(
 
 def _load(path: Path) -> pd.DataFrame:
     if path.suffix == ".csv":
+        text = path.read_text(encoding="utf-8")
+        _check_widths(text)
         # Ids stay text (keep_default_na=False: an id such as "nan" is not a missing value).
-        return pd.read_csv(path, dtype=str, keep_default_na=False)
+        return pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
     if path.suffix == ".parquet":
         return pd.read_parquet(path)
     with path.open(encoding="utf-8") as fh:
@@ -175,6 +179,24 @@ def _load(path: Path) -> pd.DataFrame:
     if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
         raise ValueError("expected a JSON list of records")
     return pd.DataFrame.from_records(records)
+
+
+def _check_widths(text: str) -> None:
+    """Raise ValueError naming the first row with more fields than the header.
+
+    pandas took the first column as the index when a row had an extra field, and the typed
+    read then failed far from the cause (an "unexpected ValueError", exit 1).
+    """
+    rows = csv.reader(io.StringIO(text))
+    header = next(rows, None)
+    if header is None:
+        return
+    for line, row in enumerate(rows, start=2):
+        if len(row) > len(header):
+            raise ValueError(
+                f"row {line - 1} (line {line}) has {len(row)} fields but the header has "
+                f"{len(header)}; remove the extra field"
+            )
 
 
 def _typed(

@@ -699,6 +699,21 @@ def test_verify_command_reports_unreadable_plans_as_data_errors(tiny_plan_folder
     assert invoke("verify", case, tmp_path / "nowhere").exit_code == 3
 
 
+@pytest.mark.parametrize("row", [1, 2])
+def test_a_plan_row_with_an_extra_field_is_a_data_error(tiny_plan_folder, tmp_path, row):
+    # pandas took column 1 as the index and the typed read crashed: "unexpected ValueError"
+    case, folder = tiny_plan_folder
+    bad = copy_plan(folder, tmp_path / "extra")
+    lines = (bad / "purchases.csv").read_text(encoding="utf-8").splitlines()
+    lines[row] += ",x"
+    (bad / "purchases.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    result = invoke("verify", case, bad)
+    assert result.exit_code == 3, result.output
+    text = " ".join(result.output.split())
+    assert f"purchases.csv: cannot be read (ValueError: row {row} (line {row + 1}) has" in text
+    assert "unexpected" not in result.output and "Traceback" not in result.output
+
+
 def test_verify_command_uses_the_plans_scenario(tiny_plan_folder, tmp_path):
     case, _ = tiny_plan_folder
     out = tmp_path / "growth"
