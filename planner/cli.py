@@ -367,6 +367,16 @@ def plan(
     from planner.store.commands import parse_bucket_costs, record_plan, stable_plan
 
     bucket_costs = parse_bucket_costs(bucket_move_cost)
+    # A negative cost was an "unexpected ValidationError" (exit 1) and an infinite one was
+    # planned (an objective of inf, "feasible, gap n/a"): both are usage errors.
+    migration_values = [("--move-cost", move_cost), ("--max-moves", max_moves)] + [
+        (f"--bucket-move-cost {bucket}", usd) for bucket, usd in bucket_costs.items()
+    ]
+    for flag, value in migration_values:
+        if value is not None and not (math.isfinite(value) and value >= 0):
+            err.print(f"error: {flag}={value:g}: give a finite number, 0 or more",
+                      markup=False, soft_wrap=True)
+            raise typer.Exit(2)
 
     if slots is not None and (slots < 0 or (slots and 24 % slots)):
         err.print(f"error: --slots {slots}: use 0 or a divisor of 24 (1, 2, 3, 4, 6, 8, 12, 24)")

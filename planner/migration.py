@@ -39,6 +39,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Annotated
 
 import pandas as pd
 import pulp
@@ -78,10 +79,11 @@ class MigrationError(PlannerError):
 class MigrationOptions(BaseModel):
     """What moving a replica costs, and how many may move."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # allow_inf_nan=False: an infinite move cost made the objective inf
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     move_cost_usd: float = Field(0.0, ge=0, description="Cost of moving one replica (USD).")
-    bucket_move_cost_usd: dict[str, float] = Field(
+    bucket_move_cost_usd: dict[str, Annotated[float, Field(ge=0)]] = Field(
         default_factory=dict, description="Per-bucket override of move_cost_usd (USD)."
     )
     max_moves_per_quarter: float | None = Field(

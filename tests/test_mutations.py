@@ -886,6 +886,25 @@ def test_latency_simulation_settings_out_of_range_are_a_usage_error(
     assert expect in text and "unexpected" not in text and "Traceback" not in text
 
 
+@pytest.mark.parametrize(
+    ("args", "expect"),
+    [
+        (["--move-cost", "-5"], "--move-cost=-5"),  # was an unexpected ValidationError
+        (["--max-moves", "-1"], "--max-moves=-1"),
+        (["--move-cost", "inf"], "--move-cost=inf"),  # was planned: objective inf
+        (["--bucket-move-cost", "ranking=-3"], "--bucket-move-cost ranking=-3"),
+    ],
+)
+def test_migration_options_out_of_range_are_a_usage_error(
+    valid_case: Path, tmp_path: Path, args: list[str], expect: str
+) -> None:
+    code, text = run_cli("plan", str(valid_case), "--out", str(tmp_path / "out"),
+                         "--current", str(tmp_path / "nowhere"), *args)
+    assert code == 2, text
+    assert f"{expect}: give a finite number, 0 or more" in text, text
+    assert "unexpected" not in text and not (tmp_path / "out").exists()
+
+
 def test_synthetic_negative_seed_is_a_usage_error(tmp_path: Path) -> None:
     code, text = run_cli("synthetic", "XS", "--out", str(tmp_path / "syn"), "--seed", "-1")
     assert code == 2, text
