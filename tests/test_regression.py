@@ -4,8 +4,9 @@ Nothing here is "locked from a run". The default case's CSV tables and settings.
 with pandas, and the test recomputes from them on its own:
 
 * peak demand per model, region and quarter (products → call graph → regional shares);
-* which platforms each model can run on (a profile row whose memory fits one server: every
-  default model has ``max_shards`` 1), installed inventory per quarter, power caps per quarter,
+* which platforms each model can run on (a profile row whose memory fits ``max_shards``
+  servers: ``dlrm_ads`` spans 2 two-socket servers), installed inventory per quarter, power
+  caps per quarter,
   when an order arrives and what a server costs to run;
 * the linear-programming relaxation of the plan (continuous servers, every constraint family),
   written here with :func:`scipy.optimize.linprog`. Its optimum is a lower bound on any plan's
@@ -63,12 +64,18 @@ class Case:
         return int(self.settings["horizon_quarters"])
 
     def usable(self) -> pd.DataFrame:
-        """Return (model, platform, qps) for profiles whose model fits one server's memory."""
-        rows = self.profiles.join(self.models["memory_gb"], on="model_id").join(
+        """Return (model, platform, qps, shards) for profiles whose model fits its servers.
+
+        A replica spans ``shards`` = ceil(memory / one server's memory) servers, at most the
+        model's ``max_shards``; each of them serves ``qps_per_server`` (the schema's rule).
+        """
+        rows = self.profiles.join(self.models[["memory_gb", "max_shards"]], on="model_id").join(
             self.platforms[["host_memory_gb", "accel_memory_gb"]], on="platform_id"
         )
-        fits = rows["memory_gb"] <= rows["host_memory_gb"] + rows["accel_memory_gb"]
-        return rows.loc[fits, ["model_id", "platform_id", "qps_per_server"]]
+        one = rows["host_memory_gb"] + rows["accel_memory_gb"]
+        rows["shards"] = np.ceil(rows["memory_gb"] / one - 1e-9).clip(lower=1).astype(int)
+        fits = rows["shards"] <= rows["max_shards"]
+        return rows.loc[fits, ["model_id", "platform_id", "qps_per_server", "shards"]]
 
     def installed(self, platform_id: str, region_id: str, quarter: int) -> int:
         """Return inventory servers still installed (``retire_quarter`` is the first without)."""
@@ -200,7 +207,7 @@ def lp_relaxation_usd(case: Case) -> float:
     Variables: servers s[m,p,r,t] >= 0 running model m (in service, so they cost energy and
     maintenance) and orders b[p,r,o] >= 0. Rows, all relaxed to continuous servers:
 
-    * demand: sum_p qps * u * s >= peak[m,r,t]; minimum replicas sum_p s >= min_replicas;
+    * demand: sum_p qps * u * s >= peak[m,r,t]; minimum replicas sum_p s / shards >= min_replicas;
     * disaster recovery (inference models): with f lost, sum_{r in B(f)} sum_p qps * u_e * s
       >= peak[m,f,t] + sum_{r in B(f)} peak[m,r,t];
     * servers: sum_m s[m,p,r,t] <= installed[p,r,t] + orders in service at t;
@@ -245,10 +252,15 @@ def lp_relaxation_usd(case: Case) -> float:
         )
         .to_dict()
     )
+    shards = usable.set_index(["model_id", "platform_id"])["shards"].to_dict()
     for (m, r, t), peak in case.demand.items():
         terms = [(s[(m, p, r, t)], -q * u) for p, q in qps[m].items()]
         le(terms, -peak)
-        le([(i, -1.0) for i, _ in terms], -float(case.models.at[m, "min_replicas"]))
+        # replicas = servers / shards
+        le(
+            [(s[(m, p, r, t)], -1.0 / shards[(m, p)]) for p in qps[m]],
+            -float(case.models.at[m, "min_replicas"]),
+        )
         if dr["enabled"] and case.models.at[m, "phase"] in dr["phases"]:
             survivors = backups.get(r, [])
             le(
