@@ -792,12 +792,12 @@ SCENARIOS: dict[str, Any] = {
         "short_horizon": {
             # A power plan replaces old servers at any price (cost is a tie-break): say so,
             # or compare reads its TCO as a loss against base.
+            # No plan numbers here: they move whenever the profiles do.
             "description": "One-year plan (4 quarters) that minimises facility power, with "
-            "cost only a tie-break: it retires most older Broadwell, Haswell and Twin Lakes "
-            "servers and buys about 5,800 Skylake servers in their place (about 1.3 MW less "
-            "peak than a one-year tco plan, at about 8x its TCO). Its TCO is not comparable "
-            "with base's (other objective, half the horizon); a one-year tco plan costs less "
-            "than base",
+            "cost only a tie-break: it retires older, less efficient servers and buys "
+            "efficient new ones whatever they cost, so its TCO is several times a one-year "
+            "tco plan's. Its TCO is not comparable with base's (other objective, half the "
+            "horizon); a one-year tco plan costs less than base",
             "horizon_quarters": 4,
             "objective": "power",
         },
