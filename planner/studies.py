@@ -410,10 +410,15 @@ def _lost_later(fleet: Fleet, lost: str, k: int, weights: dict[str, float]) -> F
     if not topo.empty:
         rewired = _topology_without(topo, lost, list(weights))
         topo = pd.concat([topo[topo["region_id"] == lost], rewired], ignore_index=True)
+    # Products become plain per-model demand, so load shapes named after a product would name
+    # nothing (check rejects them); shapes named after a model still apply.
+    shapes = fleet.load_shapes
+    shapes = shapes[shapes["shape_of"].isin(set(fleet.models["model_id"]))].reset_index(drop=True)
     new = fleet.replace(
         name=f"{fleet.name}_without_{lost}_from_q{k}", demand=demand,
         products=fleet.products.iloc[0:0], calls=fleet.calls.iloc[0:0],
         demand_adjustments=None, inventory=inv, region_power_caps=caps, topology=topo,
+        load_shapes=shapes,
     )
     check_fleet(new)
     return new

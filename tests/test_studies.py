@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -280,3 +281,20 @@ def test_sweep_rows_carry_status_gap_and_whether_the_change_is_within_the_gaps(
     monkeypatch.setattr(studies, "make_plan", real)
     proven = asic_adoption_sweep(fleet, (1.0,), (1.0, 2.0), base=base)
     assert proven["within_gaps_of_base"].tolist()[1] is False
+
+
+def test_region_lost_later_keeps_model_shapes_and_drops_product_shapes() -> None:
+    """Lost from quarter k, products become per-model demand: product shapes would name nothing.
+
+    notebook 03's region-loss study failed ``check`` on the default case (shapes of products).
+    """
+    from planner import load_fleet
+
+    default = load_fleet(Path(__file__).resolve().parents[1] / "fleet_data" / "default")
+    products = set(default.products["product_id"])
+    assert set(default.load_shapes["shape_of"]) & products  # the default case has such shapes
+    lost = without_region(default, default.regions["region_id"].iloc[0], from_quarter=4)
+    assert lost.products.empty
+    assert set(lost.load_shapes["shape_of"]) <= set(lost.models["model_id"])
+    kept = default.load_shapes[default.load_shapes["shape_of"].isin(default.models["model_id"])]
+    assert len(lost.load_shapes) == len(kept)
