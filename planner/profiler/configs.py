@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 
+import numpy as np
 import yaml
 
 from planner.errors import FleetDataError, Problem
@@ -88,3 +89,20 @@ def embedding_scale_for(config: ModelConfig, budget_bytes: float) -> int:
     if config.embedding_bytes <= budget_bytes:
         return 1
     return math.ceil(config.embedding_bytes / budget_bytes)
+
+
+def random_inputs(config: ModelConfig, table_rows: tuple[int, ...], items: int,
+                  rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """Return random host inputs for one batch of ``items`` items (candidates or images).
+
+    One definition for both backends (ONNX Runtime and PyTorch), so they are fed alike.
+    """
+    spec = config.spec
+    if config.kind == "resnet":
+        shape = (items, 3, spec["image"], spec["image"])
+        return {"image": rng.random(shape, dtype=np.float32)}
+    feeds = {"dense": rng.random((items, spec["mlp_bot"][0]), dtype=np.float32)}
+    for t, rows in enumerate(table_rows):
+        # uniform random ids, as DeepRecSys's synthetic inputs
+        feeds[f"ids_{t}"] = rng.integers(0, rows, (items, spec["lookups"]), dtype=np.int64)
+    return feeds

@@ -25,6 +25,7 @@ from planner.profiler.configs import (  # noqa: F401 - embedding_scale_for: re-e
     EMBEDDING_BYTES,
     ModelConfig,
     embedding_scale_for,
+    random_inputs,
 )
 
 OPSET = 17
@@ -50,15 +51,7 @@ class BuiltGraph:
 
     def feed(self, items: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
         """Return random inputs for one batch of ``items`` items (candidates or images)."""
-        spec = self.config.spec
-        if self.config.kind == "resnet":
-            shape = (items, 3, spec["image"], spec["image"])
-            return {"image": rng.random(shape, dtype=np.float32)}
-        feeds = {"dense": rng.random((items, spec["mlp_bot"][0]), dtype=np.float32)}
-        for t, rows in enumerate(self.table_rows):
-            # uniform random ids, as DeepRecSys's synthetic inputs
-            feeds[f"ids_{t}"] = rng.integers(0, rows, (items, spec["lookups"]), dtype=np.int64)
-        return feeds
+        return random_inputs(self.config, self.table_rows, items, rng)
 
 
 def build_graph(config: ModelConfig, embedding_scale: int = 1, seed: int = 0) -> BuiltGraph:

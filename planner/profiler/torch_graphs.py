@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from planner.profiler.configs import EMBEDDING_BYTES, ModelConfig
+from planner.profiler.configs import EMBEDDING_BYTES, ModelConfig, random_inputs
 
 INSTALL_HINT = (
     "PyTorch is not installed: `pip install torch` (an optional extra; the CUDA build is about "
@@ -114,14 +114,7 @@ class TorchGraph:
 
     def feed(self, items: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
         """Return random host inputs for one batch of ``items`` items (as the ONNX graphs')."""
-        spec = self.config.spec
-        if self.config.kind == "resnet":
-            shape = (items, 3, spec["image"], spec["image"])
-            return {"image": rng.random(shape, dtype=np.float32)}
-        feeds = {"dense": rng.random((items, spec["mlp_bot"][0]), dtype=np.float32)}
-        for t, rows in enumerate(self.table_rows):
-            feeds[f"ids_{t}"] = rng.integers(0, rows, (items, spec["lookups"]), dtype=np.int64)
-        return feeds
+        return random_inputs(self.config, self.table_rows, items, rng)
 
     def runner(self, feed: dict[str, np.ndarray]) -> Any:
         """Return a function that serves ``feed`` once: copy in, run, copy the scores back.
