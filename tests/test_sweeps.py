@@ -618,3 +618,22 @@ def test_robust_cvar_objective_buys_for_the_bad_future(objective, early, expecte
     assert s["perfect_foresight_cvar_usd"] == pytest.approx(200_000)
     assert ("CVaR" in s["objective"]) == (objective == "cvar")
     assert all(p.summary["verified"] for p in result.plans.values())
+
+
+def _worker_profiling() -> tuple[bool, str]:
+    import dask
+
+    return (
+        dask.config.get("distributed.worker.profile.enabled"),
+        dask.config.get("distributed.admin.system-monitor.interval"),
+    )
+
+
+def test_the_local_cluster_workers_run_without_the_sampling_profiler():
+    # the profiler made plans 12-26 % slower in a Dask worker than in a pool process
+    # (bench/README.md, "LocalCluster against the process pool on a quiet machine")
+    from planner.sweeps.run import open_executor
+
+    with open_executor(2, "local") as (executor, name, workers):
+        assert name == "dask LocalCluster (2 workers)" and workers == 2
+        assert executor.submit(_worker_profiling).result(timeout=60) == (False, "5s")

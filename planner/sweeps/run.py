@@ -92,6 +92,18 @@ def validate_against_case(case_dir: str, spec: SweepSpec, inputs: list[dict]) ->
         raise FleetDataError(problems, header="The sweep does not fit the case")
 
 
+# A LocalCluster shares the machine with its own scheduler and nannies: the workers' sampling
+# profiler (every 10 ms it walks the running thread's stack, holding the GIL) and the 500 ms
+# system monitor made scenarios 12-26 % slower in the worker than in a pool process on a quiet
+# 2-core machine (bench/README.md, "LocalCluster against the process pool"). Only the cluster
+# we start gets this; a user's own cluster keeps its configuration.
+LOCAL_CLUSTER_CONFIG = {
+    "distributed.worker.profile.enabled": False,
+    "distributed.admin.system-monitor.interval": "5s",
+    "distributed.admin.system-monitor.gil.enabled": False,
+}
+
+
 @contextlib.contextmanager
 def open_executor(workers: int, scheduler: str | None) -> Iterator[tuple[Executor, str, int]]:
     """Yield an executor, its description and its number of workers.
@@ -109,10 +121,12 @@ def open_executor(workers: int, scheduler: str | None) -> Iterator[tuple[Executo
         with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
             yield pool, f"process pool ({workers} workers)", workers
         return
+    import dask
     from dask.distributed import Client, LocalCluster
 
     if scheduler == "local":
         with (
+            dask.config.set(LOCAL_CLUSTER_CONFIG),
             LocalCluster(
                 n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0"
             ) as cluster,
