@@ -193,31 +193,12 @@ def _scenario(case: Path, name: str | None) -> Scenario | None:
     return scenarios[name]
 
 
-# Counts and money print whole (servers, replicas, USD); other numbers (kW, qps, ms) to 0.1.
-_WHOLE_LABELS = ("server", "replica", "usd", "cost", "tco", "capex", "opex", "moves", "rows")
-
-
-def _whole(label: object) -> bool:
-    text = " ".join(map(str, label)) if isinstance(label, tuple) else str(label)
-    return any(word in text.lower() for word in _WHOLE_LABELS)
-
-
 def _print_frame(title: str, frame: pd.DataFrame, context: str = "") -> None:
     """Print ``frame`` with numbers rounded by what they count (by row, column or title)."""
-    whole_table = _whole(title) or _whole(context)
-    shown = frame.astype(object).copy()
-    # by position: labels may repeat (e.g. several cells of one model)
-    for j, col in enumerate(frame.columns):
-        for i, row in enumerate(frame.index):
-            value = frame.iat[i, j]
-            if isinstance(value, float):
-                if math.isnan(value):
-                    shown.iat[i, j] = "NaN"
-                else:
-                    digits = 0 if whole_table or _whole(col) or _whole(row) else 1
-                    shown.iat[i, j] = f"{value:,.{digits}f}"
+    from planner.text_tables import format_frame
+
     out.print(f"\n{title}")
-    out.print(shown.to_string(), markup=False)
+    out.print(format_frame(frame, context=f"{title} {context}"), markup=False)
 
 
 def _pct(gap: object) -> str:

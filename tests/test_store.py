@@ -95,6 +95,12 @@ def test_cli_plan_twice_history_diff_export_verify(store_url: str, tmp_path: Pat
     listed = cli("history", "--store", store_url)
     assert "base" in listed and "grown" in listed and "as of today" in listed
     assert "grown" not in cli("history", "--store", store_url, "--name", "base")
+    # money whole, gaps as percentages, no "NaN" for a plan without a scenario or note
+    with PlanStore(store_url) as store:
+        first = store.history().iloc[0]
+    row = next(line for line in listed.splitlines() if " base " in line)
+    assert f"{first['total_cost_usd']:,.0f}" in row and f"{100 * first['gap']:.2f} %" in row
+    assert "NaN" not in listed and "e+0" not in listed
     shown = cli("diff", "1", "2", "--store", store_url)
     assert "demand.csv" in shown  # the input that changed
     purchases = shown.split("Purchases by platform")[1].split("Cost (USD)")[0]

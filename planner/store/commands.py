@@ -109,15 +109,22 @@ def record_plan(
     return plan_id
 
 
+def _percent(gap: object) -> str:
+    """Return a relative gap as a percentage, or n/a when unknown."""
+    return "n/a" if not isinstance(gap, int | float) else f"{100 * gap:.2f} %"
+
+
 def add_store_commands(app: typer.Typer, run: Callable, out: Console, err: Console) -> None:
     """Add ``history``, ``show``, ``diff`` and ``export`` to the CLI's ``app``."""
 
     def frame(title: str, table: pd.DataFrame) -> None:
+        from planner.text_tables import format_frame
+
         out.print(f"\n{title}")
         if table.empty:
             out.print("  (none)")
         else:
-            out.print(table.to_string(float_format=lambda v: f"{v:,.1f}"), markup=False)
+            out.print(format_frame(table, context=title), markup=False)
 
     @app.command()
     def history(
@@ -137,13 +144,13 @@ def add_store_commands(app: typer.Typer, run: Callable, out: Console, err: Conso
             if table.empty:
                 err.print("no plans recorded" + (" that match" if case_hash or name else ""))
                 return
+            from planner.text_tables import format_frame
+
             shown = table.assign(
                 created_at=table["created_at"].map(lambda t: t.strftime("%Y-%m-%d %H:%M:%S")),
                 case_hash=table["case_hash"].str[:12],
             )
-            out.print(
-                shown.to_string(index=False, float_format=lambda v: f"{v:,.4g}"), markup=False
-            )
+            out.print(format_frame(shown, index=False), markup=False)
 
         run(debug, action)
 
@@ -169,7 +176,7 @@ def add_store_commands(app: typer.Typer, run: Callable, out: Console, err: Conso
                 f"{record.created_at:%Y-%m-%d %H:%M:%S} UTC by {record.command}\n"
                 f"case {record.case_name} ({record.case_hash}), scenario "
                 f"{record.scenario or '(none)'}\n"
-                f"status {s.get('status')}, gap {s.get('gap')}, TCO "
+                f"status {s.get('status')}, gap {_percent(s.get('gap'))}, TCO "
                 f"{s.get('total_cost_usd', 0):,.0f} USD, servers purchased "
                 f"{s.get('servers_purchased')}, peak power {s.get('peak_power_kw', 0):,.0f} kW\n"
                 f"solver {record.solver}\nversions {record.versions}"
