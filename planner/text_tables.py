@@ -50,3 +50,13 @@ def format_frame(frame: pd.DataFrame, context: str = "", index: bool = True) -> 
                 percent = _label_has(col, PERCENT_LABELS) or _label_has(row, PERCENT_LABELS)
                 shown.iat[i, j] = _number(value, whole_table or whole(col) or whole(row), percent)
     return shown.to_string(index=index)
+
+
+def readable(value: float) -> str:
+    """Return a number for a summary table: whole with separators from 1,000, else 4 digits.
+
+    ``f"{v:.4g}"`` alone prints 11,610,000 USD as ``1.161e+07``.
+    """
+    if pd.isna(value):
+        return ""
+    return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:,.4g}"

@@ -360,7 +360,10 @@ def test_report_of_the_grid(grid_pool):
     assert status["invalid"] == 4 and status.sum() == 20
     files = write_sweep_report(out)
     assert "vega" in files["cost_histogram"].read_text(encoding="utf-8").lower()
-    assert "## Failed scenarios" in files["report"].read_text(encoding="utf-8")
+    report = files["report"].read_text(encoding="utf-8")
+    assert "## Failed scenarios" in report
+    # costs print whole with separators (f"{v:.4g}" printed 12,345 USD as 1.234e+04)
+    assert f"| {q.loc['total_cost_usd', 'q50']:,.0f} |" in report and "e+0" not in report
 
 
 def test_cli_sweep_report_and_errors(grid_pool, tmp_path: Path, tiny_case: Path):

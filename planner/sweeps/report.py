@@ -199,12 +199,14 @@ def tornado_chart(sensitivity: pd.DataFrame):
 
 
 def _markdown(frame: pd.DataFrame) -> str:
+    from planner.text_tables import readable
+
     if frame.empty:
         return "(none)\n"
     shown = frame.copy()
     for c in shown.columns:
         if pd.api.types.is_float_dtype(shown[c]):
-            shown[c] = shown[c].map(lambda v: "" if pd.isna(v) else f"{v:,.4g}")
+            shown[c] = shown[c].map(readable)
     head = "| " + " | ".join(map(str, shown.columns)) + " |"
     sep = "|" + "---|" * len(shown.columns)
     body = ["| " + " | ".join(map(str, r)) + " |" for r in shown.itertuples(index=False)]
