@@ -7,15 +7,23 @@ through :func:`format_frame`, so one rule holds everywhere.
 
 from __future__ import annotations
 
+import re
+
 import pandas as pd
 
 WHOLE_LABELS = ("server", "replica", "usd", "cost", "tco", "capex", "opex", "moves", "rows")
-PERCENT_LABELS = ("gap",)
+PERCENT_LABELS = ("gap",)  # a relative gap; "combined_gaps_usd" is money, not a share
 
 
 def _label_has(label: object, words: tuple[str, ...]) -> bool:
     text = " ".join(map(str, label)) if isinstance(label, tuple) else str(label)
     return any(word in text.lower() for word in words)
+
+
+def _percent(label: object) -> bool:
+    text = " ".join(map(str, label)) if isinstance(label, tuple) else str(label)
+    words = set(re.split(r"[^a-z0-9]+", text.lower()))
+    return bool(words & set(PERCENT_LABELS)) and not words & {"usd", "kw", "servers"}
 
 
 def whole(label: object) -> bool:
@@ -47,7 +55,7 @@ def format_frame(frame: pd.DataFrame, context: str = "", index: bool = True) -> 
             if value is None or (not isinstance(value, pd.Timestamp) and pd.isna(value)):
                 shown.iat[i, j] = "NaN" if numeric else ""
             elif isinstance(value, float):
-                percent = _label_has(col, PERCENT_LABELS) or _label_has(row, PERCENT_LABELS)
+                percent = _percent(col) or _percent(row)
                 shown.iat[i, j] = _number(value, whole_table or whole(col) or whole(row), percent)
     return shown.to_string(index=index)
 
