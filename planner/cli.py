@@ -318,8 +318,8 @@ def plan(
     ] = None,
     wait: Annotated[
         float,
-        typer.Option("--wait", help="Seconds to wait while another run writes the same --out "
-                     "(then exit 2)."),
+        typer.Option("--wait", min=0, help="Seconds to wait while another run writes the same "
+                     "--out (then exit 2)."),
     ] = 10.0,
     slots: Annotated[
         int | None,

@@ -477,7 +477,7 @@ def parse_settings(
                 problems.append(
                     Problem(
                         file,
-                        f"key '{key}'{at}: {err['msg']}",
+                        f"key '{key}'{at}: {err['msg'].removeprefix('Value error, ')}",
                         see,
                         value=short_value(err.get("input")),
                     )

@@ -156,6 +156,7 @@ def _problems(
         line = doc.line_of(("scenarios", name, *loc)) if doc is not None else None
         at = f" (line {line})" if line is not None else ""
         msg = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
+        msg = msg.removeprefix("Value error, ")  # pydantic's prefix to a validator's own words
         value = None if err["type"] == "extra_forbidden" else short_value(err.get("input"))
         out.append(
             Problem(

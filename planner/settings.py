@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from typing import Annotated, Any, Literal, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
@@ -169,7 +170,7 @@ class Settings(_Strict):
 
     horizon_quarters: int = Field(8, ge=1, le=40, description="Quarters planned.")
     first_quarter: str = Field(
-        "2020Q1", pattern=r"^\d{4}Q[1-4]$", description="Calendar label of quarter 0."
+        "2020Q1", description="Calendar label of quarter 0, YYYYQn (1950Q1-2999Q4)."
     )
     objective: Literal["tco", "power", "capex"] = Field(
         "tco",
@@ -197,6 +198,15 @@ class Settings(_Strict):
     solver: SolverOptions = Field(default_factory=SolverOptions)
     diurnal: Diurnal = Field(default_factory=Diurnal)
     migration: Migration = Field(default_factory=Migration)
+
+    @field_validator("first_quarter")
+    @classmethod
+    def _quarter_label(cls, value: str) -> str:
+        """A year and a quarter; 0001Q1 is a typo, not a plan from year 1."""
+        if not re.fullmatch(r"(19[5-9]\d|2\d{3})Q[1-4]", value):
+            raise ValueError("must be a year from 1950 to 2999, 'Q' and the quarter 1-4, "
+                             "e.g. 2020Q1")
+        return value
 
     def quarter_label(self, quarter: int) -> str:
         """Return the calendar label of a 0-based quarter index, e.g. ``2020Q3``."""

@@ -492,3 +492,23 @@ def test_a_huge_value_is_not_echoed_in_full(case_dir, write_case):
     write_case(case_dir, settings="horizon_quarters: 2\nfirst_quarter: " + "Q" * 5000 + "\n")
     _, text = problems_of(case_dir)
     assert "Q" * 100 not in text and len(text) < 1000
+
+
+@pytest.mark.parametrize("label", ["0001Q1", "2020Q5", "20Q1", "1949Q4", "2020q1"])
+def test_first_quarter_must_be_a_plausible_calendar_quarter(case_dir, write_case, label):
+    write_case(case_dir, settings={"horizon_quarters": 2, "first_quarter": label})
+    problems, _ = problems_of(case_dir)
+    p = only(problems, file="settings.yaml")
+    assert p.message.startswith("key 'first_quarter' (line ") and p.message.endswith(
+        "): must be a year from 1950 to 2999, 'Q' and the quarter 1-4, e.g. 2020Q1"
+    ), p.message
+
+
+def test_cli_plan_refuses_a_negative_wait(tmp_path):
+    from typer.testing import CliRunner
+
+    from planner.cli import app
+
+    result = CliRunner().invoke(app, ["plan", str(tmp_path), "--out", str(tmp_path / "p"),
+                                      "--wait", "-1"])
+    assert result.exit_code == 2 and "--wait" in result.output
