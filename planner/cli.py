@@ -810,6 +810,12 @@ def sensitivity(
     if not numbers:
         err.print("error: --values needs at least one number")
         raise typer.Exit(2)
+    bad = [v for v in numbers if not (math.isfinite(v) and v >= 0)]
+    if bad:
+        # every kind is a multiplier or a cap in kW; said here, not as a scenarios.yaml key
+        err.print(f"error: --values must be finite numbers of 0 or more (multipliers, or kW "
+                  f"for power_cap), not {', '.join(f'{v:g}' for v in bad)}")
+        raise typer.Exit(2)
 
     def action() -> None:
         fleet = _load(case)

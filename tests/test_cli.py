@@ -569,6 +569,9 @@ def test_sensitivity_command_prints_status_gap_and_notes(tiny_case, tmp_path):
         (["--parameter", "capex:asic", "--values", "1,x"], 2, "comma-separated numbers"),
         (["--parameter", "latency:asic", "--values", "1"], 2, "kind one of"),
         (["--parameter", "capex:tpu", "--values", "1"], 3, "unknown platform 'tpu'"),
+        # a command-line value, said as one (it named a scenarios.yaml key before)
+        (["--parameter", "demand:ranking", "--values", "-1,1"], 2, "of 0 or more"),
+        (["--parameter", "power_cap:east", "--values", "nan"], 2, "not nan"),
     ],
 )
 def test_sensitivity_command_errors(tiny_case, args, code, message):
