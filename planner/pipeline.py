@@ -78,8 +78,8 @@ def make_plan(
         fleet = apply_scenario(fleet, scenario)
         check_fleet(fleet)
     if fleet.settings.diurnal.slots:
-        # Time of day: slotted models are solved by plain HiGHS (planner.diurnal.plan); the
-        # anytime path's rounding assumes one capacity row per platform, region and quarter.
+        # Time of day: slotted models go through the anytime path with the peak-only plan as
+        # a start (planner.diurnal.plan, planner.diurnal.solve).
         from planner.diurnal.plan import plan_diurnal
 
         result = plan_diurnal(fleet, time_limit_s=time_limit_s, mip_gap=mip_gap,

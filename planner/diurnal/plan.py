@@ -1,9 +1,9 @@
-"""Plan a fleet by time of day: slotted fleet, plain HiGHS, verification, harvesting report.
+"""Plan a fleet by time of day: slotted fleet, anytime solve, verification, harvesting report.
 
-The anytime path of :func:`planner.make_plan` (planner.optimization) rounds per (model,
-region, quarter) cell against one capacity row per (platform, region, quarter); a slotted
-fleet has one capacity row per slot and volume rows across slots, so slotted plans are solved
-by plain HiGHS on the array model (:func:`planner.scale.solve_matrix`) instead.
+A slotted fleet has one capacity row per slot and volume rows across slots; it is solved by
+the anytime path of ordinary plans with the peak-only plan (repeated in every slot) offered
+as a start (:mod:`planner.diurnal.solve`), so the first plan depends only on the case, is
+never worse than the peak-only plan, and the time limit bounds improvement and proof.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from planner.diurnal.harvest import (
     savings,
     slot_load,
 )
-from planner.diurnal.layout import allocated_servers
+from planner.diurnal.layout import EVERY_SLOT, allocated_servers
 from planner.diurnal.preempt import (
     add_emergency,
     check_emergency,
@@ -40,13 +40,16 @@ from planner.diurnal.preempt import (
 )
 from planner.diurnal.preempt import enabled as preempts
 from planner.diurnal.shapes import hourly_demand
-from planner.diurnal.slots import expand_fleet
+from planner.diurnal.slots import copy_id, expand_fleet
+from planner.diurnal.solve import solve_day
 from planner.diurnal.verify import check_slots
 from planner.errors import InfeasiblePlanError, SolverError
 from planner.fleet import Fleet
 from planner.results import Plan, plan_from_decisions, plan_totals
-from planner.scale import build_matrix, solve_matrix
+from planner.scale import build_matrix
 from planner.verify import verify_plan
+
+DIRECT_SLOTS = 6  # more slots: plan a coarse divisor first (coarse_slots)
 
 
 @dataclass
@@ -123,7 +126,7 @@ def diurnal_line(facts: dict) -> str:
     harvested = "no training" if share is None else f"training harvested {share:.0%}"
     peak = facts.get("peak_only_cost_usd")
     against = f"; peak-only plan {peak:,.0f} USD" if peak is not None else ""
-    kept = " (kept: HiGHS found nothing cheaper)" if facts.get("kept_peak_plan") else ""
+    kept = " (kept: nothing cheaper found)" if facts.get("kept_peak_plan") else ""
     moved_share = facts.get("follow_sun_moved_share")
     sun = "" if moved_share is None else f"; follow the sun moved {moved_share:.1%} of inference"
     preempt = facts.get("dr_preemptible_share")
@@ -142,15 +145,26 @@ def solve_slotted(
     threads: int = 1,
     start: Plan | None = None,
     others: tuple[Plan, ...] = (),
+    path: str = "anytime",
+    coarse: Plan | None = None,
 ) -> Plan:
-    """Solve a slotted fleet with plain HiGHS and return its verified plan.
+    """Solve a slotted fleet and return its verified plan.
+
+    ``path`` "anytime" (:func:`planner.diurnal.solve.solve_day`): LP bound, rounding and a
+    purchase MIP bounded by node limits (the first plan does not depend on the clock or the
+    machine's load), then polish and proof within ``time_limit_s``; "highs": plain HiGHS with
+    the time limit (the old path, kept for ``bench/diurnal.py``).
 
     ``start`` is a peak-only plan of the same fleet: every slot's demand is at most the daily
-    peak, so its replicas repeated in every slot are a feasible slotted plan, kept when HiGHS
-    finds nothing better within the limits (``summary["kept_peak_plan"]``). ``others`` are
-    slotted plans of a more constrained fleet (training flat all day), kept the same way.
-    They are not handed to HiGHS as incumbents: on the default case HiGHS then stayed at the
-    peak plan for the whole limit, while from scratch it found plans 20 % cheaper.
+    peak, so its replicas repeated in every slot are a feasible slotted plan, offered as a
+    start and kept when nothing cheaper is found (``summary["kept_peak_plan"]``). ``others``
+    are slotted plans of a more constrained fleet (training flat all day), offered the same
+    way. ``coarse`` is the first plan of the same fleet with fewer slots (a divisor): offered
+    as a start, and its expensive-platform replicas are kept in the first plan instead of
+    that stage's MIP (at 24 slots the MIP's root alone ran minutes; see
+    :func:`coarse_slots`). With ``preempt_training_for_dr`` the old path is used: the
+    rounding keeps each cell's throughput but not the pre-emption rows (emergency servers
+    within the training servers of a platform), so its plans would be refused there.
     """
     base = build_matrix(slotted)
     n_x, n_b, n_y = base.n_x, len(base.b), len(base.y)
@@ -158,20 +172,22 @@ def solve_slotted(
     mm, shifts = add_shifts(slotted, base)
     mm, spare = add_emergency(slotted, mm)
     n_shift = n_base + len(shifts)
-    result = solve_matrix(mm, time_limit_s, mip_gap, threads)
-    kept_peak = False
-    if result.status != "infeasible":
-        for candidate in (p for p in (start, *others) if p is not None):
+    starts = []
+    for name, candidate in (("peak-only plan", start),
+                            *(("training on its own servers", p) for p in others)):
+        if candidate is not None:
             warm = peak_start(mm, candidate)
-            warm = np.concatenate([warm, np.zeros(mm.n_cols - len(warm))])  # no shifts
-            warm_cost = float(mm.cost @ warm)
-            found = result.objective if result.has_solution else None
-            if found is None or found > warm_cost:
-                kept_peak = True
-                gap = None if result.bound is None else (warm_cost - result.bound) / warm_cost
-                result = dataclasses.replace(
-                    result, status="feasible", objective=warm_cost, gap=gap, values=warm
-                )
+            starts.append((name, np.concatenate([warm, np.zeros(mm.n_cols - len(warm))])))
+    expensive = None
+    if coarse is not None:
+        ratio = slotted.settings.diurnal.slots // int(coarse.summary["slots"])
+        warm = peak_start(mm, coarse, ratio)
+        expensive = np.concatenate([warm, np.zeros(mm.n_cols - len(warm))])
+        starts.append((f"{coarse.summary['slots']}-slot plan", expensive))
+    if preempts(slotted):
+        path = "highs"
+    result = solve_day(mm, starts, time_limit_s=time_limit_s, mip_gap=mip_gap,
+                       threads=threads, path=path, expensive_values=expensive)
     if result.status == "infeasible":
         raise InfeasiblePlanError(
             f"no plan serves every slot of '{slotted.name}' within the caps; try "
@@ -183,6 +199,7 @@ def solve_slotted(
             f"highs found no slotted plan within {time_limit_s:g} s; raise "
             "--time-limit or the gap, or use fewer slots"
         )
+    kept_peak = result.kept_start == "peak-only plan"
     values = result.values
     moves = moved(shifts, values[n_base:n_shift], slotted.settings.diurnal.slots)
     rescue = emergency(spare, values[n_shift:])
@@ -241,6 +258,15 @@ def solve_slotted(
         "objective_value": result.objective,
         "best_bound": result.bound,
         "gap": result.gap,
+        "lp_bound": result.lp_bound,
+        # a coarse plan's time is part of the first plan's (it decided expensive platforms)
+        "first_plan_seconds": None if result.first_seconds is None
+        else round(result.first_seconds + coarse_seconds(coarse), 4),
+        "coarse_slots": None if coarse is None else coarse.summary["slots"],
+        "first_plan_objective": result.first_objective,
+        "first_plan_gap": result.first_gap,
+        "stopped": result.stopped,
+        "slot_path": result.path,
         "build_seconds": round(mm.build_seconds, 4),
         "solve_seconds": round(result.seconds, 4),
         "columns": mm.n_cols,
@@ -248,6 +274,8 @@ def solve_slotted(
         "integers": int(mm.integer.sum()),
         "slots": slotted.settings.diurnal.slots,
         "kept_peak_plan": kept_peak,
+        "kept_start": result.kept_start or None,
+        "stages": result.stages,
         **plan_totals(plan),
     }
     # shifted load is checked where it is served: an ordinary plan of the served fleet
@@ -262,15 +290,47 @@ def solve_slotted(
     return plan
 
 
-def peak_start(mm, peak: Plan) -> np.ndarray:
-    """Return a slotted solution vector from a plan: peak-only replicas repeat in every slot."""
-    base = mm.fleet.models.set_index("model_id")["base_model_id"]
+def coarse_seconds(coarse: Plan | None) -> float:
+    """Return the build and solve seconds of a coarse plan (0 without one)."""
+    if coarse is None:
+        return 0.0
+    return float(coarse.summary["build_seconds"]) + float(coarse.summary["solve_seconds"])
+
+
+def coarse_slots(n_slots: int) -> int | None:
+    """Return the slots of the coarse plan a fine one starts from, or None (plan directly).
+
+    Up to :data:`DIRECT_SLOTS` slots the expensive-platform MIP decides in a few seconds on
+    the default case (6 slots: 4.5 s); beyond, the largest divisor of ``n_slots`` up to that
+    many is planned first (24 and 12 slots: 6; 8: 4), its first plan only (node limits, no
+    clock), and the fine plan starts from it.
+    """
+    if n_slots <= DIRECT_SLOTS:
+        return None
+    return max(d for d in range(1, DIRECT_SLOTS + 1) if n_slots % d == 0)
+
+
+def peak_start(mm, peak: Plan, ratio: int = 0) -> np.ndarray:
+    """Return a slotted solution vector from a plan: peak-only replicas repeat in every slot.
+
+    ``ratio`` > 0: ``peak`` is a plan with ``ratio`` times fewer slots (a coarse plan); slot
+    s takes the replicas of its coarse slot s // ratio. A coarse slot's demand is the largest
+    of its fine slots' and a volume row sums throughput over the day, so either way the
+    vector is a feasible plan of ``mm`` (without follow-the-sun shifts).
+    """
+    models = mm.fleet.models.set_index("model_id")
+    base = models["base_model_id"]
     replicas = peak.allocation.set_index(["model_id", "platform_id", "region_id", "quarter"])[
         "replicas"
     ]
     rest = [mm.x["platform_id"], mm.x["region_id"], mm.x["quarter"].astype("int64")]
+    source = mm.x["model_id"]
+    if ratio > 0:
+        slot = source.map(models["slot"]).astype(int)
+        coarse = [copy_id(b, s // ratio) for b, s in zip(source.map(base), slot, strict=True)]
+        source = source.where(slot == EVERY_SLOT, pd.Series(coarse, index=source.index))
     # a copy takes the plan's replicas of the same copy, else of its base model (all day)
-    same = replicas.reindex(pd.MultiIndex.from_arrays([mm.x["model_id"], *rest]))
+    same = replicas.reindex(pd.MultiIndex.from_arrays([source, *rest]))
     of_base = replicas.reindex(pd.MultiIndex.from_arrays([mm.x["model_id"].map(base), *rest]))
     x = np.nan_to_num(np.where(same.isna(), of_base.to_numpy(), same.to_numpy()))
     bought = peak.purchases.set_index(["platform_id", "region_id", "order_quarter"])["servers"]
@@ -298,6 +358,7 @@ def plan_diurnal(
     threads: int | None = None,
     peak: Plan | None = None,
     peak_fallback: bool = True,
+    path: str = "anytime",
 ) -> DiurnalPlan:
     """Plan ``fleet`` per time-of-day slot and report the training harvested.
 
@@ -311,8 +372,10 @@ def plan_diurnal(
         threads: Solver threads; default from settings.
         peak: The peak-only plan of ``fleet``, if already made.
         peak_fallback: Make the peak-only plan (``make_plan`` with slots 0) when not given and
-            keep it (repeated in every slot) where HiGHS finds nothing cheaper, so the slotted
-            plan is never worse than the peak plan.
+            offer it (repeated in every slot) as a start, so the slotted plan is never worse
+            than the peak plan.
+        path: "anytime" (default) or "highs": plain HiGHS with the time limit, to compare
+            (:func:`planner.diurnal.solve.solve_day`).
     """
     options = fleet.settings.solver
     limits = (
@@ -338,9 +401,11 @@ def plan_diurnal(
     if compare and fleet.settings.diurnal.harvest_training:
         # training on servers of its own first: it is also a harvesting plan (training flat)
         flat = with_diurnal(fleet, harvest_training=False)
-        separate = solve_slotted(expand_fleet(flat, hourly), *limits, start=peak)
+        separate = solve_slotted(expand_fleet(flat, hourly), *limits, start=peak, path=path,
+                                 coarse=coarse_plan(flat, hourly, limits, peak, path))
     others = (separate,) if separate is not None else ()
-    plan = solve_slotted(slotted, *limits, start=peak, others=others)
+    plan = solve_slotted(slotted, *limits, start=peak, others=others, path=path,
+                         coarse=coarse_plan(fleet, hourly, limits, peak, path))
     moves = plan.diurnal.get("follow_sun", pd.DataFrame())
     served = served_hourly(hourly, moves, n)
     problems = check_slots(fleet, slotted, plan, served)
@@ -366,6 +431,20 @@ def plan_diurnal(
         out.summary["peak_only_cost_usd"] = peak.total_cost_usd
 
     return out
+
+
+def coarse_plan(fleet: Fleet, hourly: pd.DataFrame, limits: tuple, peak: Plan | None,
+                path: str) -> Plan | None:
+    """Return the first plan of ``fleet`` at :func:`coarse_slots` slots, or None.
+
+    Time limit 0: the first plan only, found by node limits, so it does not depend on the
+    clock either. Only for the anytime path (plain HiGHS takes no starts).
+    """
+    n = coarse_slots(fleet.settings.diurnal.slots)
+    if n is None or path != "anytime":
+        return None
+    coarse = expand_fleet(with_diurnal(fleet, slots=n), hourly)
+    return solve_slotted(coarse, 0.0, limits[1], limits[2], start=peak)
 
 
 def served_fleet(slotted: Fleet, moves: pd.DataFrame) -> Fleet:

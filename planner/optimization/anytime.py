@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -135,10 +135,20 @@ class _Structure:
         self.cap_y = np.full(len(self.cap_rows), -1, dtype=np.int64)
         on_y = sub.col >= self.y_off
         self.cap_y[sub.row[on_y]] = sub.col[on_y]
+        # A slotted fleet (planner.diurnal) has one capacity row per slot: a model that runs
+        # all day sits in every slot's row and one in-service column serves all of them.
+        # Then usage is per row from the matrix and each row's first column is its own (not
+        # every row is some column's first row); None: one row per column, as before.
+        cap_x = mm.matrix[self.cap_rows][:, :self.n_x].tocsr()
+        cap_x.sort_indices()
+        has_y = self.cap_y >= 0
+        shared_y = (np.bincount(self.cap_y[has_y]) > 1).any() if has_y.any() else False
+        self.cap_x = cap_x if shared_y or (np.diff(cap_x.tocsc().indptr) > 1).any() else None
+        first_x = np.unique(mm.x_cap_row, return_index=True)[1] if self.cap_x is None \
+            else cap_x.indices[cap_x.indptr[:-1]]
         # Capex of one server of each capacity row's platform (kUSD, objective weights), or
         # inf where the platform cannot be bought in that region.
-        cap_p = mm.x["p"].to_numpy()[np.unique(mm.x_cap_row, return_index=True)[1]] \
-            if self.n_x else np.zeros(0, dtype=np.int64)
+        cap_p = mm.x["p"].to_numpy()[first_x] if self.n_x else np.zeros(0, dtype=np.int64)
         capex_p = np.full(len(mm.fleet.platforms), math.inf)
         if self.n_b:
             bp = mm.b["p"].to_numpy()
@@ -160,8 +170,6 @@ class _Structure:
         self.expensive_b = np.isin(mm.b["p"].to_numpy(), expensive_p) if self.n_b else \
             np.zeros(0, dtype=bool)
         self.x_integer = mm.integer[:self.n_x].copy()
-        # The region-quarter of each capacity row.
-        first_x = np.unique(mm.x_cap_row, return_index=True)[1]
         # The region-quarter of each replica column, quarter first (the order of the polish).
         self.x_rt = (mm.x["t"].to_numpy() * max(1, len(mm.fleet.regions))
                      + mm.x["r"].to_numpy()).astype(np.int64)
@@ -169,6 +177,8 @@ class _Structure:
 
     def usage(self, mm: MatrixModel, x: np.ndarray) -> np.ndarray:
         """Return servers allocated per capacity row."""
+        if self.cap_x is not None:
+            return self.cap_x @ x
         return np.bincount(mm.x_cap_row, weights=self.spr * x, minlength=len(self.cap_rows))
 
 
@@ -212,12 +222,18 @@ def _normalise(mm: MatrixModel, st: _Structure, values: np.ndarray) -> np.ndarra
     v[:st.n_x][np.abs(v[:st.n_x]) < 1e-9] = 0.0
     v[v < 0] = 0.0
     need = st.usage(mm, v[:st.n_x])
-    y = np.zeros(len(mm.cost) - st.y_off)
+    # Only the in-service columns: columns appended after them (follow-the-sun shifts,
+    # emergency replicas of a slotted model) keep their values.
+    y_end = st.y_off + len(mm.y)
+    y = np.zeros(len(mm.y))
     has = st.cap_y >= 0
-    y[st.cap_y[has] - st.y_off] = need[has]
-    if mm.integer[st.y_off:].any():  # pooled: whole servers in service
-        y = np.maximum(np.round(v[st.y_off:]), np.ceil(y - 1e-9))
-    v[st.y_off:] = y
+    if st.cap_x is None:
+        y[st.cap_y[has] - st.y_off] = need[has]
+    else:  # one in-service column, one row per slot: the busiest slot's servers
+        np.maximum.at(y, st.cap_y[has] - st.y_off, need[has])
+    if mm.integer[st.y_off:y_end].any():  # pooled: whole servers in service
+        y = np.maximum(np.round(v[st.y_off:y_end]), np.ceil(y - 1e-9))
+    v[st.y_off:y_end] = y
     return v
 
 
@@ -271,6 +287,11 @@ class _Incumbent:
         self.report(stage, improved)
         return improved
 
+    def mark_first(self) -> None:
+        """Make the incumbent the first plan (the cheapest of several first candidates)."""
+        self.first_objective, self.first_values = self.objective, self.values
+        self.first_seconds = time.perf_counter() - self.start
+
     def raise_bound(self, bound: float | None) -> None:
         if bound is None or not math.isfinite(bound):
             return
@@ -299,12 +320,20 @@ def solve_anytime(
     threads: int = 1,
     progress: Callable[[Progress], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
+    starts: Sequence[tuple[str, np.ndarray]] = (),
+    expensive_mip_nodes: int = EXPENSIVE_MIP_NODES,
+    expensive_values: np.ndarray | None = None,
 ) -> AnytimeResult:
     """Return the best verified-feasible plan of ``mm`` found within ``time_limit_s``.
 
     The first plan (stages 1–4) is found whatever the time limit; the limit bounds the
     polish and proof stages. ``progress`` is called after every stage; ``should_stop`` is
-    polled between stages (a dashboard's Cancel) and ends improvement early.
+    polled between stages (a dashboard's Cancel) and ends improvement early. ``starts`` are
+    known plans (stage name, full solution vector; a slotted fleet's peak-only plan): each
+    is offered after stage 4 and the first plan is then the cheapest of them and the
+    rounding's, so it is never worse than any of them. ``expensive_mip_nodes`` is the node
+    limit of stage 2 (0: no stage 2, expensive platforms are rounded like the others);
+    ``expensive_values`` (a full solution vector) decides them instead of that MIP.
     """
     start = time.perf_counter()
     deadline = start + max(0.0, time_limit_s)
@@ -332,7 +361,13 @@ def solve_anytime(
     inc.report("lp relaxation")
 
     # 2.–4. First plan.
-    _first_plan(mm, st, inc, lp, session, threads)
+    _first_plan(mm, st, inc, lp, session, threads, expensive_mip_nodes, expensive_values)
+    for stage, values in starts:
+        inc.offer(stage, values)
+        if inc.rejected:
+            inc.report(f"{stage}: rejected ({', '.join(inc.rejected)})")
+    if starts and inc.values is not None:
+        inc.mark_first()
     if inc.values is None:
         # Rounding could not be repaired (tight supply, power or space): the full MIP from
         # here, with the time limit (a safety net that should not be needed).
@@ -353,17 +388,24 @@ def solve_anytime(
 
 
 def _first_plan(mm: MatrixModel, st: _Structure, inc: _Incumbent, lp: HighsRun,
-                session: LpSession, threads: int) -> None:
+                session: LpSession, threads: int,
+                expensive_nodes: int = EXPENSIVE_MIP_NODES,
+                expensive_values: np.ndarray | None = None) -> None:
     """Stages 2–4: decide expensive platforms, round the rest, buy what the plan needs."""
     x_fixed = np.zeros(st.n_x)
     fixed = np.zeros(st.n_x, dtype=bool)
     x_int = st.x_integer
-    if (st.expensive_x & x_int).any() and (lp.values[:st.n_x][st.expensive_x] > 1e-7).any():
+    if expensive_values is not None:
+        fixed = st.expensive_x & x_int
+        x_fixed = np.round(expensive_values[:st.n_x])
+        inc.report("expensive platforms from the start")
+    elif expensive_nodes > 0 and (st.expensive_x & x_int).any() and \
+            (lp.values[:st.n_x][st.expensive_x] > 1e-7).any():
         integer = np.zeros(mm.n_cols, dtype=bool)
         integer[:st.n_x] = st.expensive_x & x_int
         integer[st.b_off:st.y_off] = st.expensive_b
         run = run_highs(mm, integer=integer, mip_gap=1e-4, threads=threads,
-                        options={"mip_max_nodes": EXPENSIVE_MIP_NODES})
+                        options={"mip_max_nodes": expensive_nodes})
         if run.values is not None:
             fixed = st.expensive_x & x_int
             x_fixed = np.round(run.values[:st.n_x])
