@@ -1,21 +1,32 @@
-"""Time-of-day slots on one case: model size and solve time against the peak-only model.
+"""Time-of-day slots on one case: the old path (plain HiGHS) against the anytime path.
 
 Usage::
 
-    python bench/diurnal.py [--case fleet_data/default] [--slots 6,24] [--time-limit 60]
+    python bench/diurnal.py [--case fleet_data/default] [--slots 6,24] [--time-limit 30]
 
-For the peak-only model and each slot count, the array model (:func:`planner.scale.build_matrix`
-of the slotted fleet, the matrix :func:`planner.model.build_model` builds too) is built and
-solved by plain HiGHS at the case's gap and the same time limit; the table prints columns,
-rows, nonzeros, build and solve seconds, cost and gap, each with its ratio to the peak-only
-model. ``kept peak`` says the peak-only plan (repeated in every slot) was cheaper than what
-HiGHS found, as :func:`planner.diurnal.plan.solve_slotted` would keep it. Run it on a quiet
-machine; read the ratios, not the seconds.
+For the peak-only model and each slot count, both paths plan the case with the same time
+limit and gap, in one run:
+
+* **old**: plain HiGHS on the array model (:func:`planner.scale.solve_matrix` for the
+  peak-only model; ``plan_diurnal(..., path="highs")`` for slots, which keeps the peak-only
+  plan repeated in every slot where HiGHS found nothing cheaper);
+* **new**: the anytime path (:func:`planner.make_plan` for the peak-only model;
+  ``plan_diurnal(...)`` for slots: LP bound, rounding and purchase MIP by node limits, the
+  peak-only plan and, above 6 slots, the 6-slot first plan as starts, then polish and proof).
+
+Both slotted paths get the same peak-only plan (the new path's, made once). The table prints
+columns, rows, the first plan's seconds and gap (new path; against its final bound), the
+final cost (the plan's objective in kUSD, recomputed from its values), its gap against its own
+bound and against the best bound either path proved, the solve seconds and whether the
+peak-only plan was kept. The load average and the commit are printed with it: seconds depend
+on the machine, the first plans of the new path do not.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -24,69 +35,96 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import planner as pl  # noqa: E402
-from planner.diurnal.plan import peak_start, with_diurnal  # noqa: E402
-from planner.diurnal.slots import expand_fleet  # noqa: E402
+from planner.diurnal.plan import plan_diurnal, with_diurnal  # noqa: E402
 from planner.scale import build_matrix, solve_matrix  # noqa: E402
 
 
-def measure(fleet: pl.Fleet, slots: int, time_limit_s: float, peak: pl.Plan | None) -> dict:
-    """Build and solve one model (slots 0: peak only); return its size, times and cost."""
+def peak_rows(fleet: pl.Fleet, time_limit_s: float) -> tuple[list[dict], pl.Plan]:
+    """Plan the peak-only model both ways; return the two rows and the anytime plan."""
+    gap = fleet.settings.solver.mip_gap
+    mm = build_matrix(fleet)
+    old = solve_matrix(mm, time_limit_s, gap)
     start = time.perf_counter()
-    model_fleet = expand_fleet(with_diurnal(fleet, slots=slots)) if slots else fleet
-    mm = build_matrix(model_fleet)
-    build = time.perf_counter() - start
-    result = solve_matrix(mm, time_limit_s, fleet.settings.solver.mip_gap)
-    cost = result.objective
-    kept = False
-    if slots and peak is not None:
-        warm = float(mm.cost @ peak_start(mm, peak))
-        kept = cost is None or warm < cost
-        cost = warm if kept else cost
-    return {
-        "model": f"{slots} slots" if slots else "peak only",
-        "columns": mm.n_cols,
-        "rows": mm.n_rows,
-        "nonzeros": mm.matrix.nnz,
-        "build_s": build,
-        "solve_s": result.seconds,
-        "cost_kusd": cost,
-        "gap": result.gap,
-        "kept": kept,
-    }
+    plan = pl.make_plan(fleet, time_limit_s=time_limit_s, explain=False)
+    wall = time.perf_counter() - start
+    s = plan.summary
+    cost = None if old.values is None else float(mm.cost @ old.values)
+    rows = [
+        {"model": "peak only", "path": "old", "columns": mm.n_cols, "rows": mm.n_rows,
+         "first_s": None, "first_gap": None, "cost": cost, "bound": old.bound,
+         "solve_s": old.seconds, "kept": False, "status": old.status},
+        {"model": "peak only", "path": "new", "columns": mm.n_cols, "rows": mm.n_rows,
+         "first_s": s["first_plan_seconds"], "first_gap": s["first_plan_gap"],
+         "first_cost": s["first_plan_objective"], "cost": s["objective_value"],
+         "bound": s["best_bound"], "solve_s": wall, "kept": False, "status": s["status"]},
+    ]
+    return rows, plan
+
+
+def slot_row(fleet: pl.Fleet, slots: int, time_limit_s: float, peak: pl.Plan,
+             path: str) -> dict:
+    """Plan ``slots`` slots on one path; return its row."""
+    start = time.perf_counter()
+    result = plan_diurnal(fleet, slots=slots, time_limit_s=time_limit_s, peak=peak, path=path)
+    wall = time.perf_counter() - start
+    s = result.plan.summary
+    return {"model": f"{slots} slots", "path": "old" if path == "highs" else "new",
+            "columns": s["columns"], "rows": s["rows"], "first_s": s["first_plan_seconds"],
+            "first_gap": s["first_plan_gap"], "first_cost": s["first_plan_objective"],
+            "cost": s["objective_value"], "bound": s["best_bound"], "solve_s": wall,
+            "kept": s["kept_peak_plan"], "status": s["status"]}
+
+
+def _pct(value: float | None) -> str:
+    return "–" if value is None else f"{value:.2%}"
+
+
+def _gap(cost: float | None, bound: float | None) -> float | None:
+    if cost is None or bound is None:
+        return None
+    return max(0.0, (cost - bound) / cost)
+
+
+def commit() -> str:
+    """Return the checkout's commit and whether fleet_data has uncommitted changes."""
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True).stdout
+    dirty = " (fleet_data/ has uncommitted changes)" if git("status", "--short",
+                                                             "fleet_data").strip() else ""
+    return git("rev-parse", "--short", "HEAD").strip() + dirty
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Measure the peak-only model and each slot count; print the table."""
+    """Measure both paths on the peak-only model and each slot count; print the table."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--case", default=str(ROOT / "fleet_data" / "default"))
     parser.add_argument("--slots", default="6,24")
-    parser.add_argument("--time-limit", type=float, default=60.0)
+    parser.add_argument("--time-limit", type=float, default=30.0)
     args = parser.parse_args(argv)
-    fleet = pl.load_fleet(args.case)
-    peak = pl.make_plan(fleet, time_limit_s=args.time_limit, explain=False)
-    rows = [measure(fleet, 0, args.time_limit, None)]
-    rows += [measure(fleet, int(n), args.time_limit, peak) for n in args.slots.split(",")]
-    base = rows[0]
-    print(
-        f"case {Path(args.case).name}, HiGHS time limit {args.time_limit:g} s, gap "
-        f"{fleet.settings.solver.mip_gap:g}; peak-only plan (anytime path) "
-        f"{peak.total_cost_usd / 1e3:,.0f} kUSD"
-    )
-    print("| model | columns | rows | nonzeros | build s | solve s | cost kUSD | gap | kept peak |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    load_before = os.getloadavg()
+    fleet = with_diurnal(pl.load_fleet(args.case), slots=0)
+    rows, peak = peak_rows(fleet, args.time_limit)
+    for n in (int(v) for v in args.slots.split(",")):
+        rows += [slot_row(fleet, n, args.time_limit, peak, path) for path in ("highs", "anytime")]
+    best: dict[str, float] = {}
     for r in rows:
-        ratio = {
-            k: r[k] / base[k] if base[k] else float("nan")
-            for k in ("columns", "rows", "nonzeros", "build_s", "solve_s")
-        }
-        cost = "none" if r["cost_kusd"] is None else f"{r['cost_kusd']:,.0f}"
-        gap = "n/a" if r["gap"] is None else f"{r['gap']:.1%}"
-        print(
-            f"| {r['model']} | {r['columns']:,} ({ratio['columns']:.1f}x) | {r['rows']:,} "
-            f"({ratio['rows']:.1f}x) | {r['nonzeros']:,} ({ratio['nonzeros']:.1f}x) | "
-            f"{r['build_s']:.2f} ({ratio['build_s']:.1f}x) | {r['solve_s']:.1f} "
-            f"({ratio['solve_s']:.1f}x) | {cost} | {gap} | {'yes' if r['kept'] else 'no'} |"
-        )
+        if r["bound"] is not None:
+            best[r["model"]] = max(best.get(r["model"], r["bound"]), r["bound"])
+    print(f"case {args.case}, commit {commit()}, time limit {args.time_limit:g} s, gap "
+          f"{fleet.settings.solver.mip_gap:g}, load average before "
+          f"{', '.join(f'{v:.2f}' for v in load_before)}, after "
+          f"{', '.join(f'{v:.2f}' for v in os.getloadavg())}")
+    print("| model | path | columns | rows | first plan s | first plan kUSD | first gap | "
+          "final kUSD | gap | vs best bound | solve s | status | kept peak |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        cost = "none" if r["cost"] is None else f"{r['cost']:,.0f}"
+        first = "–" if r.get("first_cost") is None else f"{r['first_cost']:,.0f}"
+        first_s = "–" if r["first_s"] is None else f"{r['first_s']:.2f}"
+        print(f"| {r['model']} | {r['path']} | {r['columns']:,} | {r['rows']:,} | {first_s} | "
+              f"{first} | {_pct(r['first_gap'])} | {cost} | {_pct(_gap(r['cost'], r['bound']))} "
+              f"| {_pct(_gap(r['cost'], best.get(r['model'])))} | {r['solve_s']:.1f} | "
+              f"{r['status']} | {'yes' if r['kept'] else 'no'} |")
     return 0
 
 
