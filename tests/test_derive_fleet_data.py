@@ -244,14 +244,14 @@ def test_profiles_apply_the_conversions(data_dir, derive):
     prof = published(derive.derive(data_dir))
     qps = prof["qps_per_server"]
     # rmc1 on 2S Skylake: lower median of the two SPR DLRM records (118,000 and 120,000)
-    # = 118,000 samples/s; / 28 (SPR -> Skylake, FACTS §4a); x 270 predictions per sample;
-    # x 1.0422 roofline on 2S Skylake (4.7787 Top/s = 2 x 40 x 1.4 GHz x 64 x 2 / 3 INT8
-    # ops, 85 GB/s): DLRM v1 is compute-bound, 4.8 MFLOP / 4.7787 Top/s = 1,004.5 ns; RM1
-    # reads 8 tables x 80 lookups x 32 dims x 4 B = 81,920 B, 81,920 / 85 GB/s = 963.8 ns
-    # (its 0.2 MFLOP take 42 ns): 1,004.5 / 963.8 = 1.0422. 118,000 / 28 x 270 x 1.0422
-    # = 1,185,909.
-    assert qps[("rmc1", "cpu_skylake")] == 1_186_000  # 4 significant digits
-    assert qps[("rmc1", "cpu_haswell")] == 741_200  # x 1.0 / 1.6: 741,192.9
+    # = 118,000 samples/s; / 47 (SPR -> Skylake at the ICX-8380 anchor's efficiency of the
+    # Skylake INT8 peak, issue 13); x 270 predictions per sample; x 0.72956 roofline on 2S
+    # Skylake (6.8267 Top/s = 2 x 40 x 2.0 GHz x 64 x 2 / 3 INT8 ops, 85 GB/s): DLRM v1 is
+    # compute-bound, 4.8 MFLOP / 6.8267 Top/s = 703.1 ns; RM1 reads 8 tables x 80 lookups x
+    # 32 dims x 4 B = 81,920 B, 81,920 / 85 GB/s = 963.8 ns (its 0.2 MFLOP take 29 ns):
+    # 703.1 / 963.8 = 0.72956. 118,000 / 47 x 270 x 0.72956 = 494,549.
+    assert qps[("rmc1", "cpu_skylake")] == 494_500  # 4 significant digits
+    assert qps[("rmc1", "cpu_haswell")] == 309_100  # x 1.0 / 1.6: 309,093.2
     # rmc1 on Glacier Point: T4 roofline (ResNet-50 4,000 x 8.2 GOP = 32.8 Top/s, 320 GB/s)
     # on DLRM v1 max(146.3, 41.6) = 146.34 ns per pair; the M.2 module's (5,151.99 x 8.2 GOP,
     # 68 GB/s) on RM1 max(4.8, 1,204.7) = 1,204.7 ns; 24,000 x 270 x 146.34 / 1,204.7 x 6
@@ -401,22 +401,26 @@ def public_dir(tmp_path: Path, data_dir: Path) -> Path:
 
 # Hand-worked from the public records (4 significant digits, as written to profiles.csv):
 PUBLIC_PROFILES = {
-    # DLRM on the SPR server: 122,001 samples/s / 28 (FACTS §4a) x 270 = 1,176,438.2
-    ("dlrm_ads", "cpu_skylake"): 1_176_000,
-    ("dlrm_ads", "cpu_haswell"): 735_300,  # x 1 / 1.6 = 735,273.9
-    # RM1 at 1.0422 of DLRM v1 on the 2S Skylake roofline (1,004.5 ns of compute for DLRM v1
-    # over 963.8 ns of memory for RM1's 81,920 B at 85 GB/s): 1,226,119; Haswell 766,324
-    ("rmc1", "cpu_skylake"): 1_226_000,
-    ("rmc1", "cpu_haswell"): 766_300,
+    # DLRM on the SPR server: 122,001 samples/s / 47 (peak-consistent, issue 13: ICX-8380
+    # 20,245.82 x 3.41/23.55 T MAC/s = 2,934 at the curve's loosest point, / 1.112 = 2,638;
+    # 122,001 / 2,638 = 46.2, rounded up) x 270 = 700,856.8
+    ("dlrm_ads", "cpu_skylake"): 700_900,
+    ("dlrm_ads", "cpu_haswell"): 438_000,  # x 1 / 1.6 = 438,035.5
+    # RM1 at 0.72956 of DLRM v1 on the 2S Skylake roofline (703.1 ns of compute for DLRM v1
+    # over 963.8 ns of memory for RM1's 81,920 B at 85 GB/s): 511,317.7; Haswell 319,573.6
+    ("rmc1", "cpu_skylake"): 511_300,
+    ("rmc1", "cpu_haswell"): 319_600,
     # RM1 on Glacier Point: T4 23,988.2 x 270 x (4.8 MFLOP / (4,652.01 x 8.2 GOP) = 125.83
     # ns) / (81,920 B / 68 GB/s = 1,204.7 ns) x 6 modules = 4,058,994
     ("rmc1", "yv2_glacier_point"): 4_059_000,
     # DGX-A100: lower median per A100 of 250,248.75 (v2.0) and 250,260 (v2.1) = 250,248.75,
     # x 0.5 x 8 OAM x 270 = 270,268,650
     ("dlrm_ads", "zion"): 270_300_000,
-    # ResNet-50 SPR: lower median of the five (16,327.6) / 24 = 680.32; Haswell 425.20
-    ("resnet50", "cpu_skylake"): 680.3,
-    ("resnet50", "cpu_haswell"): 425.2,
+    # ResNet-50 SPR: lower median of the five (16,327.6) / 46 (CLX-9282 4,850.62 x 3.41/37.27
+    # T MAC/s = 444 at the loosest bound, / 1.240 = 358 published; 45.6 rounded up) = 354.95;
+    # Haswell x 1/1.6 = 221.84
+    ("resnet50", "cpu_skylake"): 354.9,
+    ("resnet50", "cpu_haswell"): 221.8,
     ("resnet50", "yv2_glacier_point"): 30_910,  # 10,303.98 / 2 x 6 = 30,911.94
     # RNN-T on Glacier Point: T4 950.113 x 0.2125 (68/320 GB/s) x 6 = 1,211.39
     ("rnnt", "yv2_glacier_point"): 1_211,
