@@ -87,7 +87,7 @@ def slotted_model():
 def first_plan(time_limit_s: float = 0.0):
     """Return the anytime result with no time for improvement: the first plan."""
     mm, starts = slotted_model()
-    return mm, starts, solve_day(mm, starts, time_limit_s=time_limit_s, mip_gap=0.001)
+    return mm, starts, solve_day(mm, starts, path="anytime", time_limit_s=time_limit_s, mip_gap=0.001)
 
 
 def test_first_slotted_plan_is_deterministic_and_beats_the_peak_plan():
@@ -120,16 +120,16 @@ def test_a_cheaper_start_is_the_first_plan():
     """A start cheaper than the rounding's plan is kept as the first plan (never worse)."""
     mm, starts, rounded = first_plan(0.0)
     offered = [("better plan", rounded.values)]
-    again = solve_day(mm, offered, time_limit_s=0.0, mip_gap=0.001)
+    again = solve_day(mm, offered, path="anytime", time_limit_s=0.0, mip_gap=0.001)
     assert again.first_objective <= rounded.first_objective + 1e-9
-    worse = solve_day(mm, starts, time_limit_s=0.0, mip_gap=0.001)
+    worse = solve_day(mm, starts, path="anytime", time_limit_s=0.0, mip_gap=0.001)
     assert worse.first_objective <= float(mm.cost @ starts[0][1]) + 1e-9
 
 
 def test_plan_diurnal_reports_status_gap_and_first_plan():
     """The verified plan carries status, gap, best bound and its first plan's time and gap;
     it is never worse than the first plan nor than the peak-only plan."""
-    result = plan_diurnal(mixed_case(), time_limit_s=2.0, peak=peak_plan())
+    result = plan_diurnal(mixed_case(), path="anytime", time_limit_s=2.0, peak=peak_plan())
     s = result.plan.summary
     assert s["verified"] and s["slot_path"] == "anytime"
     assert s["status"] in ("optimal", "feasible")
@@ -144,7 +144,7 @@ def test_plan_diurnal_reports_status_gap_and_first_plan():
 
 def test_a_coarse_plan_repeated_into_finer_slots_is_feasible():
     """Slot s of 12 takes the replicas of slot s // 2 of a 6-slot plan: a plan of the 12."""
-    coarse = plan_diurnal(mixed_case(6), time_limit_s=0.0, peak=peak_plan()).plan
+    coarse = plan_diurnal(mixed_case(6), path="anytime", time_limit_s=0.0, peak=peak_plan()).plan
     fine = build_matrix(expand_fleet(mixed_case(12)))
     values = peak_start(fine, coarse, ratio=2)
     st = anytime._Structure(fine)
@@ -156,9 +156,9 @@ def test_a_coarse_plan_repeated_into_finer_slots_is_feasible():
 def test_more_than_six_slots_start_from_the_six_slot_first_plan():
     """12 slots: the 6-slot first plan decides expensive platforms and is a start, so the
     first plan is no worse than it, and the whole first plan is found the same way twice."""
-    six = plan_diurnal(mixed_case(6), time_limit_s=0.0, peak=peak_plan()).plan
-    a = plan_diurnal(mixed_case(12), time_limit_s=0.0, peak=peak_plan()).plan
-    b = plan_diurnal(mixed_case(12), time_limit_s=0.0, peak=peak_plan()).plan
+    six = plan_diurnal(mixed_case(6), path="anytime", time_limit_s=0.0, peak=peak_plan()).plan
+    a = plan_diurnal(mixed_case(12), path="anytime", time_limit_s=0.0, peak=peak_plan()).plan
+    b = plan_diurnal(mixed_case(12), path="anytime", time_limit_s=0.0, peak=peak_plan()).plan
     assert a.summary["coarse_slots"] == 6 and a.summary["verified"]
     assert a.summary["first_plan_objective"] <= six.summary["objective_value"] + 1e-9
     assert a.summary["first_plan_objective"] == b.summary["first_plan_objective"]
