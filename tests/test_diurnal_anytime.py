@@ -87,7 +87,8 @@ def slotted_model():
 def first_plan(time_limit_s: float = 0.0):
     """Return the anytime result with no time for improvement: the first plan."""
     mm, starts = slotted_model()
-    return mm, starts, solve_day(mm, starts, path="anytime", time_limit_s=time_limit_s, mip_gap=0.001)
+    return mm, starts, solve_day(mm, starts, path="anytime", time_limit_s=time_limit_s,
+                                 mip_gap=0.001)
 
 
 def test_first_slotted_plan_is_deterministic_and_beats_the_peak_plan():
