@@ -15,8 +15,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from planner.optimization.isolated import StopFlag, can_fork, run_isolated
 from planner.scale import MatrixModel, _pass, new_highs
 from planner.solve import HIGHS_OPTIONS
+
+# A run bounded by the clock may overrun its limit by this much before it is killed: HiGHS
+# answers an interrupt within milliseconds when its callbacks fire; the rest covers handing
+# back a large incumbent and a busy machine.
+GRACE_MIN_S = 1.0
+GRACE_SHARE = 0.1
+FLAG_DELAY_S = 0.25
 
 
 @dataclass
@@ -62,7 +70,52 @@ def run_highs(
     their work with node limits in ``options`` instead. ``should_stop`` is polled by HiGHS'
     interrupt callbacks (simplex and branch-and-bound), so a Cancel ends even a long proof;
     the incumbent found so far is still returned.
+
+    A finite time limit is also a hard one: the run is made in a forked child
+    (:mod:`planner.optimization.isolated`), asked to stop at the limit and killed
+    ``grace_seconds(time_limit_s)`` later, when it returns no values (status "Killed").
     """
+    start = time.perf_counter()
+    if math.isfinite(time_limit_s) and can_fork(threads):
+        limit = max(0.01, float(time_limit_s))
+
+        def work(flag: StopFlag) -> HighsRun:
+            return _run_here(mm, lower, upper, integer, row_upper, time_limit_s=limit,
+                             mip_gap=mip_gap, threads=threads, options=options,
+                             warm_start=warm_start, should_stop=flag.__bool__)
+
+        # HiGHS' own limit first (its status then says so); the flag and the kill after it.
+        run = run_isolated(work, soft_deadline=start + limit + FLAG_DELAY_S,
+                           grace_s=grace_seconds(limit), should_stop=should_stop)
+        if run is None:
+            return HighsRun("Killed", None, None, None, None, time.perf_counter() - start)
+        run.seconds = time.perf_counter() - start
+        return run
+    return _run_here(mm, lower, upper, integer, row_upper, time_limit_s=time_limit_s,
+                     mip_gap=mip_gap, threads=threads, options=options,
+                     warm_start=warm_start, should_stop=should_stop)
+
+
+def grace_seconds(time_limit_s: float) -> float:
+    """Return how long past its time limit a run may take to hand back its incumbent."""
+    return GRACE_MIN_S + GRACE_SHARE * time_limit_s
+
+
+def _run_here(
+    mm: MatrixModel,
+    lower: np.ndarray | None,
+    upper: np.ndarray | None,
+    integer: np.ndarray | None,
+    row_upper: np.ndarray | None,
+    *,
+    time_limit_s: float,
+    mip_gap: float,
+    threads: int,
+    options: dict | None,
+    warm_start: np.ndarray | None,
+    should_stop: Callable[[], bool] | None,
+) -> HighsRun:
+    """Make the run of :func:`run_highs` in this process."""
     start = time.perf_counter()
     opts = {"threads": threads, "mip_rel_gap": mip_gap, **HIGHS_OPTIONS, **(options or {})}
     if math.isfinite(time_limit_s):
