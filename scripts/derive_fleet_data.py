@@ -44,6 +44,68 @@ import yaml
 
 FACTS_MD = "FACTS.md (fleet-planner fact sheet)"
 
+# Vector peaks and memory of the CPU parts: the 2S Skylake-SP reference part, the older CPU
+# generations of the fleet (issue 13: each is checked against its own peak) and, below, the
+# older MLPerf CPU records. Every clock is the part's nominal base clock [R] (the one clock the
+# fact sheet gives for every part), so a ratio of two peaks compares like with like;
+# MAC/cycle per core: AVX-512 VNNI 2 ports x 64 = 128 INT8, AVX-512 without VNNI 2 x 64 / 3
+# instructions (vpmaddubsw, vpmaddwd, vpaddd) = 42.7 INT8, AVX-512 FP32 2 x 16 = 32,
+# AVX512_BF16 2 x 32 = 64; AVX2 (256-bit) 2 x 32 / 3 = 21.3 INT8, 2 x 8 = 16 FP32; a Skylake-D
+# core has one 512-bit FMA unit: 64 / 3 = 21.3 INT8, 16 FP32. Memory: channels x DDR4 MT/s.
+CPU_PARTS: dict[str, dict[str, Any]] = {
+    "skylake": {
+        "name": "2S Xeon Gold 6138", "cores": 40, "ghz": 2.0,
+        "macs_per_cycle": {"int8": 64 * 2 / 3, "fp32": 32.0}, "memory_gbps": 85.0,
+        "channels": 12, "mts": 2666,
+        "source": "2S Gold 6138: 2 x 20 C, 2.0 GHz base [R], AVX-512 without VNNI (INT8 2 x 64 / "
+        "3 = 42.7 MAC/cycle, FP32 32) => INT8 3.41 T MAC/s, FP32 2.56 T MAC/s; memory ~85 GB/s "
+        "sustained (Gupta HPCA'20 Table II, DDR4-2666 [R]) (FACTS §2b)",
+    },
+    "haswell": {
+        "name": "2S Xeon E5-2680 v3", "cores": 24, "ghz": 2.5,
+        "macs_per_cycle": {"int8": 32 * 2 / 3, "fp32": 16.0}, "channels": 8, "mts": 2133,
+        "source": "2S E5-2680 v3 (the Gupta HPCA'20 Haswell server, FACTS §2b): 2 x 12 C, "
+        "2.5 GHz base, AVX2 (INT8 2 x 32 / 3 = 21.3 MAC/cycle, FP32 16) => INT8 1.28 T MAC/s, "
+        "FP32 0.96 T MAC/s; 2 x 4 channels DDR4-2133 [R, Intel ARK; Haswell-EP takes DDR4 "
+        "only, FACTS' 'DDR3-1600?' is queried there]",
+    },
+    "broadwell": {
+        "name": "2S Xeon E5-2680 v4", "cores": 28, "ghz": 2.4,
+        "macs_per_cycle": {"int8": 32 * 2 / 3, "fp32": 16.0}, "channels": 8, "mts": 2400,
+        "source": "2S E5-2680 v4 (the Gupta HPCA'20 Broadwell server, FACTS §2b): 2 x 14 C, "
+        "2.4 GHz base, AVX2 (INT8 21.3 MAC/cycle, FP32 16) => INT8 1.43 T MAC/s, FP32 1.08 T "
+        "MAC/s; 2 x 4 channels DDR4-2400 [R, Intel ARK]",
+    },
+    "twin_lakes": {
+        "name": "1S Xeon D-2100 (Twin Lakes)", "cores": 16, "ghz": 2.0,
+        "macs_per_cycle": {"int8": 64 / 3, "fp32": 16.0}, "channels": 4, "mts": 2400,
+        "source": "Twin Lakes 1S Skylake-D (Xeon D-2100 class, FACTS §2a: 'Skylake Xeon D 16 "
+        "cores per CPU, four-channel RAM' [V-2, low confidence]): 16 C, 2.0 GHz base [R], "
+        "AVX-512 with one FMA unit per core [R] (INT8 64 / 3 = 21.3 MAC/cycle, FP32 16) => INT8 "
+        "0.68 T MAC/s, FP32 0.51 T MAC/s; 4 channels DDR4-2400 [R]",
+    },
+}
+
+
+def part_peak_macs(part: dict[str, Any], path: str | None = None) -> float:
+    """Return a part's vector peak in MAC/s: cores x clock x MAC/cycle (of ``path``)."""
+    per_cycle = part["macs_per_cycle"]
+    rate = per_cycle[path] if isinstance(per_cycle, dict) else per_cycle
+    return part["cores"] * part["ghz"] * 1e9 * rate
+
+
+def compute_vs_skylake(generation: str) -> float:
+    """Return a CPU generation's INT8 vector peak over the 2S Skylake's (FP32 gives the same)."""
+    return part_peak_macs(CPU_PARTS[generation], "int8") / part_peak_macs(CPU_PARTS["skylake"],
+                                                                         "int8")
+
+
+def memory_vs_skylake(generation: str) -> float:
+    """Return a CPU generation's DRAM bandwidth over the 2S Skylake's: channels x MT/s."""
+    part, sky = CPU_PARTS[generation], CPU_PARTS["skylake"]
+    return part["channels"] * part["mts"] / (sky["channels"] * sky["mts"])
+
+
 # Named estimated factors (written to factors.csv; profile rows list the ones they used).
 # factor_id -> value, plausible low and high, and why. Each is an estimate [E] that a profile's
 # throughput is proportional to (or inversely proportional to: "name^-1" in profiles.factors),
@@ -104,19 +166,55 @@ FACTORS: dict[str, dict[str, Any]] = {
         "82.2, rounded up to 83 (FACTS §2b, §4d); range: low 67 = the published point alone (the "
         "old 68 is just above it), high 118 = the 1.4 GHz AVX-512 clock [R]",
     },
-    "haswell_vs_skylake": {
-        "value": 0.625, "low": 0.5, "high": 0.75,
-        "source": "2S Haswell throughput over 2S Skylake, 1.0/1.6 (Haswell:Broadwell:Skylake "
-        "~1.0:1.2:1.6 [E]; Gupta HPCA'20 reports a 60% latency spread [V]; FACTS §7.2)",
+    # Older CPU generations (issue 13): one factor for compute-bound work (the vector peak
+    # ratio) and one for memory-bound work (the DRAM bandwidth ratio), both from CPU_PARTS;
+    # the estimate [E] is that each part reaches the Skylake's share of its own roof.
+    "haswell_compute_vs_skylake": {
+        "value": round(compute_vs_skylake("haswell"), 3), "low": 0.3, "high": 0.455,
+        "source": "2S Haswell E5-2680 v3 over 2S Skylake Gold 6138 on compute-bound work: vector "
+        "peak ratio 24 C x 2.5 GHz x 21.3 INT8 MAC/cycle (AVX2) / 40 C x 2.0 GHz x 42.7 (AVX-512, "
+        "no VNNI) = 1.28/3.41 T MAC/s = 0.375 (FP32 0.96/2.56 the same) (CPU_PARTS, specs [R], "
+        "FACTS §2b); the estimate [E] is equal efficiency of peak; low 0.3 = the Haswell at 80 % "
+        "of the Skylake's efficiency, high 0.455 = the Skylake at its ~0.7 x base AVX-512 clock "
+        "[R] against ~0.85 x base for AVX2 [R] (x0.85/0.7); the old single factor 0.625 (FACTS "
+        "§7.2 ~1.0:1.6) put Haswell rows at 1.67x the Skylake's efficiency of peak",
     },
-    "broadwell_vs_skylake": {
-        "value": 0.75, "low": 0.6, "high": 0.9,
-        "source": "2S Broadwell throughput over 2S Skylake, 1.2/1.6 [E] (FACTS §7.2)",
+    "haswell_memory_vs_skylake": {
+        "value": round(memory_vs_skylake("haswell"), 3), "low": 0.427, "high": 0.6,
+        "source": "2S Haswell over 2S Skylake on memory-bound work (embedding lookups): DRAM "
+        "bandwidth ratio 8 channels x DDR4-2133 / 12 x DDR4-2666 = 0.533 (CPU_PARTS, specs [R], "
+        "FACTS §2b), applied to the Skylake's ~85 GB/s sustained [E]; low 0.427 = 80 % of that, "
+        "high 0.6 = Gupta HPCA'20's recalled sustained ~51/85 GB/s [R]",
     },
-    "twin_lakes_vs_skylake": {
-        "value": 0.3, "low": 0.25, "high": 0.4,
-        "source": "Yosemite Twin Lakes 1S Xeon-D node over a 2S Skylake server, ~1/4-1/3 from "
-        "core counts [E] (FACTS §7.2)",
+    "broadwell_compute_vs_skylake": {
+        "value": round(compute_vs_skylake("broadwell"), 3), "low": 0.336, "high": 0.51,
+        "source": "2S Broadwell E5-2680 v4 over 2S Skylake on compute-bound work: vector peak "
+        "ratio 28 C x 2.4 GHz x 21.3 INT8 MAC/cycle (AVX2) / 40 C x 2.0 GHz x 42.7 = 1.43/3.41 "
+        "T MAC/s = 0.42 (FP32 1.08/2.56 the same) (CPU_PARTS, specs [R], FACTS §2b); equal "
+        "efficiency of peak [E]; low 0.336 = 80 % of the Skylake's efficiency, high 0.51 = the "
+        "AVX clocks (x0.85/0.7 [R]); the old 0.75 (FACTS §7.2 ~1.2:1.6) was 1.79x the peak ratio",
+    },
+    "broadwell_memory_vs_skylake": {
+        "value": round(memory_vs_skylake("broadwell"), 3), "low": 0.48, "high": 0.906,
+        "source": "2S Broadwell over 2S Skylake on memory-bound work: DRAM bandwidth ratio 8 "
+        "channels x DDR4-2400 / 12 x DDR4-2666 = 0.600 (CPU_PARTS, specs [R], FACTS §2b) of the "
+        "Skylake's ~85 GB/s [E]; low 0.48 = 80 % of that, high 0.906 = Gupta HPCA'20's recalled "
+        "sustained ~77/85 GB/s [R]",
+    },
+    "twin_lakes_compute_vs_skylake": {
+        "value": round(compute_vs_skylake("twin_lakes"), 3), "low": 0.16, "high": 0.333,
+        "source": "Yosemite Twin Lakes 1S Xeon D-2100 node over a 2S Skylake on compute-bound "
+        "work: vector peak ratio 16 C x 2.0 GHz x 21.3 INT8 MAC/cycle (one 512-bit FMA unit) / "
+        "40 C x 2.0 GHz x 42.7 = 0.68/3.41 T MAC/s = 0.2 (FP32 0.51/2.56 the same) (CPU_PARTS, "
+        "specs [R], FACTS §2a); equal efficiency of peak [E]; low 0.16 = 80 % of the Skylake's "
+        "efficiency, high 1/3 = FACTS §7.2's core-count estimate (1/4-1/3 [E]), which ignores "
+        "the single FMA unit; the old 0.3 was 1.5x the peak ratio",
+    },
+    "twin_lakes_memory_vs_skylake": {
+        "value": round(memory_vs_skylake("twin_lakes"), 3), "low": 0.24, "high": 0.333,
+        "source": "Yosemite Twin Lakes 1S node over a 2S Skylake on memory-bound work: DRAM "
+        "bandwidth ratio 4 channels x DDR4-2400 / 12 x DDR4-2666 = 0.300 (CPU_PARTS, specs [R], "
+        "FACTS §2a) of the Skylake's ~85 GB/s [E]; low 0.24 = 80 % of that, high 1/3 = DDR4-2666",
     },
     "m2_ranking_efficiency": {
         "value": 1.0, "low": 0.33, "high": 1.23,
@@ -191,21 +289,6 @@ DLRM_V1_WORK: dict[str, Any] = {
     "[V] (facebookresearch/dlrm run_and_time.sh; FACTS §3b)",
 }
 
-# Vector peaks of the 2S Skylake-SP reference part and of the older MLPerf CPU records
-# (issue 13). Every clock is the part's nominal base clock [R] (the one clock the fact sheet
-# gives for every part), so a ratio of two peaks compares like with like; MAC/cycle per core:
-# AVX-512 VNNI 2 ports x 64 = 128 INT8, AVX-512 without VNNI 2 x 64 / 3 instructions
-# (vpmaddubsw, vpmaddwd, vpaddd) = 42.7 INT8, AVX-512 FP32 2 x 16 = 32, AVX512_BF16 2 x 32 = 64.
-CPU_PARTS: dict[str, dict[str, Any]] = {
-    "skylake": {
-        "name": "2S Xeon Gold 6138", "cores": 40, "ghz": 2.0,
-        "macs_per_cycle": {"int8": 64 * 2 / 3, "fp32": 32.0}, "memory_gbps": 85.0,
-        "source": "2S Gold 6138: 2 x 20 C, 2.0 GHz base [R], AVX-512 without VNNI (INT8 2 x 64 / "
-        "3 = 42.7 MAC/cycle, FP32 32) => INT8 3.41 T MAC/s, FP32 2.56 T MAC/s; memory ~85 GB/s "
-        "sustained (Gupta HPCA'20 Table II, DDR4-2666 [R]) (FACTS §2b)",
-    },
-}
-
 # benchmark -> the older (pre-AMX) MLPerf CPU record of the same benchmark, its part's peak
 # on the path it ran, and the Skylake path. Its efficiency (throughput x work / peak) is the
 # most a 2S Skylake profile of that benchmark may reach; the work per query cancels in the
@@ -251,17 +334,31 @@ CPU_SPR_TO_SKYLAKE_DIVISOR: dict[str, tuple[float, str]] = {
     "dlrm-99": (factor("skylake_divisor_dlrm"), FACTORS["skylake_divisor_dlrm"]["source"]),
 }
 
-CPU_GENERATION_FACTOR: dict[str, tuple[float, str]] = {
-    "haswell": (factor("haswell_vs_skylake"),
-                "Haswell:Broadwell:Skylake throughput ~1.0:1.2:1.6 (Gupta HPCA'20 "
-                "reports a 60% latency spread across HSW/BDW/SKL [V]; factors [E], FACTS §7.2)"),
-    "broadwell": (factor("broadwell_vs_skylake"),
-                  "Haswell:Broadwell:Skylake ~1.0:1.2:1.6 [E] (FACTS §7.2)"),
-    "skylake": (1.0, "reference 2S Skylake-SP server [E] (FACTS §7.2)"),
-    "twin_lakes": (factor("twin_lakes_vs_skylake"),
-                   "Yosemite Twin Lakes 1S Xeon-D node ~1/4-1/3 of a 2S Skylake server for "
-                   "CPU-bound inference, from core counts [E] (FACTS §7.2)"),
+# CPU generation -> its (compute, memory) factor of FACTORS; the 2S Skylake is the reference.
+# Compute-bound rows scale by the compute factor, memory-bound work by the memory factor, and
+# ranking rows by the roofline with both roofs scaled (cpu_roofline), so every older CPU row
+# keeps the Skylake row's share of the platform's own peak (issue 13).
+CPU_GENERATIONS: dict[str, tuple[str, str] | None] = {
+    "skylake": None,
+    "haswell": ("haswell_compute_vs_skylake", "haswell_memory_vs_skylake"),
+    "broadwell": ("broadwell_compute_vs_skylake", "broadwell_memory_vs_skylake"),
+    "twin_lakes": ("twin_lakes_compute_vs_skylake", "twin_lakes_memory_vs_skylake"),
 }
+
+
+def cpu_generation(generation: str) -> str:
+    """Return the CPU_GENERATIONS key of a CPU platform's generation (Skylake by default)."""
+    return generation if generation in CPU_GENERATIONS else "skylake"
+
+
+def generation_factor(generation: str, kind: str) -> tuple[float, tuple[str, ...]]:
+    """Return a generation's ``compute`` or ``memory`` factor and the factor names it used."""
+    names = CPU_GENERATIONS[cpu_generation(generation)]
+    if names is None:
+        return 1.0, ()
+    name = names[0] if kind == "compute" else names[1]
+    return factor(name), (name,)
+
 
 NNPI_M2: dict[str, Any] = {
     "resnet50_per_accelerator": 10303.98 / 2,
@@ -295,8 +392,8 @@ ROOFLINE_SPECS: dict[str, dict[str, Any]] = {
         "bytes_per_s": CPU_PARTS["skylake"]["memory_gbps"] * 1e9,
         "source": "2S Gold 6138 INT8 peak 3.41 T MAC/s (CPU_PARTS: 40 cores x 2.0 GHz base x 2 "
         "FMA ports x 64 lanes / 3 without VNNI [E]) = 6.83 Top/s; memory ~85 GB/s (Gupta "
-        "HPCA'20 Table II, DDR4-2666 [R]; FACTS §2); every CPU generation keeps this ridge (its "
-        "generation factor scales both roofs) [E]",
+        "HPCA'20 Table II, DDR4-2666 [R]; FACTS §2); an older CPU generation scales the compute "
+        "roof by its compute factor and the memory roof by its memory factor (cpu_roofline) [E]",
     },
     "m2": {
         "name": "NNP-I M.2 module",
@@ -343,6 +440,28 @@ def roofline(key: str) -> Roofline:
     return Roofline(spec["name"], float(spec["ops_per_s"]), float(spec["bytes_per_s"]))
 
 
+def cpu_roofline(generation: str) -> Roofline:
+    """Return a CPU generation's ranking roofline: the 2S Skylake's with scaled roofs.
+
+    The compute roof is scaled by the generation's compute factor (vector peak ratio), the
+    memory roof by its memory factor (DRAM bandwidth ratio), so the ridge moves with the part.
+    """
+    sky = roofline("cpu")
+    gen = cpu_generation(generation)
+    if gen == "skylake":
+        return sky
+    compute, _ = generation_factor(gen, "compute")
+    memory, _ = generation_factor(gen, "memory")
+    return Roofline(CPU_PARTS[gen]["name"], sky.ops_per_s * compute, sky.bytes_per_s * memory)
+
+
+def roofline_factor(roof: Roofline, generation: str, flops: float, nbytes: float) -> tuple[
+        str, ...]:
+    """Return the generation factor of the roof that binds an item on a CPU roofline."""
+    kind = "compute" if flops / roof.ops_per_s >= nbytes / roof.bytes_per_s else "memory"
+    return generation_factor(generation, kind)[1]
+
+
 def t4_roofline(t4_resnet_per_accelerator: float) -> Roofline:
     """Return the T4's roofline: its MLPerf ResNet-50 rate x 8.2 GOP, and 320 GB/s."""
     return Roofline("T4", t4_resnet_per_accelerator * RESNET50_OPS_PER_IMAGE,
@@ -380,6 +499,19 @@ GAVEL_TRAINING: dict[str, Any] = {
     "steps/s x batch size = samples/s, best batch size; x8 accelerators per Zion assuming linear "
     "scaling [E]; a 2S Skylake server trains ranking models at ~0.25 of one V100 (5.1 vs 15.7 "
     "FP32 TFLOPS peak [E]); Hazelwood HPCA'18 lists News Feed training on 2S CPUs [V-2]",
+}
+
+# Work per sample of the Gavel 'Recommendation' job, for the peak check of the CPU training
+# rows (issue 13): a CPU row may not reach a larger share of its FP32 peak than the V100 does
+# on the same job (the work per sample cancels in the cap; it only states the shares) [E].
+GAVEL_RECOMMENDATION_WORK: dict[str, Any] = {
+    "macs_per_sample": 3 * 2 * 116_677 * 200,
+    "v100_fp32_macs": 15.7e12 / 2,
+    "source": "Gavel 'Recommendation' = recoder DynamicAutoencoder(hidden_layers=[200]), item-"
+    "based on ML-20M (stanford-futuredata/gavel workloads/pytorch/recommendation/train.py [V]; "
+    "vae_cf preprocessing: 136,677 users - 2 x 10,000 held out = 116,677 input dims [R]): at "
+    "most 2 x 116,677 x 200 = 46.7 M MAC forward (dense, every user of the batch), x3 with the "
+    "backward pass = 140 M MAC per sample [E]; V100 FP32 peak 15.7 TFLOPS = 7.85 T FMA/s [R]",
 }
 
 RANKING_DEMAND: dict[str, Any] = {
@@ -606,7 +738,7 @@ REGION_SPECS: dict[str, dict[str, Any]] = {
         "space, 35% share [E]",
     },
     "lla": {
-        "power_cap_kw": 2550.0, "pue": 1.07, "electricity_usd_per_kwh": 0.045,
+        "power_cap_kw": 2850.0, "pue": 1.07, "electricity_usd_per_kwh": 0.045,
         "space_limit_ru": 5500.0, "demand_share": 0.25, "source_kind": "estimate",
         "source": "Lulea-like (Sweden): free cooling, PUE 1.07 (Prineville 2011 reported value "
         "as a cold-climate proxy [V-2]); electricity 4.5 c/kWh: an assumption with no source "
@@ -638,7 +770,7 @@ LOAD_SHAPE_SOURCE = (
 POWER_CAP_CHANGES: list[dict[str, Any]] = [
     {"region_id": "frc", "quarter": 3, "power_cap_kw": 3800.0, "source_kind": "estimate",
      "source": "new data hall energised in 2020Q4 [E]"},
-    {"region_id": "lla", "quarter": 2, "power_cap_kw": 2050.0, "source_kind": "estimate",
+    {"region_id": "lla", "quarter": 2, "power_cap_kw": 2350.0, "source_kind": "estimate",
      "source": "part of the ML power budget moved to storage in 2020Q3 [E]"},
     {"region_id": "prn", "quarter": 3, "power_cap_kw": 2300.0, "source_kind": "estimate",
      "source": "a new storage build-out takes part of the ML power budget from 2020Q4 [E]"},
@@ -660,9 +792,9 @@ INVENTORY_SPECS: dict[tuple[str, str], list[tuple[int, int | None]]] = {
     ("cpu_broadwell", "prn"): [(2300, None)],
     ("cpu_broadwell", "frc"): [(2300, None)],
     ("cpu_broadwell", "lla"): [(1800, None)],
-    ("cpu_skylake", "prn"): [(1700, None)],
-    ("cpu_skylake", "frc"): [(1900, None)],
-    ("cpu_skylake", "lla"): [(1600, None)],
+    ("cpu_skylake", "prn"): [(2000, None)],
+    ("cpu_skylake", "frc"): [(2200, None)],
+    ("cpu_skylake", "lla"): [(2600, None)],
     ("yv2_twin_lakes", "prn"): [(2200, None)],
     ("yv2_twin_lakes", "frc"): [(2200, None)],
     ("yv2_twin_lakes", "lla"): [(1700, None)],
@@ -675,7 +807,8 @@ INVENTORY_SPECS: dict[tuple[str, str], list[tuple[int, int | None]]] = {
 
 INVENTORY_SOURCE = (
     "installed base at 2020Q1 [E]: no public Facebook server counts; sized so that quarter 0 "
-    "is served with disaster recovery on"
+    "is served with disaster recovery on (with the older CPUs at their own peaks, issue 13: "
+    "2S Skylake lots of 2,000/2,200/2,600 in prn/frc/lla)"
 )
 # Platform -> why its lots retire when they do (added to INVENTORY_SOURCE row by row).
 INVENTORY_RETIREMENT: dict[str, str] = {
@@ -1257,12 +1390,11 @@ class BaseThroughput:
     offline_note: str = ""
 
 
-# Benchmark -> named factor of its Sapphire Rapids to Skylake divisor; generation -> factor.
+# Benchmark -> named factor of its Sapphire Rapids to Skylake divisor (generations:
+# CPU_GENERATIONS).
 DIVISOR_FACTOR = {"resnet50": "skylake_divisor_cnn", "retinanet": "skylake_divisor_cnn",
                   "bert-99": "skylake_divisor_bert", "rnnt": "skylake_divisor_rnnt",
                   "dlrm-99": "skylake_divisor_dlrm"}
-GENERATION_FACTOR = {"haswell": "haswell_vs_skylake", "broadwell": "broadwell_vs_skylake",
-                     "twin_lakes": "twin_lakes_vs_skylake"}
 
 # MLPerf Server latency bounds, all p99 [V] (FACTS §1): the bound of every published point.
 MLPERF_SERVER_BOUND_MS = {"resnet50": 15.0, "retinanet": 100.0, "bert-99": 130.0,
@@ -1358,15 +1490,44 @@ def curve_points(anchor_qps: float, ratio: float, bench: str, bounds: list[float
 
 
 def cpu_benchmark_throughput(ref: Reference, generation: str) -> BaseThroughput:
-    """Return a CPU platform's throughput for a benchmark: SPR result / divisor x generation."""
+    """Return a CPU platform's throughput for a benchmark: SPR result / divisor x generation.
+
+    The generation scale is the compute factor (vector peak ratio) for the compute-bound
+    benchmarks; DLRM v1 takes its roofline time on the 2S Skylake over that on the
+    generation's roofline (:func:`cpu_roofline`), which lists the factor of the binding roof.
+    """
     divisor, _ = CPU_SPR_TO_SKYLAKE_DIVISOR[ref.benchmark]
-    factor, _ = CPU_GENERATION_FACTOR[generation]
-    qps = ref.value / divisor * factor
-    used = (f"{DIVISOR_FACTOR[ref.benchmark]}^-1",) + (
-        (GENERATION_FACTOR[generation],) if generation in GENERATION_FACTOR else ())
-    return BaseThroughput(qps, None, f"{ref.cite()}; /{divisor:g} Sapphire Rapids to 2S "
-                                     f"Skylake-SP [E]; x{factor:.3f} {generation} vs Skylake "
-                                     "[E] (FACTS §4, §7.2)", used)
+    scale, how, gen_used = generation_scale(ref.benchmark, generation)
+    used = (f"{DIVISOR_FACTOR[ref.benchmark]}^-1", *gen_used)
+    return BaseThroughput(ref.value / divisor * scale, None,
+                          f"{ref.cite()}; /{divisor:g} Sapphire Rapids to 2S Skylake-SP [E]"
+                          f"{how} (FACTS §2b, §4)", used)
+
+
+def generation_scale(bench: str, generation: str) -> tuple[float, str, tuple[str, ...]]:
+    """Return an older CPU generation's throughput over the Skylake's on a benchmark.
+
+    Returns the scale, its arithmetic (empty on the Skylake) and the factor names it used.
+    """
+    gen = cpu_generation(generation)
+    if gen == "skylake":
+        return 1.0, "", ()
+    part = CPU_PARTS[gen]
+    if bench == "dlrm-99":
+        sky, own = roofline("cpu"), cpu_roofline(gen)
+        work = (DLRM_V1_WORK["flops_per_pair"], DLRM_V1_WORK["bytes_per_pair"])
+        scale = sky.seconds(*work) / own.seconds(*work)
+        return scale, (f"; x{scale:.4f} {part['name']} vs 2S Skylake = roofline time per pair "
+                       f"of DLRM v1 (4.8 MFLOP, 13,312 B) on the 2S Skylake-SP "
+                       f"({sky.roofs()}) {sky.describe(*work)} / on the {own.name} "
+                       f"({own.roofs()}) {own.describe(*work)} [E]"), roofline_factor(
+                           own, gen, *work)
+    scale, used = generation_factor(gen, "compute")
+    peak = part_peak_macs(part, "int8") / 1e12
+    return scale, (f"; x{scale:g} {part['name']} vs 2S Skylake on compute-bound work = vector "
+                   f"peak ratio {part['cores']} C x {part['ghz']:g} GHz x "
+                   f"{part['macs_per_cycle']['int8']:.1f} INT8 MAC/cycle = {peak:.2f} T MAC/s "
+                   f"over 3.41 (FP32 the same ratio) at equal efficiency [E]"), used
 
 
 def m2_module_factor(qaic_resnet: Reference, t4_resnet: Reference, benchmark: str) -> tuple[
@@ -1444,9 +1605,8 @@ def benchmark_table(mlperf: pd.DataFrame, platforms: pd.DataFrame) -> dict[
         series = platforms.set_index("platform_id").loc[p.platform_id]
         for bench in benches:
             if p.platform_class == "cpu":
-                gen = p.generation if p.generation in CPU_GENERATION_FACTOR else "skylake"
                 ref = select_reference(mlperf, "spr_2s", bench)
-                base = cpu_benchmark_throughput(ref, gen)
+                base = cpu_benchmark_throughput(ref, cpu_generation(p.generation))
             elif p.platform_class == "inference_asic":
                 ref_name = "t4" if bench in ("dlrm-99", "rnnt") else "qaic_pro"
                 factor, why = m2_module_factor(qaic_resnet, t4_resnet, bench)
@@ -1492,18 +1652,36 @@ def ranking_profiles(bench: dict[tuple[str, str], BaseThroughput], models: pd.Da
             cls = plat.loc[pid, "platform_class"]
             if cls == "accelerator_fabric" and m.model_id != "dlrm_ads":
                 continue
+            used = base.factors
             if m.model_id == "dlrm_ads":
                 scale, how = 1.0, "same model as MLPerf DLRM v1"
             else:
-                roof = roofline(RANKING_ROOFLINE[cls])
-                scale = roofline_scale(rec_stats[m.model_id], roof)
-                how = _scale_note(rec_stats[m.model_id], scale, roof)
+                stats = rec_stats[m.model_id]
+                roof = (cpu_roofline(plat.loc[pid, "generation"]) if cls == "cpu"
+                        else roofline(RANKING_ROOFLINE[cls]))
+                scale = roofline_scale(stats, roof)
+                how = _scale_note(stats, scale, roof)
+                if cls == "cpu":
+                    used = _binding_factors(base.factors, roof, plat.loc[pid, "generation"],
+                                            stats)
             qps = samples_to_predictions(base.qps) * scale
             rows += curve_profiles(m, pid, qps, base, "dlrm-99",
                                    f"{base.source}; x{DLRM_UNITS['pairs_per_sample']:g} "
                                    f"predictions/sample [E]; {how}",
-                                   (*base.factors, "dlrm_pairs_per_sample"))
+                                   (*used, "dlrm_pairs_per_sample"))
     return rows
+
+
+def _binding_factors(base: tuple[str, ...], roof: Roofline, generation: str,
+                     stats: RecModelStats) -> tuple[str, ...]:
+    """Return a CPU ranking row's factors: DLRM v1's generation factor swapped for the model's.
+
+    The row is the Skylake DLRM v1 rate x DLRM v1's Skylake roofline time / the model's time
+    on the generation's roofline, so only the roof that binds the model scales it.
+    """
+    gen_names = set(CPU_GENERATIONS[cpu_generation(generation)] or ())
+    return (*(f for f in base if f not in gen_names),
+            *roofline_factor(roof, generation, stats.flops_per_item, stats.bytes_per_item))
 
 
 def _scale_note(stats: RecModelStats, scale: float, roof: Roofline) -> str:
@@ -1594,19 +1772,36 @@ def training_profiles(gavel: dict[str, Any], models: pd.DataFrame,
                              "source_kind": "derived"})
             elif (p["platform_class"] == "cpu" and spec["cpu"]
                   and p["family"] in ("leopard", "tioga_pass")):
-                gen_factor, _ = CPU_GENERATION_FACTOR[p["generation"]]
-                qps = v100 * GAVEL_TRAINING["cpu_fraction_of_v100"] * gen_factor
-                rows.append({**_profile(mid, pid, qps, None,
-                                        f"{_gavel_cite(spec['job'], batch, v100)}; "
-                                        f"x{GAVEL_TRAINING['cpu_fraction_of_v100']} per 2S "
-                                        f"Skylake [E]; x{gen_factor:.3f} {p['generation']} "
-                                        "[E]; News Feed trains on 2S CPUs (Hazelwood HPCA'18 "
-                                        "[V-2])",
-                                        ("cpu_training_vs_v100",
-                                         *([GENERATION_FACTOR[p["generation"]]]
-                                           if p["generation"] in GENERATION_FACTOR else []))),
+                rows.append({**cpu_training_profile(mid, pid, p["generation"], v100, batch,
+                                                    spec["job"]),
                              "source_kind": "estimate"})
     return rows
+
+
+def cpu_training_profile(mid: str, pid: str, generation: str, v100: float, batch: int,
+                         job: str) -> dict[str, Any]:
+    """Return a CPU training row: V100 x cpu_training_vs_v100 x the generation's compute factor.
+
+    Dense training is compute-bound, so an older generation scales by its vector peak ratio;
+    the source states the row's share of its own FP32 peak against the V100's on the job.
+    """
+    gen = cpu_generation(generation)
+    fraction = GAVEL_TRAINING["cpu_fraction_of_v100"]
+    scale, used = generation_factor(gen, "compute")
+    qps = v100 * fraction * scale
+    work = GAVEL_RECOMMENDATION_WORK
+    peak = part_peak_macs(CPU_PARTS[gen], "fp32")
+    gen_note = (f"; x{scale:g} {CPU_PARTS[gen]['name']} vs 2S Skylake (FP32 vector peak ratio "
+                f"{peak / 1e12:.2f}/2.56 T MAC/s [E])" if used else "")
+    check = (f"; peak check: {float(f'{qps:.4g}'):,.0f} x {work['macs_per_sample'] / 1e6:.0f} "
+             f"M MAC per sample [E] = {float(f'{qps:.4g}') * work['macs_per_sample'] / peak:.1%} "
+             f"of the {CPU_PARTS[gen]['name']} FP32 peak {peak / 1e12:.2f} T MAC/s, within the "
+             f"V100's {v100 * work['macs_per_sample'] / work['v100_fp32_macs']:.1%} of 7.85 T "
+             f"FMA/s on the same job ({work['source']})" if job == "Recommendation" else "")
+    return _profile(mid, pid, qps, None,
+                    f"{_gavel_cite(job, batch, v100)}; x{fraction} per 2S Skylake [E]{gen_note}"
+                    f"; News Feed trains on 2S CPUs (Hazelwood HPCA'18 [V-2]){check}",
+                    ("cpu_training_vs_v100", *used))
 
 
 def _gavel_cite(job: str, batch: int, samples: float) -> str:
@@ -1987,26 +2182,19 @@ def derive(data_dir: Path) -> dict[str, pd.DataFrame]:
 # ---------------------------------------------------------------------------------------------
 
 
-def part_peak_macs(part: dict[str, Any], path: str | None = None) -> float:
-    """Return a part's vector peak in MAC/s: cores x clock x MAC/cycle (of ``path``)."""
-    per_cycle = part["macs_per_cycle"]
-    rate = per_cycle[path] if isinstance(per_cycle, dict) else per_cycle
-    return part["cores"] * part["ghz"] * 1e9 * rate
-
-
 def cpu_peak_macs(generation: str, path: str) -> float:
-    """Return a CPU platform's peak MAC/s on ``path`` (``int8`` or ``fp32``).
-
-    The 2S Skylake-SP part's peak, times the generation factor for the other CPU platforms:
-    the same assumption as the ranking roofline (every CPU generation keeps the Skylake ridge,
-    its generation factor scaling both roofs) [E].
-    """
-    return part_peak_macs(CPU_PARTS["skylake"], path) * CPU_GENERATION_FACTOR[generation][0]
+    """Return a CPU platform's own peak MAC/s on ``path`` (``int8`` or ``fp32``): its part's."""
+    return part_peak_macs(CPU_PARTS[cpu_generation(generation)], path)
 
 
 def cpu_memory_roof(generation: str) -> float:
-    """Return a CPU platform's sustained memory bandwidth in B/s (Skylake x generation factor)."""
-    return CPU_PARTS["skylake"]["memory_gbps"] * 1e9 * CPU_GENERATION_FACTOR[generation][0]
+    """Return a CPU platform's memory roof in B/s.
+
+    The Skylake's ~85 GB/s sustained x the platform's own DRAM bandwidth ratio (channels x
+    MT/s, from CPU_PARTS, not from the factor values).
+    """
+    return CPU_PARTS["skylake"]["memory_gbps"] * 1e9 * memory_vs_skylake(
+        cpu_generation(generation))
 
 
 def anchor_efficiency(bench: str) -> float:
@@ -2017,46 +2205,60 @@ def anchor_efficiency(bench: str) -> float:
 
 def cpu_path(bench: str) -> str:
     """Return the Skylake's vector path of a benchmark: its anchor's (INT8, or FP32 for BF16)."""
-    return CPU_ANCHORS[CPU_ANCHOR_OF[bench]]["path"]
+    return "fp32" if bench == "training" else CPU_ANCHORS[CPU_ANCHOR_OF[bench]]["path"]
+
+
+def training_efficiency(v100_samples_per_s: float) -> float:
+    """Return the V100's share of its FP32 peak on the Gavel 'Recommendation' job [E]."""
+    work = GAVEL_RECOMMENDATION_WORK
+    return v100_samples_per_s * work["macs_per_sample"] / work["v100_fp32_macs"]
 
 
 def cpu_row_loads(profiles: pd.DataFrame, models: pd.DataFrame, platforms: pd.DataFrame,
-                  ranking_work: dict[str, tuple[float, float]]) -> pd.DataFrame:
-    """Return every CPU inference row with the MAC/s and bytes/s it needs and its platform's caps.
+                  ranking_work: dict[str, tuple[float, float]],
+                  training_v100: dict[str, float]) -> pd.DataFrame:
+    """Return every CPU row with the MAC/s and bytes/s it needs and its own platform's caps.
 
-    Columns added: ``bench``, ``macs_per_s``, ``mac_cap`` (anchor efficiency x peak),
-    ``bytes_per_s`` and ``byte_cap`` (ranking rows only: embedding bytes x items/s against
-    the memory roof), ``share`` (the larger of the two load/cap ratios; above 1 = violation).
-    Training rows are left out: the Gavel jobs' work per sample is not derived here.
+    Every CPU row of every generation is checked against its own part's peak (CPU_PARTS):
+    inference rows against the benchmark's older-CPU anchor efficiency x the INT8 (FP32 for
+    RNN-T) peak, training rows against the V100's efficiency on the same Gavel job x the FP32
+    peak. Columns added: ``bench`` (``training`` for training rows), ``efficiency``,
+    ``macs_per_s``, ``mac_cap`` (efficiency x peak), ``bytes_per_s`` and ``byte_cap``
+    (ranking rows only: embedding bytes x items/s against the memory roof), ``share`` (the
+    larger of the two load/cap ratios; above 1 = violation).
 
     Args:
         profiles: profiles.csv of the case.
         models: models.csv (phase of each model).
         platforms: platforms.csv (class and generation of each platform).
         ranking_work: model_id -> (FLOP per item, embedding bytes per item) of ranking models.
+        training_v100: training model_id -> the V100's samples/s on its Gavel job.
     """
     plat = platforms.set_index("platform_id")
-    info = models.set_index("model_id")
-    rows = profiles[profiles["platform_id"].map(plat["platform_class"]).eq("cpu")
-                    & profiles["model_id"].map(info["phase"]).eq("inference")].copy()
+    rows = profiles[profiles["platform_id"].map(plat["platform_class"]).eq("cpu")].copy()
+    phase = rows["model_id"].map(models.set_index("model_id")["phase"])
     out = []
     for i, r in rows.iterrows():
-        gen = plat.at[r["platform_id"], "generation"]
-        gen = gen if gen in CPU_GENERATION_FACTOR else "skylake"
-        if r["model_id"] in MLPERF_MODELS:
+        gen = cpu_generation(plat.at[r["platform_id"], "generation"])
+        nbytes, byte_cap = float("nan"), float("nan")
+        if phase[i] == "training":
+            bench, efficiency = "training", training_efficiency(training_v100[r["model_id"]])
+            macs = r["qps_per_server"] * GAVEL_RECOMMENDATION_WORK["macs_per_sample"]
+        elif r["model_id"] in MLPERF_MODELS:
             spec = MLPERF_MODELS[r["model_id"]]
             bench = spec["benchmark"]
+            efficiency = anchor_efficiency(bench)
             macs = r["qps_per_server"] / spec["factor"] * MACS_PER_QUERY[bench]
-            nbytes, byte_cap = float("nan"), float("nan")
         else:
-            bench = "dlrm-99"
+            bench, efficiency = "dlrm-99", anchor_efficiency("dlrm-99")
             flops, item_bytes = ranking_work[r["model_id"]]
             macs = r["qps_per_server"] * flops / 2
             nbytes, byte_cap = r["qps_per_server"] * item_bytes, cpu_memory_roof(gen)
-        cap = anchor_efficiency(bench) * cpu_peak_macs(gen, cpu_path(bench))
+        cap = efficiency * cpu_peak_macs(gen, cpu_path(bench))
         share = max(macs / cap, nbytes / byte_cap if byte_cap == byte_cap else 0.0)
-        out.append({"line": i + 2, "bench": bench, "macs_per_s": macs, "mac_cap": cap,
-                    "bytes_per_s": nbytes, "byte_cap": byte_cap, "share": share})
+        out.append({"line": i + 2, "generation": gen, "bench": bench, "efficiency": efficiency,
+                    "macs_per_s": macs, "mac_cap": cap, "bytes_per_s": nbytes,
+                    "byte_cap": byte_cap, "share": share})
     return rows.assign(**pd.DataFrame(out, index=rows.index))
 
 
@@ -2069,16 +2271,20 @@ def cpu_peak_violations(loads: pd.DataFrame) -> list[str]:
         memory = ("" if pd.isna(r.bytes_per_s) else
                   f", {r.bytes_per_s / 1e9:.1f} GB/s of its {r.byte_cap / 1e9:.1f} GB/s memory "
                   "roof")
+        whose = "the V100's" if r.bench == "training" else "anchor"
+        fix = ("lower cpu_training_vs_v100 or the generation's compute factor"
+               if r.bench == "training" else
+               "raise the Skylake divisor it uses or lower its generation factor")
         msgs.append(f"profiles.csv line {r.line}: {r.model_id} on {r.platform_id} at {at}: "
                     f"{r.qps_per_server:g}/s needs {r.macs_per_s / 1e12:.3f} T MAC/s of the "
-                    f"{r.mac_cap / 1e12:.3f} T MAC/s allowed ({anchor_efficiency(r.bench):.1%} "
-                    f"anchor efficiency x {cpu_path(r.bench).upper()} peak){memory}; raise the "
-                    "Skylake divisor it uses (factors.csv) to the value the check prints")
+                    f"{r.mac_cap / 1e12:.3f} T MAC/s allowed ({r.efficiency:.1%} {whose} "
+                    f"efficiency x its own {cpu_path(r.bench).upper()} peak){memory}; {fix} "
+                    "(factors.csv) to the value the check prints")
     return msgs
 
 
 def cpu_peak_lines(loads: pd.DataFrame) -> list[str]:
-    """Return the check's report: anchors, and per divisor factor the worst row and the fix.
+    """Return the check's report: anchors, per factor the worst row and the fix, per platform.
 
     A row's load is proportional to 1/divisor, so the smallest divisor that passes is the
     factor's value x the largest share among the rows that use it.
@@ -2101,6 +2307,11 @@ def cpu_peak_lines(loads: pd.DataFrame) -> list[str]:
         lines.append(f"  {name} {value:g}: worst row {worst['model_id']} on "
                      f"{worst['platform_id']} at {worst['share']:.1%} of its cap; passes from "
                      f"{value * worst['share']:.1f}")
+    for pid, group in loads.groupby("platform_id", sort=False):
+        worst = group.loc[group["share"].idxmax()]
+        lines.append(f"  {pid}: {len(group)} rows against its own peak "
+                     f"({CPU_PARTS[cpu_generation(worst['generation'])]['name']}); worst "
+                     f"{worst['model_id']} at {worst['share']:.1%} of its cap")
     memory = loads[loads["bytes_per_s"].notna()]
     if not memory.empty:
         top = memory.loc[(memory["bytes_per_s"] / memory["byte_cap"]).idxmax()]
@@ -2108,6 +2319,12 @@ def cpu_peak_lines(loads: pd.DataFrame) -> list[str]:
                      f"{top['platform_id']} {top['bytes_per_s'] / 1e9:.1f} of "
                      f"{top['byte_cap'] / 1e9:.1f} GB/s")
     return lines
+
+
+def training_v100_rates(gavel: dict[str, Any]) -> dict[str, float]:
+    """Return training model_id -> V100 samples/s for the models that train on CPUs."""
+    return {mid: best_training_throughput(gavel, "v100", spec["job"])[0]
+            for mid, spec in TRAINING_MODELS.items() if spec["cpu"]}
 
 
 def ranking_work(rec_stats: dict[str, RecModelStats]) -> dict[str, tuple[float, float]]:
@@ -2145,14 +2362,17 @@ def main(argv: list[str] | None = None) -> int:
     for line in summary_lines(tables):
         print(line)
     work = ranking_work(build_rec_stats(read_deeprecsys(args.data_dir / "deeprecsys")))
-    loads = cpu_row_loads(tables["profiles"], tables["models"], tables["platforms"], work)
+    gavel = json.loads((args.data_dir / "gavel" / "simulation_throughputs.json").read_text(
+        encoding="utf-8"))
+    loads = cpu_row_loads(tables["profiles"], tables["models"], tables["platforms"], work,
+                          training_v100_rates(gavel))
     for line in cpu_peak_lines(loads):
         print(line)
     violations = cpu_peak_violations(loads)
     if violations:
         for msg in violations:
             print(msg, file=sys.stderr)
-        print(f"Not written: {len(violations)} CPU profile rows exceed their platform's anchor "
+        print(f"Not written: {len(violations)} CPU profile rows exceed their own platform's "
               "efficiency x peak or memory roof.", file=sys.stderr)
         return 1
     at_slo = rows_at_slo(tables["profiles"], tables["models"])

@@ -251,7 +251,12 @@ def test_profiles_apply_the_conversions(data_dir, derive):
     # 32 dims x 4 B = 81,920 B, 81,920 / 85 GB/s = 963.8 ns (its 0.2 MFLOP take 29 ns):
     # 703.1 / 963.8 = 0.72956. 118,000 / 47 x 270 x 0.72956 = 494,549.
     assert qps[("rmc1", "cpu_skylake")] == 494_500  # 4 significant digits
-    assert qps[("rmc1", "cpu_haswell")] == 309_100  # x 1.0 / 1.6: 309,093.2
+    # rmc1 on 2S Haswell (issue 13: its own roofs): the Skylake's 6.8267 Top/s x 0.375 (24 C
+    # x 2.5 GHz x 21.3 / 40 C x 2.0 GHz x 42.7 INT8 MAC/cycle) and 85 GB/s x 0.533 (8 x
+    # DDR4-2133 / 12 x DDR4-2666) = 45.305 GB/s: DLRM v1 4.8 MFLOP / 2.56 Top/s = 1,875.0
+    # ns, RM1 81,920 B / 45.305 GB/s = 1,808.2 ns, memory-bound: 118,000 / 47 x 270 x 0.375
+    # x 1,875.0 / 1,808.2 = 263,597.
+    assert qps[("rmc1", "cpu_haswell")] == 263_600
     # rmc1 on Glacier Point: T4 roofline (ResNet-50 4,000 x 8.2 GOP = 32.8 Top/s, 320 GB/s)
     # on DLRM v1 max(146.3, 41.6) = 146.34 ns per pair; the M.2 module's (5,151.99 x 8.2 GOP,
     # 68 GB/s) on RM1 max(4.8, 1,204.7) = 1,204.7 ns; 24,000 x 270 x 146.34 / 1,204.7 x 6
@@ -405,11 +410,14 @@ PUBLIC_PROFILES = {
     # 20,245.82 x 3.41/23.55 T MAC/s = 2,934 at the curve's loosest point, / 1.112 = 2,638;
     # 122,001 / 2,638 = 46.2, rounded up) x 270 = 700,856.8
     ("dlrm_ads", "cpu_skylake"): 700_900,
-    ("dlrm_ads", "cpu_haswell"): 438_000,  # x 1 / 1.6 = 438,035.5
+    # Haswell: DLRM v1 is compute-bound on both rooflines, x0.375 (the vector peak ratio
+    # 1.28/3.41 T MAC/s) = 262,821.3
+    ("dlrm_ads", "cpu_haswell"): 262_800,
     # RM1 at 0.72956 of DLRM v1 on the 2S Skylake roofline (703.1 ns of compute for DLRM v1
-    # over 963.8 ns of memory for RM1's 81,920 B at 85 GB/s): 511,317.7; Haswell 319,573.6
+    # over 963.8 ns of memory for RM1's 81,920 B at 85 GB/s): 511,317.7; Haswell: 700,856.8
+    # x 703.1 ns / 1,808.2 ns (RM1 memory-bound at 85 x 0.533 = 45.305 GB/s) = 272,532
     ("rmc1", "cpu_skylake"): 511_300,
-    ("rmc1", "cpu_haswell"): 319_600,
+    ("rmc1", "cpu_haswell"): 272_500,
     # RM1 on Glacier Point: T4 23,988.2 x 270 x (4.8 MFLOP / (4,652.01 x 8.2 GOP) = 125.83
     # ns) / (81,920 B / 68 GB/s = 1,204.7 ns) x 6 modules = 4,058,994
     ("rmc1", "yv2_glacier_point"): 4_059_000,
@@ -418,9 +426,9 @@ PUBLIC_PROFILES = {
     ("dlrm_ads", "zion"): 270_300_000,
     # ResNet-50 SPR: lower median of the five (16,327.6) / 46 (CLX-9282 4,850.62 x 3.41/37.27
     # T MAC/s = 444 at the loosest bound, / 1.240 = 358 published; 45.6 rounded up) = 354.95;
-    # Haswell x 1/1.6 = 221.84
+    # Haswell x 0.375 (vector peak ratio) = 133.11
     ("resnet50", "cpu_skylake"): 354.9,
-    ("resnet50", "cpu_haswell"): 221.8,
+    ("resnet50", "cpu_haswell"): 133.1,
     ("resnet50", "yv2_glacier_point"): 30_910,  # 10,303.98 / 2 x 6 = 30,911.94
     # RNN-T on Glacier Point: T4 950.113 x 0.2125 (68/320 GB/s) x 6 = 1,211.39
     ("rnnt", "yv2_glacier_point"): 1_211,
@@ -431,6 +439,10 @@ PUBLIC_PROFILES = {
     # Gavel: 2.84151 steps/s x 8192 = 23,277.65 samples/s; x 8 = 186,221; CPU x 0.25 = 5,819.4
     ("rmc_training", "zion"): 186_200,
     ("rmc_training", "cpu_skylake"): 5_819,
+    # Haswell trains at the FP32 vector peak ratio 0.96/2.56 T MAC/s = 0.375: 2,182.3
+    ("rmc_training", "cpu_haswell"): 2_182,
+    # Twin Lakes ResNet-50: 354.95 x 0.2 (16 C x 2.0 GHz x 21.3, one FMA unit) = 70.99
+    ("resnet50", "yv2_twin_lakes"): 70.99,
     ("resnet50_training", "zion"): 2_557,  # 2.49677 x 128 = 319.59, x 8 = 2,556.7
     ("transformer_training", "zion"): 5_577,  # 5.44611 x 128 = 697.10, x 8 = 5,576.8
 }

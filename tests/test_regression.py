@@ -450,7 +450,7 @@ def test_power_stays_under_every_cap(case, which, request):
     # The caps that change during the horizon (region_power_caps.csv) are the plan's caps too.
     caps = p.power.set_index(["region_id", "quarter"])["cap_kw"]
     assert caps[("prn", 3)] == 2300.0 and caps[("prn", 2)] == 3400.0
-    assert caps[("lla", 2)] == 2050.0 and caps[("frc", 7)] == 3800.0
+    assert caps[("lla", 2)] == 2350.0 and caps[("frc", 7)] == 3800.0
 
 
 @pytest.mark.parametrize("which", ["first_plan", "plan"])
