@@ -145,7 +145,7 @@ def solve_slotted(
     threads: int = 1,
     start: Plan | None = None,
     others: tuple[Plan, ...] = (),
-    path: str = "highs",
+    path: str = "anytime",
     coarse: Plan | None = None,
 ) -> Plan:
     """Solve a slotted fleet and return its verified plan.
@@ -358,7 +358,7 @@ def plan_diurnal(
     threads: int | None = None,
     peak: Plan | None = None,
     peak_fallback: bool = True,
-    path: str = "highs",
+    path: str = "anytime",
 ) -> DiurnalPlan:
     """Plan ``fleet`` per time-of-day slot and report the training harvested.
 

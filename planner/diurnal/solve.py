@@ -62,7 +62,7 @@ def solve_day(
     time_limit_s: float,
     mip_gap: float,
     threads: int = 1,
-    path: str = "highs",
+    path: str = "anytime",
     expensive_values: np.ndarray | None = None,
 ) -> DaySolve:
     """Solve a slotted model; ``starts`` are (name, full solution vector) of feasible plans.
