@@ -558,6 +558,8 @@ def verdict(outcome: dict[str, Any], stale: bool, base: pl.Plan | None) -> None:
             " · ".join(p for p in parts if p),
             icon=":material/verified:" if s.get("verified") else ":material/error:",
         )
+        for warning in s.get("warnings") or []:  # pl.fleet_warnings of the fleet planned
+            st.warning(md(warning), icon=":material/warning:")
         deltas: dict[str, float] = {}
         if base is not None and base is not plan:
             totals = pl.compare_plans({"base": base, "this": plan})["Totals"]

@@ -34,6 +34,7 @@ _EXPORTS: dict[str, str] = {
     "cpu_only_plan": "planner.baselines",
     "greedy_plan": "planner.baselines",
     "check_fleet": "planner.checks",
+    "fleet_warnings": "planner.checks",
     "slo_coverage": "planner.checks",
     "compare_plans": "planner.compare",
     "call_graph": "planner.demand",

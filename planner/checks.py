@@ -1,8 +1,11 @@
 """Cross-table checks of a fleet case, run after every table has passed its column checks.
 
 :func:`check_fleet` runs every ``check_*`` function, collects all problems and raises one
-:class:`~planner.errors.FleetDataError`. Rows in problems are 1-based data rows (the loader
-resets each table's index, so index ``i`` is data row ``i + 1``; the line is ``row + 1``).
+:class:`~planner.errors.FleetDataError`; on a fleet without errors it returns the warnings of
+every ``warn_*`` function (:func:`fleet_warnings`): problems with ``severity="warning"`` that
+leave the case plannable but the plan probably not the one meant. Rows in problems are
+1-based data rows (the loader resets each table's index, so index ``i`` is data row ``i + 1``;
+the line is ``row + 1``).
 
 :func:`memory_fit` and :func:`backup_graph` are public helpers; on a checked fleet they agree
 with :func:`planner.parameters.candidates` and :func:`planner.topology.backup_graph`.
@@ -17,7 +20,7 @@ from typing import Any
 import networkx as nx
 import pandas as pd
 
-from planner.demand import peak_demand
+from planner.demand import call_graph, peak_demand
 from planner.errors import FleetDataError, Problem
 from planner.fleet import Fleet
 from planner.parameters import order_quarters, servers_per_replica
@@ -29,6 +32,8 @@ from planner.topology import backup_graph
 
 SHARE_TOLERANCE = 1e-6
 MAX_PROBLEMS_PER_COLUMN = 10
+MAX_WARNING_MODELS = 10  # one line per model up to here, then a count (hyperscale cases)
+WARNING = "warning"
 _CALLS_FIX = "add products.csv and calls.csv, or demand.csv"
 
 
@@ -828,11 +833,112 @@ def fleet_problems(fleet: Fleet) -> list[Problem]:
     return problems or check_peak_demand(fleet)
 
 
-def check_fleet(fleet: Fleet) -> None:
-    """Run every cross-table check and raise once with all problems found.
+def _quarter_ranges(quarters: list[int]) -> str:
+    """Return ``quarter 3`` or ``quarters 2, 5-7`` for sorted, distinct quarters."""
+    runs: list[list[int]] = []
+    for q in quarters:
+        if runs and q == runs[-1][-1] + 1:
+            runs[-1].append(q)
+        else:
+            runs.append([q])
+    text = ", ".join(str(r[0]) if len(r) == 1 else f"{r[0]}-{r[-1]}" for r in runs)
+    return ("quarter " if len(quarters) == 1 else "quarters ") + text
+
+
+def _product_models(fleet: Fleet) -> set[str]:
+    """Return the models that products.csv traffic reaches through calls.csv.
+
+    Their demand is derived for every quarter of the horizon, so missing demand.csv rows do
+    not leave them at zero.
+    """
+    busy = fleet.products.loc[fleet.products["daily_requests"] > 0, "product_id"]
+    if busy.empty or fleet.calls.empty:
+        return set()
+    graph = call_graph(fleet)
+    reached: set[str] = set()
+    for product_id in busy:
+        if graph.has_node(product_id):
+            reached |= nx.descendants(graph, product_id)
+    return reached
+
+
+def warn_demand_horizon(fleet: Fleet) -> list[Problem]:
+    """Warn about models whose demand.csv rows leave quarters of the horizon uncovered.
+
+    The planner reads a quarter without rows as zero demand: it buys nothing for it and the
+    plan looks cheap. Making this an error would reject every case that shortens or extends
+    its horizon (region-loss studies, small test cases), so it is a warning. A row with
+    ``peak_qps`` 0 says "no demand" on purpose and silences it; models that products.csv
+    traffic reaches are left out (their demand is derived for every quarter).
+
+    Args:
+        fleet: A fleet without errors.
+
+    Returns:
+        One warning per model (demand.csv, column quarter), at most
+        :data:`MAX_WARNING_MODELS`, then one that counts the rest.
+    """
+    h = _horizon(fleet)
+    demand = fleet.demand[fleet.demand["quarter"] < h]
+    if demand.empty:
+        return []
+    derived = _product_models(fleet)
+    present = demand.groupby("model_id", sort=False)["quarter"].unique()
+    warnings: list[Problem] = []
+    for model_id, quarters in present.items():
+        have = {int(q) for q in quarters}
+        missing = [q for q in range(h) if q not in have]
+        if not missing or model_id in derived:
+            continue
+        last = max(have)
+        lower = f", or lower horizon_quarters to {last + 1}" if missing[0] > last else ""
+        warnings.append(
+            Problem(
+                "demand.csv",
+                f"no rows for model '{model_id}' in {_quarter_ranges(missing)} of the "
+                f"{h}-quarter horizon; the plan serves zero demand there",
+                f"add demand rows for those quarters (peak_qps 0 where it truly has none)"
+                f"{lower}",
+                column="quarter",
+                severity=WARNING,
+            )
+        )
+    if len(warnings) > MAX_WARNING_MODELS:
+        rest = len(warnings) - MAX_WARNING_MODELS
+        more = Problem(
+            "demand.csv",
+            f"and {rest} more model{'s' if rest != 1 else ''} with quarters of the "
+            f"{h}-quarter horizon that have no rows (zero demand there)",
+            column="quarter",
+            severity=WARNING,
+        )
+        warnings = [*warnings[:MAX_WARNING_MODELS], more]
+    return warnings
+
+
+WARNINGS: tuple[Callable[[Fleet], list[Problem]], ...] = (warn_demand_horizon,)
+
+
+def fleet_warnings(fleet: Fleet) -> list[Problem]:
+    """Return the warnings of a fleet without errors: it plans, but maybe not as meant.
+
+    Args:
+        fleet: A fleet that passes :func:`fleet_problems` (the warnings read its call graph).
+
+    Returns:
+        Problems with ``severity="warning"`` from all :data:`WARNINGS`, in order.
+    """
+    return [w for warn in WARNINGS for w in warn(fleet)]
+
+
+def check_fleet(fleet: Fleet) -> list[Problem]:
+    """Run every cross-table check; raise once with all errors, return the warnings.
 
     Args:
         fleet: The fleet, whose tables already passed their column checks.
+
+    Returns:
+        The warnings (:func:`fleet_warnings`); the fleet can be planned.
 
     Raises:
         FleetDataError: Header ``Invalid fleet data in <fleet.name>``, one bullet per problem.
@@ -840,3 +946,4 @@ def check_fleet(fleet: Fleet) -> None:
     problems = fleet_problems(fleet)
     if problems:
         raise FleetDataError(problems, header=f"Invalid fleet data in {fleet.name}")
+    return fleet_warnings(fleet)

@@ -35,6 +35,7 @@ if TYPE_CHECKING:  # annotations only: each command imports what it runs, so --h
     import pandas as pd
 
     from planner.fleet import Fleet
+    from planner.results import Plan
     from planner.scenarios import Scenario
 
 app = typer.Typer(
@@ -152,11 +153,37 @@ def _unexpected(exc: BaseException) -> str:
 
 
 def _load(case: Path) -> Fleet:
-    """Load and check a case (``FleetDataError``, exit 3, on any problem)."""
+    """Load and check a case (``FleetDataError``, exit 3, on any problem); print its warnings.
+
+    Every command that plans a case loads it here, so each shows the case's warnings on
+    stderr before planning (they never change the exit code).
+    """
+    from planner.checks import check_fleet
     from planner.fleet import load_fleet
 
     with err.status(f"loading {case}"):
-        return load_fleet(case)
+        fleet = load_fleet(case, check=False)
+        warnings = check_fleet(fleet)  # the same checks load_fleet runs; raises on errors
+    _print_warnings([w.render() for w in warnings])
+    return fleet
+
+
+def _print_warnings(lines: list[str], context: str = "") -> None:
+    """Print one ``warning: ...`` line per warning to stderr."""
+    for line in lines:
+        err.print("warning:", style="bold yellow", end=" ")
+        err.print(f"{context}{line}", markup=False, soft_wrap=True)
+
+
+def _scenario_warnings(fleet: Fleet, plan: Plan, scenario: Scenario | None) -> None:
+    """Print the warnings a scenario adds to the case's (it may change the horizon)."""
+    if scenario is None:
+        return
+    from planner.checks import fleet_warnings
+
+    shown = {w.render() for w in fleet_warnings(fleet)}
+    extra = [w for w in plan.summary.get("warnings", []) if w not in shown]
+    _print_warnings(extra, context=f"scenario '{scenario.name}': ")
 
 
 def _check_scenarios(case: Path, fleet: Fleet) -> int:
@@ -391,6 +418,7 @@ def plan(
             raise
         if result.diurnal:  # time of day: slot_load.csv, harvest.csv, harvest_by_slot.csv
             extra = {**(extra or {}), **result.diurnal}
+        _scenario_warnings(fleet, result, chosen)
         write_plan(result, out_dir, fleet, formats=fmt, extra=extra)
         s = result.summary
         err.print(f"[green]{s['status']}[/] plan, verified, written to {out_dir}", markup=True)
@@ -557,6 +585,12 @@ def sweep(
         raise typer.Exit(2)
 
     def action() -> None:
+        from planner.checks import fleet_warnings
+        from planner.sweeps.worker import case_fleet, load_case_path
+
+        # the base case's warnings; run_sweep loads the same cached fleet (each scenario's
+        # warnings are in its plan's summary)
+        _print_warnings([w.render() for w in fleet_warnings(case_fleet(load_case_path(case)))])
         columns = (TextColumn("sweep"), BarColumn(),
                    TextColumn("{task.completed}/{task.total} done, {task.fields[running]} "
                               "running, {task.fields[failed]} failed, ETA"),
@@ -644,6 +678,7 @@ def compare(
                 plans[name] = make_plan(
                     fleet, chosen, solver=solver, time_limit_s=time_limit, mip_gap=gap
                 )
+            _scenario_warnings(fleet, plans[name], chosen)
             if store is not None or record_name is not None or note is not None:
                 from planner.store.commands import record_plan
 

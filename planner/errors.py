@@ -17,7 +17,12 @@ class PlannerError(Exception):
 
 @dataclass(frozen=True)
 class Problem:
-    """One problem found in the input data, located as precisely as possible."""
+    """One problem found in the input data, located as precisely as possible.
+
+    ``severity`` is ``error`` (the case cannot be planned; :func:`planner.checks.check_fleet`
+    raises) or ``warning`` (the plan is made, but probably not the one the user meant; see
+    :func:`planner.checks.fleet_warnings`).
+    """
 
     file: str
     message: str
@@ -25,6 +30,7 @@ class Problem:
     row: int | None = None
     column: str | None = None
     value: object = None
+    severity: str = "error"
 
     def render(self) -> str:
         """Return the problem as one line: where, what, and how to fix it."""

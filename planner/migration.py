@@ -442,6 +442,7 @@ def make_stable_plan(
         # The time-limited stable solve stopped above a plan we already hold.
         plan, moves, source = _copy(free), free_moves, "unconstrained (cheaper with moves)"
     plan.summary["scenario"] = scenario.name if scenario is not None else None
+    plan.summary["warnings"] = free.summary.get("warnings", [])  # same fleet, same warnings
     check = verify_plan(planned, plan)
     plan.summary["verified"] = check.ok
     if not check.ok:

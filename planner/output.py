@@ -294,6 +294,8 @@ def plan_report(plan: Plan, fleet: Fleet) -> str:
         f"{s.get('peak_power_kw', 0):,.1f} kW",
         f"- Model built in {s.get('build_seconds', 0):.2f} s, solved in "
         f"{s.get('solve_seconds', 0):.2f} s",
+        # check warnings (planner.checks.fleet_warnings): planned, but maybe not as meant
+        *(f"- **Warning**: {w}" for w in s.get("warnings") or []),
         "",
     ]
     lines += _stages_table(s)

@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import pandas as pd
 
-from planner.checks import check_fleet
+from planner.checks import check_fleet, fleet_warnings
 from planner.errors import InfeasiblePlanError, SolverError
 from planner.fleet import Fleet
 from planner.insight import binding_constraints, shadow_prices
@@ -67,7 +67,8 @@ def make_plan(
 
     Returns:
         A verified plan; ``plan.summary`` holds ``verified``, ``status`` (``optimal`` when
-        proven within the gap), ``gap``, ``best_bound`` and the first plan's time and gap.
+        proven within the gap), ``gap``, ``best_bound``, the first plan's time and gap, and
+        ``warnings`` (one line per :func:`planner.checks.fleet_warnings` warning).
 
     Raises:
         InfeasiblePlanError: With ``explanation`` (a DataFrame of shortfalls) when no plan
@@ -84,7 +85,8 @@ def make_plan(
 
         result = plan_diurnal(fleet, time_limit_s=time_limit_s, mip_gap=mip_gap,
                               threads=threads)
-        return result.as_plan(scenario.name if scenario is not None else None)
+        return _with_warnings(result.as_plan(scenario.name if scenario is not None else None),
+                              fleet)
     options = fleet.settings.solver
     opts = {"solver": solver, "time_limit_s": time_limit_s, "mip_gap": mip_gap, "threads": threads}
     name = solver or options.name
@@ -132,6 +134,16 @@ def make_plan(
         prices = shadow_prices(model)
         plan.insight = {"shadow_prices": prices,
                         "binding": binding_constraints(model, prices=prices)}
+    return _with_warnings(plan, fleet)
+
+
+def _with_warnings(plan: Plan, fleet: Fleet) -> Plan:
+    """Record the warnings of the fleet planned (scenario applied) in ``summary["warnings"]``.
+
+    Computed on the planned fleet, not the loaded one: a scenario can change the horizon.
+    The key is always there (an empty list when none), so readers need no default.
+    """
+    plan.summary["warnings"] = [w.render() for w in fleet_warnings(fleet)]
     return plan
 
 
