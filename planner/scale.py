@@ -563,8 +563,34 @@ def solve_matrix(mm: MatrixModel, time_limit_s: float, mip_gap: float, threads: 
     ``mip=False`` solves the LP relaxation (its value is then also the bound). ``options``
     are extra HiGHS options (e.g. ``{"mip_heuristic_effort": 0.3}``). ``warm_start`` is a
     full solution vector handed to HiGHS as its first incumbent. Note that HiGHS checks its
-    time limit only between phases: a root LP can overrun it.
+    time limit only between phases (a root LP can overrun it), so with one thread the solve
+    runs in a forked child that is killed ``grace_seconds`` after the limit
+    (:mod:`planner.optimization.isolated`); a killed solve returns ``no_solution``.
     """
+    from planner.optimization.isolated import can_fork, run_isolated
+
+    if not (math.isfinite(time_limit_s) and can_fork(threads)):
+        return _solve_matrix_here(mm, time_limit_s, mip_gap, threads, mip, options, warm_start)
+    from planner.optimization.highs import FLAG_DELAY_S, grace_seconds
+
+    start = time.perf_counter()
+    limit = max(0.01, float(time_limit_s))
+    out = run_isolated(
+        lambda flag: _solve_matrix_here(mm, limit, mip_gap, threads, mip, options, warm_start,
+                                        should_stop=flag.__bool__),
+        soft_deadline=start + limit + FLAG_DELAY_S, grace_s=grace_seconds(limit))
+    seconds = time.perf_counter() - start
+    if out is None:
+        return MatrixSolve("no_solution", None, None, None, seconds, 0.0, seconds, None,
+                           f"killed {seconds - limit:.1f} s after the {limit:g} s time limit")
+    out.seconds = seconds
+    return out
+
+
+def _solve_matrix_here(mm: MatrixModel, time_limit_s: float, mip_gap: float, threads: int,
+                       mip: bool, options: dict | None, warm_start: np.ndarray | None,
+                       should_stop=None) -> MatrixSolve:
+    """Make the solve of :func:`solve_matrix` in this process."""
     start = time.perf_counter()
     opts = {"threads": threads, "time_limit": float(time_limit_s), "mip_rel_gap": mip_gap,
             **HIGHS_OPTIONS, **(options or {})}
@@ -578,6 +604,13 @@ def solve_matrix(mm: MatrixModel, time_limit_s: float, mip_gap: float, threads: 
         sol.col_value = np.asarray(warm_start, dtype=np.float64)
         sol.value_valid = True
         h.setSolution(sol)
+    if should_stop is not None:
+        def interrupt(event) -> None:
+            if should_stop():
+                event.interrupt()
+
+        h.cbMipInterrupt += interrupt
+        h.cbSimplexInterrupt += interrupt
     handover = time.perf_counter() - start
     h.run()
     seconds = time.perf_counter() - start

@@ -109,3 +109,20 @@ def test_the_anytime_path_keeps_its_plan_when_a_polish_run_is_stuck(monkeypatch)
 
 def test_more_than_one_thread_runs_in_process():
     assert can_fork(1) and not can_fork(2)
+
+
+def test_solve_matrix_with_a_limit_gives_the_in_process_answer_and_kills_a_stuck_solve(
+        monkeypatch):
+    import planner.scale as scale
+
+    mm = build_matrix(tiny_fleet())
+    here = scale.solve_matrix(mm, float("inf"), 0.0)
+    forked = scale.solve_matrix(mm, 60.0, 0.0)
+    assert forked.status == here.status == "optimal"
+    np.testing.assert_allclose(forked.values, here.values)
+    monkeypatch.setattr(scale, "_solve_matrix_here", lambda *a, **k: _stuck(None))
+    start = time.perf_counter()
+    stuck = scale.solve_matrix(mm, 0.3, 0.0)
+    assert stuck.status == "no_solution" and stuck.values is None
+    assert "killed" in stuck.message
+    assert time.perf_counter() - start < 0.3 + highs.grace_seconds(0.3) + 2.0
