@@ -549,6 +549,18 @@ def test_shorter_horizon_than_the_data_plans_the_shorter_horizon(tiny_app: AppTe
     assert set(current(at)["plan"].allocation["quarter"]) == {0}
 
 
+def test_longer_horizon_than_the_demand_shows_the_warnings(tiny_app: AppTest):
+    # The tiny case has demand rows for quarters 0-1 only: quarters 2-3 plan zero demand.
+    at = tiny_app
+    assert not at.warning  # the case as it is: no warning
+    at.number_input(key=state.HORIZON).set_value(4).run()
+    solve(at)
+    assert current(at)["kind"] == "ok"
+    shown = [w.value for w in at.warning]
+    assert len(shown) == 2 and all("quarters 2-3 of the 4-quarter horizon" in w for w in shown)
+    assert current(at)["plan"].summary["warnings"]
+
+
 def test_product_multiplier_on_a_case_with_products(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ):
