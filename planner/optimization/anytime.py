@@ -22,10 +22,11 @@ the gap):
    capacity may move to the survivor regions with idle servers, and holds back in the LP
    the servers each region-quarter overflowed (:func:`_block_plans`; synthetic M: 50 % above
    the LP with cells, 3.4–3.5 % with blocks).
-5. **Polish**: where the plan is more than ``REGION_POLISH_GAP`` above the bound, one MIP
-   per region-quarter (its replicas within ±``REGION_POLISH_BOX``, the rest fixed); then the
-   full MIP with replicas boxed within ±1 (then ±2, ±4) of the incumbent,
-   warm-started, while it improves and time remains.
+5. **Polish**: where the plan is more than ``REGION_POLISH_GAP`` above the bound and the
+   model has at least ``REGION_POLISH_MIN_COLS`` columns, one MIP per region-quarter (its
+   replicas within ±``REGION_POLISH_BOX``, the rest fixed); then the full MIP with replicas
+   boxed within ±1 (then ±2, ±4) of the incumbent, warm-started, while it improves and time
+   remains.
 6. **Proof**: the full MIP warm-started from the best plan, for the remaining time.
 
 Stages 1–4 bound their work by node limits, not the clock, so the first plan depends only on
@@ -59,6 +60,11 @@ BLOCK_RESERVE_STEP = 5.0  # servers held back per server overflowed (M: 2.5 took
 POLISH_NODES = 300
 REGION_POLISH_GAP = 0.02  # incumbent this far above the bound: polish by region-quarter first
 REGION_POLISH_BOX = 3
+# Below this many columns one ±1 round of the full MIP is cheaper than the region-quarter
+# sweep: on the default case (2.1 k columns) the sweep took 1.5-5 s and within 1 % of the
+# bound came at 2.4-6.7 s, without it at 0.5-1.9 s (new_asic, cap_prn_2200kw, no_dr, base;
+# 2026-12-06). Synthetic M (21.6 k) needs it: one ±1 round there took 12 s.
+REGION_POLISH_MIN_COLS = 10_000
 # The root node of the full MIP (cuts), warm-started after the first polish box: its bound is
 # up to 2 % above the LP where the LP is weak (roofline default data, slo_tighter: LP
 # 10,352 k$, root 10,555 k$ after 1 s, 10,570 k$ after 3 s), which the proof stage would only
@@ -66,6 +72,11 @@ REGION_POLISH_BOX = 3
 # clock bounds it: a bound, not the plan, so the first plan stays load-independent.
 ROOT_OPTIONS = {"mip_max_nodes": 1}
 ROOT_TIME_S = 2.0
+# The root-bound stage runs once this polish box stops improving. After ±4 instead, the
+# default scenarios reached 1 % of the final bound sooner (<= 1.35 s, short_horizon 0.9 s
+# against 3.4 s) but the gap shown stayed against the LP longer and proofs took up to 13.5 s
+# (new_asic) against <= 5.3 s (2026-12-06, 20 s limit, all 8 default cases).
+ROOT_AFTER_BOX = 1
 POLISH_BOXES = (1, 2, 4)  # ±4: asic_2x stalled at 1.25 % after ±2 (proven with ±4)
 FEASIBILITY_TOL = 1e-6  # relative, per row, for the incumbent check
 UNUSABLE_PRICE = 1e9  # kUSD: a column that would need servers no one can buy
@@ -600,7 +611,8 @@ def _improve(mm: MatrixModel, st: _Structure, inc: _Incumbent, mip_gap: float, t
         return ""
 
     x_int = st.x_integer
-    if inc.gap is not None and inc.gap > REGION_POLISH_GAP:
+    far = inc.gap is not None and inc.gap > REGION_POLISH_GAP
+    if far and mm.n_cols >= REGION_POLISH_MIN_COLS:
         # Far from the bound (synthetic M): one region-quarter at a time first, the rest of
         # the plan fixed. Each MIP is small, so replicas can move ±REGION_POLISH_BOX between
         # the blocks of a region-quarter in about a second (M: 3.40 % → 2.72 % above the LP
@@ -634,7 +646,7 @@ def _improve(mm: MatrixModel, st: _Structure, inc: _Incumbent, mip_gap: float, t
                 break
         if why:
             return why
-        if box == POLISH_BOXES[0]:
+        if box == ROOT_AFTER_BOX:
             _root_bound(mm, inc, mip_gap, threads, deadline, stop)
     if why := done():
         return why
