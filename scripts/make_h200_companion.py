@@ -72,9 +72,13 @@ SCENARIO = """\
 
 def main() -> None:
     """Copy the default case and append the H200 platform and its measured curves."""
+    # The companion's README is written by hand (its measured plans): keep it.
+    readme = (OUT / "README.md").read_text() if (OUT / "README.md").exists() else None
     if OUT.exists():
         shutil.rmtree(OUT)
     shutil.copytree(DEFAULT, OUT)
+    if readme is not None:
+        (OUT / "README.md").write_text(readme)
     platforms = pd.read_csv(OUT / "platforms.csv")
     platforms = pd.concat([platforms, pd.DataFrame([PLATFORM])], ignore_index=True)
     platforms.to_csv(OUT / "platforms.csv", index=False)
