@@ -20,6 +20,7 @@ of the trade-off may be solver slack, and ``note`` says so.
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass
 from typing import Literal
 
@@ -31,7 +32,7 @@ from planner.compare import NOT_SIGNIFICANT, cost_gap, plan_status, within_gaps
 from planner.errors import InfeasiblePlanError, SolverError
 from planner.fleet import Fleet
 from planner.model import PlanningModel, build_model, cost_coefficients
-from planner.pipeline import make_plan
+from planner.pipeline import anytime_plan, make_plan
 from planner.results import Plan, extract_plan
 from planner.scenarios import scenario_from_dict
 from planner.solve import SolveResult, solve_model
@@ -144,14 +145,14 @@ def cost_power_frontier(
     }
     target_gap = mip_gap if mip_gap is not None else fleet.settings.solver.mip_gap
     tco_fleet = _with_objective(fleet, "tco")
-    cheapest = _solve(tco_fleet, opts, budget_kw=math.inf)
+    cheapest = _solve_tco(tco_fleet, opts, budget_kw=math.inf)
     lowest = _lowest_power(fleet, measure, opts)
     _require_ends(fleet, {"cheapest": cheapest, "lowest-power": lowest}, opts)
     p_lo = plan_power_kw(lowest.plan, measure)
     p_hi = max(plan_power_kw(cheapest.plan, measure), p_lo)
     budgets = np.linspace(p_lo, p_hi, points)
     solved = [cheapest, lowest]
-    solved += [_solve(tco_fleet, opts, measure, eps) for eps in budgets[:-1]]
+    solved += [_solve_tco(tco_fleet, opts, measure, eps) for eps in budgets[:-1]]
     own = dict(zip(budgets[:-1], solved[2:], strict=True))
     rows = [
         _row(
@@ -264,6 +265,68 @@ def _solve(
                 )
             )
     return _finish(model, opts, budget_kw)
+
+
+def _solve_tco(fleet: Fleet, opts: dict, measure: Measure = "peak",
+               budget_kw: float = math.inf) -> _Point:
+    """Return the cheapest plan within ``budget_kw``: the anytime path with HiGHS, else PuLP.
+
+    The budget rows join the array model as power rows (one per quarter for ``peak``, one over
+    the horizon for ``average``), so the anytime path's rounding and purchase MIP hold them
+    back and repair them like region power caps: each point gets a verified first plan found
+    by node limits, then polish and proof within the time limit, whatever the machine's load.
+    """
+    if (opts.get("solver") or fleet.settings.solver.name) != "highs":
+        return _solve(fleet, opts, measure, budget_kw)
+    from planner.optimization import solve_anytime
+    from planner.scale import build_matrix
+
+    settings = fleet.settings.solver
+    start = time.perf_counter()
+    mm = build_matrix(fleet)
+    if math.isfinite(budget_kw):
+        mm = _with_budget_rows(mm, budget_kw * (1 + BUDGET_TOL) + BUDGET_TOL, measure)
+    run = solve_anytime(mm, time_limit_s=opts.get("time_limit_s", settings.time_limit_s),
+                        mip_gap=opts.get("mip_gap", settings.mip_gap),
+                        threads=settings.threads)
+    result = SolveResult(run.status, "highs", run.objective, run.bound, run.gap, run.seconds,
+                         message=run.stopped if not run.has_solution else "")
+    if not run.has_solution:
+        return _Point(None, result, False, budget_kw)
+    plan = anytime_plan(fleet, mm, run, start)
+    return _Point(plan, result, verify_plan(fleet, plan).ok, budget_kw)
+
+
+def _with_budget_rows(mm, limit_kw: float, measure: Measure):
+    """Return ``mm`` with facility power (in-service servers x nameplate x PUE) <= the limit."""
+    import dataclasses
+
+    import scipy.sparse as sp
+
+    from planner.scale import FAMILIES
+
+    kw = cost_coefficients(mm.fleet)["facility_kw"]
+    y = mm.y
+    coef = np.array([kw[(p, r)] for p, r in zip(y["platform_id"], y["region_id"], strict=True)])
+    cols = np.arange(len(y)) + len(mm.x) + len(mm.b)
+    quarters = y["quarter"].to_numpy()
+    if measure == "peak":
+        keys = sorted(set(quarters.tolist()))
+        rows = np.searchsorted(keys, quarters)
+        upper = np.full(len(keys), limit_kw)
+        names = [(BUDGET_ROW, int(t)) for t in keys]
+    else:
+        rows = np.zeros(len(y), dtype=np.int64)
+        upper = np.array([limit_kw * mm.fleet.settings.horizon_quarters])
+        names = [(BUDGET_ROW,)]
+    extra = sp.csr_matrix((coef, (rows, cols)), shape=(len(names), mm.n_cols))
+    return dataclasses.replace(
+        mm, matrix=sp.vstack([mm.matrix, extra]).tocsr(),
+        row_lower=np.r_[mm.row_lower, np.full(len(names), -math.inf)],
+        row_upper=np.r_[mm.row_upper, upper],
+        row_family=np.r_[mm.row_family, np.full(len(names), FAMILIES.index("power"),
+                                                dtype=mm.row_family.dtype)],
+        row_key=[*mm.row_key, *names])
 
 
 def _finish(model: PlanningModel, opts: dict, budget_kw: float | None) -> _Point:

@@ -12,10 +12,10 @@ from planner.errors import InfeasiblePlanError, SolverError
 from planner.fleet import Fleet
 from planner.insight import binding_constraints, shadow_prices
 from planner.model import PlanningModel, build_model
-from planner.optimization import Progress, solve_anytime
+from planner.optimization import AnytimeResult, Progress, solve_anytime
 from planner.plan_arrays import plan_tables
 from planner.results import Plan, extract_plan, plan_totals
-from planner.scale import build_matrix, load_values, plan_from_values
+from planner.scale import MatrixModel, build_matrix, load_values, plan_from_values
 from planner.scenarios import Scenario, apply_scenario
 from planner.solve import solve_model
 from planner.verify import verify_plan
@@ -172,6 +172,20 @@ def _plan_anytime(
         raise SolverError(f"highs found no plan for '{fleet.name}' within the limits "
                           f"(stopped on {result.stopped or 'no plan'}); this does not mean "
                           "none exists: raise --time-limit or the gap (--gap)")
+    plan = anytime_plan(fleet, mm, result, start, lean)
+    model = None
+    if insight:
+        model = build_model(fleet)
+        load_values(model, mm, result.values)
+    return plan, model
+
+
+def anytime_plan(fleet: Fleet, mm: MatrixModel, result: AnytimeResult, start: float,
+                 lean: bool = False) -> Plan:
+    """Return the plan of an anytime result with its summary (status, gap, stages, totals).
+
+    ``start`` is the ``time.perf_counter()`` instant the build began (for ``wall_seconds``).
+    """
     plan = plan_tables(mm, result.values) if lean else plan_from_values(mm, result.values)
     plan.summary = {
         "case": fleet.name,
@@ -199,11 +213,7 @@ def _plan_anytime(
             for p in result.history
         ],
     }
-    model = None
-    if insight:
-        model = build_model(fleet)
-        load_values(model, mm, result.values)
-    return plan, model
+    return plan
 
 
 def _no_worse_than_greedy(fleet: Fleet, plan: Plan) -> Plan:
