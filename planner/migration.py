@@ -51,7 +51,7 @@ from planner.fleet import Fleet
 from planner.model import USD_SCALE, PlanningModel, build_model
 from planner.results import Plan, extract_plan
 from planner.scenarios import Scenario, apply_scenario
-from planner.solve import SolveResult, make_solver, quiet_stdout, solve_model
+from planner.solve import SolveResult, hard_limited, make_solver, quiet_stdout, solve_model
 from planner.verify import verify_plan
 
 Cell = tuple[str, str, str, int]  # model, platform, region, quarter
@@ -567,25 +567,32 @@ def solve_from(
         return solve_model(model, name, time_limit_s, mip_gap, threads)
     limit = time_limit_s if time_limit_s is not None else settings.time_limit_s
     gap = mip_gap if mip_gap is not None else settings.mip_gap
-    backend = make_solver("highs", limit, gap, threads or settings.threads)
+    n_threads = threads or settings.threads
+    backend = make_solver("highs", limit, gap, n_threads)
     backend.__class__ = _started(type(backend), start)
-    begin = time.perf_counter()
-    try:
-        with quiet_stdout():
-            model.prob.solve(backend)
-    except pulp.PulpSolverError as exc:
-        raise SolverError(f"highs failed: {exc}") from exc
-    seconds = time.perf_counter() - begin
     prob = model.prob
-    if prob.sol_status not in (pulp.LpSolutionOptimal, pulp.LpSolutionIntegerFeasible):
-        status = "infeasible" if prob.sol_status == pulp.LpSolutionInfeasible else "no_solution"
-        return SolveResult(status, "highs", None, None, None, seconds)
-    objective = pulp.value(prob.objective)
-    bound = prob.solverModel.getInfo().mip_dual_bound
-    bound = float(bound) if math.isfinite(bound) else None
-    rel = None if bound is None else abs(objective - bound) / max(abs(objective), 1e-9)
-    proven = prob.sol_status == pulp.LpSolutionOptimal and (rel is None or rel <= gap + 1e-9)
-    return SolveResult("optimal" if proven else "feasible", "highs", objective, bound, rel, seconds)
+
+    def run() -> SolveResult:
+        begin = time.perf_counter()
+        try:
+            with quiet_stdout():
+                prob.solve(backend)
+        except pulp.PulpSolverError as exc:
+            raise SolverError(f"highs failed: {exc}") from exc
+        seconds = time.perf_counter() - begin
+        if prob.sol_status not in (pulp.LpSolutionOptimal, pulp.LpSolutionIntegerFeasible):
+            status = "infeasible" if prob.sol_status == pulp.LpSolutionInfeasible \
+                else "no_solution"
+            return SolveResult(status, "highs", None, None, None, seconds)
+        objective = pulp.value(prob.objective)
+        bound = prob.solverModel.getInfo().mip_dual_bound
+        bound = float(bound) if math.isfinite(bound) else None
+        rel = None if bound is None else abs(objective - bound) / max(abs(objective), 1e-9)
+        proven = prob.sol_status == pulp.LpSolutionOptimal and (rel is None or rel <= gap + 1e-9)
+        return SolveResult("optimal" if proven else "feasible", "highs", objective, bound, rel,
+                           seconds)
+
+    return hard_limited(prob, limit, n_threads, run)
 
 
 def _started(base: type, start: dict[pulp.LpVariable, float]) -> type:

@@ -8,12 +8,14 @@ status, objective, best bound and gap.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import io
 import math
 import os
 import re
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -118,20 +120,62 @@ def solve_model(
         fd, log_path = tempfile.mkstemp(prefix="cbc_", suffix=".log")
         os.close(fd)
     backend = make_solver(name, limit, gap, n_threads, log_path=log_path)
+
+    def run() -> SolveResult:
+        start = time.perf_counter()
+        try:
+            # HiGHS prints a banner on construction even with msg=False (pitfall 7).
+            with quiet_stdout():
+                model.prob.solve(backend)
+        except pulp.PulpSolverError as exc:
+            raise SolverError(f"{name} failed: {exc}") from exc
+        return _interpret(model, name, time.perf_counter() - start, gap, log_path)
+
+    if name != "highs":  # CBC runs as its own process and keeps its time limit
+        try:
+            return run()
+        finally:
+            if log_path:
+                with contextlib.suppress(OSError):
+                    os.remove(log_path)
+    return hard_limited(model.prob, limit, n_threads, run)
+
+
+def hard_limited(prob: pulp.LpProblem, time_limit_s: float | None, threads: int,
+                 run: Callable[[], SolveResult]) -> SolveResult:
+    """Return ``run()``, which solves ``prob`` with in-process HiGHS, under a hard time limit.
+
+    HiGHS can run past its own time limit (see :mod:`planner.optimization.isolated`), so with
+    a finite limit and one thread ``run`` is made in a forked child that is killed
+    ``grace_seconds`` after the limit; the values, reduced costs, duals, slacks and statuses
+    the solve left on ``prob`` are copied back. A killed solve is ``no_solution``.
+    """
+    from planner.optimization.highs import FLAG_DELAY_S, grace_seconds
+    from planner.optimization.isolated import can_fork, run_isolated
+
+    if time_limit_s is None or not math.isfinite(time_limit_s) or not can_fork(threads):
+        return run()
     start = time.perf_counter()
-    try:
-        # HiGHS prints a banner on construction even with msg=False (pitfall 7).
-        with quiet_stdout():
-            model.prob.solve(backend)
-    except pulp.PulpSolverError as exc:
-        raise SolverError(f"{name} failed: {exc}") from exc
+
+    def work(_flag) -> tuple:
+        result = run()
+        variables = {v.name: (v.varValue, v.dj) for v in prob.variables()}
+        rows = {name: (c.pi, c.slack) for name, c in prob.constraints.items()}
+        return result, variables, rows, prob.status, prob.sol_status
+
+    out = run_isolated(work, soft_deadline=start + time_limit_s + FLAG_DELAY_S,
+                       grace_s=grace_seconds(time_limit_s))
     seconds = time.perf_counter() - start
-    try:
-        return _interpret(model, name, seconds, gap, log_path)
-    finally:
-        if log_path:
-            with contextlib.suppress(OSError):
-                os.remove(log_path)
+    if out is None:
+        return SolveResult("no_solution", "highs", None, None, None, seconds,
+                           message=f"killed {seconds - time_limit_s:.1f} s after the "
+                                   f"{time_limit_s:g} s time limit")
+    result, variables, rows, prob.status, prob.sol_status = out
+    for v in prob.variables():
+        v.varValue, v.dj = variables[v.name]
+    for name, (pi, slack) in rows.items():
+        prob.constraints[name].pi, prob.constraints[name].slack = pi, slack
+    return dataclasses.replace(result, seconds=seconds)
 
 
 @contextlib.contextmanager

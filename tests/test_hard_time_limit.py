@@ -126,3 +126,31 @@ def test_solve_matrix_with_a_limit_gives_the_in_process_answer_and_kills_a_stuck
     assert stuck.status == "no_solution" and stuck.values is None
     assert "killed" in stuck.message
     assert time.perf_counter() - start < 0.3 + highs.grace_seconds(0.3) + 2.0
+
+
+def test_pulp_solves_with_a_limit_copy_values_and_duals_back_and_a_stuck_one_is_killed(
+        monkeypatch):
+    """The PuLP path (CBC-free HiGHS, used by migration, explain and the lowest-power end of
+    the frontier) is hard-limited too; the values it leaves on the model come back."""
+    import pulp
+
+    import planner.solve as solve
+    from planner.model import build_model
+
+    here = build_model(tiny_fleet())
+    expected = solve.solve_model(here, "highs", float("inf"), 0.0)
+    values = {v.name: v.varValue for v in here.prob.variables()}
+    forked = build_model(tiny_fleet())
+    result = solve.solve_model(forked, "highs", 60.0, 0.0)
+    assert result.status == expected.status == "optimal"
+    assert result.objective == pytest.approx(expected.objective)
+    assert {v.name: v.varValue for v in forked.prob.variables()} == pytest.approx(values)
+    assert forked.prob.sol_status == pulp.LpSolutionOptimal
+    assert any(c.pi is not None for c in forked.prob.constraints.values())
+
+    stuck_model = build_model(tiny_fleet())
+    monkeypatch.setattr(stuck_model.prob, "solve", lambda *a, **k: _stuck(None))
+    start = time.perf_counter()
+    stuck = solve.solve_model(stuck_model, "highs", 0.3, 0.0)
+    assert stuck.status == "no_solution" and "killed" in stuck.message
+    assert time.perf_counter() - start < 0.3 + highs.grace_seconds(0.3) + 2.0
