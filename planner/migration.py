@@ -36,7 +36,6 @@ above anything a cheaper plan holds; a plan that reaches it says so in its summa
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Annotated
@@ -51,7 +50,7 @@ from planner.fleet import Fleet
 from planner.model import USD_SCALE, PlanningModel, build_model
 from planner.results import Plan, extract_plan
 from planner.scenarios import Scenario, apply_scenario
-from planner.solve import SolveResult, hard_limited, make_solver, quiet_stdout, solve_model
+from planner.solve import SolveResult, make_solver, solve_model, solve_with_backend
 from planner.verify import verify_plan
 
 Cell = tuple[str, str, str, int]  # model, platform, region, quarter
@@ -570,29 +569,7 @@ def solve_from(
     n_threads = threads or settings.threads
     backend = make_solver("highs", limit, gap, n_threads)
     backend.__class__ = _started(type(backend), start)
-    prob = model.prob
-
-    def run() -> SolveResult:
-        begin = time.perf_counter()
-        try:
-            with quiet_stdout():
-                prob.solve(backend)
-        except pulp.PulpSolverError as exc:
-            raise SolverError(f"highs failed: {exc}") from exc
-        seconds = time.perf_counter() - begin
-        if prob.sol_status not in (pulp.LpSolutionOptimal, pulp.LpSolutionIntegerFeasible):
-            status = "infeasible" if prob.sol_status == pulp.LpSolutionInfeasible \
-                else "no_solution"
-            return SolveResult(status, "highs", None, None, None, seconds)
-        objective = pulp.value(prob.objective)
-        bound = prob.solverModel.getInfo().mip_dual_bound
-        bound = float(bound) if math.isfinite(bound) else None
-        rel = None if bound is None else abs(objective - bound) / max(abs(objective), 1e-9)
-        proven = prob.sol_status == pulp.LpSolutionOptimal and (rel is None or rel <= gap + 1e-9)
-        return SolveResult("optimal" if proven else "feasible", "highs", objective, bound, rel,
-                           seconds)
-
-    return hard_limited(prob, limit, n_threads, run)
+    return solve_with_backend(model.prob, backend, limit, gap, n_threads)
 
 
 def _started(base: type, start: dict[pulp.LpVariable, float]) -> type:

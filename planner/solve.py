@@ -141,6 +141,39 @@ def solve_model(
     return hard_limited(model.prob, limit, n_threads, run)
 
 
+def solve_with_backend(prob: pulp.LpProblem, backend: pulp.LpSolver, time_limit_s: float,
+                       mip_gap: float, threads: int, failure: str = "highs failed") -> SolveResult:
+    """Solve ``prob`` with a configured in-process HiGHS ``backend``, hard-limited.
+
+    The backend may set a start (migration, robust plans); status, bound and gap are read
+    strictly, as :func:`solve_model` reads them. ``failure`` starts the
+    :class:`SolverError` message when PuLP reports a solver error.
+    """
+
+    def run() -> SolveResult:
+        start = time.perf_counter()
+        try:
+            with quiet_stdout():
+                prob.solve(backend)
+        except pulp.PulpSolverError as exc:
+            raise SolverError(f"{failure}: {exc}") from exc
+        seconds = time.perf_counter() - start
+        if prob.status == pulp.LpStatusInfeasible or prob.sol_status == pulp.LpSolutionInfeasible:
+            return SolveResult("infeasible", "highs", None, None, None, seconds)
+        if prob.sol_status not in (pulp.LpSolutionOptimal, pulp.LpSolutionIntegerFeasible):
+            return SolveResult("no_solution", "highs", None, None, None, seconds)
+        objective = float(pulp.value(prob.objective))
+        bound = getattr(prob.solverModel.getInfo(), "mip_dual_bound", None)
+        bound = float(bound) if bound is not None and math.isfinite(bound) else None
+        gap = _relative_gap(objective, bound)
+        proven = prob.sol_status == pulp.LpSolutionOptimal and (
+            gap is None or gap <= mip_gap + 1e-9)
+        return SolveResult("optimal" if proven else "feasible", "highs", objective, bound, gap,
+                           seconds)
+
+    return hard_limited(prob, time_limit_s, threads, run)
+
+
 def hard_limited(prob: pulp.LpProblem, time_limit_s: float | None, threads: int,
                  run: Callable[[], SolveResult]) -> SolveResult:
     """Return ``run()``, which solves ``prob`` with in-process HiGHS, under a hard time limit.

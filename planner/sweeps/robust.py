@@ -53,7 +53,7 @@ from planner.pipeline import make_plan
 from planner.results import Plan, extract_plan
 from planner.scale import MatrixModel, build_matrix, plan_from_values
 from planner.scenarios import Scenario, apply_scenario
-from planner.solve import HIGHS_OPTIONS, SolveResult, make_solver, quiet_stdout
+from planner.solve import HIGHS_OPTIONS, SolveResult, make_solver, quiet_stdout, solve_with_backend
 from planner.sweeps.spec import SweepSpec, Value, points, scenario_for
 from planner.verify import verify_plan
 
@@ -437,27 +437,15 @@ def cvar(costs: list[float], alpha: float) -> float:
 
 
 def _solve(prob: pulp.LpProblem, time_limit_s: float, mip_gap: float, threads: int) -> SolveResult:
-    """Solve the deterministic equivalent with HiGHS (warm-started); strict about status."""
+    """Solve the deterministic equivalent with HiGHS (warm-started); strict about status.
+
+    Hard-limited like every HiGHS solve (:func:`planner.solve.hard_limited`).
+    """
     solver = _WarmHiGHS(
         msg=False, timeLimit=time_limit_s, gapRel=mip_gap, threads=threads, **HIGHS_OPTIONS
     )
-    start = time.perf_counter()
-    try:
-        with quiet_stdout():
-            prob.solve(solver)
-    except pulp.PulpSolverError as exc:
-        raise SolverError(f"highs failed on the robust program: {exc}") from exc
-    seconds = time.perf_counter() - start
-    if prob.status == pulp.LpStatusInfeasible or prob.sol_status == pulp.LpSolutionInfeasible:
-        return SolveResult("infeasible", "highs", None, None, None, seconds)
-    if prob.sol_status not in (pulp.LpSolutionOptimal, pulp.LpSolutionIntegerFeasible):
-        return SolveResult("no_solution", "highs", None, None, None, seconds)
-    objective = float(pulp.value(prob.objective))
-    bound = getattr(prob.solverModel.getInfo(), "mip_dual_bound", None)
-    bound = float(bound) if bound is not None and math.isfinite(bound) else None
-    gap = None if bound is None else abs(objective - bound) / max(abs(objective), 1e-9)
-    proven = prob.sol_status == pulp.LpSolutionOptimal and (gap is None or gap <= mip_gap + 1e-9)
-    return SolveResult("optimal" if proven else "feasible", "highs", objective, bound, gap, seconds)
+    return solve_with_backend(prob, solver, time_limit_s, mip_gap, threads,
+                              "highs failed on the robust program")
 
 
 def _evaluate(fleet: Fleet, orders: dict[Key, float], before: int) -> tuple[str, float, float]:
