@@ -23,7 +23,7 @@ the gap):
    the servers each region-quarter overflowed (:func:`_block_plans`; synthetic M: 50 % above
    the LP with cells, 3.4–3.5 % with blocks).
 5. **Polish**: where the plan is more than ``REGION_POLISH_GAP`` above the bound and the
-   model has at least ``REGION_POLISH_MIN_COLS`` columns, one MIP per region-quarter (its
+   model has at least ``LARGE_MODEL_COLS`` columns, one MIP per region-quarter (its
    replicas within ±``REGION_POLISH_BOX``, the rest fixed); then the full MIP with replicas
    boxed within ±1 (then ±2, ±4) of the incumbent, warm-started, while it improves and time
    remains.
@@ -60,11 +60,13 @@ BLOCK_RESERVE_STEP = 5.0  # servers held back per server overflowed (M: 2.5 took
 POLISH_NODES = 300
 REGION_POLISH_GAP = 0.02  # incumbent this far above the bound: polish by region-quarter first
 REGION_POLISH_BOX = 3
-# Below this many columns one ±1 round of the full MIP is cheaper than the region-quarter
-# sweep: on the default case (2.1 k columns) the sweep took 1.5-5 s and within 1 % of the
-# bound came at 2.4-6.7 s, without it at 0.5-1.9 s (new_asic, cap_prn_2200kw, no_dr, base;
-# 2026-12-06). Synthetic M (21.6 k) needs it: one ±1 round there took 12 s.
-REGION_POLISH_MIN_COLS = 10_000
+# A large model (this many columns or more) is rounded and polished in pieces. Below it one
+# ±1 round of the full MIP is cheaper than the region-quarter sweep: on the default case
+# (2.1 k columns) the sweep took 1.5-5 s and within 1 % of the bound came at 2.4-6.7 s,
+# without it at 0.5-1.9 s (new_asic, cap_prn_2200kw, no_dr, base; 2026-12-06); synthetic M
+# (21.6 k) needs it: one ±1 round there took 12 s. Likewise the cell rounds after a block
+# plan: 0.05 s each on the default case (asic_2x: 0.4 % cheaper), 0.4 s each at M for nothing.
+LARGE_MODEL_COLS = 10_000
 # The root node of the full MIP (cuts), warm-started after the first polish box: its bound is
 # up to 2 % above the LP where the LP is weak (roofline default data, slo_tighter: LP
 # 10,352 k$, root 10,555 k$ after 1 s, 10,570 k$ after 3 s), which the proof stage would only
@@ -483,8 +485,10 @@ def _first_plan(mm: MatrixModel, st: _Structure, inc: _Incumbent, lp: HighsRun,
         if round_no == 1 and _only_installed_short(mm, shortfall) and \
                 _block_plans(mm, st, inc, session, relaxed, x_fixed, fixed, elastic, threads):
             # A plan in hand: the cells get a few more rounds only (they converge in 2–3 on
-            # the default cases; at M they would run all their rounds to a worse plan).
-            round_limit = min(round_limit, round_no + CELL_ROUNDS_AFTER_BLOCKS)
+            # the default cases; at M they would run all their rounds to a worse plan), and
+            # none on a large model.
+            more = 0 if mm.n_cols >= LARGE_MODEL_COLS else CELL_ROUNDS_AFTER_BLOCKS
+            round_limit = min(round_limit, round_no + more)
         # A row short again gets more held back each time (the rounding's excess there moves
         # with the LP): the loop converges in fewer rounds.
         times_short += shortfall > 0
@@ -612,7 +616,7 @@ def _improve(mm: MatrixModel, st: _Structure, inc: _Incumbent, mip_gap: float, t
 
     x_int = st.x_integer
     far = inc.gap is not None and inc.gap > REGION_POLISH_GAP
-    if far and mm.n_cols >= REGION_POLISH_MIN_COLS:
+    if far and mm.n_cols >= LARGE_MODEL_COLS:
         # Far from the bound (synthetic M): one region-quarter at a time first, the rest of
         # the plan fixed. Each MIP is small, so replicas can move ±REGION_POLISH_BOX between
         # the blocks of a region-quarter in about a second (M: 3.40 % → 2.72 % above the LP
