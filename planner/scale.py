@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -501,6 +502,30 @@ def new_highs(options: dict | None = None):
     return h
 
 
+def prepare_run(h, warm_start: np.ndarray | None = None,
+                should_stop: Callable[[], bool] | None = None) -> None:
+    """Hand ``h`` a start (a full solution vector) and an interrupt polled by its callbacks.
+
+    ``should_stop`` is read by HiGHS' simplex and branch-and-bound interrupt callbacks, so a
+    Cancel (or the hard-limit flag of :mod:`planner.optimization.isolated`) ends the run with
+    its incumbent.
+    """
+    if warm_start is not None:
+        import highspy
+
+        sol = highspy.HighsSolution()
+        sol.col_value = np.asarray(warm_start, dtype=np.float64)
+        sol.value_valid = True
+        h.setSolution(sol)
+    if should_stop is not None:
+        def interrupt(event) -> None:
+            if should_stop():
+                event.interrupt()
+
+        h.cbMipInterrupt += interrupt
+        h.cbSimplexInterrupt += interrupt
+
+
 def _csc_arrays(a: sp.spmatrix) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     a = a.tocsc()
     a.sort_indices()
@@ -589,7 +614,7 @@ def solve_matrix(mm: MatrixModel, time_limit_s: float, mip_gap: float, threads: 
 
 def _solve_matrix_here(mm: MatrixModel, time_limit_s: float, mip_gap: float, threads: int,
                        mip: bool, options: dict | None, warm_start: np.ndarray | None,
-                       should_stop=None) -> MatrixSolve:
+                       should_stop: Callable[[], bool] | None = None) -> MatrixSolve:
     """Make the solve of :func:`solve_matrix` in this process."""
     start = time.perf_counter()
     opts = {"threads": threads, "time_limit": float(time_limit_s), "mip_rel_gap": mip_gap,
@@ -597,20 +622,7 @@ def _solve_matrix_here(mm: MatrixModel, time_limit_s: float, mip_gap: float, thr
     h = new_highs(opts)
     _pass(h, mm.cost, mm.lower, mm.upper, mm.matrix, mm.row_lower, mm.row_upper,
           mm.integer if mip else None)
-    if warm_start is not None:
-        import highspy
-
-        sol = highspy.HighsSolution()
-        sol.col_value = np.asarray(warm_start, dtype=np.float64)
-        sol.value_valid = True
-        h.setSolution(sol)
-    if should_stop is not None:
-        def interrupt(event) -> None:
-            if should_stop():
-                event.interrupt()
-
-        h.cbMipInterrupt += interrupt
-        h.cbSimplexInterrupt += interrupt
+    prepare_run(h, warm_start, should_stop)
     handover = time.perf_counter() - start
     h.run()
     seconds = time.perf_counter() - start

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from planner.optimization.isolated import StopFlag, can_fork, run_isolated
-from planner.scale import MatrixModel, _pass, new_highs
+from planner.scale import MatrixModel, _pass, new_highs, prepare_run
 from planner.solve import HIGHS_OPTIONS
 
 # A run bounded by the clock may overrun its limit by this much before it is killed: HiGHS
@@ -125,20 +125,7 @@ def _run_here(
     _pass(h, mm.cost, mm.lower if lower is None else lower, mm.upper if upper is None else upper,
           mm.matrix, mm.row_lower, mm.row_upper if row_upper is None else row_upper,
           integer if is_mip else None)
-    if warm_start is not None and is_mip:
-        import highspy
-
-        sol = highspy.HighsSolution()
-        sol.col_value = np.asarray(warm_start, dtype=np.float64)
-        sol.value_valid = True
-        h.setSolution(sol)
-    if should_stop is not None:
-        def interrupt(event) -> None:
-            if should_stop():
-                event.interrupt()
-
-        h.cbMipInterrupt += interrupt
-        h.cbSimplexInterrupt += interrupt
+    prepare_run(h, warm_start if is_mip else None, should_stop)
     h.run()
     seconds = time.perf_counter() - start
     status = h.modelStatusToString(h.getModelStatus())
