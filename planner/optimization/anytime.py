@@ -46,6 +46,7 @@ import numpy as np
 
 from planner.optimization.highs import HighsRun, LpSession, run_highs
 from planner.optimization.rounding import ServerCosts, round_blocks, round_cells
+from planner.optimization.strengthen import cap_covering_coefficients
 from planner.scale import FAMILIES, MatrixModel
 
 EXPENSIVE_CAPEX_RATIO = 10.0  # capex ≥ this × median capex: decided by its own small MIP
@@ -350,6 +351,7 @@ def solve_anytime(
     """
     start = time.perf_counter()
     deadline = start + max(0.0, time_limit_s)
+    mm = cap_covering_coefficients(mm)  # same whole plans, a stronger LP
     st = _Structure(mm)
     inc = _Incumbent(mm, st, start, progress)
     stop = should_stop or (lambda: False)
