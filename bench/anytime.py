@@ -46,6 +46,8 @@ def measure(case: str, time_limit: float, mip_gap: float, plain: bool) -> dict:
     """Run one case in this process and return its row."""
     import planner as pl
     from planner.optimization import solve_anytime
+    from planner.optimization.highs import run_highs
+    from planner.optimization.strengthen import cap_covering_coefficients
     from planner.scale import build_matrix, plan_from_values, solve_matrix
 
     fleet = _fleet(case)
@@ -64,19 +66,33 @@ def measure(case: str, time_limit: float, mip_gap: float, plain: bool) -> dict:
     if plain:
         other = solve_matrix(mm, time_limit, mip_gap)
         if other.bound is not None:
-            bound = max(bound, min(other.bound, run.objective))
+            bound = min(other.bound, run.objective) if bound is None else \
+                max(bound, min(other.bound, run.objective))
+
+    lp_bound = run.lp_bound
+    if lp_bound is None:
+        # The run's time limit ended before the whole LP (the quarter-by-quarter path at
+        # XL/XXL): the same capped LP, solved after the run and outside its clock.
+        lp_bound = run_highs(cap_covering_coefficients(mm)).objective
+        row["lp_after_run"] = True
+    if bound is None:
+        bound = lp_bound
 
     def gap(objective):
-        return None if objective is None else max(0.0, (objective - bound) / objective)
+        if objective is None or bound is None:
+            return None
+        return max(0.0, (objective - bound) / objective)
 
     within = next((p.seconds for p in run.history
-                   if p.objective is not None and gap(p.objective) <= 0.01), None)
-    # The synthetic targets are against the LP bound: when the incumbent came within 3 %.
-    lp_3pct = next((p.seconds for p in run.history if p.objective is not None
-                    and p.objective <= run.lp_bound / (1 - 0.03)), None)
+                   if (g := gap(p.objective)) is not None and g <= 0.01), None)
+
+    def lp_within(share):  # the synthetic targets are against the LP bound
+        return next((p.seconds for p in run.history if p.objective is not None
+                     and p.objective <= lp_bound / (1 - share)), None)
+
     row.update(first_s=run.first_seconds, first_gap=gap(run.first_objective), to_1pct_s=within,
-               lp3_s=lp_3pct,
-               final_gap=gap(run.objective), lp_gap=(run.objective - run.lp_bound) / run.objective,
+               lp2_s=lp_within(0.02), lp3_s=lp_within(0.03),
+               final_gap=gap(run.objective), lp_gap=(run.objective - lp_bound) / run.objective,
                verified=verified and first_ok)
     if other is not None:
         row.update(plain_status=other.status, plain_s=other.seconds,
@@ -97,7 +113,8 @@ def _fmt(value, kind: str) -> str:
 
 COLUMNS = [("case", "case", ""), ("columns", "columns", ""), ("build_s", "build s", "s"),
            ("first_s", "first plan s", "s"), ("first_gap", "first gap", "pct"),
-           ("to_1pct_s", "to 1 % s", "s"), ("lp3_s", "to 3 % of LP s", "s"),
+           ("to_1pct_s", "to 1 % s", "s"), ("lp2_s", "to 2 % of LP s", "s"),
+           ("lp3_s", "to 3 % of LP s", "s"),
            ("final_gap", "final gap", "pct"), ("lp_gap", "final vs LP", "pct"),
            ("seconds", "anytime s", "s"), ("status", "status", ""),
            ("verified", "verified", ""), ("plain_s", "plain HiGHS s", "s"),
