@@ -86,11 +86,12 @@ BY_QUARTER_COLS = 600_000
 # clock bounds it: a bound, not the plan, so the first plan stays load-independent.
 ROOT_OPTIONS = {"mip_max_nodes": 1}
 ROOT_TIME_S = 2.0
-# The root-bound stage runs once this polish box stops improving. After ±4 instead, the
-# default scenarios reached 1 % of the final bound sooner (<= 1.35 s, short_horizon 0.9 s
-# against 3.4 s) but the gap shown stayed against the LP longer and proofs took up to 13.5 s
-# (new_asic) against <= 5.3 s (2026-12-06, 20 s limit, all 8 default cases).
-ROOT_AFTER_BOX = 1
+# The root-bound stage runs once this polish box stops improving. After ±1 (as until
+# 2026-12-06) short_horizon reached 1 % of the final bound at 3.4 s (target 3 s): its ±4 box
+# found the plan only after the 2.5 s root. After ±4, with capped covering coefficients: all 8
+# default cases within 1 % by <= 1.16 s (short_horizon 0.74 s), proofs 1.5-8.1 s against
+# 3.0-5.9 s (short_horizon 19.4 s either way), 2026-12-07, 30 s limit.
+ROOT_AFTER_BOX = 4
 POLISH_BOXES = (1, 2, 4)  # ±4: asic_2x stalled at 1.25 % after ±2 (proven with ±4)
 FEASIBILITY_TOL = 1e-6  # relative, per row, for the incumbent check
 UNUSABLE_PRICE = 1e9  # kUSD: a column that would need servers no one can buy
@@ -730,7 +731,7 @@ def _root_bound(mm: MatrixModel, inc: _Incumbent, mip_gap: float, threads: int,
                 deadline: float, stop: Callable[[], bool]) -> None:
     """Raise the bound by the full MIP's root node, warm-started from the polished plan.
 
-    After the first polish box the plan is close enough that HiGHS' root (cuts, reduced-cost
+    After the polish boxes the plan is close enough that HiGHS' root (cuts, reduced-cost
     fixing against the incumbent) raises the bound within ROOT_TIME_S; from the first plan
     (2.8 % further off) it ran 19.5 s on slo_tighter.
     """
