@@ -29,10 +29,10 @@ the gap):
    remains.
 6. **Proof**: the full MIP warm-started from the best plan, for the remaining time.
 
-**Hyperscale** (``BY_QUARTER_COLS`` columns or more, synthetic XXL): the first plan is made
+**Hyperscale** (``BY_QUARTER_COLS`` columns or more: synthetic XL, XXL): the first plan is made
 one quarter at a time (:mod:`planner.optimization.rolling`), each quarter an ordinary
-one-quarter fleet planned by stages 1–4; then a bound from one-quarter LPs, the whole LP and
-stages 5–6, all within the time limit.
+one-quarter fleet planned by stages 1–4; then a bound from one-quarter LPs, the whole model's
+stages 1–4 and stages 5–6 as improvements, all within the time limit.
 
 Stages 1–4 bound their work by node limits, not the clock, so the first plan depends only on
 the case and the settings, never on how busy the machine is. The time limit bounds stages 5
@@ -51,6 +51,7 @@ import numpy as np
 
 from planner.diurnal.layout import is_slotted
 from planner.optimization.highs import HighsRun, LpSession, run_highs
+from planner.optimization.isolated import StopFlag, can_fork, run_isolated
 from planner.optimization.rounding import ServerCosts, round_blocks, round_cells
 from planner.optimization.strengthen import cap_covering_coefficients
 from planner.scale import FAMILIES, MatrixModel
@@ -74,11 +75,12 @@ REGION_POLISH_BOX = 3
 # (21.6 k) needs it: one ±1 round there took 12 s. Likewise the cell rounds after a block
 # plan: 0.05 s each on the default case (asic_2x: 0.4 % cheaper), 0.4 s each at M for nothing.
 LARGE_MODEL_COLS = 10_000
-# From this many columns the first plan is made quarter by quarter: synthetic XXL (855 k
-# columns; the whole LP alone 276–405 s on one core, no plan in 1,100 s before). Not at XL
-# (430 k): its whole-LP rounding is later (121 s against 34 s) but better (20 % above the
-# LP against 30 %), where a quarter's rounding meets power caps priced at ~15 kUSD per kW.
-BY_QUARTER_COLS = 600_000
+# From this many columns the first plan is made quarter by quarter. Synthetic XL (430 k
+# columns): the whole LP alone takes 47 s on one core and its rounding gave the first plan
+# at 110 s (18 % above the LP); by quarter 34 s (30 %), and the whole LP's rounding follows
+# as an improvement when the limit allows. XXL (855 k): whole LP 276–405 s, no plan in
+# 1,100 s; by quarter 143 s.
+BY_QUARTER_COLS = 300_000
 # The root node of the full MIP (cuts), warm-started after the first polish box: its bound is
 # up to 2 % above the LP where the LP is weak (roofline default data, slo_tighter: LP
 # 10,352 k$, root 10,555 k$ after 1 s, 10,570 k$ after 3 s), which the proof stage would only
@@ -430,9 +432,9 @@ def _solve_by_quarter(mm: MatrixModel, st: _Structure, inc: _Incumbent, mip_gap:
     The whole LP alone takes most of a minute at synthetic XL and several at XXL on one
     core; planned quarter by quarter (:mod:`planner.optimization.rolling`), each quarter's
     LP is an eighth of it. That plan does not depend on the clock; a bound from one-quarter
-    LPs (:func:`~planner.optimization.rolling.quarter_bound`), the whole LP and the polish
-    come after it, within the time limit. Return why improvement stopped and
-    the LP bound (None when the LP did not finish in time).
+    LPs (:func:`~planner.optimization.rolling.quarter_bound`), the whole LP with its
+    rounding (:func:`_whole_lp_plan`) and the polish come after it, within the time limit.
+    Return why improvement stopped and the whole LP's bound (None when it came too late).
     """
     from planner.optimization.rolling import quarter_bound, solve_rolling  # they call this
 
@@ -451,16 +453,41 @@ def _solve_by_quarter(mm: MatrixModel, st: _Structure, inc: _Incumbent, mip_gap:
     if by_quarter is not None:
         inc.raise_bound(by_quarter)
         inc.report("bound by quarter")
-    remaining = deadline - time.perf_counter()
-    if remaining <= 0:
+    if deadline - time.perf_counter() <= 0:
         return "time", None
-    lp = run_highs(mm, time_limit_s=remaining, threads=threads, should_stop=stop)
-    if lp.status != "Optimal" or lp.objective is None:
-        inc.report(f"lp relaxation: {lp.status}")
+    whole = _whole_lp_plan(mm, st, threads, deadline, stop)
+    if whole is None:
+        inc.report("whole lp and its rounding: stopped at the time limit")
         return ("cancelled" if stop() else "time"), None
-    inc.raise_bound(lp.objective)
+    lp_bound, values = whole
+    inc.raise_bound(lp_bound)
     inc.report("lp relaxation")
-    return _improve(mm, st, inc, mip_gap, threads, deadline, stop), lp.objective
+    inc.offer("whole-lp rounding", values)
+    return _improve(mm, st, inc, mip_gap, threads, deadline, stop), lp_bound
+
+
+def _whole_lp_plan(mm: MatrixModel, st: _Structure, threads: int, deadline: float,
+                   stop: Callable[[], bool]) -> tuple[float, np.ndarray | None] | None:
+    """Return (the whole LP's bound, the plan its rounding finds) before ``deadline``.
+
+    Stages 1–4 of the whole model, as an improvement of the quarter-by-quarter plan: they
+    are bounded by node limits, not the clock (XL: LP 47 s, rounding about 60 s more), so
+    they run in a forked child that is stopped at the deadline. None when stopped or when
+    the child cannot be forked (then they are skipped).
+    """
+    if not can_fork(threads):
+        return None
+
+    def work(flag: StopFlag) -> tuple[float, np.ndarray | None] | None:
+        session = LpSession(mm, threads)
+        lp = session.solve()
+        if lp.status != "Optimal" or lp.values is None or flag:
+            return None
+        sub = _Incumbent(mm, st, time.perf_counter(), None)
+        _first_plan(mm, st, sub, lp, session, threads)
+        return float(lp.objective), sub.values
+
+    return run_isolated(work, soft_deadline=deadline, grace_s=0.0, should_stop=stop)
 
 
 def _first_plan(mm: MatrixModel, st: _Structure, inc: _Incumbent, lp: HighsRun,
