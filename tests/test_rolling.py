@@ -90,6 +90,7 @@ def test_anytime_takes_the_quarter_path_on_large_models(monkeypatch):
     np.testing.assert_array_equal(longer.first_values, first.first_values)
     stages = [p.stage for p in longer.history]
     assert "bound by quarter" in stages and "lp relaxation" in stages
+    assert "whole-lp rounding" in stages  # the whole model's stages 1-4, in a forked child
     assert longer.objective <= first.objective + 1e-9
     assert longer.lp_bound is not None and longer.lp_bound <= longer.objective
     assert pl.verify_plan(fleet, plan_from_values(mm, longer.values)).ok
