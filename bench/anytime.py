@@ -90,12 +90,15 @@ def measure(case: str, time_limit: float, mip_gap: float, plain: bool,
                    if (g := gap(p.objective)) is not None and g <= 0.01), None)
 
     def lp_within(share):  # the synthetic targets are against the LP bound
+        if lp_bound is None:
+            return None
         return next((p.seconds for p in run.history if p.objective is not None
                      and p.objective <= lp_bound / (1 - share)), None)
 
     row.update(first_s=run.first_seconds, first_gap=gap(run.first_objective), to_1pct_s=within,
                lp2_s=lp_within(0.02), lp3_s=lp_within(0.03),
-               final_gap=gap(run.objective), lp_gap=(run.objective - lp_bound) / run.objective,
+               final_gap=gap(run.objective),
+               lp_gap=None if lp_bound is None else (run.objective - lp_bound) / run.objective,
                verified=verified and first_ok)
     if other is not None:
         row.update(plain_status=other.status, plain_s=other.seconds,

@@ -114,3 +114,28 @@ def test_plain_array_path_and_lagrangian_bound_still_run():
     assert abs(plan.total_cost_usd - reference.total_cost_usd) <= 1e-6 * reference.total_cost_usd
     bound = module.lagrangian_bound(build_matrix(fleet), time_limit_s=10)
     assert bound.bound <= plan.summary["objective_value"] * (1 + 1e-6)
+
+
+def _bench_anytime():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("bench_anytime", ROOT / "bench" / "anytime.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_anytime_bench_row_on_the_quarter_path_solves_the_lp_after_the_run(monkeypatch):
+    """With a zero limit the quarter-by-quarter run ends before any bound: the row takes the
+    capped whole LP solved after the run, and says so; --no-lp-after leaves the LP columns."""
+    import planner.optimization.anytime as anytime
+
+    monkeypatch.setattr(anytime, "BY_QUARTER_COLS", 0)
+    bench = _bench_anytime()
+    row = bench.measure("S", time_limit=0.0, mip_gap=0.005, plain=False)
+    assert row["verified"] and row["status"] == "feasible" and row["lp_after_run"]
+    assert 0 < row["lp_gap"] < 1 and row["final_gap"] == pytest.approx(row["lp_gap"])
+    assert row["peak_mb"] > 0
+    bare = bench.measure("S", time_limit=0.0, mip_gap=0.005, plain=False, lp_after=False)
+    assert "lp_after_run" not in bare and bare["lp_gap"] is None and bare["final_gap"] is None
+    assert "| S |" in bench.table([row, bare])
