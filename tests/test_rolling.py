@@ -11,7 +11,12 @@ from test_properties import PROPERTY, fleet_rows, typed_fleet
 import planner as pl
 import planner.optimization.anytime as anytime
 from planner.optimization import solve_anytime
-from planner.optimization.rolling import quarter_bound, quarter_fleet, solve_rolling
+from planner.optimization.rolling import (
+    no_purchases,
+    quarter_bound,
+    quarter_fleet,
+    solve_rolling,
+)
 from planner.results import objective_value
 from planner.scale import build_matrix, plan_from_values
 from planner.synthetic import synthetic_fleet
@@ -49,7 +54,7 @@ def _lead_time_case():
 
 def test_a_quarters_purchases_are_ordered_a_lead_time_earlier():
     fleet = _lead_time_case()
-    q1 = quarter_fleet(fleet, 1, bought=pd_empty())
+    q1 = quarter_fleet(fleet, 1, bought=no_purchases())
     assert q1.settings.horizon_quarters == 1
     assert q1.platforms["lead_time_quarters"].tolist() == [0]
     assert q1.inventory["servers"].tolist() == [10]
@@ -62,18 +67,12 @@ def test_a_quarters_purchases_are_ordered_a_lead_time_earlier():
 
 def test_servers_bought_earlier_are_installed_base_later():
     fleet = tiny_fleet()
-    bought = pd_empty()
+    bought = no_purchases()
     bought.loc[0] = ["asic", "east", 0, 4]
     q1 = quarter_fleet(fleet, 1, bought)
     stock = q1.inventory.set_index(["platform_id", "region_id"])["servers"].to_dict()
     assert stock == {("asic", "east"): 4}
     assert q1.demand["peak_qps"].sum() == pytest.approx(1_200 + 300)
-
-
-def pd_empty():
-    import pandas as pd
-
-    return pd.DataFrame(columns=["platform_id", "region_id", "quarter", "servers"])
 
 
 def test_anytime_takes_the_quarter_path_on_large_models(monkeypatch):
@@ -96,9 +95,35 @@ def test_anytime_takes_the_quarter_path_on_large_models(monkeypatch):
     assert pl.verify_plan(fleet, plan_from_values(mm, longer.values)).ok
 
 
+def _supply_case():
+    """Quarter 1 needs 10 CPUs (1,000 qps at 100), quarter 0 one; at most 5 can be bought a
+    quarter. Quarter by quarter, quarter 0 buys 1 and quarter 1 can add only 5: no plan.
+    The whole horizon buys 5 + 5."""
+    return make_fleet(
+        platforms=[platform("cpu", supply_per_quarter=5)],
+        models=[model("m")], profiles=[profile("m", "cpu", 100)], regions=[region("east")],
+        demand=[demand("m", "east", 0, 100), demand("m", "east", 1, 1_000)],
+        settings={"horizon_quarters": 2},
+    )
+
+
+def test_no_plan_by_quarter_falls_back_to_the_whole_model(monkeypatch):
+    monkeypatch.setattr(anytime, "BY_QUARTER_COLS", 0)
+    fleet = _supply_case()
+    mm = build_matrix(fleet)
+    rolled = solve_rolling(mm, mip_gap=0.0)
+    assert not rolled.has_solution and rolled.failed_quarter == 1
+    run = solve_anytime(mm, time_limit_s=10.0, mip_gap=0.0)
+    assert run.has_solution and run.status == "optimal"
+    plan = plan_from_values(mm, run.values)
+    assert pl.verify_plan(fleet, plan).ok
+    assert _bought(plan) == {("cpu", 0): 5, ("cpu", 1): 5}
+    assert any("the whole model instead" in p.stage for p in run.history)
+
+
 @PROPERTY
 @given(fleet_rows(objective=None))
-def test_random_by_quarter_plans_are_verified(drawn):
+def test_random_by_quarter_plans_are_verified_and_bounded(drawn):
     rows, settings_over = drawn
     fleet = typed_fleet(rows, settings_over)
     mm = build_matrix(fleet)
@@ -109,6 +134,11 @@ def test_random_by_quarter_plans_are_verified(drawn):
         assert rolled.objective == pytest.approx(objective_value(fleet, plan), rel=1e-9)
     else:
         assert rolled.failed_quarter is not None
+    # The bound by quarter never exceeds a plan.
+    bound = quarter_bound(mm)
+    run = solve_anytime(mm, time_limit_s=10.0, mip_gap=0.0)
+    if run.has_solution and bound is not None:
+        assert bound <= run.objective + 1e-6 * max(1.0, abs(run.objective))
 
 
 def test_quarter_bound_on_tiny_by_hand():
@@ -123,14 +153,3 @@ def test_quarter_bound_on_tiny_by_hand():
 def test_quarter_bound_gives_up_at_the_deadline():
     assert quarter_bound(build_matrix(tiny_fleet()), deadline=0.0) is None
 
-
-@PROPERTY
-@given(fleet_rows(objective=None))
-def test_random_quarter_bounds_never_exceed_a_plan(drawn):
-    rows, settings_over = drawn
-    fleet = typed_fleet(rows, settings_over)
-    mm = build_matrix(fleet)
-    bound = quarter_bound(mm)
-    run = solve_anytime(mm, time_limit_s=10.0, mip_gap=0.0)
-    if run.has_solution and bound is not None:
-        assert bound <= run.objective + 1e-6 * max(1.0, abs(run.objective))

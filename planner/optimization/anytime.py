@@ -378,11 +378,13 @@ def solve_anytime(
 
     if mm.n_cols >= BY_QUARTER_COLS and not starts and expensive_values is None and \
             mm.fleet.settings.horizon_quarters > 1 and not is_slotted(mm.fleet):
-        stopped, lp_bound = _solve_by_quarter(mm, st, inc, mip_gap, threads, deadline, stop)
-        if inc.values is None:
-            return result("no_solution", stopped)
-        proven = inc.gap is not None and inc.gap <= mip_gap + 1e-9
-        return result("optimal" if proven else "feasible", stopped)
+        by_quarter = _solve_by_quarter(mm, st, inc, mip_gap, threads, deadline, stop)
+        if by_quarter is not None:
+            stopped, lp_bound = by_quarter
+            proven = inc.gap is not None and inc.gap <= mip_gap + 1e-9
+            return result("optimal" if proven else "feasible", stopped)
+        # No plan quarter by quarter (a later quarter short of what only earlier purchases
+        # could have given): the whole model, as below that size.
 
     # 1. LP relaxation: the first bound.
     session = LpSession(mm, threads)
@@ -426,7 +428,7 @@ def solve_anytime(
 
 def _solve_by_quarter(mm: MatrixModel, st: _Structure, inc: _Incumbent, mip_gap: float,
                       threads: int, deadline: float,
-                      stop: Callable[[], bool]) -> tuple[str, float | None]:
+                      stop: Callable[[], bool]) -> tuple[str, float | None] | None:
     """Hyperscale: the first plan one quarter at a time, then the whole LP and polish.
 
     The whole LP alone takes most of a minute at synthetic XL and several at XXL on one
@@ -434,7 +436,8 @@ def _solve_by_quarter(mm: MatrixModel, st: _Structure, inc: _Incumbent, mip_gap:
     LP is an eighth of it. That plan does not depend on the clock; a bound from one-quarter
     LPs (:func:`~planner.optimization.rolling.quarter_bound`), the whole LP with its
     rounding (:func:`_whole_lp_plan`) and the polish come after it, within the time limit.
-    Return why improvement stopped and the whole LP's bound (None when it came too late).
+    Return why improvement stopped and the whole LP's bound (None when it came too late);
+    None when some quarter has no plan.
     """
     from planner.optimization.rolling import quarter_bound, solve_rolling  # they call this
 
@@ -442,11 +445,11 @@ def _solve_by_quarter(mm: MatrixModel, st: _Structure, inc: _Incumbent, mip_gap:
         mm, mip_gap=mip_gap, threads=threads,
         progress=lambda q: inc.report(f"quarter {q.quarter} planned ({q.status})"))
     if rolled.values is None:
-        inc.report(f"quarter {rolled.failed_quarter}: no plan")
-        return "no plan by quarter", None
-    inc.offer("quarter by quarter", rolled.values)
-    if inc.values is None:
-        return "no plan by quarter", None
+        inc.report(f"quarter {rolled.failed_quarter}: no plan, the whole model instead")
+        return None
+    if not inc.offer("quarter by quarter", rolled.values):
+        inc.report(f"quarter by quarter: rejected ({', '.join(inc.rejected)})")
+        return None
     if stop():
         return "cancelled", None
     by_quarter = quarter_bound(mm, deadline=deadline, threads=threads, should_stop=stop)
@@ -455,6 +458,10 @@ def _solve_by_quarter(mm: MatrixModel, st: _Structure, inc: _Incumbent, mip_gap:
         inc.report("bound by quarter")
     if deadline - time.perf_counter() <= 0:
         return "time", None
+    if not can_fork(threads):
+        inc.report("whole lp and its rounding skipped: they need a forked child (Linux, one "
+                   "solver thread)")
+        return _improve(mm, st, inc, mip_gap, threads, deadline, stop), None
     whole = _whole_lp_plan(mm, st, threads, deadline, stop)
     if whole is None:
         inc.report("whole lp and its rounding: stopped at the time limit")
@@ -472,11 +479,9 @@ def _whole_lp_plan(mm: MatrixModel, st: _Structure, threads: int, deadline: floa
 
     Stages 1–4 of the whole model, as an improvement of the quarter-by-quarter plan: they
     are bounded by node limits, not the clock (XL: LP 47 s, rounding about 60 s more), so
-    they run in a forked child that is stopped at the deadline. None when stopped or when
-    the child cannot be forked (then they are skipped).
+    they run in a forked child (``can_fork`` must hold) that is stopped at the deadline.
+    None when stopped.
     """
-    if not can_fork(threads):
-        return None
 
     def work(flag: StopFlag) -> tuple[float, np.ndarray | None] | None:
         session = LpSession(mm, threads)

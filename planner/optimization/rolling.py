@@ -42,13 +42,14 @@ import pandas as pd
 from planner.demand import peak_demand
 from planner.diurnal.layout import is_slotted
 from planner.fleet import Fleet, empty_table
-from planner.model import TIE_BREAK_TOLERANCE
 from planner.optimization.anytime import AnytimeResult, solve_anytime
 from planner.optimization.highs import run_highs
 from planner.optimization.strengthen import cap_covering_coefficients
 from planner.parameters import inventory_by_quarter, power_caps
 from planner.scale import MatrixModel, build_matrix
 from planner.schema import TABLES
+
+BOUND_MARGIN = 1e-5  # relative: the bound by quarter is reported this much below its LPs
 
 
 @dataclass
@@ -79,21 +80,29 @@ class RollingResult:
         return self.values is not None
 
 
-def quarter_fleet(fleet: Fleet, quarter: int, bought: pd.DataFrame) -> Fleet:
+def no_purchases() -> pd.DataFrame:
+    """Return an empty purchase list (the ``bought`` argument of :func:`quarter_fleet`)."""
+    return pd.DataFrame(columns=["platform_id", "region_id", "quarter", "servers"])
+
+
+def quarter_fleet(fleet: Fleet, quarter: int, bought: pd.DataFrame, *,
+                  relax_purchases: bool = False) -> Fleet:
     """Return the one-quarter fleet of ``quarter`` given the servers earlier quarters bought.
 
     ``bought`` has one row per purchase of the whole horizon decided so far: platform_id,
-    region_id, order quarter (``quarter`` column) and ``servers``.
+    region_id, order quarter (``quarter`` column) and ``servers``. ``relax_purchases`` (for
+    :func:`quarter_bound`): no supply limit.
     """
     s = fleet.settings
     plat = fleet.platforms.copy()
-    lead = plat["lead_time_quarters"].to_numpy(dtype=np.int64)
-    order = quarter - lead
-    orderable = (order >= plat["available_from_quarter"].to_numpy(dtype=np.int64)) & \
-        (order >= 0)
+    # Orderable lead time quarters earlier (so also whenever a server of it could serve now).
+    order = quarter - plat["lead_time_quarters"].to_numpy(dtype=np.int64)
+    orderable = order >= plat["available_from_quarter"].to_numpy(dtype=np.int64)
     # One quarter: what arrives in `quarter` is ordered "now", with no lead time.
     plat["lead_time_quarters"] = 0
     plat["available_from_quarter"] = np.where(orderable, 0, 1)
+    if relax_purchases:
+        plat["supply_per_quarter"] = np.nan
 
     inv = inventory_by_quarter(fleet)
     installed = inv[inv["quarter"] == quarter][["platform_id", "region_id", "servers"]]
@@ -159,17 +168,12 @@ def solve_rolling(
     if is_slotted(fleet):
         raise ValueError("quarter-by-quarter planning does not take slotted fleets")
     values = np.zeros(mm.n_cols)
-    x_index = _index(mm.x, ["model_id", "platform_id", "region_id", "quarter"])
-    b_index = _index(mm.b, ["platform_id", "region_id", "quarter"])
-    y_index = _index(mm.y, ["platform_id", "region_id", "quarter"])
-    n_x, n_b = len(mm.x), len(mm.b)
-    lead = mm.fleet.platforms.set_index("platform_id")["lead_time_quarters"]
-    bought = pd.DataFrame(columns=["platform_id", "region_id", "quarter", "servers"])
+    whole = _WholeColumns(mm)
+    bought = no_purchases()
     steps: list[QuarterStep] = []
     for t in fleet.quarters:
         q_start = time.perf_counter()
-        qf = quarter_fleet(fleet, t, bought)
-        qm = build_matrix(qf)
+        qm = build_matrix(quarter_fleet(fleet, t, bought))
         run: AnytimeResult = solve_anytime(qm, time_limit_s=quarter_time_limit_s,
                                            mip_gap=mip_gap, threads=threads)
         step = QuarterStep(t, qm.n_cols, run.objective, run.lp_bound,
@@ -179,24 +183,16 @@ def solve_rolling(
             progress(step)
         if not run.has_solution:
             return RollingResult(None, None, steps, time.perf_counter() - start, t)
-        v = run.values
-        qx, qb, qy = qm.x, qm.b, qm.y
-        xv = v[:len(qx)]
-        values[_positions(x_index, qx["model_id"], qx["platform_id"], qx["region_id"],
-                          np.full(len(qx), t))] = xv
-        bv = v[len(qx):len(qx) + len(qb)]
-        if len(qb):
-            order = t - qb["platform_id"].map(lead).to_numpy()
-            cols = _positions(b_index, qb["platform_id"], qb["region_id"], order)
-            use = bv > 0
-            values[n_x + cols[use]] = bv[use]
-            new = pd.DataFrame({"platform_id": qb["platform_id"].to_numpy()[use],
-                                "region_id": qb["region_id"].to_numpy()[use],
-                                "quarter": order[use], "servers": bv[use]})
-            bought = pd.concat([bought, new], ignore_index=True)
-        yv = v[len(qx) + len(qb):len(qx) + len(qb) + len(qy)]
-        values[n_x + n_b + _positions(y_index, qy["platform_id"], qy["region_id"],
-                                      np.full(len(qy), t))] = yv
+        x_cols, b_cols, y_cols = whole.of(qm, t)
+        n_qx, n_qb = len(qm.x), len(qm.b)
+        values[x_cols] = run.values[:n_qx]
+        values[y_cols] = run.values[n_qx + n_qb:n_qx + n_qb + len(qm.y)]
+        bv = run.values[n_qx:n_qx + n_qb]
+        use = bv > 0
+        values[b_cols[use]] = bv[use]
+        # What this quarter bought, by order quarter, is installed base from now on.
+        new = mm.b.iloc[b_cols[use] - whole.n_x][["platform_id", "region_id", "quarter"]]
+        bought = pd.concat([bought, new.assign(servers=bv[use])], ignore_index=True)
     objective = float(mm.cost @ values)
     return RollingResult(values, objective, steps, time.perf_counter() - start)
 
@@ -212,32 +208,19 @@ def quarter_bound(mm: MatrixModel, *, deadline: float = math.inf, threads: int =
     None when a quarter's LP does not finish before ``deadline`` (``time.perf_counter()``).
     """
     fleet = mm.fleet
-    horizon = fleet.settings.horizon_quarters
-    x_index = _index(mm.x, ["model_id", "platform_id", "region_id", "quarter"])
-    b_index = _index(mm.b, ["platform_id", "region_id", "quarter"])
-    y_index = _index(mm.y, ["platform_id", "region_id", "quarter"])
-    n_x, n_b = len(mm.x), len(mm.b)
-    plat0 = fleet.platforms
-    lead = plat0.set_index("platform_id")["lead_time_quarters"]
-    empty = pd.DataFrame(columns=["platform_id", "region_id", "quarter", "servers"])
+    last = fleet.settings.horizon_quarters - 1
+    whole = _WholeColumns(mm)
     total = 0.0
     for t in fleet.quarters:
-        qf = quarter_fleet(fleet, t, empty)
-        plat = qf.platforms.copy()
-        by_now = (t - plat0["lead_time_quarters"] >= plat0["available_from_quarter"]).to_numpy()
-        plat["available_from_quarter"] = np.where(by_now, 0, 1)
-        plat["supply_per_quarter"] = np.nan
-        qm = cap_covering_coefficients(build_matrix(qf.replace(platforms=plat)))
-        qx, qb, qy = qm.x, qm.b, qm.y
+        qm = cap_covering_coefficients(build_matrix(
+            quarter_fleet(fleet, t, no_purchases(), relax_purchases=True)))
+        x_cols, b_cols, y_cols = whole.of(qm, t)
+        n_qx, n_qb = len(qm.x), len(qm.b)
         cost = np.zeros(qm.n_cols)
-        cost[:len(qx)] = mm.cost[_positions(x_index, qx["model_id"], qx["platform_id"],
-                                            qx["region_id"], np.full(len(qx), t))]
-        if len(qb) and t == horizon - 1:
-            order = t - qb["platform_id"].map(lead).to_numpy()
-            cols = _positions(b_index, qb["platform_id"], qb["region_id"], order)
-            cost[len(qx):len(qx) + len(qb)] = mm.cost[n_x + cols]
-        cost[len(qx) + len(qb):] = mm.cost[n_x + n_b + _positions(
-            y_index, qy["platform_id"], qy["region_id"], np.full(len(qy), t))]
+        cost[:n_qx] = mm.cost[x_cols]
+        if t == last:
+            cost[n_qx:n_qx + n_qb] = mm.cost[b_cols]
+        cost[n_qx + n_qb:] = mm.cost[y_cols]
         remaining = deadline - time.perf_counter()
         if remaining <= 0:
             return None
@@ -246,8 +229,33 @@ def quarter_bound(mm: MatrixModel, *, deadline: float = math.inf, threads: int =
         if lp.status != "Optimal" or lp.objective is None:
             return None
         total += lp.objective
-    # HiGHS' optimality tolerances: a hair below what it reports.
-    return total * (1 - TIE_BREAK_TOLERANCE) if total > 0 else total
+    # A hair below what HiGHS reports: its optimality tolerances.
+    return total * (1 - BOUND_MARGIN) if total > 0 else total
+
+
+class _WholeColumns:
+    """Where a one-quarter model's columns sit in the whole model."""
+
+    def __init__(self, mm: MatrixModel) -> None:
+        self.n_x, self.n_b = len(mm.x), len(mm.b)
+        self.x = _index(mm.x, ["model_id", "platform_id", "region_id", "quarter"])
+        self.b = _index(mm.b, ["platform_id", "region_id", "quarter"])
+        self.y = _index(mm.y, ["platform_id", "region_id", "quarter"])
+        self.lead = mm.fleet.platforms.set_index("platform_id")["lead_time_quarters"]
+
+    def of(self, qm: MatrixModel, quarter: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Return the whole model's columns of ``qm``'s replicas, purchases, in-service.
+
+        A purchase of the quarter model is the whole model's order of ``quarter`` − lead time.
+        """
+        qx, qb, qy = qm.x, qm.b, qm.y
+        now = np.full(len(qx), quarter)
+        x = _positions(self.x, qx["model_id"], qx["platform_id"], qx["region_id"], now)
+        order = quarter - qb["platform_id"].map(self.lead).to_numpy(dtype=np.int64)
+        b = self.n_x + _positions(self.b, qb["platform_id"], qb["region_id"], order)
+        y = self.n_x + self.n_b + _positions(self.y, qy["platform_id"], qy["region_id"],
+                                             np.full(len(qy), quarter))
+        return x, b, y
 
 
 def _index(frame: pd.DataFrame, keys: list[str]) -> pd.Series:
@@ -257,6 +265,8 @@ def _index(frame: pd.DataFrame, keys: list[str]) -> pd.Series:
 
 def _positions(index: pd.Series, *arrays) -> np.ndarray:
     """Return the whole model's positions of the quarter's columns with these keys."""
+    if len(arrays[0]) == 0:
+        return np.zeros(0, dtype=np.int64)
     found = index.reindex(pd.MultiIndex.from_arrays(list(arrays))).to_numpy()
     if np.isnan(found).any():  # a quarter column the whole model lacks: a bug, not data
         raise AssertionError("a one-quarter column has no column in the whole model")
