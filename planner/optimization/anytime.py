@@ -50,6 +50,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from planner.diurnal.layout import is_slotted
+from planner.optimization.block_bound import block_bound
 from planner.optimization.highs import HighsRun, LpSession, run_highs
 from planner.optimization.isolated import StopFlag, can_fork, run_isolated
 from planner.optimization.rounding import ServerCosts, round_blocks, round_cells
@@ -421,7 +422,7 @@ def solve_anytime(
             return result("no_solution", run.status)
 
     # 5.–6. Improvement and proof, bounded by the clock.
-    stopped = _improve(mm, st, inc, mip_gap, threads, deadline, stop)
+    stopped = _improve(mm, st, inc, mip_gap, threads, deadline, stop, lp.row_dual)
     proven = inc.gap is not None and inc.gap <= mip_gap + 1e-9
     return result("optimal" if proven else "feasible", stopped)
 
@@ -439,7 +440,12 @@ def _solve_by_quarter(mm: MatrixModel, st: _Structure, inc: _Incumbent, mip_gap:
     Return why improvement stopped and the whole LP's bound (None when it came too late);
     None when some quarter has no plan.
     """
-    from planner.optimization.rolling import quarter_bound, solve_rolling  # they call this
+    from planner.optimization.rolling import (  # they call this module
+        quarter_bound_of,
+        quarter_lps,
+        solve_rolling,
+        whole_replica_quarter_bounds,
+    )
 
     rolled = solve_rolling(
         mm, mip_gap=mip_gap, threads=threads,
@@ -452,10 +458,15 @@ def _solve_by_quarter(mm: MatrixModel, st: _Structure, inc: _Incumbent, mip_gap:
         return None
     if stop():
         return "cancelled", None
-    by_quarter = quarter_bound(mm, deadline=deadline, threads=threads, should_stop=stop)
-    if by_quarter is not None:
-        inc.raise_bound(by_quarter)
+    lps = quarter_lps(mm, deadline=deadline, threads=threads, should_stop=stop)
+    if lps is not None:
+        inc.raise_bound(quarter_bound_of(lps))
         inc.report("bound by quarter")
+        # Whole replicas, quarter by quarter: the LP is weakest where power binds (XL).
+        for quarter, bound in whole_replica_quarter_bounds(lps, deadline=deadline,
+                                                           should_stop=stop):
+            inc.raise_bound(bound)
+            inc.report(f"whole-replica bound, quarter {quarter}")
     if deadline - time.perf_counter() <= 0:
         return "time", None
     if not can_fork(threads):
@@ -466,16 +477,17 @@ def _solve_by_quarter(mm: MatrixModel, st: _Structure, inc: _Incumbent, mip_gap:
     if whole is None:
         inc.report("whole lp and its rounding: stopped at the time limit")
         return ("cancelled" if stop() else "time"), None
-    lp_bound, values = whole
+    lp_bound, row_dual, values = whole
     inc.raise_bound(lp_bound)
     inc.report("lp relaxation")
     inc.offer("whole-lp rounding", values)
-    return _improve(mm, st, inc, mip_gap, threads, deadline, stop), lp_bound
+    return _improve(mm, st, inc, mip_gap, threads, deadline, stop, row_dual), lp_bound
 
 
 def _whole_lp_plan(mm: MatrixModel, st: _Structure, threads: int, deadline: float,
-                   stop: Callable[[], bool]) -> tuple[float, np.ndarray | None] | None:
-    """Return (the whole LP's bound, the plan its rounding finds) before ``deadline``.
+                   stop: Callable[[], bool],
+                   ) -> tuple[float, np.ndarray | None, np.ndarray | None] | None:
+    """Return (the whole LP's bound, its row duals, its rounding's plan) before ``deadline``.
 
     Stages 1–4 of the whole model, as an improvement of the quarter-by-quarter plan: they
     are bounded by node limits, not the clock (XL: LP 47 s, rounding about 60 s more), so
@@ -483,14 +495,14 @@ def _whole_lp_plan(mm: MatrixModel, st: _Structure, threads: int, deadline: floa
     None when stopped.
     """
 
-    def work(flag: StopFlag) -> tuple[float, np.ndarray | None] | None:
+    def work(flag: StopFlag) -> tuple[float, np.ndarray | None, np.ndarray | None] | None:
         session = LpSession(mm, threads)
         lp = session.solve()
         if lp.status != "Optimal" or lp.values is None or flag:
             return None
         sub = _Incumbent(mm, st, time.perf_counter(), None)
         _first_plan(mm, st, sub, lp, session, threads)
-        return float(lp.objective), sub.values
+        return float(lp.objective), lp.row_dual, sub.values
 
     return run_isolated(work, soft_deadline=deadline, grace_s=0.0, should_stop=stop)
 
@@ -697,8 +709,13 @@ class _ElasticPurchases:
 
 
 def _improve(mm: MatrixModel, st: _Structure, inc: _Incumbent, mip_gap: float, threads: int,
-             deadline: float, stop: Callable[[], bool]) -> str:
-    """Stages 5–6: polish in boxes around the incumbent, then prove; return why it stopped."""
+             deadline: float, stop: Callable[[], bool],
+             row_dual: np.ndarray | None = None) -> str:
+    """Stages 5–6: polish in boxes around the incumbent, then prove; return why it stopped.
+
+    ``row_dual`` (the LP's) lets a large model's bound see whole replicas
+    (:func:`~planner.optimization.block_bound.block_bound`) after the region polish.
+    """
 
     def done() -> str:
         if inc.gap is not None and inc.gap <= mip_gap + 1e-9:
@@ -731,6 +748,13 @@ def _improve(mm: MatrixModel, st: _Structure, inc: _Incumbent, mip_gap: float, t
                             time_limit_s=deadline - time.perf_counter(),
                             options={"mip_max_nodes": POLISH_NODES}, should_stop=stop)
             inc.offer("polish by region-quarter", run.values)
+    if mm.n_cols >= LARGE_MODEL_COLS and row_dual is not None and not done():
+        # HiGHS' own root bound does not finish in time at this size; this one is anytime.
+        raised = block_bound(mm, row_dual, deadline=deadline, should_stop=stop)
+        if raised is not None:
+            inc.raise_bound(raised.bound)
+            inc.report(f"whole-replica bound ({raised.solved} of {raised.fractional} "
+                       "fractional blocks)")
     for box in POLISH_BOXES:
         while not (why := done()):
             x = inc.values[:st.n_x]

@@ -33,7 +33,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -43,7 +43,8 @@ from planner.demand import peak_demand
 from planner.diurnal.layout import is_slotted
 from planner.fleet import Fleet, empty_table
 from planner.optimization.anytime import AnytimeResult, solve_anytime
-from planner.optimization.highs import run_highs
+from planner.optimization.block_bound import block_bound
+from planner.optimization.highs import HighsRun, run_highs
 from planner.optimization.strengthen import cap_covering_coefficients
 from planner.parameters import inventory_by_quarter, power_caps
 from planner.scale import MatrixModel, build_matrix
@@ -197,9 +198,18 @@ def solve_rolling(
     return RollingResult(values, objective, steps, time.perf_counter() - start)
 
 
-def quarter_bound(mm: MatrixModel, *, deadline: float = math.inf, threads: int = 1,
-                  should_stop: Callable[[], bool] | None = None) -> float | None:
-    """Return a lower bound on every whole plan of ``mm``, one LP per quarter (see above).
+@dataclass
+class QuarterLP:
+    """One quarter's relaxed fleet (the whole model's costs) and its LP relaxation."""
+
+    quarter: int
+    model: MatrixModel
+    lp: HighsRun
+
+
+def quarter_lps(mm: MatrixModel, *, deadline: float = math.inf, threads: int = 1,
+                should_stop: Callable[[], bool] | None = None) -> list[QuarterLP] | None:
+    """Return each quarter's relaxed model and LP for :func:`quarter_bound` (see above).
 
     Each quarter's fleet has the installed base of that quarter and every platform that
     could be in service by then, bought without lead time or supply limit; its costs are
@@ -210,7 +220,7 @@ def quarter_bound(mm: MatrixModel, *, deadline: float = math.inf, threads: int =
     fleet = mm.fleet
     last = fleet.settings.horizon_quarters - 1
     whole = _WholeColumns(mm)
-    total = 0.0
+    out: list[QuarterLP] = []
     for t in fleet.quarters:
         qm = cap_covering_coefficients(build_matrix(
             quarter_fleet(fleet, t, no_purchases(), relax_purchases=True)))
@@ -224,11 +234,52 @@ def quarter_bound(mm: MatrixModel, *, deadline: float = math.inf, threads: int =
         remaining = deadline - time.perf_counter()
         if remaining <= 0:
             return None
-        lp = run_highs(dataclasses.replace(qm, cost=cost), time_limit_s=remaining,
-                       threads=threads, should_stop=should_stop)
+        qm = dataclasses.replace(qm, cost=cost)
+        lp = run_highs(qm, time_limit_s=remaining, threads=threads, should_stop=should_stop)
         if lp.status != "Optimal" or lp.objective is None:
             return None
-        total += lp.objective
+        out.append(QuarterLP(int(t), qm, lp))
+    return out
+
+
+def quarter_bound(mm: MatrixModel, *, deadline: float = math.inf, threads: int = 1,
+                  should_stop: Callable[[], bool] | None = None) -> float | None:
+    """Return a lower bound on every whole plan of ``mm``: the sum of :func:`quarter_lps`."""
+    lps = quarter_lps(mm, deadline=deadline, threads=threads, should_stop=should_stop)
+    return None if lps is None else quarter_bound_of(lps)
+
+
+def quarter_bound_of(lps: list[QuarterLP]) -> float:
+    """Return the bound of these quarters' LPs (their sum, a hair below)."""
+    return _margin(sum(q.lp.objective for q in lps))
+
+
+def whole_replica_quarter_bounds(
+    lps: list[QuarterLP], *, deadline: float = math.inf,
+    should_stop: Callable[[], bool] | None = None,
+) -> Iterator[tuple[int, float]]:
+    """Yield (quarter, bound) as each quarter's LP is raised by whole-replica blocks.
+
+    Each quarter's relaxed model is bounded by :func:`~planner.optimization.block_bound.
+    block_bound` at its LP's duals; the quarter keeps the larger of that and its LP. The
+    bound yielded is the sum over all quarters so far, valid after every step, so the
+    caller can stop at any time. Largest quarters first: the later quarters, where power
+    binds, gain most (synthetic XL: last quarter +10 %, first +1.7 %).
+    """
+    values = {q.quarter: q.lp.objective for q in lps}
+    for q in sorted(lps, key=lambda q: -q.lp.objective):
+        if time.perf_counter() >= deadline or (should_stop and should_stop()):
+            return
+        if q.lp.row_dual is None:
+            continue
+        raised = block_bound(q.model, q.lp.row_dual, deadline=deadline,
+                             should_stop=should_stop)
+        if raised is not None and raised.bound > values[q.quarter]:
+            values[q.quarter] = raised.bound
+        yield q.quarter, _margin(sum(values.values()))
+
+
+def _margin(total: float) -> float:
     # A hair below what HiGHS reports: its optimality tolerances.
     return total * (1 - BOUND_MARGIN) if total > 0 else total
 
