@@ -138,11 +138,11 @@ def table(rows: list[dict]) -> str:
     return "\n".join([head, rule, *body])
 
 
-def record(text: str, label: str) -> None:
+def record(text: str, label: str, prefix: str = "anytime") -> None:
     """Write ``text`` into bench/README.md between this label's markers (append if new)."""
     readme = ROOT / "bench" / "README.md"
     old = readme.read_text(encoding="utf-8")
-    begin, end = f"<!-- anytime:{label}:begin -->", f"<!-- anytime:{label}:end -->"
+    begin, end = f"<!-- {prefix}:{label}:begin -->", f"<!-- {prefix}:{label}:end -->"
     block = f"{begin}\n{text}\n{end}"
     if begin in old:
         new = re.sub(re.escape(begin) + ".*?" + re.escape(end), lambda _: block, old,

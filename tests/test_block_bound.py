@@ -65,17 +65,20 @@ def test_any_multipliers_give_a_valid_bound():
             assert raised.bound <= mip.objective + 1e-6
 
 
-def test_by_quarter_whole_replicas_prove_the_hand_optimum():
-    """Quarter 0 needs 15 qps, quarter 1 25 qps of 10-qps CPUs (1 kUSD each): the LP bound by
-    quarter charges the last quarter 2.5 servers' capex, 2.5 kUSD; whole replicas need 3 there,
-    3 kUSD, which is the optimum (3 servers bought, opex a few USD)."""
-    fleet = make_fleet(
+def _two_quarter_case():
+    """Quarter 0 needs 15 qps, quarter 1 25 qps of 10-qps CPUs (1 kUSD each)."""
+    return make_fleet(
         platforms=[platform("cpu", capex_usd=1_000)], models=[model("m")],
         profiles=[profile("m", "cpu", 10)], regions=[region("east")],
         demand=[demand("m", "east", 0, 15), demand("m", "east", 1, 25)],
         settings={"horizon_quarters": 2},
     )
-    mm = build_matrix(fleet)
+
+
+def test_by_quarter_whole_replicas_prove_the_hand_optimum():
+    """The LP bound by quarter charges the last quarter 2.5 servers' capex, 2.5 kUSD; whole
+    replicas need 3 there, 3 kUSD, which is the optimum (3 servers bought, opex a few USD)."""
+    mm = build_matrix(_two_quarter_case())
     lps = quarter_lps(mm)
     assert quarter_bound_of(lps) == pytest.approx(quarter_bound(mm))
     assert quarter_bound_of(lps) == pytest.approx(2.5, rel=1e-4)
@@ -120,3 +123,20 @@ def test_random_bounds_lie_between_the_lp_and_every_plan(drawn):
     mip = run_highs(mm, integer=mm.integer, mip_gap=1e-6, time_limit_s=20)
     if mip.objective is not None:
         assert raised.bound <= mip.objective + 1e-6 * scale
+
+
+@pytest.mark.parametrize("whole_fits", [False, True])
+def test_hyperscale_bounds_by_quarter_or_by_the_whole_lp(monkeypatch, whole_fits):
+    """Quarter by quarter, the time left decides where the bound comes from: too little for
+    the whole LP, whole replicas quarter by quarter; enough, the whole LP, its rounding and
+    its blocks. Either way the hand optimum (3 servers) is proven and the plan is the same."""
+    monkeypatch.setattr(anytime, "BY_QUARTER_COLS", 0)
+    monkeypatch.setattr(anytime, "LARGE_MODEL_COLS", 0)
+    monkeypatch.setattr(anytime, "WHOLE_PATH_FACTOR", 0.0 if whole_fits else 1e12)
+    run = solve_anytime(build_matrix(_two_quarter_case()), time_limit_s=20.0, mip_gap=0.005)
+    stages = [p.stage for p in run.history]
+    by_quarter = any(s.startswith("whole-replica bound, quarter") for s in stages)
+    assert by_quarter != whole_fits
+    assert ("whole-lp rounding" in stages) == whole_fits
+    assert any(s.startswith("whole-replica bound (") for s in stages) == whole_fits
+    assert run.status == "optimal" and run.objective == pytest.approx(3.0, rel=0.01)

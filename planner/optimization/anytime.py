@@ -82,6 +82,10 @@ LARGE_MODEL_COLS = 10_000
 # as an improvement when the limit allows. XXL (855 k): whole LP 276–405 s, no plan in
 # 1,100 s; by quarter 143 s.
 BY_QUARTER_COLS = 300_000
+# Then the whole LP and its rounding come first when the time left is at least this many
+# times what the one-quarter LPs took (XL: 6.8 s for the quarter LPs, 48 s for the whole LP
+# and about 60 s for its rounding); otherwise the time goes to the quarter-by-quarter bound.
+WHOLE_PATH_FACTOR = 16.0
 # The root node of the full MIP (cuts), warm-started after the first polish box: its bound is
 # up to 2 % above the LP where the LP is weak (roofline default data, slo_tighter: LP
 # 10,352 k$, root 10,555 k$ after 1 s, 10,570 k$ after 3 s), which the proof stage would only
@@ -458,15 +462,25 @@ def _solve_by_quarter(mm: MatrixModel, st: _Structure, inc: _Incumbent, mip_gap:
         return None
     if stop():
         return "cancelled", None
+    started = time.perf_counter()
     lps = quarter_lps(mm, deadline=deadline, threads=threads, should_stop=stop)
+    lp_seconds = time.perf_counter() - started
+    whole_fits = can_fork(threads) and \
+        deadline - time.perf_counter() >= WHOLE_PATH_FACTOR * lp_seconds
     if lps is not None:
         inc.raise_bound(quarter_bound_of(lps))
         inc.report("bound by quarter")
-        # Whole replicas, quarter by quarter: the LP is weakest where power binds (XL).
+    if lps is not None and not whole_fits:
+        # No time for the whole LP: whole replicas quarter by quarter raise the bound (the
+        # LP is weakest where power binds, XL). With time, the whole LP's blocks bound
+        # better (XL: 259 k against 245 k kUSD) and its rounding improves the plan.
         for quarter, bound in whole_replica_quarter_bounds(lps, deadline=deadline,
                                                            should_stop=stop):
             inc.raise_bound(bound)
             inc.report(f"whole-replica bound, quarter {quarter}")
+    del lps
+    if inc.gap is not None and inc.gap <= mip_gap + 1e-9:
+        return "gap", None
     if deadline - time.perf_counter() <= 0:
         return "time", None
     if not can_fork(threads):
@@ -726,7 +740,21 @@ def _improve(mm: MatrixModel, st: _Structure, inc: _Incumbent, mip_gap: float, t
             return "time"
         return ""
 
+    def raise_by_blocks() -> None:
+        if mm.n_cols >= LARGE_MODEL_COLS and row_dual is not None and not done():
+            # HiGHS' own root bound does not finish in time at this size; this one is anytime.
+            raised = block_bound(mm, row_dual, deadline=deadline, should_stop=stop)
+            if raised is not None:
+                inc.raise_bound(raised.bound)
+                inc.report(f"whole-replica bound ({raised.solved} of {raised.fractional} "
+                           "fractional blocks)")
+
     x_int = st.x_integer
+    if mm.n_cols >= BY_QUARTER_COLS:
+        # At hyperscale one region-quarter polish pass takes minutes (XL: about 70 s per
+        # quarter); the bound (XL: 140 s, 7.6 % above the LP) comes first.
+        raise_by_blocks()
+        row_dual = None
     far = inc.gap is not None and inc.gap > REGION_POLISH_GAP
     if far and mm.n_cols >= LARGE_MODEL_COLS:
         # Far from the bound (synthetic M): one region-quarter at a time first, the rest of
@@ -748,13 +776,7 @@ def _improve(mm: MatrixModel, st: _Structure, inc: _Incumbent, mip_gap: float, t
                             time_limit_s=deadline - time.perf_counter(),
                             options={"mip_max_nodes": POLISH_NODES}, should_stop=stop)
             inc.offer("polish by region-quarter", run.values)
-    if mm.n_cols >= LARGE_MODEL_COLS and row_dual is not None and not done():
-        # HiGHS' own root bound does not finish in time at this size; this one is anytime.
-        raised = block_bound(mm, row_dual, deadline=deadline, should_stop=stop)
-        if raised is not None:
-            inc.raise_bound(raised.bound)
-            inc.report(f"whole-replica bound ({raised.solved} of {raised.fractional} "
-                       "fractional blocks)")
+    raise_by_blocks()
     for box in POLISH_BOXES:
         while not (why := done()):
             x = inc.values[:st.n_x]

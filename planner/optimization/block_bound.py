@@ -61,6 +61,9 @@ class BlockBound:
     fractional: int  # blocks whose LP values were not whole
     solved: int  # of those, blocks solved whole before the deadline
     seconds: float
+    # The relaxation's replicas: each solved block's best whole solution, the block LP's
+    # values elsewhere (a start for plans: it ignores the priced rows, so it may overflow).
+    x: np.ndarray | None = None
 
 
 @dataclass
@@ -171,11 +174,13 @@ def block_bound(
             continue  # cannot happen for a feasible program; keep the LP value
         if math.isfinite(proven):
             block_value[k] = max(block_value[k], proven)
+        if h.getSolution().value_valid:
+            x_values[cols] = np.asarray(h.getSolution().col_value)
         solved += 1
     total = float(block_value.sum()) + other_value + constant
     scale = float(np.abs(block_value).sum()) + abs(other_value) + abs(constant)
     return BlockBound(total - BOUND_MARGIN * scale, s.n_blocks, len(fractional), solved,
-                      time.perf_counter() - start)
+                      time.perf_counter() - start, x_values)
 
 
 def _lp(mm: MatrixModel, cost: np.ndarray, cols: np.ndarray,
