@@ -31,8 +31,12 @@ the gap):
 
 **Hyperscale** (``BY_QUARTER_COLS`` columns or more: synthetic XL, XXL): the first plan is made
 one quarter at a time (:mod:`planner.optimization.rolling`), each quarter an ordinary
-one-quarter fleet planned by stages 1–4; then a bound from one-quarter LPs, the whole model's
-stages 1–4 and stages 5–6 as improvements, all within the time limit.
+one-quarter fleet planned by stages 1–4; then a bound from one-quarter LPs. When the time
+left fits the whole LP (``WHOLE_PATH_FACTOR``), the whole model's stages 1–4 improve the plan
+and its LP's duals bound whole replicas block by block
+(:func:`~planner.optimization.block_bound.block_bound`; synthetic XL: 7.6 % above the LP,
+so no plan lies within 2 % of the LP there), then stages 5–6; otherwise whole replicas
+quarter by quarter raise the bound until the limit.
 
 Stages 1–4 bound their work by node limits, not the clock, so the first plan depends only on
 the case and the settings, never on how busy the machine is. The time limit bounds stages 5
