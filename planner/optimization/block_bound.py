@@ -21,9 +21,11 @@ proven bound is taken (never below the block's LP value), so the bound is valid 
 block stops early. Blocks run in order of how fractional the LP left them, so a deadline
 keeps the largest gains; a block not reached keeps its LP value and the bound stays valid.
 
-Measured (bench/README "A bound that sees whole replicas"): one synthetic XL quarter where
-power binds, LP 177,395 kUSD, bound 195,030 (+9.9 %) in about 15 s on one core; synthetic M
-+1.6 %.
+Measured (bench/README "A bound that sees whole replicas", ``bench/block_bound.py``), one
+core: synthetic M +1.6 % over the capped LP in 6 s; XL +7.6 % (259,117 kUSD) in 139 s, XXL
++18.8 % in 468 s, where power caps bind; one XL quarter alone +10.0 % in 18 s. The blocks'
+own whole solutions overflow the priced rows (as the LP's prices are ties for many of them)
+and were no start for plans.
 """
 
 from __future__ import annotations
@@ -61,9 +63,6 @@ class BlockBound:
     fractional: int  # blocks whose LP values were not whole
     solved: int  # of those, blocks solved whole before the deadline
     seconds: float
-    # The relaxation's replicas: each solved block's best whole solution, the block LP's
-    # values elsewhere (a start for plans: it ignores the priced rows, so it may overflow).
-    x: np.ndarray | None = None
 
 
 @dataclass
@@ -174,13 +173,11 @@ def block_bound(
             continue  # cannot happen for a feasible program; keep the LP value
         if math.isfinite(proven):
             block_value[k] = max(block_value[k], proven)
-        if h.getSolution().value_valid:
-            x_values[cols] = np.asarray(h.getSolution().col_value)
         solved += 1
     total = float(block_value.sum()) + other_value + constant
     scale = float(np.abs(block_value).sum()) + abs(other_value) + abs(constant)
     return BlockBound(total - BOUND_MARGIN * scale, s.n_blocks, len(fractional), solved,
-                      time.perf_counter() - start, x_values)
+                      time.perf_counter() - start)
 
 
 def _lp(mm: MatrixModel, cost: np.ndarray, cols: np.ndarray,
