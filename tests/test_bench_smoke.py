@@ -139,3 +139,19 @@ def test_anytime_bench_row_on_the_quarter_path_solves_the_lp_after_the_run(monke
     bare = bench.measure("S", time_limit=0.0, mip_gap=0.005, plain=False, lp_after=False)
     assert "lp_after_run" not in bare and bare["lp_gap"] is None and bare["final_gap"] is None
     assert "| S |" in bench.table([row, bare])
+
+
+def test_block_bound_bench_row_puts_the_bound_between_the_lp_and_plans():
+    """bench/block_bound.py on the default case: the block bound is at least the capped LP,
+    the by-quarter blocks at least the quarter LPs, and the table shows the row."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("bench_block_bound",
+                                                  ROOT / "bench" / "block_bound.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    row = module.measure("default", by_quarter=True)
+    assert row["lp"] <= row["bound"] and row["gain"] >= 0
+    assert row["quarter_lp"] <= row["quarter_blocks"] + 1e-6
+    assert row["fractional"] <= row["blocks"] and row["solved"] == row["fractional"]
+    assert "| default |" in module.table([row])
