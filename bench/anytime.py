@@ -116,6 +116,8 @@ def _fmt(value, kind: str) -> str:
         return f"{100 * value:.2f} %"
     if kind == "s":
         return f"{value:.2f}"
+    if kind == "k":
+        return f"{value:,.1f}"
     return str(value)
 
 
@@ -129,11 +131,11 @@ COLUMNS = [("case", "case", ""), ("columns", "columns", ""), ("build_s", "build 
            ("plain_gap", "plain HiGHS gap", "pct"), ("peak_mb", "peak MB", "s")]
 
 
-def table(rows: list[dict]) -> str:
-    """Return the rows as a markdown table."""
-    head = "| " + " | ".join(c[1] for c in COLUMNS) + " |"
-    rule = "|" + "|".join("---" for _ in COLUMNS) + "|"
-    body = ["| " + " | ".join(_fmt(r.get(k), kind) for k, _, kind in COLUMNS) + " |"
+def table(rows: list[dict], columns: list[tuple[str, str, str]] = COLUMNS) -> str:
+    """Return the rows as a markdown table of these (key, heading, kind) columns."""
+    head = "| " + " | ".join(c[1] for c in columns) + " |"
+    rule = "|" + "|".join("---" for _ in columns) + "|"
+    body = ["| " + " | ".join(_fmt(r.get(k), kind) for k, _, kind in columns) + " |"
             for r in rows]
     return "\n".join([head, rule, *body])
 

@@ -29,7 +29,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
-from anytime import _fleet, _fmt, record  # noqa: E402  (bench scripts share helpers)
+import anytime  # noqa: E402  (bench scripts share helpers)
 
 sys.path.insert(0, str(ROOT))
 
@@ -41,7 +41,7 @@ def measure(case: str, by_quarter: bool) -> dict:
     from planner.optimization.strengthen import cap_covering_coefficients
     from planner.scale import build_matrix
 
-    mm = cap_covering_coefficients(build_matrix(_fleet(case)))
+    mm = cap_covering_coefficients(build_matrix(anytime._fleet(case)))
     row: dict = {"case": case, "columns": mm.n_cols}
     if by_quarter:
         from planner.optimization.rolling import (
@@ -80,15 +80,7 @@ COLUMNS = [("case", "case", ""), ("columns", "columns", ""), ("lp", "capped LP k
 
 def table(rows: list[dict]) -> str:
     """Return the rows as a markdown table."""
-
-    def cell(value, kind):
-        return f"{value:,.1f}" if kind == "k" and value is not None else _fmt(value, kind)
-
-    head = "| " + " | ".join(c[1] for c in COLUMNS) + " |"
-    rule = "|" + "|".join("---" for _ in COLUMNS) + "|"
-    body = ["| " + " | ".join(cell(r.get(k), kind) for k, _, kind in COLUMNS) + " |"
-            for r in rows]
-    return "\n".join([head, rule, *body])
+    return anytime.table(rows, COLUMNS)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -118,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
             f"{table(rows)}")
     print(text)
     if args.record:
-        record(text, args.label, prefix="block-bound")
+        anytime.record(text, args.label, prefix="block-bound")
     return 0
 
 

@@ -341,6 +341,10 @@ class _Incumbent:
     def gap(self) -> float | None:
         return _gap(self.objective, self.bound)
 
+    def proven(self, mip_gap: float) -> bool:
+        """Return whether the incumbent is proven within ``mip_gap`` of the bound."""
+        return self.gap is not None and self.gap <= mip_gap + 1e-9
+
     def report(self, stage: str, improved: bool = False) -> None:
         step = Progress(stage, time.perf_counter() - self.start, self.objective, self.bound,
                         self.gap, improved)
@@ -390,7 +394,7 @@ def solve_anytime(
         by_quarter = _solve_by_quarter(mm, st, inc, mip_gap, threads, deadline, stop)
         if by_quarter is not None:
             stopped, lp_bound = by_quarter
-            proven = inc.gap is not None and inc.gap <= mip_gap + 1e-9
+            proven = inc.proven(mip_gap)
             return result("optimal" if proven else "feasible", stopped)
         # No plan quarter by quarter (a later quarter short of what only earlier purchases
         # could have given): the whole model, as below that size.
@@ -431,7 +435,7 @@ def solve_anytime(
 
     # 5.–6. Improvement and proof, bounded by the clock.
     stopped = _improve(mm, st, inc, mip_gap, threads, deadline, stop, lp.row_dual)
-    proven = inc.gap is not None and inc.gap <= mip_gap + 1e-9
+    proven = inc.proven(mip_gap)
     return result("optimal" if proven else "feasible", stopped)
 
 
@@ -482,8 +486,8 @@ def _solve_by_quarter(mm: MatrixModel, st: _Structure, inc: _Incumbent, mip_gap:
                                                            should_stop=stop):
             inc.raise_bound(bound)
             inc.report(f"whole-replica bound, quarter {quarter}")
-    del lps
-    if inc.gap is not None and inc.gap <= mip_gap + 1e-9:
+    del lps  # the quarters' models: their memory before the whole LP's (XXL)
+    if inc.proven(mip_gap):
         return "gap", None
     if deadline - time.perf_counter() <= 0:
         return "time", None
@@ -736,7 +740,7 @@ def _improve(mm: MatrixModel, st: _Structure, inc: _Incumbent, mip_gap: float, t
     """
 
     def done() -> str:
-        if inc.gap is not None and inc.gap <= mip_gap + 1e-9:
+        if inc.proven(mip_gap):
             return "gap"
         if stop():
             return "cancelled"
@@ -754,11 +758,11 @@ def _improve(mm: MatrixModel, st: _Structure, inc: _Incumbent, mip_gap: float, t
                            "fractional blocks)")
 
     x_int = st.x_integer
-    if mm.n_cols >= BY_QUARTER_COLS:
-        # At hyperscale one region-quarter polish pass takes minutes (XL: about 70 s per
-        # quarter); the bound (XL: 140 s, 7.6 % above the LP) comes first.
+    # At hyperscale one region-quarter polish pass takes minutes (XL: about 70 s per
+    # quarter); the bound (XL: 140 s, 7.6 % above the LP) comes first there.
+    blocks_first = mm.n_cols >= BY_QUARTER_COLS
+    if blocks_first:
         raise_by_blocks()
-        row_dual = None
     far = inc.gap is not None and inc.gap > REGION_POLISH_GAP
     if far and mm.n_cols >= LARGE_MODEL_COLS:
         # Far from the bound (synthetic M): one region-quarter at a time first, the rest of
@@ -780,7 +784,8 @@ def _improve(mm: MatrixModel, st: _Structure, inc: _Incumbent, mip_gap: float, t
                             time_limit_s=deadline - time.perf_counter(),
                             options={"mip_max_nodes": POLISH_NODES}, should_stop=stop)
             inc.offer("polish by region-quarter", run.values)
-    raise_by_blocks()
+    if not blocks_first:
+        raise_by_blocks()
     for box in POLISH_BOXES:
         while not (why := done()):
             x = inc.values[:st.n_x]
@@ -817,7 +822,7 @@ def _root_bound(mm: MatrixModel, inc: _Incumbent, mip_gap: float, threads: int,
     fixing against the incumbent) raises the bound within ROOT_TIME_S; from the first plan
     (2.8 % further off) it ran 19.5 s on slo_tighter.
     """
-    if inc.gap is not None and inc.gap <= mip_gap + 1e-9:
+    if inc.proven(mip_gap):
         return
     root = run_highs(mm, integer=mm.integer, mip_gap=mip_gap, threads=threads,
                      warm_start=inc.values,
